@@ -1,0 +1,90 @@
+"""Settings: the one place the environment (and an optional ``.env`` file) is read.
+
+Tests build ``Settings(...)`` directly (``_env_file=None`` to ignore a local ``.env``).
+Secrets are :class:`~pydantic.SecretStr`; their values are never logged or printed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # Discord
+    discord_token: SecretStr | None = Field(None, validation_alias=_env("DISCORD_TOKEN"))
+    discord_api_base: str = Field(
+        "https://discord.com/api/v10", validation_alias=_env("DISCORD_API_BASE")
+    )
+    discord_gateway_url: str | None = Field(None, validation_alias=_env("DISCORD_GATEWAY_URL"))
+    message_content: bool = Field(False, validation_alias=_env("KONTEXT_MESSAGE_CONTENT"))
+    dev_guild_id: int | None = Field(None, validation_alias=_env("KONTEXT_DEV_GUILD_ID"))
+
+    # Storage
+    database_url: str = Field(
+        "sqlite:///data/kontext.db", validation_alias=_env("KONTEXT_DATABASE_URL")
+    )
+    retention_days: int = Field(30, ge=0, validation_alias=_env("KONTEXT_RETENTION_DAYS"))
+
+    # Providers
+    provider: str = Field("aimlapi", validation_alias=_env("KONTEXT_PROVIDER"))
+    fallback_provider: str | None = Field(None, validation_alias=_env("KONTEXT_FALLBACK_PROVIDER"))
+    aimlapi_api_key: SecretStr | None = Field(None, validation_alias=_env("AIMLAPI_API_KEY"))
+    aimlapi_base_url: str = Field(
+        "https://api.aimlapi.com", validation_alias=_env("AIMLAPI_BASE_URL")
+    )
+    modelslab_api_key: SecretStr | None = Field(None, validation_alias=_env("MODELSLAB_API_KEY"))
+    modelslab_base_url: str = Field(
+        "https://modelslab.com", validation_alias=_env("MODELSLAB_BASE_URL")
+    )
+    wavespeed_api_key: SecretStr | None = Field(None, validation_alias=_env("WAVESPEED_API_KEY"))
+    wavespeed_base_url: str = Field(
+        "https://api.wavespeed.ai", validation_alias=_env("WAVESPEED_BASE_URL")
+    )
+    media_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("KONTEXT_MEDIA_HOSTS")
+    )
+
+    # Jobs
+    job_deadline_seconds: float = Field(
+        600.0, gt=0, validation_alias=_env("KONTEXT_JOB_DEADLINE_SECONDS")
+    )
+
+    log_level: str = Field("INFO", validation_alias=_env("KONTEXT_LOG_LEVEL"))
+
+    @field_validator("media_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator(
+        "discord_api_base", "aimlapi_base_url", "modelslab_base_url", "wavespeed_base_url"
+    )
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def api_key(self, provider: str) -> SecretStr | None:
+        """The configured key of a provider by its registry name."""
+        key: SecretStr | None = getattr(self, f"{provider}_api_key", None)
+        return key
+
+    def base_url(self, provider: str) -> str:
+        url: str = getattr(self, f"{provider}_base_url")
+        return url

@@ -1,0 +1,22 @@
+"""The root of every error the application raises on purpose.
+
+Each error carries a message written for the person who asked for the work: what went wrong
+and what to do about it. Front ends (the CLI, the Discord error handler) show
+``user_message`` and never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class KontextError(Exception):
+    """An expected failure with a message fit to show to a user."""
+
+    #: A short, stable machine-readable code (used in logs, storage and tests).
+    code: str = "error"
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+    def __str__(self) -> str:
+        return self.user_message

@@ -1,0 +1,79 @@
+"""The provider error tree. Every provider failure becomes one of these at the boundary.
+
+Nothing above ``bot/providers`` catches ``httpx`` exceptions: provider modules convert them
+here with ``raise ... from err``. ``retryable`` tells the job engine whether trying again
+with the same input can help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.errors import KontextError
+
+
+class ProviderError(KontextError):
+    code = "provider_error"
+    retryable = False
+
+    def __init__(self, provider: str, user_message: str, *, detail: str | None = None) -> None:
+        super().__init__(user_message)
+        self.provider = provider
+        #: What the provider said, for logs (never contains secrets or request bodies).
+        self.detail = detail
+
+
+class UnsupportedRequest(ProviderError):
+    """Refused before any network call: this provider cannot serve this request."""
+
+    code = "unsupported"
+
+    def __init__(self, provider: str, user_message: str, *, alternatives: Sequence[str] = ()):
+        super().__init__(provider, user_message)
+        self.alternatives = tuple(alternatives)
+
+
+class AuthError(ProviderError):
+    code = "auth"
+
+
+class CreditsExhausted(ProviderError):
+    code = "credits"
+
+
+class InvalidInput(ProviderError):
+    code = "invalid_input"
+
+
+class Moderated(ProviderError):
+    """A terminal outcome: the provider's safety filter refused the input or the output."""
+
+    code = "moderated"
+
+
+class RateLimited(ProviderError):
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(
+        self,
+        provider: str,
+        user_message: str,
+        *,
+        retry_after: float | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(provider, user_message, detail=detail)
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderError):
+    code = "timeout"
+    retryable = True
+
+
+class UpstreamError(ProviderError):
+    """The provider is down or answered nonsense (5xx, malformed JSON, connection errors)."""
+
+    code = "upstream"
+    retryable = True

@@ -1,0 +1,273 @@
+"""The repository API: everything the bot knows, behind one async interface, two backends.
+
+``storage.open_repository(url)`` picks the backend from ``KONTEXT_DATABASE_URL``
+(``sqlite:///path`` or ``postgresql://...``). SQL lives only in this package.
+
+Times are epoch seconds passed in by the caller (``now``), never read from the system clock
+here, so tests control time. Every write that changes a job's status is a compare-and-set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol
+
+from bot.errors import KontextError
+from bot.models import (
+    Frozen,
+    GuildSettings,
+    Job,
+    JobStatus,
+    MessageKind,
+    MessageRef,
+    NewJob,
+    Output,
+    OutputFormat,
+    Reference,
+    RemixChannel,
+    UsageRow,
+)
+
+
+class StorageError(KontextError):
+    code = "storage"
+
+
+class DatabaseTooNew(StorageError):
+    code = "database_too_new"
+
+
+class DatabaseUnusable(StorageError):
+    """Not a database of ours (corrupted, foreign or unreadable)."""
+
+    code = "database_unusable"
+
+
+class LimitKind(StrEnum):
+    USER_ACTIVE = "user_active"  # jobs waiting + running for one user in one guild
+    GUILD_QUEUE = "guild_queue"  # jobs waiting in one guild
+    DAILY_QUOTA = "daily_quota"  # jobs started by one user in one guild today (UTC)
+
+
+class LimitExceeded(StorageError):
+    """Enqueue refused by a limit; nothing was written. The engine words the refusal."""
+
+    code = "limit"
+
+    def __init__(self, limit: LimitKind, current: int, maximum: int) -> None:
+        super().__init__(f"{limit.value} limit reached ({current}/{maximum})")
+        self.limit = limit
+        self.current = current
+        self.maximum = maximum
+
+
+class EnqueueLimits(Frozen):
+    """Checked inside the enqueue transaction, so two racing requests cannot both pass."""
+
+    max_user_active: int | None = None
+    max_guild_queue: int | None = None
+    daily_quota: int | None = None  # None or 0: unlimited
+    max_guild_running: int | None = None  # stored on the guild's lane, used by claim
+
+
+class Repository(Protocol):
+    # --- lifecycle -----------------------------------------------------------------------
+    async def connect(self) -> None:
+        """Open the connection (pool) and apply migrations. Raises DatabaseTooNew or
+        DatabaseUnusable with a clear message."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    # --- blobs (image bytes, content-addressed by sha256 hex) ------------------------------
+    async def put_blob(self, data: bytes, *, now: float) -> str:
+        """Store bytes (idempotent) and return their sha256 hex."""
+        ...
+
+    async def get_blob(self, content_hash: str) -> bytes | None: ...
+
+    # --- guild settings and remix channels ------------------------------------------------
+    async def get_guild_settings(self, guild_id: int) -> GuildSettings:
+        """Stored settings, or ``GuildSettings.defaults(guild_id)``."""
+        ...
+
+    async def save_guild_settings(self, settings: GuildSettings, *, now: float) -> None: ...
+
+    async def add_remix_channel(self, channel: RemixChannel, *, now: float) -> None: ...
+
+    async def remove_remix_channel(self, guild_id: int, channel_id: int) -> bool: ...
+
+    async def list_remix_channels(self, guild_id: int) -> list[RemixChannel]: ...
+
+    async def get_remix_channel(self, channel_id: int) -> RemixChannel | None: ...
+
+    # --- the queue ------------------------------------------------------------------------
+    async def enqueue(self, job: NewJob, *, now: float, limits: EnqueueLimits | None = None) -> Job:
+        """Persist a job and its references as ``queued`` in one transaction, after checking
+        ``limits`` in that same transaction (raises LimitExceeded, writing nothing)."""
+        ...
+
+    async def claim(
+        self,
+        *,
+        worker_id: str,
+        provider: str,
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+    ) -> list[Job]:
+        """Atomically take up to ``limit`` runnable queued jobs for ``provider``, fairly:
+        guilds take turns (least recently served first), inside a guild users take turns,
+        inside a user oldest first. Skips guilds already running their ``max_guild_running``
+        and jobs whose ``run_after`` is in the future. Claimed jobs move to ``submitting``
+        with a lease owned by ``worker_id``. Safe across processes (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``)."""
+        ...
+
+    async def heartbeat(
+        self, *, worker_id: str, job_ids: Sequence[int], now: float, lease_seconds: float
+    ) -> int:
+        """Extend the leases this worker still holds; returns how many were extended."""
+        ...
+
+    async def reclaim_expired(
+        self, *, worker_id: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        """Take over active jobs whose lease expired (their worker died), keeping their
+        status and provider handle, so they are resumed (polled), never resubmitted."""
+        ...
+
+    async def transition(
+        self,
+        job_id: int,
+        *,
+        expected: JobStatus | Sequence[JobStatus],
+        to: JobStatus,
+        now: float,
+        **fields: object,
+    ) -> Job | None:
+        """Compare-and-set the status (and the given columns: provider, provider_handle,
+        result_json, attempts, error_code, error_message, credits, cost, run_after,
+        status_message_id, thread_id). Returns the updated job, or ``None`` when the job was
+        not in ``expected``. A terminal job never changes status again. Moving back to
+        ``queued`` releases the lease; a terminal status releases it and records
+        ``finished_at``; the time of every transition is recorded."""
+        ...
+
+    async def update_job(self, job_id: int, *, now: float, **fields: object) -> Job | None:
+        """Set non-status columns (status_message_id, thread_id, ...)."""
+        ...
+
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def job_history(self, job_id: int) -> list[tuple[JobStatus, float]]:
+        """Every status the job went through, with its time, oldest first."""
+        ...
+
+    async def list_jobs(
+        self,
+        *,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+        statuses: Sequence[JobStatus] | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        """Newest first."""
+        ...
+
+    async def queue_position(self, job_id: int) -> int | None:
+        """1-based position among the queued jobs of the job's provider, in claim order
+        (an estimate under fair scheduling: jobs of guilds served before it); ``None`` when
+        not queued."""
+        ...
+
+    async def count_active(self, *, guild_id: int, user_id: int | None = None) -> int:
+        """Jobs waiting or running (non-terminal) in a guild, or for one user in it."""
+        ...
+
+    async def count_queued(self, *, guild_id: int | None = None) -> int: ...
+
+    async def count_running(self, *, guild_id: int | None = None) -> int: ...
+
+    async def recent_durations(self, provider: str, *, limit: int = 20) -> list[float]:
+        """Seconds from started to finished of the provider's last successful jobs."""
+        ...
+
+    # --- references, outputs, lineage ------------------------------------------------------
+    async def get_references(self, job_id: int) -> list[Reference]: ...
+
+    async def add_output(
+        self,
+        job_id: int,
+        *,
+        index: int,
+        data: bytes,
+        format: OutputFormat,
+        width: int,
+        height: int,
+        nsfw: bool,
+        now: float,
+        retention_seconds: float | None,
+    ) -> Output:
+        """Keep an output's bytes (idempotent per (job_id, index))."""
+        ...
+
+    async def get_output(self, output_id: int) -> Output | None: ...
+
+    async def outputs_for_job(self, job_id: int) -> list[Output]: ...
+
+    async def set_output_message(
+        self, output_id: int, *, channel_id: int, message_id: int, attachment_id: int | None
+    ) -> None: ...
+
+    async def lineage(self, output_id: int) -> list[tuple[Job, Output]]:
+        """The chain from the root job's output to ``output_id`` (root first)."""
+        ...
+
+    async def children(self, output_id: int) -> list[Job]:
+        """Jobs that edited this output (branches)."""
+        ...
+
+    async def purge_expired(self, *, now: float) -> int:
+        """Delete output bytes past their retention (and unreferenced blobs)."""
+        ...
+
+    # --- message index ----------------------------------------------------------------------
+    async def index_message(self, ref: MessageRef, *, now: float) -> None: ...
+
+    async def lookup_message(self, message_id: int) -> MessageRef | None: ...
+
+    async def delete_message_ref(self, message_id: int) -> None: ...
+
+    # --- usage ledger -----------------------------------------------------------------------
+    async def record_usage(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        day: str,
+        jobs: int = 1,
+        images: int = 0,
+        credits: float = 0.0,
+        cost: float = 0.0,
+    ) -> None: ...
+
+    async def usage(
+        self, *, guild_id: int, since_day: str, user_id: int | None = None
+    ) -> list[UsageRow]: ...
+
+
+# MessageKind is re-exported for convenience of callers building MessageRef.
+__all__ = [
+    "DatabaseTooNew",
+    "DatabaseUnusable",
+    "EnqueueLimits",
+    "LimitExceeded",
+    "LimitKind",
+    "MessageKind",
+    "Repository",
+    "StorageError",
+]
