@@ -213,6 +213,16 @@ def _has_alpha(img: Image.Image) -> bool:
 
 def _normalise_mode(img: Image.Image) -> Image.Image:
     """Convert any mode to RGB or RGBA (alpha kept only where the source has it)."""
+    try:
+        return _convert(img)
+    except (ValueError, OSError) as err:  # e.g. a LAB TIFF Pillow cannot convert
+        raise ImageRejected(
+            "unsupported",
+            f"I can't convert that image's colours ({img.mode}). {_ACCEPTED_HINT}",
+        ) from err
+
+
+def _convert(img: Image.Image) -> Image.Image:
     if img.mode.startswith("I;16") or img.mode == "I":
         # 16-bit samples: Pillow's direct conversion clips at 255, so scale to 8 bits first.
         img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
