@@ -240,11 +240,16 @@ def _fit_side(width: int, height: int, max_side: int) -> tuple[int, int]:
 def _encode(
     img: Image.Image, fmt: str, *, quality: int = _JPEG_QUALITY, optimize: bool = False
 ) -> bytes:
+    """Encode without metadata, except an RGB colour profile (wide-gamut photos need it)."""
     out = io.BytesIO()
+    params: dict[str, object] = {"optimize": optimize}
+    icc = img.info.get("icc_profile")
+    if isinstance(icc, bytes) and icc[16:20] == b"RGB ":  # the profile's colour space field
+        params["icc_profile"] = icc
     if fmt == "JPEG":
-        img.convert("RGB").save(out, "JPEG", quality=quality, optimize=optimize)
+        img.convert("RGB").save(out, "JPEG", quality=quality, **params)
     else:
-        img.save(out, "PNG", optimize=optimize)
+        img.save(out, "PNG", **params)
     return out.getvalue()
 
 

@@ -86,9 +86,18 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def _is_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    """Globally routable unicast; IPv6 forms that embed an IPv4 address are judged by it."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        elif addr.sixtofour is not None:
+            addr = addr.sixtofour
+        elif addr in _NAT64:
+            addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     return addr.is_global and not addr.is_multicast
 
 
@@ -204,12 +213,14 @@ class MediaFetcher:
     async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes:
         """The body of ``url``, following checked redirects; at most ``max_bytes`` bytes."""
         cap = self._max_bytes if max_bytes is None else max_bytes
-        first = url
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._fetch(url, cap)
+        except DownloadRefused as err:
+            log.info("download refused (%s): %s", err.reason, safe_url(url))
+            raise
         except TimeoutError as err:
-            log.info("download timed out: %s", safe_url(first))
+            log.info("download timed out: %s", safe_url(url))
             raise DownloadFailed(
                 "timeout",
                 f"The download took longer than {self._timeout:g} s and was stopped. "

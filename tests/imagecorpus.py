@@ -47,12 +47,15 @@ def make_jpeg(
     mode: str = "RGB",
     quality: int = 90,
     orientation: int | None = None,
+    icc_profile: bytes | None = None,
 ) -> bytes:
     """A JPEG; ``orientation`` writes that EXIF Orientation tag (6 = rotate 90° clockwise)."""
     img = _gradient(width, height)
     if mode != "RGB":
         img = img.convert(mode)
     params: dict[str, object] = {"quality": quality}
+    if icc_profile is not None:
+        params["icc_profile"] = icc_profile
     if orientation is not None:
         exif = Image.Exif()
         exif[0x0112] = orientation
@@ -62,6 +65,17 @@ def make_jpeg(
 
 def make_cmyk_jpeg(width: int = 64, height: int = 48) -> bytes:
     return make_jpeg(width, height, mode="CMYK")
+
+
+def srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def fake_cmyk_profile() -> bytes:
+    """Enough of an ICC header to say "CMYK" (bytes 16-20); Pillow embeds it unread."""
+    return b"\x00" * 16 + b"CMYK" + b"\x00" * 108
 
 
 def make_webp(width: int = 64, height: int = 48, *, lossless: bool = False) -> bytes:

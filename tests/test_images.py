@@ -121,6 +121,14 @@ def test_exif_orientation_is_applied() -> None:
     assert top_right[2] > 150 and top_right[0] < 100
 
 
+def test_rgb_colour_profile_survives_reencoding_but_a_cmyk_one_does_not() -> None:
+    srgb = corpus.srgb_profile()
+    rotated = prepare_image_sync(corpus.make_jpeg(orientation=6, icc_profile=srgb))
+    assert rotated.reencoded and decode(rotated.data).info.get("icc_profile") == srgb
+    cmyk = corpus.make_jpeg(mode="CMYK", icc_profile=corpus.fake_cmyk_profile())
+    assert "icc_profile" not in decode(prepare_image_sync(cmyk).data).info
+
+
 def test_cmyk_jpeg_becomes_rgb_jpeg() -> None:
     img = prepare_image_sync(corpus.make_cmyk_jpeg())
     assert img.reencoded and img.mime == "image/jpeg"

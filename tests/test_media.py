@@ -195,6 +195,9 @@ async def test_name_resolving_to_loopback_is_refused_unless_trusted(
         "https://[::1]/a.png",
         "https://[::ffff:127.0.0.1]/a.png",
         "https://0.0.0.0/a.png",
+        "https://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 form of 169.254.169.254
+        "https://[2002:a00:1::]/a.png",  # 6to4 form of 10.0.0.1
+        "https://100.64.0.1/a.png",  # carrier-grade NAT
     ],
 )
 async def test_private_literals_are_refused_without_connecting(
