@@ -144,10 +144,37 @@ def _open_lazy(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         pixels = int(match.group(1)) if match else 0
         raise _too_many_pixels(pixels, max_pixels) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
+        if data.startswith(_SIGNATURES):
+            # It starts like an image we read, so it was cut short or damaged.
+            raise _decode_failure(err, cut_short=isinstance(err, UnidentifiedImageError)) from err
         what = _describe_non_image(data)
         raise ImageRejected(
             "not_an_image", f"That file isn't an image I can read ({what}). {_ACCEPTED_HINT}"
         ) from err
+
+
+#: How the accepted formats begin (WebP: a RIFF container; TIFF: either byte order).
+_SIGNATURES: Final = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"RIFF",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+
+
+def _decode_failure(err: BaseException, *, cut_short: bool = False) -> ImageRejected:
+    if cut_short or isinstance(err, EOFError) or "truncated" in str(err).lower():
+        return ImageRejected(
+            "truncated",
+            "That image file is incomplete (it was cut off). Save or download it again "
+            "and attach the complete file.",
+        )
+    return ImageRejected(
+        "corrupt", f"That image file is damaged and can't be decoded. {_ACCEPTED_HINT}"
+    )
 
 
 def _load_first_frame(img: Image.Image) -> None:
@@ -160,16 +187,7 @@ def _load_first_frame(img: Image.Image) -> None:
             "too_many_pixels", "That image unpacks to too many pixels. Use a smaller image."
         ) from err
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as err:
-        if "truncated" in str(err) or isinstance(err, EOFError):
-            raise ImageRejected(
-                "truncated",
-                "That image file is incomplete (it was cut off). Save or download it again "
-                "and attach the complete file.",
-            ) from err
-        raise ImageRejected(
-            "corrupt",
-            f"That image file is damaged and can't be decoded. {_ACCEPTED_HINT}",
-        ) from err
+        raise _decode_failure(err) from err
 
 
 def _orientation(img: Image.Image) -> int:

@@ -245,6 +245,23 @@ def make_truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
+def make_corrupt_png() -> bytes:
+    """A complete PNG whose compressed pixel data is damaged (its CRC made to match)."""
+    data = bytearray(make_noise_png(32, 32))
+    start = data.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", data[start : start + 4])
+    data[start + 8 + 40] ^= 0xFF
+    body = bytes(data[start + 4 : start + 8 + length])
+    data[start + 8 + length : start + 12 + length] = struct.pack(">I", zlib.crc32(body))
+    return bytes(data)
+
+
+def make_corrupt_webp() -> bytes:
+    """A WebP whose bitstream is zeroed after the container header."""
+    data = make_webp()
+    return data[:20] + b"\x00" * (len(data) - 20)
+
+
 def make_pdf() -> bytes:
     return b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 

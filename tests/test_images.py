@@ -265,6 +265,30 @@ def test_truncated_files_are_refused(data: bytes) -> None:
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        corpus.make_png()[:40],  # signature and part of the header
+        corpus.make_png()[:60],
+        corpus.make_jpeg()[:100],
+        corpus.make_jpeg()[:300],
+        corpus.make_animated_gif()[:20],
+    ],
+    ids=["png-40", "png-60", "jpeg-100", "jpeg-300", "gif-20"],
+)
+def test_files_cut_inside_the_header_are_truncated_not_foreign(data: bytes) -> None:
+    assert rejected(data).reason == "truncated"
+
+
+@pytest.mark.parametrize(
+    "data", [corpus.make_corrupt_png(), corpus.make_corrupt_webp()], ids=["png", "webp"]
+)
+def test_damaged_image_data_is_corrupt(data: bytes) -> None:
+    err = rejected(data)
+    assert err.reason == "corrupt"
+    assert "damaged" in err.user_message
+
+
 def test_over_25_mib_is_refused_before_reading() -> None:
     data = corpus.make_png() + b"\x00" * (MAX_IMAGE_BYTES + 1)
     err = rejected(data)
