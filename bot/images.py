@@ -25,6 +25,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hashlib
 import io
 import logging
@@ -121,11 +122,13 @@ def _describe_non_image(data: bytes) -> str:
         return "it looks like a web page"
     if head.startswith(b"PK\x03\x04"):
         return "it looks like a ZIP archive"
-    try:
-        head.decode("utf-8")
+    try:  # incremental: a character cut at the end of ``head`` is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        return "its contents aren't a known image format"
-    return "it looks like text"
+        text = "\x00"
+    if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+        return "it looks like text"
+    return "its contents aren't a known image format"
 
 
 # --------------------------------------------------------------------------- opening
@@ -144,7 +147,7 @@ def _open_lazy(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         pixels = int(match.group(1)) if match else 0
         raise _too_many_pixels(pixels, max_pixels) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
-        if data.startswith(_SIGNATURES):
+        if _starts_like_image(data):
             # It starts like an image we read, so it was cut short or damaged.
             raise _decode_failure(err, cut_short=isinstance(err, UnidentifiedImageError)) from err
         what = _describe_non_image(data)
@@ -153,16 +156,12 @@ def _open_lazy(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         ) from err
 
 
-#: How the accepted formats begin (WebP: a RIFF container; TIFF: either byte order).
-_SIGNATURES: Final = (
-    b"\x89PNG\r\n\x1a\n",
-    b"\xff\xd8\xff",
-    b"GIF8",
-    b"RIFF",
-    b"BM",
-    b"II*\x00",
-    b"MM\x00*",
-)
+#: How the accepted formats begin (TIFF: either byte order; WebP is checked separately).
+_SIGNATURES: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _starts_like_image(data: bytes) -> bool:
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 def _decode_failure(err: BaseException, *, cut_short: bool = False) -> ImageRejected:

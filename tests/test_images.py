@@ -238,8 +238,9 @@ def test_empty_bytes() -> None:
         (corpus.make_heic_header(), "HEIC"),
         (corpus.make_random_bytes(), "known image format"),
         (corpus.make_ico(), "known image format"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28), "known image format"),
     ],
-    ids=["text-named-png", "pdf", "html", "heic", "random", "ico"],
+    ids=["text-named-png", "pdf", "html", "heic", "random", "ico", "wav"],
 )
 def test_non_images_are_refused_by_content(data: bytes, hint: str) -> None:
     err = rejected(data)
