@@ -6,7 +6,7 @@ out as a plain RGB/RGBA PNG, JPEG or WebP that every provider accepts.
 
 Decisions worth knowing:
 
-* Accepted inputs are PNG (APNG: first frame), JPEG (including phone MPO files), WebP
+* Accepted inputs are PNG (APNG: first frame), JPEG (phone MPO files: first image), WebP
   (animated: first frame) and GIF (first frame). BMP and TIFF are accepted too and re-encoded,
   because scans and old screenshots arrive that way; every other format Pillow knows is
   refused, which keeps its rarer (and less audited) decoders out of reach of user bytes.
@@ -292,6 +292,8 @@ def prepare_image_sync(
     max_side: int | None = None,
 ) -> PreparedImage:
     """Validate ``data`` and return it as a plain image a provider accepts (see module doc)."""
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be at least 1, not {max_side}")
     if len(data) > max_bytes:
         raise ImageRejected(
             "too_large",
@@ -362,45 +364,40 @@ async def prepare_image(
 _EXTENSIONS: Final = {"jpeg": "jpg", "mpo": "jpg", "tiff": "tif"}
 _JPEG_STEPS: Final = (95, 90, 85, 80, 75)
 _DOWNSCALE_STEP: Final = 0.75
-_MIN_SIDE: Final = 64
+_MIN_SIDE: Final = 64  # below this, give up rather than send a useless thumbnail
 
 
 def _shrink(img: Image.Image, max_bytes: int) -> tuple[bytes, str, tuple[int, int]]:
     """Re-encode a decoded RGB/RGBA image until it fits ``max_bytes``.
 
     Alpha images stay PNG (flattening would change them) and only get smaller; opaque images
-    try PNG when already close, then JPEG at falling quality, then JPEG at falling sizes.
+    become JPEG at falling quality, then at falling sizes. Every size is resampled from the
+    full image, so steps do not blur one another.
     """
-    if img.mode == "RGBA":
-        frame = img
-        while True:
+    alpha = img.mode == "RGBA"
+    if not alpha:
+        for quality in _JPEG_STEPS:
+            encoded = _encode(img, "JPEG", quality=quality, optimize=True)
+            if len(encoded) <= max_bytes:
+                return encoded, "jpg", img.size
+    scale = 1.0
+    frame = img
+    while True:
+        if alpha:
             encoded = _encode(frame, "PNG", optimize=True)
             if len(encoded) <= max_bytes:
                 return encoded, "png", frame.size
-            frame = _downscaled(frame)
-
-    for quality in _JPEG_STEPS:
-        encoded = _encode(img, "JPEG", quality=quality, optimize=True)
-        if len(encoded) <= max_bytes:
-            return encoded, "jpg", img.size
-    frame = img
-    while True:
-        frame = _downscaled(frame)
-        encoded = _encode(frame, "JPEG", quality=_JPEG_STEPS[-1], optimize=True)
-        if len(encoded) <= max_bytes:
-            return encoded, "jpg", frame.size
-
-
-def _downscaled(frame: Image.Image) -> Image.Image:
-    if max(frame.size) <= _MIN_SIDE:
-        raise ImageRejected(
-            "too_large", "I couldn't make that image small enough to upload. Try again."
-        )
-    size = (
-        max(1, int(frame.width * _DOWNSCALE_STEP)),
-        max(1, int(frame.height * _DOWNSCALE_STEP)),
-    )
-    return frame.resize(size, Image.Resampling.LANCZOS)
+        scale *= _DOWNSCALE_STEP
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        if max(size) < _MIN_SIDE:
+            raise ImageRejected(
+                "too_large", "I couldn't make that image small enough to upload. Try again."
+            )
+        frame = img.resize(size, Image.Resampling.LANCZOS)
+        if not alpha:
+            encoded = _encode(frame, "JPEG", quality=_JPEG_STEPS[-1], optimize=True)
+            if len(encoded) <= max_bytes:
+                return encoded, "jpg", frame.size
 
 
 def fit_for_upload_sync(data: bytes, *, max_bytes: int) -> tuple[bytes, str]:

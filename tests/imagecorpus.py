@@ -161,6 +161,12 @@ def make_animated_webp(width: int = 40, height: int = 30) -> bytes:
     return _save(first, "WEBP", save_all=True, append_images=rest, duration=100, lossless=True)
 
 
+def make_mpo(width: int = 40, height: int = 30) -> bytes:
+    """A multi-picture JPEG as phones write it: red first image, green second."""
+    first, second, _ = _frames(width, height)
+    return _save(first, "MPO", save_all=True, append_images=[second], quality=95)
+
+
 # --------------------------------------------------------------------------- noise
 
 

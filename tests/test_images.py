@@ -186,6 +186,23 @@ def test_animations_give_their_first_frame(data: bytes) -> None:
     assert out.convert("RGB").getpixel((5, 5)) == corpus.RED
 
 
+def test_mpo_gives_its_first_image_as_jpeg() -> None:
+    data = corpus.make_mpo()
+    with Image.open(io.BytesIO(data)) as original:
+        assert original.format == "MPO"
+    img = prepare_image_sync(data)
+    assert img.reencoded and img.mime == "image/jpeg"
+    out = decode(img.data)
+    assert getattr(out, "n_frames", 1) == 1
+    red, green, blue = out.getpixel((5, 5))  # type: ignore[misc]
+    assert red > 180 and green < 60 and blue < 90
+
+
+def test_max_side_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_side"):
+        prepare_image_sync(corpus.make_png(), max_side=0)
+
+
 @pytest.mark.parametrize("data", [corpus.make_bmp(), corpus.make_tiff()], ids=["bmp", "tiff"])
 def test_bmp_and_tiff_are_accepted_as_png(data: bytes) -> None:
     img = prepare_image_sync(data)
@@ -426,6 +443,12 @@ def test_fit_keeps_alpha_as_png() -> None:
     assert ext == "png"
     assert len(fitted) <= len(data) // 3
     assert decode(fitted).mode == "RGBA"
+
+
+def test_fit_gives_up_below_a_useful_size() -> None:
+    with pytest.raises(ImageRejected) as info:
+        fit_for_upload_sync(corpus.make_noise_png(300, 200), max_bytes=200)
+    assert info.value.reason == "too_large"
 
 
 def test_fit_refuses_non_images() -> None:
