@@ -12,7 +12,13 @@ from .testbot import FakeTestBot
 async def test_commands_are_synced_globally_and_per_guild(
     fake_discord: FakeDiscord, bot: FakeTestBot
 ) -> None:
-    assert {c["name"] for c in fake_discord.global_commands} == {"ping", "edit", "bad", "Remix"}
+    assert {c["name"] for c in fake_discord.global_commands} == {
+        "ping",
+        "edit",
+        "steps",
+        "bad",
+        "Remix",
+    }
     guild_commands = fake_discord.guild_commands[fake_discord.guild.id]
     assert [c["name"] for c in guild_commands] == ["status"]
     assert fake_discord.requests_to("PUT", "/applications/{application_id}/commands")
@@ -91,3 +97,31 @@ async def test_persistent_buttons_survive_a_restart(
     assert await quiet.acknowledged() == DEFERRED_UPDATE
     await fake_discord.wait_for(lambda: pong.content == "quietly updated 7")
     assert pong.payload["edited_timestamp"] is not None
+
+
+async def test_webhook_routes_edit_original_follow_ups_and_delete(
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
+    handle = await fake_discord.member("alice").run_command("steps")
+    await fake_discord.wait_for(lambda: (o := handle.original) and o.content.startswith("done"))
+    original = handle.original
+    assert original is not None
+    assert original.content == f"done {original.id}"
+    assert fake_discord.cdn.get(int(original.attachments[0]["id"])).data == b"one"
+    second, secret, doomed = handle.followups
+    assert second.content == "step 2 edited" and second.attachments[0]["filename"] == "two.txt"
+    assert secret.ephemeral and secret not in fake_discord.messages_in(second.channel_id)
+    assert doomed.deleted
+    templates = [r.template for r in fake_discord.requests if r.template.startswith("/webhooks")]
+    assert templates == [
+        "/webhooks/{webhook_id}/{webhook_token}/messages/@original",  # PATCH step 1
+        "/webhooks/{webhook_id}/{webhook_token}/messages/@original",  # GET original
+        "/webhooks/{webhook_id}/{webhook_token}",
+        "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",  # PATCH step 2
+        "/webhooks/{webhook_id}/{webhook_token}",
+        "/webhooks/{webhook_id}/{webhook_token}",
+        "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",  # DELETE
+        "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+    ]
+    multipart = fake_discord.requests_to("POST", "/webhooks/{webhook_id}/{webhook_token}")[0]
+    assert [f.filename for f in multipart.files] == ["two.txt"]
