@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .models import Channel, Json, StoredMessage, User, iter_components
+from .models import Channel, Json, StoredMessage, User
 from .world import FileUpload, InteractionState
 
 if TYPE_CHECKING:
@@ -326,19 +326,6 @@ class Actor:
         if "custom_id" not in button:
             raise AssertionError(f"button {label_or_custom_id!r} is a link button")
         data = {"custom_id": button["custom_id"], "component_type": 2}
-        return await self._interact(3, data, self.fake.channels[message.channel_id], message)
-
-    async def select(
-        self, message: StoredMessage, custom_id: str, values: Sequence[str]
-    ) -> InteractionHandle:
-        """Choose ``values`` in the select menu ``custom_id`` on ``message``."""
-        menu = next(
-            (c for c in iter_components(message.components) if c.get("custom_id") == custom_id),
-            None,
-        )
-        if menu is None or menu.get("type") not in (3, 5, 6, 7, 8):
-            raise AssertionError(f"no select menu {custom_id!r} on message {message.id}")
-        data = {"custom_id": custom_id, "component_type": menu["type"], "values": list(values)}
         return await self._interact(3, data, self.fake.channels[message.channel_id], message)
 
     async def submit_modal(

@@ -17,6 +17,7 @@ async def test_commands_are_synced_globally_and_per_guild(
         "edit",
         "steps",
         "bad",
+        "Wave",
         "Remix",
     }
     guild_commands = fake_discord.guild_commands[fake_discord.guild.id]
@@ -125,3 +126,8 @@ async def test_webhook_routes_edit_original_follow_ups_and_delete(
     ]
     multipart = fake_discord.requests_to("POST", "/webhooks/{webhook_id}/{webhook_token}")[0]
     assert [f.filename for f in multipart.files] == ["two.txt"]
+
+
+async def test_user_context_menu(fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
+    handle = await fake_discord.member("alice").use_user_command("Wave", fake_discord.member("bob"))
+    assert (await handle.response()).content == "waves at bob"

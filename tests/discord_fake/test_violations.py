@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import discord
 import pytest
 
@@ -116,3 +117,20 @@ async def test_unexpected_violations_fail_the_test(fake_discord: FakeDiscord) ->
     fake_discord.allow_violations(50035)
     assert_no_unexpected_violations(fake_discord)
     assert len(fake_discord.pop_violations()) == 1
+
+
+async def test_more_than_ten_files(fake_discord: FakeDiscord) -> None:
+    channel = fake_discord.channel("general")
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("payload_json", '{"content": "eleven"}', content_type="application/json")
+    for i in range(11):
+        form.add_field(f"files[{i}]", b"x", filename=f"{i}.txt")
+    url = f"{fake_discord.api_base}/channels/{channel.id}/messages"
+    headers = {"Authorization": f"Bot {fake_discord.token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.post(url, data=form) as response,
+    ):
+        assert response.status == 400
+    (violation,) = fake_discord.pop_violations()
+    assert violation.code == 50035 and violation.errors and "files" in violation.errors
