@@ -82,7 +82,7 @@ class InteractionHandle:
     async def followup(self, index: int = 0, *, timeout: float = 5.0) -> StoredMessage:  # noqa: ASYNC109
         """Wait for the ``index``-th follow-up message."""
         return await self.fake.wait_for(
-            lambda: len(self.state.followup_ids) > index and self.followups[index],
+            lambda: self.followups[index] if len(self.state.followup_ids) > index else None,
             timeout=timeout,
             what=f"follow-up {index} of {self.id}",
         )

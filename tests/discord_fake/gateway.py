@@ -99,7 +99,11 @@ class FakeGateway:
     # --- dispatch ---------------------------------------------------------------------------
 
     async def dispatch(
-        self, event: str, data: Json, *, per_session: Callable[[Session, Json], Json] | None = None
+        self,
+        event: str,
+        data: Json,
+        *,
+        per_session: Callable[[Session, Json], Json | None] | None = None,
     ) -> None:
         """Send a DISPATCH to every session whose intents cover ``event``."""
         needed = _EVENT_INTENTS.get(event)
@@ -169,7 +173,7 @@ class FakeGateway:
     async def _on_frame(
         self, ws: web.WebSocketResponse, transport: Session, session: Session | None, frame: Json
     ) -> Session | None:
-        op, data = frame.get("op"), frame.get("d")
+        op, data = frame.get("op"), frame.get("d") or {}
         if op == 1:
             await self._send_raw(session or transport, json.dumps({"op": 11}))
         elif op == 2:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from . import interactions, rest  # noqa: F401 - they register their routes
 from .actors import Actor
-from .gateway import GATEWAY_PATH, RESUME_PATH, FakeGateway
+from .gateway import GATEWAY_PATH, RESUME_PATH, FakeGateway, Session
 from .models import DM, Channel, FakeClock, Guild, Intent, Json, StoredMessage, User
 from .validation import SpecValidator
 from .wire import ROUTER, Call, DiscordError, RequestRecord, Violation, json_response, read_body
@@ -371,7 +371,7 @@ class FakeDiscord(World):
         needed = Intent.DIRECT_MESSAGES if is_dm else Intent.GUILD_MESSAGES
         data = self.message_event(message)
 
-        def per_session(session: Any, payload: Json) -> Json | None:
+        def per_session(session: Session, payload: Json) -> Json | None:
             if not session.intents & needed:
                 return None
             visible = content_visible(

@@ -84,12 +84,11 @@ async def test_thread_without_create_public_threads(
 ) -> None:
     general = fake_discord.channel("general")
     await fake_discord.set_bot_permissions(general, deny=Perm.CREATE_PUBLIC_THREADS)
-    assert bot.guilds[0].me is not None
-    await fake_discord.wait_for(
-        lambda: (
-            not bot.get_channel(general.id).permissions_for(bot.guilds[0].me).create_public_threads
-        )  # type: ignore[union-attr]
-    )
+    channel = bot.get_channel(general.id)
+    me = bot.guilds[0].me
+    assert isinstance(channel, discord.TextChannel) and me is not None
+    # CHANNEL_UPDATE told discord.py, so the bot could have checked before trying
+    await fake_discord.wait_for(lambda: not channel.permissions_for(me).create_public_threads)
     handle = await fake_discord.member("alice").run_command("edit", prompt="p", image=png_file())
     await handle.response()  # the follow-up itself needs no channel permission
     violation = await fake_discord.wait_for_violation(50013)

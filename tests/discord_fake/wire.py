@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .models import Json
 from .world import FileUpload
@@ -181,16 +181,17 @@ async def read_body(request: web.Request) -> tuple[Any, list[FileUpload]]:
         files: list[FileUpload] = []
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            assert not isinstance(part, type(reader)), "nested multipart"
+            if not isinstance(part, BodyPartReader):
+                raise DiscordError(50035, detail="nested multipart")
             name = part.name or ""
-            data = await part.read()  # type: ignore[union-attr]
+            data = await part.read()
             if name == "payload_json":
                 payload = json.loads(data)
-            elif name.startswith("files["):
-                index = int(name[6:-1])
-                filename = part.filename or "file"  # type: ignore[union-attr]
-                ctype = part.headers.get("Content-Type")
-                files.append(FileUpload(filename, bytes(data), ctype, index=index))
+            elif name.startswith("files[") and name[6:-1].isdigit():
+                part_type = part.headers.get("Content-Type")
+                upload = FileUpload(part.filename or "file", bytes(data), part_type)
+                upload.index = int(name[6:-1])
+                files.append(upload)
         return payload, files
     raw = await request.read()
     if not raw:

@@ -111,7 +111,7 @@ class World:
 
     async def wait_for(
         self,
-        predicate: Callable[[], T],
+        predicate: Callable[[], T | None],
         *,
         timeout: float = 5.0,  # noqa: ASYNC109 - the documented test-facing API
         what: str = "",
