@@ -378,3 +378,44 @@ async def join_thread(fake: FakeDiscord, call: Call) -> Answer:
         raise DiscordError(50024)
     channel.member_ids.add(fake.bot_user.id)
     return 204, None
+
+
+# --- lookups a bot may make ----------------------------------------------------------------
+
+
+@ROUTER.add("GET", "/gateway")
+async def get_gateway(fake: FakeDiscord, call: Call) -> Answer:
+    return 200, {"url": fake.gateway_url}
+
+
+@ROUTER.add("GET", "/gateway/bot")
+async def get_gateway_bot(fake: FakeDiscord, call: Call) -> Answer:
+    limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+    return 200, {"url": fake.gateway_url, "shards": 1, "session_start_limit": limit}
+
+
+@ROUTER.add("GET", "/users/{user_id}")
+async def get_user(fake: FakeDiscord, call: Call) -> Answer:
+    user = fake.users.get(call.int("user_id"))
+    if user is None:
+        raise DiscordError(10013)
+    return 200, user.to_dict()
+
+
+@ROUTER.add("POST", "/users/@me/channels")
+async def create_dm(fake: FakeDiscord, call: Call) -> Answer:
+    user = fake.users.get(int(call.json.get("recipient_id") or 0))
+    if user is None or user.bot:
+        raise DiscordError(50007)
+    return 200, fake.dm_channel(user).to_dict()
+
+
+@ROUTER.add("GET", "/guilds/{guild_id}/members/{user_id}")
+async def get_member(fake: FakeDiscord, call: Call) -> Answer:
+    guild = fake.guilds.get(call.int("guild_id"))
+    if guild is None:
+        raise DiscordError(10004)
+    member = guild.members.get(call.int("user_id"))
+    if member is None:
+        raise DiscordError(10007)
+    return 200, member.to_dict()

@@ -107,7 +107,11 @@ class FakeDiscord(World):
 
         Errors from connecting (``PrivilegedIntentsRequired``...) are raised here.
         """
-        await bot.login(self.token)
+        try:
+            await bot.login(self.token)
+        except BaseException:
+            await bot.close()
+            raise
         task = asyncio.create_task(bot.connect(reconnect=True))
         ready = asyncio.create_task(bot.wait_until_ready())
         try:
@@ -165,6 +169,9 @@ class FakeDiscord(World):
     def allow_violations(self, *codes: int) -> None:
         """Declare that violations with these Discord error codes are expected in this test."""
         self.allowed_codes.update(codes)
+
+    def recent_rejections(self) -> list[object]:
+        return list(self.violations[-3:])
 
     def unexpected_violations(self) -> list[Violation]:
         return [v for v in self.violations if v.code not in self.allowed_codes]

@@ -170,3 +170,19 @@ async def test_granted_message_content_shows_everything(
     await fake_discord.member("bob").send("general", "plain", files=[png_file()])
     await fake_discord.wait_for(lambda: bot.seen)
     assert bot.seen[0].content == "plain" and len(bot.seen[0].attachments) == 1
+
+
+async def test_user_member_dm_and_gateway_lookups(
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
+    alice = fake_discord.user("alice")
+    user = await bot.fetch_user(alice.id)
+    assert user.name == "alice"
+    member = await bot.guilds[0].fetch_member(fake_discord.user("bob").id)
+    assert member.name == "bob"
+    dm = await user.create_dm()
+    await dm.send("your image is ready")
+    dm_channel = fake_discord.dm_channel(alice)
+    assert [m.content for m in fake_discord.bot_messages(dm_channel)] == ["your image is ready"]
+    shards, url, _ = await bot.http.get_bot_gateway()
+    assert (shards, url) == (1, fake_discord.gateway_url)

@@ -130,9 +130,14 @@ class World:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), RECHECK_INTERVAL)
         except TimeoutError:
+            hint = "".join(f"\n  rejected: {v}" for v in self.recent_rejections())
             raise AssertionError(
-                f"fake Discord: timed out after {timeout}s waiting for {what or predicate!r}"
+                f"fake Discord: timed out after {timeout}s waiting for {what or predicate!r}{hint}"
             ) from None
+
+    def recent_rejections(self) -> list[object]:
+        """The last few rejected requests, to explain a timeout (see ``FakeDiscord``)."""
+        return []
 
     # --- building the world ------------------------------------------------------------------
 
