@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .models import THREAD_TYPES, Channel, Json, Perm, StoredMessage
+from .models import THREAD_TYPES, Channel, Json, Perm, StoredMessage, snowflake_time
 from .validation import add_error, check_commands, check_message_limits
 from .wire import ROUTER, Call, DiscordError
 from .world import FileUpload
@@ -263,7 +263,7 @@ async def create_message(fake: FakeDiscord, call: Call) -> Answer:
     if body.get("enforce_nonce") and body.get("nonce") is not None:
         for mid in reversed(channel.message_ids):
             earlier = fake.messages[mid]
-            recent = fake.clock.time() - _created(fake, earlier) < NONCE_WINDOW
+            recent = fake.clock.time() - snowflake_time(earlier.id) < NONCE_WINDOW
             same = earlier.payload.get("nonce") == body["nonce"]
             if recent and same and earlier.author_id == fake.bot_user.id:
                 return 200, fake.render_message(earlier)
@@ -275,10 +275,6 @@ async def create_message(fake: FakeDiscord, call: Call) -> Answer:
     )
     await fake.dispatch_message("MESSAGE_CREATE", message)
     return 200, fake.render_message(message)
-
-
-def _created(fake: FakeDiscord, message: StoredMessage) -> float:
-    return ((message.id >> 22) + 1_420_070_400_000) / 1000
 
 
 @ROUTER.add("PATCH", "/channels/{channel_id}/messages/{message_id}", limits=message_limits)

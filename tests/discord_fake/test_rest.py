@@ -31,10 +31,16 @@ async def test_json_content_type_is_exact_and_unknown_routes_fail(
             assert response.headers["Content-Type"] == "application/json"
         async with session.get(fake_discord.api_base + "/guilds/1/audit-logs") as response:
             assert response.status == 404
+        channel_id = fake_discord.channel("general").id
+        messages = f"{fake_discord.api_base}/channels/{channel_id}/messages"
+        post = session.post(messages, data=b"{nope", headers={"Content-Type": "application/json"})
+        async with post as response:
+            assert response.status == 400
+            assert (await response.json())["code"] == 50109
     url = fake_discord.api_base + "/users/@me"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 401
-    assert [v.code for v in fake_discord.pop_violations()] == [0, 40001]
+    assert [v.code for v in fake_discord.pop_violations()] == [0, 50109, 40001]
 
 
 async def test_messages_files_edits_reactions_typing_and_deletes(

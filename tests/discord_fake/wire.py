@@ -38,6 +38,7 @@ ERRORS: dict[int, tuple[int, str]] = {
     50013: (403, "Missing Permissions"),
     50027: (401, "Invalid Webhook Token"),
     50035: (400, "Invalid Form Body"),
+    50109: (400, "The request body contains invalid JSON."),
     50083: (400, "Operation cannot be performed on an archived thread"),
     160004: (400, "A thread has already been created for this message"),
 }
@@ -190,7 +191,7 @@ async def read_body(request: web.Request) -> tuple[Any, list[FileUpload]]:
             name = part.name or ""
             data = await part.read()
             if name == "payload_json":
-                payload = json.loads(data)
+                payload = _loads(data)
             elif name.startswith("files[") and name[6:-1].isdigit():
                 part_type = part.headers.get("Content-Type")
                 upload = FileUpload(part.filename or "file", bytes(data), part_type)
@@ -200,7 +201,14 @@ async def read_body(request: web.Request) -> tuple[Any, list[FileUpload]]:
     raw = await request.read()
     if not raw:
         return None, []
-    return json.loads(raw), []
+    return _loads(raw), []
+
+
+def _loads(raw: bytes | bytearray) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise DiscordError(50109) from None
 
 
 ROUTER = Router()
