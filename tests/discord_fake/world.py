@@ -70,6 +70,7 @@ class InteractionState:
     followup_ids: list[int] = field(default_factory=list)
     modal: Json | None = None
     modal_submitted: bool = False
+    claimed: bool = False  # a first answer is being applied
 
     @property
     def acknowledged(self) -> bool:
