@@ -199,15 +199,16 @@ class Actor:
         return InteractionHandle(fake, state)
 
     async def run_command(
-        self, name: str, channel: Channel | str | int | None = None, **options: Any
+        self, name: str, /, *, in_channel: Channel | str | int | None = None, **options: Any
     ) -> InteractionHandle:
-        """Run a registered slash command; ``name`` may be ``"group sub"``.
+        """Run a registered slash command in ``in_channel`` (default: #general).
 
+        ``name`` may be ``"group sub"``.
         Options are given by name: strings, numbers, booleans, an :class:`Actor` or ``User``
         for user options, a ``Channel`` for channel options, a :class:`FileUpload` for
         attachment options (uploaded to the fake CDN and resolved like Discord does).
         """
-        target = self._channel(channel)
+        target = self._channel(in_channel)
         parts = name.split()
         command = self.fake.find_command(parts[0], 1, target.guild_id)
         resolved: Json = {}

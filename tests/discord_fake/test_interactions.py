@@ -56,10 +56,11 @@ async def test_slash_command_with_attachment_defers_uploads_and_threads(
 async def test_guild_command_and_ephemeral_reply(
     fake_discord: FakeDiscord, bot: FakeTestBot
 ) -> None:
-    handle = await fake_discord.member("bob").run_command("status")
+    handle = await fake_discord.member("bob").run_command("status", in_channel="images")
     message = await handle.response()
     assert message.content == "all good" and message.ephemeral
-    assert message not in fake_discord.messages_in(fake_discord.channel("general"))
+    assert message.channel_id == fake_discord.channel("images").id
+    assert message not in fake_discord.messages_in(fake_discord.channel("images"))
 
 
 async def test_context_menu_opens_a_modal_that_is_submitted(
