@@ -120,7 +120,7 @@ class PostgresRepository(SqlRepository):
 
     async def schema_version(self) -> int:
         async with self._session() as tx:
-            row = await tx.fetchrow(f"SELECT MAX(version) AS v FROM {schema.VERSION_TABLE}")
+            row = await tx.fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
         return 0 if row is None or row["v"] is None else int(row["v"])
 
     async def _migrate(self, pool: Any, where: str) -> None:
@@ -129,7 +129,7 @@ class PostgresRepository(SqlRepository):
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", schema.VERSION_TABLE):
-                found = await conn.fetchval(f"SELECT MAX(version) FROM {schema.VERSION_TABLE}")
+                found = await conn.fetchval("SELECT MAX(version) FROM kontext_schema")
                 current = int(found or 0)
             else:
                 clash = await conn.fetch(
@@ -148,13 +148,13 @@ class PostgresRepository(SqlRepository):
             todo = schema.pending("postgres", current, where)
             if todo and current == 0:
                 await conn.execute(
-                    f"CREATE TABLE {schema.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+                    "CREATE TABLE kontext_schema (version INTEGER PRIMARY KEY, "
                     "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
                 )
             for migration in todo:
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    f"INSERT INTO {schema.VERSION_TABLE} (version, name, applied_at) "
+                    "INSERT INTO kontext_schema (version, name, applied_at) "
                     "VALUES ($1, $2, extract(epoch FROM now()))",
                     migration.version,
                     migration.name,

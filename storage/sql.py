@@ -73,7 +73,15 @@ SELECT
         AS guild_queue,
     (SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ?
         AND status NOT IN ({UNCOUNTED_SQL})) AS today
-"""
+"""  # noqa: S608 - composed from constants
+#: Active jobs whose lease ran out, oldest first; ``{lock}`` is the backend's row lock.
+_RECLAIM = f"""
+UPDATE jobs SET lease_owner = ?, lease_expires_at = ?, updated_at = ?
+WHERE lease_expires_at <= ? AND id IN (
+    SELECT id FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?
+        AND status IN ({ACTIVE_SQL}) ORDER BY lease_expires_at LIMIT 100{{lock}})
+RETURNING *
+"""  # noqa: S608 - composed from constants
 #: The claim's order, shared by both backends' claims and by queue_position: guild lanes
 #: least recently served first, skipping guilds at their running cap and lanes whose every
 #: job waits for a later ``run_after``.
@@ -116,9 +124,9 @@ class SqlRepository(abc.ABC):
     def _session(self) -> AbstractAsyncContextManager[Tx]:
         """A connection for reads and single-statement writes (each statement atomic)."""
 
+    @abc.abstractmethod
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
-        """Serialise enqueues of one guild so two racing requests cannot both pass a limit
-        (SQLite already serialises every write)."""
+        """Serialise enqueues of one guild so two racing requests cannot both pass a limit."""
 
     @abc.abstractmethod
     async def put_blob(self, data: bytes, *, now: float) -> str: ...
@@ -237,8 +245,7 @@ class SqlRepository(abc.ABC):
             if limits is not None and limits.max_guild_running is not None:
                 # After the insert, whose trigger created the row: locks stay in claim order.
                 await tx.execute(
-                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ? "
-                    "AND max_running <> ?",
+                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ? AND max_running <> ?",
                     limits.max_guild_running,
                     job.guild_id,
                     limits.max_guild_running,
@@ -289,11 +296,7 @@ class SqlRepository(abc.ABC):
     ) -> list[Job]:
         async with self._session() as tx:
             found = await tx.fetch(
-                "UPDATE jobs SET lease_owner = ?, lease_expires_at = ?, updated_at = ? "
-                "WHERE lease_expires_at <= ? AND id IN ("
-                "SELECT id FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ? "
-                f"AND status IN ({ACTIVE_SQL}) ORDER BY lease_expires_at LIMIT 100"
-                f"{self._LOCK_SKIP}) RETURNING *",
+                _RECLAIM.replace("{lock}", self._LOCK_SKIP),
                 worker_id,
                 float(now + lease_seconds),
                 float(now),
@@ -441,7 +444,7 @@ class SqlRepository(abc.ABC):
         return position
 
     async def count_active(self, *, guild_id: int, user_id: int | None = None) -> int:
-        sql = f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({OPEN_SQL}) AND guild_id = ?"
+        sql = f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({OPEN_SQL}) AND guild_id = ?"  # noqa: S608
         args: list[object] = [guild_id]
         if user_id is not None:
             sql += " AND user_id = ?"
@@ -539,8 +542,7 @@ class SqlRepository(abc.ABC):
     ) -> None:
         async with self._session() as tx:
             await tx.execute(
-                "UPDATE outputs SET channel_id = ?, message_id = ?, attachment_id = ? "
-                "WHERE id = ?",
+                "UPDATE outputs SET channel_id = ?, message_id = ?, attachment_id = ? WHERE id = ?",
                 channel_id,
                 message_id,
                 attachment_id,
@@ -663,4 +665,3 @@ class SqlRepository(abc.ABC):
         async with self._session() as tx:
             found = await tx.fetch(sql + " ORDER BY day, user_id", *args)
         return [rows.usage_from_row(r) for r in found]
-

@@ -41,7 +41,9 @@ async def test_enqueue_persists_the_job_and_its_references(repo: Repository) -> 
 
 
 async def test_guilds_take_turns_and_a_new_guild_goes_first(repo: Repository) -> None:
-    a_jobs = [(await repo.enqueue(new_job(guild_id=1), now=T0 + i, limits=UNCAPPED)).id for i in range(10)]
+    a_jobs = [
+        (await repo.enqueue(new_job(guild_id=1), now=T0 + i, limits=UNCAPPED)).id for i in range(10)
+    ]
     b_job = (await repo.enqueue(new_job(guild_id=2), now=T0 + 20)).id
     order = [await claim_one(repo) for _ in range(11)]
     assert order[0] == a_jobs[0]
@@ -97,9 +99,7 @@ async def test_concurrent_claimers_take_every_job_exactly_once(db_url: str) -> N
         main = repos[0]
         for guild in range(50):
             for i in range(20):
-                await main.enqueue(
-                    new_job(guild_id=guild, user_id=i % 3), now=T0, limits=UNCAPPED
-                )
+                await main.enqueue(new_job(guild_id=guild, user_id=i % 3), now=T0, limits=UNCAPPED)
 
         async def worker(n: int) -> list[int]:
             repo = repos[n % len(repos)]
@@ -132,20 +132,32 @@ async def test_expired_lease_is_reclaimed_keeping_status_and_handle(repo: Reposi
         provider_handle="req-123",
     )
     assert running is not None
-    assert await repo.reclaim_expired(worker_id="new", now=T0 + LEASE - 1, lease_seconds=LEASE) == []
-    assert await repo.heartbeat(worker_id="dead", job_ids=[job.id], now=T0 + 10, lease_seconds=LEASE) == 1
-    assert await repo.reclaim_expired(worker_id="new", now=T0 + LEASE + 1, lease_seconds=LEASE) == []
+    assert (
+        await repo.reclaim_expired(worker_id="new", now=T0 + LEASE - 1, lease_seconds=LEASE) == []
+    )
+    assert (
+        await repo.heartbeat(worker_id="dead", job_ids=[job.id], now=T0 + 10, lease_seconds=LEASE)
+        == 1
+    )
+    assert (
+        await repo.reclaim_expired(worker_id="new", now=T0 + LEASE + 1, lease_seconds=LEASE) == []
+    )
     [taken] = await repo.reclaim_expired(worker_id="new", now=T0 + 41, lease_seconds=LEASE)
     assert taken.id == job.id
     assert taken.status is JobStatus.RUNNING and taken.provider_handle == "req-123"
     assert taken.lease_owner == "new" and taken.lease_expires_at == T0 + 41 + LEASE
-    assert await repo.heartbeat(worker_id="dead", job_ids=[job.id], now=T0 + 42, lease_seconds=LEASE) == 0
+    assert (
+        await repo.heartbeat(worker_id="dead", job_ids=[job.id], now=T0 + 42, lease_seconds=LEASE)
+        == 0
+    )
     assert await repo.count_running() == 1  # a reclaim moves no counter
 
 
 async def test_transitions_are_compare_and_set(repo: Repository) -> None:
     job = await repo.enqueue(new_job(), now=T0)
-    assert await repo.transition(job.id, expected=JobStatus.RUNNING, to=JobStatus.DONE, now=T0) is None
+    assert (
+        await repo.transition(job.id, expected=JobStatus.RUNNING, to=JobStatus.DONE, now=T0) is None
+    )
     await repo.claim(worker_id="w", provider="aiml", now=T0 + 1, lease_seconds=LEASE)
     steps = [JobStatus.RUNNING, JobStatus.DOWNLOADING, JobStatus.DELIVERING, JobStatus.DONE]
     previous = JobStatus.SUBMITTING
@@ -183,7 +195,9 @@ async def test_transition_sets_columns_and_rejects_unknown_ones(repo: Repository
         error_message="Cancelled by the requester.",
         credits=2,
     )
-    assert cancelled is not None and cancelled.credits == 2.0 and cancelled.error_code == "cancelled"
+    assert (
+        cancelled is not None and cancelled.credits == 2.0 and cancelled.error_code == "cancelled"
+    )
     assert await repo.count_queued() == 0
     with pytest.raises(TypeError):
         await repo.transition(job.id, expected=JobStatus.QUEUED, to=JobStatus.RUNNING, now=T0, id=3)
