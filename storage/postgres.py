@@ -24,7 +24,6 @@ from storage.base import DatabaseUnusable, StorageError
 from storage.blobfiles import sha256_hex
 from storage.rows import Row
 from storage.sql import (
-    CANDIDATE_GUILDS,
     CLAIM_SET,
     DEFAULT_REFERENCE_RETENTION,
     NEXT_JOB_OF_USER,
@@ -40,6 +39,20 @@ _OUR_TABLES = ["guild_settings", "jobs", "job_events", "outputs", "blobs", "queu
 _CANDIDATE_PAGE = 32
 _CLAIM_RETRIES = 20
 _CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# The claim order of storage.sql.CANDIDATE_GUILDS, one page of lanes at a time with a flag
+# for whether each can run a job now. Paging the lanes themselves keeps the plan an ordered
+# walk of a few lanes whatever the planner's statistics say.
+_CANDIDATE_PAGE_SQL = """
+SELECT c.guild_id, (g.running < g.max_running AND (
+        SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.provider = ?
+            AND j.guild_id = c.guild_id AND (j.run_after IS NULL OR j.run_after <= ?)
+        LIMIT 1) IS NOT NULL) AS ready
+FROM (
+    SELECT guild_id, last_served FROM queue_lanes
+    WHERE provider = ? AND queued > 0 ORDER BY last_served, guild_id LIMIT ? OFFSET ?
+) c JOIN guild_load g ON g.guild_id = c.guild_id
+ORDER BY c.last_served, c.guild_id
+"""
 
 
 @functools.lru_cache(maxsize=512)
@@ -242,11 +255,11 @@ class PostgresRepository(SqlRepository):
         offset = 0
         while True:
             guilds = await tx.fetch(
-                CANDIDATE_GUILDS + " LIMIT ? OFFSET ?", provider, now, _CANDIDATE_PAGE, offset
+                _CANDIDATE_PAGE_SQL, provider, now, provider, _CANDIDATE_PAGE, offset
             )
             for guild in guilds:
                 guild_id = guild["guild_id"]
-                if guild_id in full:
+                if not guild["ready"] or guild_id in full:
                     continue
                 for user in await tx.fetch(USER_LANES, provider, guild_id):
                     picked = await tx.fetchrow(

@@ -84,12 +84,15 @@ RETURNING *
 """  # noqa: S608 - composed from constants
 #: The claim's order, shared by both backends' claims and by queue_position: guild lanes
 #: least recently served first, skipping guilds at their running cap and lanes whose every
-#: job waits for a later ``run_after``.
+#: job waits for a later ``run_after``. The runnable-job test is a scalar subquery, not
+#: EXISTS, so PostgreSQL cannot turn it into a join over every queued job: the plan must walk
+#: the lanes in order and stop at the first that qualifies, even without table statistics.
 CANDIDATE_GUILDS = """
 SELECT l.guild_id FROM queue_lanes l JOIN guild_load g ON g.guild_id = l.guild_id
 WHERE l.provider = ? AND l.queued > 0 AND g.running < g.max_running
-    AND EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'queued' AND j.provider = l.provider
-        AND j.guild_id = l.guild_id AND (j.run_after IS NULL OR j.run_after <= ?))
+    AND (SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.provider = l.provider
+        AND j.guild_id = l.guild_id AND (j.run_after IS NULL OR j.run_after <= ?)
+        LIMIT 1) IS NOT NULL
 ORDER BY l.last_served, l.guild_id
 """
 USER_LANES = """
