@@ -54,26 +54,64 @@ class Tx(Protocol):
     async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None: ...
 
 
-_JOB_INSERT = """
+#: ``{source}`` is JOB_VALUES, or a ``SELECT`` of the same values guarded by limits.
+JOB_INSERT = """
 INSERT INTO jobs (guild_id, channel_id, thread_id, user_id, kind, prompt, params, provider,
     model, parent_output_id, reply_to_message_id, status, created_at, updated_at, deadline_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+{source}
 RETURNING *
 """
+JOB_VALUES = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"
+JOB_SELECT = "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?"  # + WHERE guards
+
+
+def job_values(job: NewJob, now: float) -> tuple[object, ...]:
+    """The values of JOB_INSERT, in order."""
+    return (
+        job.guild_id,
+        job.channel_id,
+        job.thread_id,
+        job.user_id,
+        job.kind.value,
+        job.prompt,
+        job.params.model_dump_json(),
+        job.provider,
+        job.model,
+        job.parent_output_id,
+        job.reply_to_message_id,
+        float(now),
+        float(now),
+        None if job.deadline_at is None else float(job.deadline_at),
+    )
+
+
 _REFERENCE_INSERT = """
 INSERT INTO job_references (job_id, position, source, content_hash, url, message_id,
     attachment_id, output_id, width, height)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-_LIMIT_COUNTS = f"""
-SELECT
-    (SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN ({OPEN_SQL}))
-        AS user_active,
-    (SELECT CAST(COALESCE(SUM(queued), 0) AS BIGINT) FROM queue_lanes WHERE guild_id = ?)
-        AS guild_queue,
-    (SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ?
-        AND status NOT IN ({UNCOUNTED_SQL})) AS today
-"""  # noqa: S608 - composed from constants
+#: One count per limit, each a scalar subquery over the arguments shown.
+USER_ACTIVE_COUNT = (  # guild_id, user_id
+    f"(SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN ({OPEN_SQL}))"  # noqa: S608
+)
+GUILD_QUEUE_COUNT = (  # guild_id
+    "(SELECT CAST(COALESCE(SUM(queued), 0) AS BIGINT) FROM queue_lanes WHERE guild_id = ?)"
+)
+TODAY_COUNT = (  # guild_id, user_id, start of the day
+    "(SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ? "  # noqa: S608
+    f"AND status NOT IN ({UNCOUNTED_SQL}))"
+)
+_LIMIT_COUNTS = (
+    f"SELECT {USER_ACTIVE_COUNT} AS user_active, {GUILD_QUEUE_COUNT} AS guild_queue, "
+    f"{TODAY_COUNT} AS today"
+)
+
+
+def day_start(now: float) -> float:
+    """00:00 UTC of ``now``'s day (epoch seconds count UTC days)."""
+    return float(now) - float(now) % DAY
+
+
 #: Active jobs whose lease ran out, oldest first; ``{lock}`` is the backend's row lock.
 _RECLAIM = f"""
 UPDATE jobs SET lease_owner = ?, lease_expires_at = ?, updated_at = ?
@@ -208,23 +246,7 @@ class SqlRepository(abc.ABC):
             await self._lock_guild_queue(tx, job.guild_id)
             if limits is not None:
                 await self._check_limits(tx, job, now, limits)
-            row = await tx.fetchrow(
-                _JOB_INSERT,
-                job.guild_id,
-                job.channel_id,
-                job.thread_id,
-                job.user_id,
-                job.kind.value,
-                job.prompt,
-                job.params.model_dump_json(),
-                job.provider,
-                job.model,
-                job.parent_output_id,
-                job.reply_to_message_id,
-                float(now),
-                float(now),
-                None if job.deadline_at is None else float(job.deadline_at),
-            )
+            row = await tx.fetchrow(JOB_INSERT.format(source=JOB_VALUES), *job_values(job, now))
             assert row is not None
             if job.references:
                 await tx.executemany(
@@ -256,7 +278,6 @@ class SqlRepository(abc.ABC):
         return rows.job_from_row(row)
 
     async def _check_limits(self, tx: Tx, job: NewJob, now: float, limits: EnqueueLimits) -> None:
-        day_start = float(now) - float(now) % DAY
         counts = await tx.fetchrow(
             _LIMIT_COUNTS,
             job.guild_id,
@@ -264,7 +285,7 @@ class SqlRepository(abc.ABC):
             job.guild_id,
             job.guild_id,
             job.user_id,
-            day_start,
+            day_start(now),
         )
         assert counts is not None
         checks = (

@@ -1,10 +1,14 @@
 """The SQLite backend: one file, one connection, every statement serialised.
 
-One aiosqlite connection runs in its own thread; an ``asyncio.Lock`` around each statement or
-``BEGIN IMMEDIATE`` transaction means two tasks never interleave inside a transaction and the
-process never meets "database is locked" from itself. WAL lets other processes (a backup, the
-CLI) read meanwhile, and the busy timeout covers a second writer process for short bursts;
-several bot processes should use PostgreSQL. Image bytes are files beside the database.
+One aiosqlite connection runs its statements one after another in its own thread, so the
+process never meets "database is locked" from itself. Most operations are one statement
+(atomic on its own; the queue bookkeeping is in triggers) and are handed to that thread
+back to back, so the event loop and the database thread work in parallel. A multi-statement
+``BEGIN IMMEDIATE`` transaction holds ``_tx_lock``, and while one is open no other statement
+is handed over (it would land inside the transaction): they wait at the gate until it ends.
+WAL lets other processes (a backup, the CLI) read meanwhile, and the busy timeout covers a
+second writer process for short bursts; several bot processes should use PostgreSQL. Image
+bytes are files beside the database.
 """
 
 from __future__ import annotations
@@ -12,19 +16,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import aiosqlite
 
-from bot.models import Job
+from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
-from storage.base import DatabaseUnusable, StorageError
+from storage.base import DatabaseUnusable, EnqueueLimits, StorageError
 from storage.blobfiles import BlobFiles, sha256_hex
 from storage.rows import Row
-from storage.sql import CANDIDATE_GUILDS, CLAIM_SET, DEFAULT_REFERENCE_RETENTION, SqlRepository, Tx
+from storage.sql import (
+    CANDIDATE_GUILDS,
+    CLAIM_SET,
+    DEFAULT_REFERENCE_RETENTION,
+    GUILD_QUEUE_COUNT,
+    JOB_INSERT,
+    JOB_SELECT,
+    JOB_VALUES,
+    TODAY_COUNT,
+    USER_ACTIVE_COUNT,
+    SqlRepository,
+    Tx,
+    day_start,
+    job_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +93,30 @@ def split_statements(script: str) -> list[str]:
 
 
 class _SqliteTx:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    """Runs statements on the connection; ``gate`` (outside transactions) is awaited before
+    each one, so a statement is never handed over while a transaction is open."""
+
+    def __init__(
+        self, conn: aiosqlite.Connection, gate: Callable[[], Awaitable[None]] | None
+    ) -> None:
         self._conn = conn
+        self._gate = gate
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
+        if self._gate is not None:
+            await self._gate()
         return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
 
     async def fetchrow(self, sql: str, *args: object) -> Row | None:
-        found = await self._conn.execute_fetchall(sql, args)
-        return cast(Row | None, next(iter(found), None))
+        found = await self.fetch(sql, *args)
+        return found[0] if found else None
 
     async def execute(self, sql: str, *args: object) -> None:
-        await self._conn.execute_fetchall(sql, args)
+        await self.fetch(sql, *args)
 
     async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
+        if self._gate is not None:
+            await self._gate()
         await self._conn.executemany(sql, args)
 
 
@@ -105,7 +133,12 @@ class SqliteRepository(SqlRepository):
         self.data_dir = data_dir if data_dir is not None else path.parent
         self._files = BlobFiles(self.data_dir / "blobs")
         self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._tx_lock = asyncio.Lock()
+        self._no_transaction = asyncio.Event()
+        self._no_transaction.set()
+        # Running caps this process last wrote to guild_load, to skip rewriting them on
+        # every enqueue (a repeated write would cost a round trip to the database thread).
+        self._caps: dict[int, int] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -132,7 +165,7 @@ class SqliteRepository(SqlRepository):
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            async with self._lock:
+            async with self._tx_lock:
                 await conn.close()
 
     async def schema_version(self) -> int:
@@ -198,24 +231,31 @@ class SqliteRepository(SqlRepository):
             raise StorageError("The database is not connected; call connect() first.")
         return self._conn
 
+    async def _gate(self) -> None:
+        while not self._no_transaction.is_set():
+            await self._no_transaction.wait()
+
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[Tx]:
-        conn = self._connection()
-        async with self._lock:
-            yield _SqliteTx(conn)
+        yield _SqliteTx(self._connection(), self._gate)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
         conn = self._connection()
-        async with self._lock:
-            await conn.execute("BEGIN IMMEDIATE")
+        async with self._tx_lock:
+            await self._gate()
+            self._no_transaction.clear()
             try:
-                yield _SqliteTx(conn)
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteTx(conn, None)
+                except BaseException:
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+            finally:
+                self._no_transaction.set()
 
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
         """Nothing to do: every SQLite write transaction is already serialised."""
@@ -243,6 +283,47 @@ class SqliteRepository(SqlRepository):
         # Inside the transaction (and the lock), so a concurrent put_blob of the same bytes
         # cannot have its file removed after re-registering it.
         await asyncio.to_thread(self._files.delete, hashes)
+
+    # --- the queue ----------------------------------------------------------------------------
+    async def enqueue(self, job: NewJob, *, now: float, limits: EnqueueLimits | None = None) -> Job:
+        """Without references, one ``INSERT ... SELECT ... WHERE <limits hold>`` does the
+        whole enqueue (SQLite runs a statement atomically); only a refusal costs a second
+        query, to say which limit it was."""
+        if job.references:
+            created = await super().enqueue(job, now=now, limits=limits)
+            self._caps.pop(job.guild_id, None)
+            return created
+        guards: list[str] = []
+        args: list[object] = list(job_values(job, now))
+        if limits is not None and limits.max_user_active is not None:
+            guards.append(f"{USER_ACTIVE_COUNT} < ?")
+            args += [job.guild_id, job.user_id, limits.max_user_active]
+        if limits is not None and limits.max_guild_queue is not None:
+            guards.append(f"{GUILD_QUEUE_COUNT} < ?")
+            args += [job.guild_id, limits.max_guild_queue]
+        if limits is not None and limits.daily_quota:
+            guards.append(f"{TODAY_COUNT} < ?")
+            args += [job.guild_id, job.user_id, day_start(now), limits.daily_quota]
+        source = JOB_VALUES
+        if guards:
+            source = f"{JOB_SELECT} WHERE {' AND '.join(guards)}"
+        async with self._session() as tx:
+            row = await tx.fetchrow(JOB_INSERT.format(source=source), *args)
+            if row is None:
+                assert limits is not None
+                await self._check_limits(tx, job, now, limits)
+                raise StorageError("The job was not queued; try again.")  # not reached
+            cap = None if limits is None else limits.max_guild_running
+            if cap is not None and self._caps.get(job.guild_id) != cap:
+                await tx.execute(
+                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ?", cap, job.guild_id
+                )
+                self._caps[job.guild_id] = cap
+        return rows.job_from_row(row)
+
+    async def save_guild_settings(self, settings: GuildSettings, *, now: float) -> None:
+        await super().save_guild_settings(settings, now=now)
+        self._caps[settings.guild_id] = settings.max_guild_running
 
     # --- the claim ----------------------------------------------------------------------------
     async def claim(
