@@ -27,8 +27,7 @@ from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
 from storage.base import DatabaseUnusable, EnqueueLimits, StorageError
 from storage.blobfiles import BlobFiles, sha256_hex
-from storage.rows import Row
-from storage.sql import (
+from storage.queries import (
     CANDIDATE_GUILDS,
     CLAIM_SET,
     DEFAULT_REFERENCE_RETENTION,
@@ -38,11 +37,12 @@ from storage.sql import (
     JOB_VALUES,
     TODAY_COUNT,
     USER_ACTIVE_COUNT,
-    SqlRepository,
-    Tx,
     day_start,
     job_values,
 )
+from storage.rows import Row
+from storage.sql import SqlRepository
+from storage.sqlbase import Tx
 
 log = logging.getLogger(__name__)
 
