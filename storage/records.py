@@ -103,14 +103,17 @@ class RecordsMixin(SqlBase):
         now: float,
         retention_seconds: float | None,
     ) -> Output:
-        """``retention_seconds=None`` keeps the bytes until deleted by hand."""
+        """``retention_seconds=None`` means the bytes never expire. A repeat of the same
+        (job, index), as after a crash between storing and recording, returns the first."""
         content_hash = await self.put_blob(data, now=now)
         expires_at = None if retention_seconds is None else float(now + retention_seconds)
-        async with self._transaction() as tx:
-            await tx.execute(
+        async with self._session() as tx:
+            # The no-op update makes RETURNING give the existing row on a repeat.
+            row = await tx.fetchrow(
                 "INSERT INTO outputs (job_id, image_index, content_hash, size, format, width, "
                 "height, nsfw, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (job_id, image_index) DO NOTHING",
+                "ON CONFLICT (job_id, image_index) DO UPDATE SET job_id = excluded.job_id "
+                "RETURNING *",
                 job_id,
                 index,
                 content_hash,
@@ -121,9 +124,6 @@ class RecordsMixin(SqlBase):
                 nsfw,
                 float(now),
                 expires_at,
-            )
-            row = await tx.fetchrow(
-                "SELECT * FROM outputs WHERE job_id = ? AND image_index = ?", job_id, index
             )
         assert row is not None
         return rows.output_from_row(row)
