@@ -14,6 +14,7 @@ bytes are files beside the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -166,6 +167,8 @@ class SqliteRepository(SqlRepository):
         if self._conn is not None:
             conn, self._conn = self._conn, None
             async with self._tx_lock:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("PRAGMA optimize")  # refresh planner statistics
                 await conn.close()
 
     async def schema_version(self) -> int:
