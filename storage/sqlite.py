@@ -4,8 +4,9 @@ One aiosqlite connection runs its statements one after another in its own thread
 process never meets "database is locked" from itself. Most operations are one statement
 (atomic on its own; the queue bookkeeping is in triggers) and are handed to that thread
 back to back, so the event loop and the database thread work in parallel. A multi-statement
-``BEGIN IMMEDIATE`` transaction holds ``_tx_lock``, and while one is open no other statement
-is handed over (it would land inside the transaction): they wait at the gate until it ends.
+``BEGIN IMMEDIATE`` transaction holds ``_tx_lock`` and closes a gate: statements already
+handed over finish first, and no other is handed over until it ends (it would land inside
+the transaction).
 WAL lets other processes (a backup, the CLI) read meanwhile, and the busy timeout covers a
 second writer process for short bursts; several bot processes should use PostgreSQL. Image
 bytes are files beside the database.
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -93,20 +94,55 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-class _SqliteTx:
-    """Runs statements on the connection; ``gate`` (outside transactions) is awaited before
-    each one, so a statement is never handed over while a transaction is open."""
+class _Gate:
+    """Lets single statements run back to back, and a transaction run alone.
 
-    def __init__(
-        self, conn: aiosqlite.Connection, gate: Callable[[], Awaitable[None]] | None
-    ) -> None:
+    A statement passes when no transaction is open and is counted until it finishes; a
+    transaction closes the gate, then waits until the statements already let through have
+    finished, so none of them can land inside it whatever the driver's queueing."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._running = 0
+
+    async def enter(self) -> None:
+        while not self._open.is_set():
+            await self._open.wait()
+        self._running += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self._running -= 1
+        if not self._running:
+            self._idle.set()
+
+    async def close(self) -> None:
+        self._open.clear()
+        await self._idle.wait()
+
+    def reopen(self) -> None:
+        self._open.set()
+
+
+class _SqliteTx:
+    """Runs statements on the connection: through the gate outside a transaction, directly
+    inside one (the transaction already has the connection to itself)."""
+
+    def __init__(self, conn: aiosqlite.Connection, gate: _Gate | None) -> None:
         self._conn = conn
         self._gate = gate
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
-        if self._gate is not None:
-            await self._gate()
-        return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        if self._gate is None:
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        await self._gate.enter()
+        try:
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        finally:
+            self._gate.leave()
 
     async def fetchrow(self, sql: str, *args: object) -> Row | None:
         found = await self.fetch(sql, *args)
@@ -116,9 +152,14 @@ class _SqliteTx:
         await self.fetch(sql, *args)
 
     async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
-        if self._gate is not None:
-            await self._gate()
-        await self._conn.executemany(sql, args)
+        if self._gate is None:
+            await self._conn.executemany(sql, args)
+            return
+        await self._gate.enter()
+        try:
+            await self._conn.executemany(sql, args)
+        finally:
+            self._gate.leave()
 
 
 class SqliteRepository(SqlRepository):
@@ -135,8 +176,7 @@ class SqliteRepository(SqlRepository):
         self._files = BlobFiles(self.data_dir / "blobs")
         self._conn: aiosqlite.Connection | None = None
         self._tx_lock = asyncio.Lock()
-        self._no_transaction = asyncio.Event()
-        self._no_transaction.set()
+        self._gate = _Gate()
         # Running caps this process last wrote to guild_load, to skip rewriting them on
         # every enqueue (a repeated write would cost a round trip to the database thread).
         self._caps: dict[int, int] = {}
@@ -167,6 +207,7 @@ class SqliteRepository(SqlRepository):
         if self._conn is not None:
             conn, self._conn = self._conn, None
             async with self._tx_lock:
+                await self._gate.close()
                 with contextlib.suppress(sqlite3.Error):
                     await conn.execute("PRAGMA optimize")  # refresh planner statistics
                 await conn.close()
@@ -234,10 +275,6 @@ class SqliteRepository(SqlRepository):
             raise StorageError("The database is not connected; call connect() first.")
         return self._conn
 
-    async def _gate(self) -> None:
-        while not self._no_transaction.is_set():
-            await self._no_transaction.wait()
-
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[Tx]:
         yield _SqliteTx(self._connection(), self._gate)
@@ -246,9 +283,8 @@ class SqliteRepository(SqlRepository):
     async def _transaction(self) -> AsyncIterator[Tx]:
         conn = self._connection()
         async with self._tx_lock:
-            await self._gate()
-            self._no_transaction.clear()
             try:
+                await self._gate.close()
                 await conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield _SqliteTx(conn, None)
@@ -258,7 +294,7 @@ class SqliteRepository(SqlRepository):
                     raise
                 await conn.execute("COMMIT")
             finally:
-                self._no_transaction.set()
+                self._gate.reopen()
 
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
         """Nothing to do: every SQLite write transaction is already serialised."""

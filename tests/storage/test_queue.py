@@ -323,3 +323,33 @@ async def test_batch_claim_takes_turns_like_single_claims(repo: Repository) -> N
     assert (
         await repo.claim(worker_id="w", provider="aiml", now=T0, lease_seconds=LEASE, limit=0) == []
     )
+
+
+async def test_statements_never_land_inside_a_rolled_back_transaction(repo: Repository) -> None:
+    """Enqueues with references are multi-statement transactions, and refused ones roll back;
+    single statements running meanwhile (message index writes) must all survive."""
+    from bot.models import MessageKind, MessageRef, NewReference, ReferenceSource
+
+    blob = await repo.put_blob(b"ref", now=T0)
+    anchor = await repo.enqueue(new_job(guild_id=2), now=T0)
+    ref = (NewReference(source=ReferenceSource.UPLOAD, content_hash=blob),)
+    limits = EnqueueLimits(max_user_active=10)
+
+    async def enqueue(n: int) -> bool:
+        try:
+            await repo.enqueue(new_job(user_id=1, references=ref), now=T0, limits=limits)
+        except LimitExceeded:
+            return False
+        return True
+
+    async def index(n: int) -> None:
+        message = MessageRef(
+            message_id=1000 + n, channel_id=1, job_id=anchor.id, kind=MessageKind.STATUS
+        )
+        await repo.index_message(message, now=T0)
+
+    results = await asyncio.gather(*(enqueue(n) for n in range(30)), *(index(n) for n in range(30)))
+    assert results[:30].count(True) == 10
+    assert all([await repo.lookup_message(1000 + n) for n in range(30)])
+    assert await repo.count_active(guild_id=1, user_id=1) == 10
+    assert await repo.count_queued() == 11
