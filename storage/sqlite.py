@@ -197,6 +197,8 @@ class SqliteRepository(SqlRepository):
             await self._migrate(conn)
         except BaseException as err:
             await conn.close()
+            if isinstance(err, sqlite3.OperationalError):
+                raise self._unusable(f"it cannot be opened or written ({err})") from err
             if isinstance(err, sqlite3.DatabaseError):
                 raise self._unusable(f"it is not a readable SQLite database ({err})") from err
             raise
