@@ -1,0 +1,296 @@
+"""The queue logic both backends share, written once against a tiny query interface.
+
+Queue bookkeeping (lanes, running counts, the status history) lives in triggers in the
+migrations, so every status change here is one guarded ``UPDATE``. The claim itself is per
+backend (storage.sqlite, storage.postgres); the rest of the API is in storage.records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bot.models import TERMINAL_STATUSES, Job, JobStatus, NewJob
+from storage import rows
+from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.queries import (
+    JOB_INSERT,
+    JOB_VALUES,
+    LIMIT_COUNTS,
+    RECLAIM,
+    REFERENCE_INSERT,
+    day_start,
+    job_values,
+)
+from storage.records import RecordsMixin
+from storage.rows import ACTIVE_SQL, OPEN_SQL
+from storage.sqlbase import Tx
+
+log = logging.getLogger(__name__)
+
+
+class SqlRepository(RecordsMixin):
+    """Implements :class:`storage.base.Repository` on top of :class:`storage.sqlbase.Tx`."""
+
+    # --- the queue ------------------------------------------------------------------------------
+    async def enqueue(self, job: NewJob, *, now: float, limits: EnqueueLimits | None = None) -> Job:
+        async with self._transaction() as tx:
+            await self._lock_guild_queue(tx, job.guild_id)
+            if limits is not None:
+                await self._check_limits(tx, job, now, limits)
+            row = await tx.fetchrow(JOB_INSERT.format(source=JOB_VALUES), *job_values(job, now))
+            assert row is not None
+            if job.references:
+                await tx.executemany(
+                    REFERENCE_INSERT,
+                    [
+                        (
+                            row["id"],
+                            position,
+                            ref.source.value,
+                            ref.content_hash,
+                            ref.url,
+                            ref.message_id,
+                            ref.attachment_id,
+                            ref.output_id,
+                            ref.width,
+                            ref.height,
+                        )
+                        for position, ref in enumerate(job.references)
+                    ],
+                )
+            if limits is not None and limits.max_guild_running is not None:
+                # After the insert, whose trigger created the row: locks stay in claim order.
+                await tx.execute(
+                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ? AND max_running <> ?",
+                    limits.max_guild_running,
+                    job.guild_id,
+                    limits.max_guild_running,
+                )
+        return rows.job_from_row(row)
+
+    async def _check_limits(self, tx: Tx, job: NewJob, now: float, limits: EnqueueLimits) -> None:
+        counts = await tx.fetchrow(
+            LIMIT_COUNTS,
+            job.guild_id,
+            job.user_id,
+            job.guild_id,
+            job.guild_id,
+            job.user_id,
+            day_start(now),
+        )
+        assert counts is not None
+        checks = (
+            (LimitKind.USER_ACTIVE, counts["user_active"], limits.max_user_active),
+            (LimitKind.GUILD_QUEUE, counts["guild_queue"], limits.max_guild_queue),
+            (LimitKind.DAILY_QUOTA, counts["today"], limits.daily_quota or None),
+        )
+        for kind, current, maximum in checks:
+            if maximum is not None and int(current) >= maximum:
+                raise LimitExceeded(kind, int(current), maximum)
+
+    async def heartbeat(
+        self, *, worker_id: str, job_ids: Sequence[int], now: float, lease_seconds: float
+    ) -> int:
+        if not job_ids:
+            return 0
+        marks = ", ".join("?" * len(job_ids))
+        async with self._session() as tx:
+            extended = await tx.fetch(
+                f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? "  # noqa: S608
+                f"AND status IN ({ACTIVE_SQL}) AND id IN ({marks}) RETURNING id",
+                float(now + lease_seconds),
+                worker_id,
+                *job_ids,
+            )
+        return len(extended)
+
+    _LOCK_SKIP = ""  # the row-lock clause a claim's inner SELECT takes (PostgreSQL only)
+
+    async def reclaim_expired(
+        self, *, worker_id: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        async with self._session() as tx:
+            found = await tx.fetch(
+                RECLAIM.replace("{lock}", self._LOCK_SKIP),
+                worker_id,
+                float(now + lease_seconds),
+                float(now),
+                float(now),
+                float(now),
+            )
+        jobs = sorted((rows.job_from_row(r) for r in found), key=lambda j: j.id)
+        if jobs:
+            log.info("worker %s reclaimed %d job(s) with expired leases", worker_id, len(jobs))
+        return jobs
+
+    async def transition(
+        self,
+        job_id: int,
+        *,
+        expected: JobStatus | Sequence[JobStatus],
+        to: JobStatus,
+        now: float,
+        **fields: object,
+    ) -> Job | None:
+        allowed = {JobStatus(expected)} if isinstance(expected, str) else set(expected)
+        allowed -= TERMINAL_STATUSES  # a finished job never changes status again
+        if not allowed:
+            return None
+        values = rows.column_values(fields, rows.TRANSITION_FIELDS)
+        values["status"] = JobStatus(to).value
+        values["updated_at"] = float(now)
+        if to is JobStatus.QUEUED or to in TERMINAL_STATUSES:
+            values["lease_owner"] = None
+            values["lease_expires_at"] = None
+        if to in TERMINAL_STATUSES:
+            values["finished_at"] = float(now)
+        sets = ", ".join(f"{name} = ?" for name in values)
+        async with self._session() as tx:
+            row = await tx.fetchrow(
+                f"UPDATE jobs SET {sets} WHERE id = ? "  # noqa: S608 - names are whitelisted
+                f"AND status IN ({rows.status_list(allowed)}) RETURNING *",
+                *values.values(),
+                job_id,
+            )
+        return None if row is None else rows.job_from_row(row)
+
+    async def update_job(self, job_id: int, *, now: float, **fields: object) -> Job | None:
+        values = rows.column_values(fields, rows.UPDATE_FIELDS)
+        values["updated_at"] = float(now)
+        sets = ", ".join(f"{name} = ?" for name in values)
+        async with self._session() as tx:
+            row = await tx.fetchrow(
+                f"UPDATE jobs SET {sets} WHERE id = ? RETURNING *",  # noqa: S608
+                *values.values(),
+                job_id,
+            )
+        return None if row is None else rows.job_from_row(row)
+
+    async def get_job(self, job_id: int) -> Job | None:
+        async with self._session() as tx:
+            row = await tx.fetchrow("SELECT * FROM jobs WHERE id = ?", job_id)
+        return None if row is None else rows.job_from_row(row)
+
+    async def job_history(self, job_id: int) -> list[tuple[JobStatus, float]]:
+        async with self._session() as tx:
+            found = await tx.fetch(
+                "SELECT status, at FROM job_events WHERE job_id = ? ORDER BY id", job_id
+            )
+        return [(JobStatus(r["status"]), float(r["at"])) for r in found]
+
+    async def list_jobs(
+        self,
+        *,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+        statuses: Sequence[JobStatus] | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        where: list[str] = []
+        args: list[object] = []
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            args.append(guild_id)
+        if user_id is not None:
+            where.append("user_id = ?")
+            args.append(user_id)
+        if statuses is not None:
+            if not statuses:
+                return []
+            where.append(f"status IN ({rows.status_list(statuses)})")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        async with self._session() as tx:
+            found = await tx.fetch(
+                f"SELECT * FROM jobs {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                *args,
+                limit,
+            )
+        return [rows.job_from_row(r) for r in found]
+
+    async def queue_position(self, job_id: int) -> int | None:
+        """Estimated by replaying the round robin: the job is the ``k``-th of its user, so
+        every other user of its guild gets ``k`` turns before it (one more if served
+        earlier); likewise every other guild gets as many turns as it takes this guild to
+        reach the job."""
+        async with self._session() as tx:
+            job = await tx.fetchrow(
+                "SELECT j.provider, j.guild_id, j.user_id, l.last_served AS guild_served, "
+                "u.last_served AS user_served FROM jobs j "
+                "JOIN queue_lanes l ON l.provider = j.provider AND l.guild_id = j.guild_id "
+                "JOIN queue_user_lanes u ON u.provider = j.provider "
+                "AND u.guild_id = j.guild_id AND u.user_id = j.user_id "
+                "WHERE j.id = ? AND j.status = 'queued'",
+                job_id,
+            )
+            if job is None:
+                return None
+            provider, guild_id, user_id = job["provider"], job["guild_id"], job["user_id"]
+            ahead = await tx.fetchrow(
+                "SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND provider = ? "
+                "AND guild_id = ? AND user_id = ? AND id < ?",
+                provider,
+                guild_id,
+                user_id,
+                job_id,
+            )
+            users = await tx.fetch(
+                "SELECT user_id, queued, last_served FROM queue_user_lanes "
+                "WHERE provider = ? AND guild_id = ? AND queued > 0 AND user_id <> ?",
+                provider,
+                guild_id,
+                user_id,
+            )
+            guilds = await tx.fetch(
+                "SELECT guild_id, queued, last_served FROM queue_lanes "
+                "WHERE provider = ? AND queued > 0 AND guild_id <> ?",
+                provider,
+                guild_id,
+            )
+        assert ahead is not None
+        turn = int(ahead["n"])
+        in_guild = 1 + turn
+        for lane in users:
+            earlier = (lane["last_served"], lane["user_id"]) < (job["user_served"], user_id)
+            in_guild += min(int(lane["queued"]), turn + earlier)
+        position = in_guild
+        for lane in guilds:
+            earlier = (lane["last_served"], lane["guild_id"]) < (job["guild_served"], guild_id)
+            position += min(int(lane["queued"]), in_guild - 1 + earlier)
+        return position
+
+    async def count_active(self, *, guild_id: int, user_id: int | None = None) -> int:
+        sql = f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({OPEN_SQL}) AND guild_id = ?"  # noqa: S608
+        args: list[object] = [guild_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        return await self._count(sql, *args)
+
+    async def count_queued(self, *, guild_id: int | None = None) -> int:
+        sql = "SELECT CAST(COALESCE(SUM(queued), 0) AS BIGINT) AS n FROM queue_lanes"
+        if guild_id is None:
+            return await self._count(sql)
+        return await self._count(sql + " WHERE guild_id = ?", guild_id)
+
+    async def count_running(self, *, guild_id: int | None = None) -> int:
+        sql = "SELECT CAST(COALESCE(SUM(running), 0) AS BIGINT) AS n FROM guild_load"
+        if guild_id is None:
+            return await self._count(sql)
+        return await self._count(sql + " WHERE guild_id = ?", guild_id)
+
+    async def _count(self, sql: str, *args: object) -> int:
+        async with self._session() as tx:
+            row = await tx.fetchrow(sql, *args)
+        return 0 if row is None else int(row["n"])
+
+    async def recent_durations(self, provider: str, *, limit: int = 20) -> list[float]:
+        async with self._session() as tx:
+            found = await tx.fetch(
+                "SELECT finished_at - started_at AS took FROM jobs "
+                "WHERE status = 'done' AND provider = ? AND started_at IS NOT NULL "
+                "ORDER BY finished_at DESC LIMIT ?",
+                provider,
+                limit,
+            )
+        return [float(r["took"]) for r in found]

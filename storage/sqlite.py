@@ -1,0 +1,400 @@
+"""The SQLite backend: one file, one connection, every statement serialised.
+
+One aiosqlite connection runs its statements one after another in its own thread, so the
+process never meets "database is locked" from itself. Most operations are one statement
+(atomic on its own; the queue bookkeeping is in triggers) and are handed to that thread
+back to back, so the event loop and the database thread work in parallel. A multi-statement
+``BEGIN IMMEDIATE`` transaction holds ``_tx_lock`` and closes a gate: statements already
+handed over finish first, and no other is handed over until it ends (it would land inside
+the transaction).
+WAL lets other processes (a backup, the CLI) read meanwhile, and the busy timeout covers a
+second writer process for short bursts; several bot processes should use PostgreSQL. Image
+bytes are files beside the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import aiosqlite
+
+from bot.models import GuildSettings, Job, NewJob
+from storage import rows, schema
+from storage.base import DatabaseUnusable, EnqueueLimits, StorageError
+from storage.blobfiles import BlobFiles
+from storage.queries import (
+    CANDIDATE_GUILDS,
+    CLAIM_SET,
+    DEFAULT_REFERENCE_RETENTION,
+    GUILD_QUEUE_COUNT,
+    JOB_INSERT,
+    JOB_SELECT,
+    JOB_VALUES,
+    TODAY_COUNT,
+    USER_ACTIVE_COUNT,
+    day_start,
+    job_values,
+)
+from storage.rows import Row
+from storage.sql import SqlRepository
+from storage.sqlbase import Tx
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+)
+
+# One statement picks and claims the next job in the fair order (see storage.sql), so a
+# single claim costs one round trip to the database thread.
+_CLAIM_NEXT = f"""
+{CLAIM_SET}
+WHERE status = 'queued' AND id = (
+    SELECT (SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.provider = u.provider
+            AND j.guild_id = u.guild_id AND j.user_id = u.user_id
+            AND (j.run_after IS NULL OR j.run_after <= ?) ORDER BY j.id LIMIT 1)
+    FROM queue_user_lanes u
+    WHERE u.provider = ? AND u.queued > 0 AND u.guild_id = ({CANDIDATE_GUILDS} LIMIT 1)
+        AND EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'queued' AND j.provider = u.provider
+            AND j.guild_id = u.guild_id AND j.user_id = u.user_id
+            AND (j.run_after IS NULL OR j.run_after <= ?))
+    ORDER BY u.last_served, u.user_id LIMIT 1)
+RETURNING *
+"""  # noqa: S608 - composed from constants
+
+
+def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
+    return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration into statements (trigger bodies contain semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise ValueError(f"incomplete statement at the end of a migration: {buffer[:80]!r}")
+    return statements
+
+
+class _Gate:
+    """Lets single statements run back to back, and a transaction run alone.
+
+    A statement passes when no transaction is open and is counted until it finishes; a
+    transaction closes the gate, then waits until the statements already let through have
+    finished, so none of them can land inside it whatever the driver's queueing."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._running = 0
+
+    async def enter(self) -> None:
+        while not self._open.is_set():
+            await self._open.wait()
+        self._running += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self._running -= 1
+        if not self._running:
+            self._idle.set()
+
+    async def close(self) -> None:
+        self._open.clear()
+        await self._idle.wait()
+
+    def reopen(self) -> None:
+        self._open.set()
+
+
+class _SqliteTx:
+    """Runs statements on the connection: through the gate outside a transaction, directly
+    inside one (the transaction already has the connection to itself)."""
+
+    def __init__(self, conn: aiosqlite.Connection, gate: _Gate | None) -> None:
+        self._conn = conn
+        self._gate = gate
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        if self._gate is None:
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        await self._gate.enter()
+        try:
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        finally:
+            self._gate.leave()
+
+    async def fetchrow(self, sql: str, *args: object) -> Row | None:
+        found = await self.fetch(sql, *args)
+        return found[0] if found else None
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await self.fetch(sql, *args)
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
+        if self._gate is None:
+            await self._conn.executemany(sql, args)
+            return
+        await self._gate.enter()
+        try:
+            await self._conn.executemany(sql, args)
+        finally:
+            self._gate.leave()
+
+
+class SqliteRepository(SqlRepository):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        data_dir: Path | None = None,
+        reference_retention_seconds: float = DEFAULT_REFERENCE_RETENTION,
+    ) -> None:
+        super().__init__(reference_retention_seconds=reference_retention_seconds)
+        self.path = path
+        self.data_dir = data_dir if data_dir is not None else path.parent
+        self._files = BlobFiles(self.data_dir / "blobs")
+        self._conn: aiosqlite.Connection | None = None
+        self._tx_lock = asyncio.Lock()
+        self._gate = _Gate()
+        # Running caps this process last wrote to guild_load, to skip rewriting them on
+        # every enqueue (a repeated write would cost a round trip to the database thread).
+        self._caps: dict[int, int] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def connect(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise self._unusable(f"it cannot be opened ({err})") from err
+        conn.row_factory = cast(Any, _dict_row)
+        try:
+            for pragma in _PRAGMAS:
+                await conn.execute(pragma)
+            await self._migrate(conn)
+        except BaseException as err:
+            await conn.close()
+            if isinstance(err, sqlite3.OperationalError):
+                raise self._unusable(f"it cannot be opened or written ({err})") from err
+            if isinstance(err, sqlite3.DatabaseError):
+                raise self._unusable(f"it is not a readable SQLite database ({err})") from err
+            raise
+        self._conn = conn
+        log.info("SQLite database %s ready", self.path)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            async with self._tx_lock:
+                await self._gate.close()
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("PRAGMA optimize")  # refresh planner statistics
+                await conn.close()
+
+    async def schema_version(self) -> int:
+        async with self._session() as tx:
+            row = await tx.fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
+        return 0 if row is None or row["v"] is None else int(row["v"])
+
+    def _unusable(self, why: str) -> DatabaseUnusable:
+        return DatabaseUnusable(
+            f"The database file {self.path} cannot be used: {why}. If it is not Kontext Bot's "
+            "database, set KONTEXT_DATABASE_URL to another file (a new one is created); if it "
+            "is, restore it from a backup."
+        )
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction, reading the
+        version inside it, so two processes starting together migrate once."""
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = await conn.execute_fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+            tables = {row["name"] for row in found}
+            if schema.VERSION_TABLE in tables:
+                row = next(
+                    iter(
+                        await conn.execute_fetchall("SELECT MAX(version) AS v FROM kontext_schema")
+                    ),
+                    None,
+                )
+                current = 0 if row is None or row["v"] is None else int(row["v"])
+            elif tables:
+                raise self._unusable(
+                    f"it holds other tables ({', '.join(sorted(tables)[:5])}) and no Kontext Bot "
+                    "schema version, so it belongs to something else"
+                )
+            else:
+                current = 0
+            todo = schema.pending("sqlite", current, str(self.path))
+            if todo and current == 0:
+                await conn.execute(
+                    "CREATE TABLE kontext_schema (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at REAL NOT NULL)"
+                )
+            for migration in todo:
+                for statement in split_statements(migration.sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO kontext_schema (version, name, applied_at) "
+                    "VALUES (?, ?, CAST(strftime('%s', 'now') AS REAL))",
+                    (migration.version, migration.name),
+                )
+                log.info("applied SQLite migration %04d_%s", migration.version, migration.name)
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+
+    # --- connections --------------------------------------------------------------------------
+    def _connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StorageError("The database is not connected; call connect() first.")
+        return self._conn
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[Tx]:
+        yield _SqliteTx(self._connection(), self._gate)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
+        conn = self._connection()
+        async with self._tx_lock:
+            try:
+                await self._gate.close()
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteTx(conn, None)
+                except BaseException:
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+            finally:
+                self._gate.reopen()
+
+    async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
+        """Nothing to do: every SQLite write transaction is already serialised."""
+
+    # --- blobs --------------------------------------------------------------------------------
+    async def put_blob(self, data: bytes, *, now: float) -> str:
+        """The file first, then its catalogue row (a crash in between leaves only an orphan
+        file, never a row without bytes). Holding a place at the gate meanwhile keeps a purge
+        (a transaction) from deleting the file between the two."""
+        await self._gate.enter()
+        try:
+            content_hash = await asyncio.to_thread(self._files.store, data)
+            await _SqliteTx(self._connection(), None).execute(
+                "INSERT INTO blobs (content_hash, size, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (content_hash) DO UPDATE SET "
+                "created_at = MAX(blobs.created_at, excluded.created_at)",
+                content_hash,
+                len(data),
+                float(now),
+            )
+        finally:
+            self._gate.leave()
+        return content_hash
+
+    async def get_blob(self, content_hash: str) -> bytes | None:
+        return await asyncio.to_thread(self._files.read, content_hash)
+
+    async def _delete_blobs(self, tx: Tx, hashes: Sequence[str]) -> None:
+        # Inside the purge's transaction, which no put_blob overlaps (see put_blob).
+        await asyncio.to_thread(self._files.delete, hashes)
+
+    # --- the queue ----------------------------------------------------------------------------
+    async def enqueue(self, job: NewJob, *, now: float, limits: EnqueueLimits | None = None) -> Job:
+        """Without references, one ``INSERT ... SELECT ... WHERE <limits hold>`` does the
+        whole enqueue (SQLite runs a statement atomically); only a refusal costs a second
+        query, to say which limit it was."""
+        if job.references:
+            created = await super().enqueue(job, now=now, limits=limits)
+            self._caps.pop(job.guild_id, None)
+            return created
+        guards: list[str] = []
+        args: list[object] = list(job_values(job, now))
+        if limits is not None and limits.max_user_active is not None:
+            guards.append(f"{USER_ACTIVE_COUNT} < ?")
+            args += [job.guild_id, job.user_id, limits.max_user_active]
+        if limits is not None and limits.max_guild_queue is not None:
+            guards.append(f"{GUILD_QUEUE_COUNT} < ?")
+            args += [job.guild_id, limits.max_guild_queue]
+        if limits is not None and limits.daily_quota:
+            guards.append(f"{TODAY_COUNT} < ?")
+            args += [job.guild_id, job.user_id, day_start(now), limits.daily_quota]
+        source = JOB_VALUES
+        if guards:
+            source = f"{JOB_SELECT} WHERE {' AND '.join(guards)}"
+        async with self._session() as tx:
+            row = await tx.fetchrow(JOB_INSERT.format(source=source), *args)
+            if row is None:
+                assert limits is not None
+                await self._check_limits(tx, job, now, limits)
+                raise StorageError("The job was not queued; try again.")  # not reached
+            cap = None if limits is None else limits.max_guild_running
+            if cap is not None and self._caps.get(job.guild_id) != cap:
+                await tx.execute(
+                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ?", cap, job.guild_id
+                )
+                self._caps[job.guild_id] = cap
+        return rows.job_from_row(row)
+
+    async def save_guild_settings(self, settings: GuildSettings, *, now: float) -> None:
+        await super().save_guild_settings(settings, now=now)
+        self._caps[settings.guild_id] = settings.max_guild_running
+
+    # --- the claim ----------------------------------------------------------------------------
+    async def claim(
+        self, *, worker_id: str, provider: str, now: float, lease_seconds: float, limit: int = 1
+    ) -> list[Job]:
+        args = (
+            worker_id,
+            float(now + lease_seconds),
+            float(now),
+            float(now),
+            float(now),
+            provider,
+            provider,
+            float(now),
+            float(now),
+        )
+        claimed: list[Job] = []
+        if limit < 1:
+            return claimed
+        if limit == 1:
+            async with self._session() as tx:
+                row = await tx.fetchrow(_CLAIM_NEXT, *args)
+            return [] if row is None else [rows.job_from_row(row)]
+        async with self._transaction() as tx:
+            while len(claimed) < limit:
+                row = await tx.fetchrow(_CLAIM_NEXT, *args)
+                if row is None:
+                    break
+                claimed.append(rows.job_from_row(row))
+        return claimed
