@@ -411,14 +411,15 @@ def _draw_tile(
     layout: SheetLayout,
     font: _Font,
 ) -> None:
-    left, top, _, bottom = box
+    left, top, right, bottom = box
+    inner = (left, top, right - 1, bottom - 1)  # ImageDraw boxes include their far edge
     thumb = _thumbnail(step.image, layout.tile) if step.image is not None else None
     if thumb is None:
-        draw.rectangle(box, fill=PLACEHOLDER_BACKGROUND, outline=_MUTED, width=1)
+        draw.rectangle(inner, fill=PLACEHOLDER_BACKGROUND, outline=_MUTED, width=1)
         words = ["image", "expired"] if step.image is None else ["can't show", "image"]
         _centred_text(draw, box, words, font, _line_height(layout.font_size))
     else:
-        draw.rectangle(box, fill=TILE_BACKGROUND)
+        draw.rectangle(inner, fill=TILE_BACKGROUND)
         at = (left + (layout.tile - thumb.width) // 2, top + (layout.tile - thumb.height) // 2)
         sheet.paste(thumb, at, thumb if thumb.mode == "RGBA" else None)
     # The step number in a badge at the top left.
@@ -444,7 +445,8 @@ def _draw_gap(
     draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], hidden: int, layout: SheetLayout
 ) -> None:
     """The tile standing for the steps a long chain leaves out."""
-    draw.rectangle(box, outline=_MUTED, width=1)
+    left, top, right, bottom = box
+    draw.rectangle((left, top, right - 1, bottom - 1), outline=_MUTED, width=1)
     words = ["…", f"{hidden} more {'step' if hidden == 1 else 'steps'}"]
     font = _font(layout.font_size * 2)
     _centred_text(draw, box, words, font, _line_height(layout.font_size * 2))
