@@ -166,10 +166,6 @@ def escape_prompt(prompt: str, *, limit: int = PROMPT_CHARS) -> str:
     return text.replace("`", "ˋ").replace("@", "@\u200b")
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}es"
-
-
 def _line(step: ChainStep, *, is_tip: bool, limit: int) -> str:
     if step.step == 1:
         if step.kind is JobKind.IMAGINE:
@@ -185,10 +181,8 @@ def _line(step: ChainStep, *, is_tip: bool, limit: int) -> str:
     line = f"{step.step}. {label} — {body}" if label else f"{step.step}. {body}"
     if step.branches:
         count = len(step.branches)
-        if is_tip:
-            line += f"  ↳ {_plural(count, 'branch')} from here"
-        else:
-            line += f"  ↳ {count} other {'branch' if count == 1 else 'branches'}"
+        noun = "branch" if count == 1 else "branches"
+        line += f"  ↳ {count} {noun} from here" if is_tip else f"  ↳ {count} other {noun}"
     return line
 
 
