@@ -112,6 +112,7 @@ class ModelsLabProvider(HttpProvider):
             f"{self.base_url}/api/v6/images/fetch/{handle}",
             Call.IDEMPOTENT,
             json_body={"key": self.key()},
+            min_delay=self.CAPABILITIES.min_poll_interval,
         )
         return self.parse(answer, handle=handle)
 

@@ -104,6 +104,7 @@ class WaveSpeedProvider(HttpProvider):
             f"{self.base_url}/api/v3/predictions/{handle}/result",
             Call.IDEMPOTENT,
             headers=self._auth(),
+            min_delay=self.CAPABILITIES.min_poll_interval,
         )
         return self._state(self._data(answer), handle)
 

@@ -171,7 +171,7 @@ async def test_polls_are_retried_on_5xx(
     result = await clock.run(provider.poll(submitted.handle))
     assert isinstance(result, Finished)
     assert modelslab.polls == 3
-    assert clock.sleeps == [0.5, 1.0]
+    assert clock.sleeps == [2.0, 2.0]  # never below the minimum poll interval
 
 
 async def test_failed_job_on_poll(
