@@ -44,6 +44,7 @@ CAPABILITIES = Capabilities(
     asynchronous=True,
     min_poll_interval=2.0,
     local_bytes="upload",
+    max_reference_side=2048,  # uploads are capped at 20 MB; outputs are about 1 MP
     default_concurrency=2,
     default_rate_per_minute=2.0,
     result_hosts=("d2g64w682n9w0w.cloudfront.net",),
