@@ -20,8 +20,10 @@ from tests.fakes import FAKES, FakeProvider, require_docs, running, settings_for
 
 T = TypeVar("T")
 
-#: No jitter, so backoff delays are exact; short read timeouts for the stall tests.
-TEST_POLICY = RetryPolicy(jitter=False, submit_timeout=0.5, poll_timeout=0.5, connect_timeout=2.0)
+#: No jitter, so backoff delays are exact.
+TEST_POLICY = RetryPolicy(jitter=False, submit_timeout=10.0, poll_timeout=10.0)
+#: For the tests where the fake stalls until released: httpx's read timeout is wall time.
+STALL_POLICY = RetryPolicy(jitter=False, submit_timeout=0.3, poll_timeout=0.3)
 
 
 class SteppingClock(ManualClock):

@@ -20,7 +20,7 @@ from bot.providers.errors import (
     UpstreamError,
 )
 from tests.fakes import FakeProvider, Outcome
-from tests.providers.conftest import SteppingClock, provider_for, reference
+from tests.providers.conftest import STALL_POLICY, SteppingClock, provider_for, reference
 
 
 def _edit(*refs: object, **options: object) -> GenerationRequest:
@@ -167,7 +167,7 @@ async def test_read_timeout_after_sending_is_not_retried(
 ) -> None:
     aiml.script("submit", Outcome.stall())
     with pytest.raises(ProviderTimeout, match="may still be running"):
-        await provider_for(aiml, client, clock).submit(_edit())
+        await provider_for(aiml, client, clock, policy=STALL_POLICY).submit(_edit())
     aiml.release()
     assert aiml.submits == 1
 

@@ -14,7 +14,13 @@ from bot.providers.base import GenerationRequest, Submitted
 from bot.providers.errors import ProviderError, RateLimited, UpstreamError
 from bot.providers.http import RetryPolicy, parse_retry_after
 from tests.fakes import FakeProvider, Outcome
-from tests.providers.conftest import TEST_POLICY, SteppingClock, provider_for, reference
+from tests.providers.conftest import (
+    STALL_POLICY,
+    TEST_POLICY,
+    SteppingClock,
+    provider_for,
+    reference,
+)
 
 
 class FailingConnect(httpx.AsyncBaseTransport):
@@ -114,7 +120,7 @@ async def test_a_retry_after_beyond_the_cap_is_handed_back(
 async def test_a_poll_read_timeout_is_retried(
     modelslab: FakeProvider, client: httpx.AsyncClient, clock: SteppingClock
 ) -> None:
-    provider, handle = await _submitted(modelslab, client, clock)
+    provider, handle = await _submitted(modelslab, client, clock, STALL_POLICY)
     modelslab.script("poll", Outcome.stall())
     result = await clock.run(provider.poll(handle))  # type: ignore[attr-defined]
     modelslab.release()
