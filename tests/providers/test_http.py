@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from bot.providers.base import GenerationRequest, Submitted
+from bot.providers.base import Finished, GenerationRequest, Provider, Submitted
 from bot.providers.errors import ProviderError, RateLimited, UpstreamError
 from bot.providers.http import RetryPolicy, parse_retry_after
 from tests.fakes import FakeProvider, Outcome
@@ -88,10 +88,13 @@ async def test_connect_errors_give_up_after_the_budget(
 
 
 async def _submitted(
-    fake: FakeProvider, client: httpx.AsyncClient, clock: SteppingClock
-) -> tuple[object, str]:
+    fake: FakeProvider,
+    client: httpx.AsyncClient,
+    clock: SteppingClock,
+    policy: RetryPolicy = TEST_POLICY,
+) -> tuple[Provider, str]:
     fake.script("submit", Outcome.processing(polls=0))
-    provider = provider_for(fake, client, clock)
+    provider = provider_for(fake, client, clock, policy=policy)
     submitted = await provider.submit(GenerationRequest(prompt="x", references=(reference(),)))
     assert isinstance(submitted, Submitted)
     return provider, submitted.handle
@@ -102,7 +105,7 @@ async def test_poll_honours_retry_after(
 ) -> None:
     provider, handle = await _submitted(wavespeed, client, clock)
     wavespeed.script("poll", Outcome.rate_limited(7), Outcome.http(408), Outcome.http(409))
-    await clock.run(provider.poll(handle))  # type: ignore[attr-defined]
+    await clock.run(provider.poll(handle))
     assert clock.sleeps == [7.0, 2.0, 2.0]
     assert wavespeed.polls == 4
 
@@ -113,7 +116,7 @@ async def test_a_retry_after_beyond_the_cap_is_handed_back(
     provider, handle = await _submitted(wavespeed, client, clock)
     wavespeed.script("poll", Outcome.rate_limited(3600))
     with pytest.raises(RateLimited) as caught:
-        await clock.run(provider.poll(handle))  # type: ignore[attr-defined]
+        await clock.run(provider.poll(handle))
     assert caught.value.retry_after == 3600 and clock.sleeps == []
 
 
@@ -122,9 +125,9 @@ async def test_a_poll_read_timeout_is_retried(
 ) -> None:
     provider, handle = await _submitted(modelslab, client, clock, STALL_POLICY)
     modelslab.script("poll", Outcome.stall())
-    result = await clock.run(provider.poll(handle))  # type: ignore[attr-defined]
+    result = await clock.run(provider.poll(handle))
     modelslab.release()
-    assert result.outputs and modelslab.polls == 2
+    assert isinstance(result, Finished) and modelslab.polls == 2
 
 
 async def test_secrets_never_reach_logs_or_errors(
