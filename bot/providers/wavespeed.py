@@ -30,7 +30,7 @@ from bot.providers.base import (
     Submitted,
 )
 from bot.providers.common import HttpProvider, bool_flags, finish, to_int
-from bot.providers.errors import UpstreamError
+from bot.providers.errors import UnsupportedRequest, UpstreamError
 from bot.providers.http import Call, provider_message
 
 CAPABILITIES = Capabilities(
@@ -57,6 +57,14 @@ class WaveSpeedProvider(HttpProvider):
     CAPABILITIES = CAPABILITIES
     KEY_ENV = "WAVESPEED_API_KEY"
 
+    def check(self, request: GenerationRequest) -> None:
+        super().check(request)
+        if request.seed is not None and request.seed > MAX_SEED:
+            raise UnsupportedRequest(
+                self.CAPABILITIES.name,
+                f"WaveSpeed takes seeds up to {MAX_SEED}; you gave {request.seed}.",
+            )
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key()}"}
 
@@ -74,7 +82,7 @@ class WaveSpeedProvider(HttpProvider):
             body["images"] = images
             body["aspect_ratio"] = request.effective_aspect_ratio().value
         if request.seed is not None:
-            body["seed"] = min(request.seed, MAX_SEED)
+            body["seed"] = request.seed
         if request.guidance is not None:
             body["guidance_scale"] = request.guidance
         return path, body

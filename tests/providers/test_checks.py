@@ -98,3 +98,12 @@ async def test_missing_key_refused_before_any_request(
 def test_every_ratio_is_accepted_by_every_provider() -> None:
     for caps in CAPABILITIES.values():
         assert caps.aspect_ratios == frozenset(AspectRatio)
+
+
+async def test_wavespeed_seed_range(
+    wavespeed: FakeProvider, client: httpx.AsyncClient, clock: SteppingClock
+) -> None:
+    provider = provider_for(wavespeed, client, clock)
+    request = GenerationRequest(prompt="x", references=(reference(),), seed=10**10)
+    error = await _refused(wavespeed, provider, request)
+    assert str(error) == "WaveSpeed takes seeds up to 9999999999; you gave 10000000000."
