@@ -313,3 +313,15 @@ def test_files_are_never_overwritten(
     assert main(argv) == 0 and main(argv) == 0
     printed = capsys.readouterr().out.split()
     assert len(set(printed)) == 2 and len(list(out_dir.iterdir())) == 2
+
+
+def test_unwritable_out_dir_is_one_line_exit_1(
+    aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    code = main(["imagine", "--prompt", "x", "--out-dir", str(blocker / "out")])
+    captured = capsys.readouterr()
+    assert code == EXIT_FAILURE and captured.out == ""
+    _assert_one_line_failure(captured.err)
+    assert "could not write" in captured.err
