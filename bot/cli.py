@@ -9,7 +9,7 @@ Exit codes (scripts can rely on them):
   timeout, provider errors, download problems) or while writing the files.
 
 On failure exactly one line goes to stderr (what went wrong, what to do) and no file is
-written. Logs go to stderr at WARNING (``-v``: INFO, ``-vv``: DEBUG).
+written. Other logs (retries, say) are shown only with ``-v`` (INFO) or ``-vv`` (DEBUG).
 
 Adding a subcommand is a function that adds its parser and sets ``handler`` (see
 :func:`_add_edit`); :func:`main` dispatches on it.
@@ -271,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a usage error already reported in one line
         return done.code if isinstance(done.code, int) else EXIT_USAGE
-    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    level = {0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,37 @@ async def test_provider_failure_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert code == EXIT_FAILURE and out == ""
     _assert_one_line_failure(err)
     assert "AIMLAPI_API_KEY" in err
+    assert not (tmp_path / "out").exists()
+
+
+async def test_retries_stay_quiet_and_the_failure_is_one_line(tmp_path: Path) -> None:
+    """Connect errors are retried (the request never left); the retry warnings are logs
+    for -v, so by default the user sees only the final line."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "imagine",
+        "--prompt",
+        "a fox",
+        "--out-dir",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        env={
+            **_clean_env(),
+            "AIMLAPI_API_KEY": "test-key",
+            "AIMLAPI_BASE_URL": f"http://127.0.0.1:{port}",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == EXIT_FAILURE and out == b""
+    _assert_one_line_failure(err.decode())
+    assert "Could not reach AIML API" in err.decode()
     assert not (tmp_path / "out").exists()
 
 
