@@ -127,9 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Kontext Bot: FLUX.1 Kontext image editing.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_edit, _add_imagine):
+    for add in (_add_migrate, _add_edit, _add_imagine):
         add(commands)
     return parser
+
+
+# -- migrate ----------------------------------------------------------------------------
+
+
+def _add_migrate(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "migrate", help="create or upgrade the database at KONTEXT_DATABASE_URL"
+    )
+    parser.set_defaults(handler=_migrate_command)
+
+
+def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    import storage
+
+    version = asyncio.run(storage.migrate(settings.database_url))
+    sys.stdout.write(f"{storage.redact_url(settings.database_url)}: schema version {version}\n")
+    return EXIT_OK
 
 
 # -- edit / imagine ---------------------------------------------------------------------

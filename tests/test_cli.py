@@ -357,3 +357,34 @@ def test_unwritable_out_dir_is_one_line_exit_1(
     assert code == EXIT_FAILURE and captured.out == ""
     _assert_one_line_failure(captured.err)
     assert "could not write" in captured.err
+
+
+# -- migrate ------------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_database_and_is_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'deep' / 'kontext.db'}"
+    monkeypatch.setenv("KONTEXT_DATABASE_URL", url)
+    assert main(["migrate"]) == 0
+    assert main(["migrate"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{url}: schema version 1"] * 2 and err == ""
+    assert (tmp_path / "deep" / "kontext.db").is_file()
+
+
+def test_migrate_refuses_a_foreign_file_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "kontext.db"
+    db.write_bytes(b"this is not a database at all" * 100)
+    monkeypatch.setenv("KONTEXT_DATABASE_URL", f"sqlite:///{db}")
+    assert main(["migrate"]) == EXIT_FAILURE
+    out, err = capsys.readouterr()
+    assert out == ""
+    _assert_one_line_failure(err)
+    assert str(db) in err
+    assert db.read_bytes().startswith(b"this is not a database")
