@@ -21,6 +21,7 @@ from bot.providers.base import Finished, GenerationRequest, Submitted
 from bot.providers.errors import UpstreamError
 
 from .conftest import T0, Harness, edit
+from .conftest import until_running as _until_running
 
 
 async def test_queued_job_is_removed_by_its_requester(harness: Harness) -> None:
@@ -73,8 +74,7 @@ async def test_running_job_is_cancelled_at_the_provider_and_its_slot_freed(
     await engine.start()
     first = await engine.submit(edit("long", user=1))
     second = await engine.submit(edit("next", user=2))
-    while (await harness.repo.get_job(first.id)).status is not JobStatus.RUNNING:  # type: ignore[union-attr]
-        await asyncio.sleep(0)
+    await _until_running(harness, first.id)
     harness.clock.advance(5)
 
     await engine.cancel(first.id, by_user_id=1)
@@ -117,9 +117,7 @@ async def test_cancel_during_submission_cancels_the_late_handle(harness: Harness
 async def test_delivering_job_can_no_longer_be_cancelled(harness: Harness) -> None:
     engine = harness.engine()
     job = await engine.submit(edit("x"))
-    (claimed,) = await harness.repo.claim(
-        worker_id="other", provider="fake", now=T0, lease_seconds=30
-    )
+    await harness.repo.claim(worker_id="other", provider="fake", now=T0, lease_seconds=30)
     await harness.repo.transition(
         job.id, expected=JobStatus.SUBMITTING, to=JobStatus.DELIVERING, now=T0
     )
@@ -134,7 +132,9 @@ async def test_queued_job_expires_at_its_deadline(harness: Harness) -> None:
     await harness.repo.save_guild_settings(GuildSettings(guild_id=1, max_guild_running=1), now=T0)
     # Another worker holds the guild's only running place for a long time.
     await harness.repo.enqueue(
-        NewJob(guild_id=1, channel_id=1, user_id=1, kind=JobKind.IMAGINE, prompt="b", provider="fake"),
+        NewJob(
+            guild_id=1, channel_id=1, user_id=1, kind=JobKind.IMAGINE, prompt="b", provider="fake"
+        ),
         now=T0,
     )
     await harness.repo.claim(worker_id="other", provider="fake", now=T0, lease_seconds=10_000)
