@@ -115,7 +115,7 @@ class JobEngine:
             )
             prefetch = self.config.prefetch
             if prefetch is None:
-                prefetch = 0 if rate is not None else gate.concurrency // 4
+                prefetch = 0 if rate is not None else gate.concurrency
             self._lanes[name] = _Lane(name=name, provider=provider, gate=gate, prefetch=prefetch)
         self._ctx = RunContext(
             repo=repo,
