@@ -40,7 +40,7 @@ from .limits import (
 )
 from .ratelimit import ProviderGate
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
-from .runner import RunContext, cancel_at_provider, run_job
+from .runner import RunContext, cancel_at_provider, end_job, run_job
 
 log = logging.getLogger(__name__)
 
@@ -337,9 +337,7 @@ class JobEngine:
         active = self._active.get(job_id)
         if active is not None:
             active.interrupt.set()
-        for lane in self._lanes.values():
-            if any(ready.id == job_id for ready in lane.ready):
-                lane.ready = deque(ready for ready in lane.ready if ready.id != job_id)
+        self._take_ready(job_id)
         log.info("job %d cancelled by %d (was %s)", job_id, by_user_id, job.status.value)
         await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
         return cancelled
@@ -587,6 +585,16 @@ class JobEngine:
         log.info("job %d resumed in %s", job.id, job.status.value)
         self._start_worker(lane, job)
 
+    def _take_ready(self, job_id: int) -> Job | None:
+        """Remove a claimed job that has not started yet from its lane's buffer."""
+        for lane in self._lanes.values():
+            for job in lane.ready:
+                if job.id == job_id:
+                    lane.ready.remove(job)
+                    lane.wake.set()
+                    return job
+        return None
+
     def _watch_deadline(self, job: Job) -> None:
         if job.deadline_at is None:
             return
@@ -616,11 +624,11 @@ class JobEngine:
         if active is not None:
             active.interrupt.set()
             return
-        job = await self.repo.get_job(job_id)
-        if job is None or job.status is not JobStatus.QUEUED:
+        job = self._take_ready(job_id) or await self.repo.get_job(job_id)
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
             return
-        from .runner import end_job
-
+        if job.status is JobStatus.SUBMITTING and job.lease_owner != self.worker_id:
+            return  # another worker's: it expires the job when it starts it
         await end_job(
             self._ctx,
             job,
