@@ -72,6 +72,7 @@ class _Active:
     task: asyncio.Task[None]
     interrupt: asyncio.Event
     lane: _Lane
+    holds_slot: bool = True  # False once the provider is done with the job
 
 
 class JobEngine:
@@ -130,6 +131,7 @@ class JobEngine:
             park=self._park,
             on_requeue=self._requeued,
             on_rate_limited=self._rate_limited,
+            on_provider_done=self._provider_done,
         )
         self._active: dict[int, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -515,14 +517,25 @@ class JobEngine:
         try:
             await run_job(self._ctx, job, interrupt)
         finally:
+            self._provider_done(job.id)
             self._active.pop(job.id, None)
-            lane.gate.running -= 1
-            if not self._stopping:
-                lane.freed.append(self.clock.monotonic())
-                if len(lane.freed) > lane.gate.concurrency:
-                    lane.freed.popleft()
-                self._start_ready(lane)
-            lane.wake.set()
+            lane.wake.set()  # the guild's running count dropped too: its next job may go
+
+    def _provider_done(self, job_id: int) -> None:
+        """Free the job's provider slot: downloading and delivering do not use the provider,
+        so the next job may start while this one finishes."""
+        active = self._active.get(job_id)
+        if active is None or not active.holds_slot:
+            return
+        active.holds_slot = False
+        lane = active.lane
+        lane.gate.running -= 1
+        if not self._stopping:
+            lane.freed.append(self.clock.monotonic())
+            if len(lane.freed) > lane.gate.concurrency:
+                lane.freed.popleft()
+            self._start_ready(lane)
+        lane.wake.set()
 
     def _requeued(self, job: Job) -> None:
         lane = self._lanes.get(job.provider)
