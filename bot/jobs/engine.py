@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import math
 import random
 import uuid
 from collections import deque
@@ -44,6 +45,7 @@ from .runner import RunContext, cancel_at_provider, end_job, run_job
 
 log = logging.getLogger(__name__)
 
+_EWMA = 0.2  # weight of the newest sample in moving averages
 _CANCELLABLE = (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 
 
@@ -61,10 +63,27 @@ class _Lane:
     provider: Provider
     gate: ProviderGate
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    prefetch: int = 0  # jobs claimed ahead, started the moment a slot frees
+    fixed_prefetch: int | None = None  # configured; None: adapt (see prefetch)
+    claim_seconds: float = 0.0  # moving average of a claim's duration
+    hold_seconds: float | None = None  # moving average of how long a job holds a slot
     ready: deque[Job] = field(default_factory=deque)  # claimed, waiting for a slot
     due: list[float] = field(default_factory=list)  # heap of run_after times
     freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
+
+    @property
+    def prefetch(self) -> int:
+        """Jobs to claim ahead so a freed slot starts the next one at once.
+
+        Enough to cover one claim's round trip at the rate slots free up (Little's law,
+        doubled for safety): many for instant jobs, none for jobs that take seconds, since a
+        job claimed ahead is one a newly arriving guild can no longer overtake.
+        """
+        if self.fixed_prefetch is not None:
+            return self.fixed_prefetch
+        if self.gate.bucket.limited or not self.hold_seconds:
+            return 0
+        per_slot = self.claim_seconds / self.hold_seconds
+        return min(self.gate.concurrency, math.floor(2 * self.gate.concurrency * per_slot + 0.5))
 
 
 @dataclass(slots=True)
@@ -72,6 +91,7 @@ class _Active:
     task: asyncio.Task[None]
     interrupt: asyncio.Event
     lane: _Lane
+    began: float  # monotonic time the job took its slot
     holds_slot: bool = True  # False once the provider is done with the job
 
 
@@ -114,10 +134,9 @@ class JobEngine:
                 rate_per_minute=rate,
                 burst=burst,
             )
-            prefetch = self.config.prefetch
-            if prefetch is None:
-                prefetch = 0 if rate is not None else gate.concurrency
-            self._lanes[name] = _Lane(name=name, provider=provider, gate=gate, prefetch=prefetch)
+            self._lanes[name] = _Lane(
+                name=name, provider=provider, gate=gate, fixed_prefetch=self.config.prefetch
+            )
         self._ctx = RunContext(
             repo=repo,
             providers=self._providers,
@@ -470,6 +489,7 @@ class JobEngine:
             self._start_ready(lane)
             wanted = gate.admissible() + lane.prefetch - len(lane.ready)
             if wanted > 0:
+                began = self.clock.monotonic()
                 try:
                     jobs = await self.repo.claim(
                         worker_id=self.worker_id,
@@ -482,6 +502,7 @@ class JobEngine:
                     log.exception("claiming work for %s failed", lane.name)
                     jobs = []
                     await self._park(self.config.safety_poll_seconds, lane.wake)
+                lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
                 lane.ready.extend(jobs)
                 self._start_ready(lane)
                 if jobs and len(jobs) == wanted:
@@ -509,7 +530,9 @@ class JobEngine:
         interrupt = asyncio.Event()
         lane.gate.running += 1
         task = self._spawn(self._work(lane, job, interrupt), f"job-{job.id}")
-        self._active[job.id] = _Active(task=task, interrupt=interrupt, lane=lane)
+        self._active[job.id] = _Active(
+            task=task, interrupt=interrupt, lane=lane, began=self.clock.monotonic()
+        )
 
     async def _work(self, lane: _Lane, job: Job, interrupt: asyncio.Event) -> None:
         if lane.freed:
@@ -529,6 +552,12 @@ class JobEngine:
             return
         active.holds_slot = False
         lane = active.lane
+        held = self.clock.monotonic() - active.began
+        lane.hold_seconds = (
+            held
+            if lane.hold_seconds is None
+            else lane.hold_seconds + _EWMA * (held - lane.hold_seconds)
+        )
         lane.gate.running -= 1
         if not self._stopping:
             lane.freed.append(self.clock.monotonic())

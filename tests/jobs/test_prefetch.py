@@ -18,6 +18,7 @@ async def _setup(harness: Harness, **config: object) -> tuple[FakeProvider, JobE
     harness.providers["two"] = two
     for guild in range(1, 7):
         await harness.repo.save_guild_settings(GuildSettings(guild_id=guild), now=T0)
+    config.setdefault("prefetch", 2)
     engine = harness.engine(EngineConfig(default_provider="two", **config))  # type: ignore[arg-type]
     return two, engine
 
@@ -102,3 +103,20 @@ async def test_no_prefetch_for_rate_limited_providers(harness: Harness) -> None:
     history = await harness.repo.job_history(ids[2])
     assert [status for status, _ in history][:2] == ["queued", "submitting"]
     assert history[1][1] == T0 + 120  # a burst of one, then one a minute
+
+
+def test_adaptive_prefetch_covers_a_claim_only_for_short_jobs(harness: Harness) -> None:
+    from bot.jobs.engine import _Lane
+    from bot.jobs.ratelimit import ProviderGate
+
+    gate = ProviderGate(harness.clock, concurrency=8, rate_per_minute=None, burst=1)
+    lane = _Lane(name="p", provider=harness.provider, gate=gate)
+    assert lane.prefetch == 0  # nothing learnt yet
+    lane.claim_seconds, lane.hold_seconds = 0.002, 20.0  # real providers: seconds per job
+    assert lane.prefetch == 0
+    lane.claim_seconds, lane.hold_seconds = 0.002, 0.05
+    assert lane.prefetch == 1
+    lane.claim_seconds, lane.hold_seconds = 0.002, 0.0001  # instant jobs: cover the claim
+    assert lane.prefetch == 8
+    paced = ProviderGate(harness.clock, concurrency=8, rate_per_minute=2, burst=2)
+    assert _Lane(name="p", provider=harness.provider, gate=paced, hold_seconds=0.001).prefetch == 0
