@@ -90,6 +90,9 @@ class JobEngine:
             self._lanes[name] = Lane(
                 name=name, provider=provider, gate=gate, fixed_prefetch=self.config.prefetch
             )
+        fallback = self.config.fallback_provider
+        if fallback is not None and fallback not in self._providers:
+            log.warning("fallback provider %s is not configured: no fallback", fallback)
         self._parking = Parking(self.clock)
         self._ctx = RunContext(
             repo=repo,
