@@ -317,6 +317,18 @@ class JobEngine:
         await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
         return cancelled
 
+    async def get_job(self, job_id: int) -> Job | None:
+        return await self.repo.get_job(job_id)
+
+    async def set_status_message(
+        self, job_id: int, *, message_id: int, thread_id: int | None = None
+    ) -> Job | None:
+        """Remember the message that shows a job's status (and its thread), for restarts."""
+        fields: dict[str, object] = {"status_message_id": message_id}
+        if thread_id is not None:
+            fields["thread_id"] = thread_id
+        return await self.repo.update_job(job_id, now=self.clock.now(), **fields)
+
     async def queue_eta(self, job: Job) -> tuple[int | None, float | None]:
         """Current queue position and ETA of a queued job (for status refreshes)."""
         lane = self._lanes.get(job.provider)
@@ -347,18 +359,7 @@ class JobEngine:
             if max_seconds is not None
             else 2 * self.config.deadline_seconds + 4 * self.config.lease_seconds
         )
-        while True:
-            self._parking.changed.clear()
-            if self._parking.quiet():
-                if await self._idle():
-                    return
-                wake = self._parking.next_wake() if self._parking.quiet() else None
-                if wake is not None and advance is not None:
-                    if wake > limit:
-                        raise RuntimeError("run_until_idle: work remains past the time limit")
-                    advance(wake)
-                    continue
-            await self._parking.changed.wait()
+        await self._parking.drain(self._idle, advance=advance, until=limit)
 
     async def _idle(self) -> bool:
         if self._active:

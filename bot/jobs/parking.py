@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +97,25 @@ class Parking:
     def next_wake(self) -> float | None:
         deadlines = [p.deadline for p in self._parks.values() if p.deadline is not None]
         return min(deadlines) if deadlines else None
+
+    async def drain(
+        self,
+        idle: Callable[[], Awaitable[bool]],
+        *,
+        advance: Callable[[float], None] | None,
+        until: float,
+    ) -> None:
+        """Return once every task is parked and ``idle()`` says no work remains; meanwhile,
+        whenever every task is parked, move time to the next wake-up with ``advance``."""
+        while True:
+            self.changed.clear()
+            if self.quiet():
+                if await idle():
+                    return
+                wake = self.next_wake() if self.quiet() else None
+                if wake is not None and advance is not None:
+                    if wake > until:
+                        raise RuntimeError("run_until_idle: work remains past the time limit")
+                    advance(wake)
+                    continue
+            await self.changed.wait()
