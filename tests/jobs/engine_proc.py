@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.fakeprovider import capabilities, png_bytes
 from bot.jobs import EditRequest, EngineConfig, JobEngine, ProviderLimits, ResultImage
+from bot.jobs.events import JobEvent
 from bot.models import GuildSettings, Job, JobKind
 from bot.providers.base import (
     Capabilities,
@@ -106,6 +107,12 @@ class DurableDeliverer:
         )
 
 
+async def report(event: JobEvent) -> None:
+    """One line per event on stdout, so the test can wait on progress without polling."""
+    sys.stdout.write(f"{event.kind} {event.job.id}\n")
+    sys.stdout.flush()
+
+
 async def main(db: str, fake_db: str, lease: float, submit: int) -> None:
     log = open_log(fake_db)
     repo = open_repository(f"sqlite:///{db}")
@@ -118,7 +125,11 @@ async def main(db: str, fake_db: str, lease: float, submit: int) -> None:
         providers={"durable": ProviderLimits(concurrency=20)},
     )
     engine = JobEngine(
-        repo, {"durable": DurableProvider(log)}, DurableDeliverer(log), config=config
+        repo,
+        {"durable": DurableProvider(log)},
+        DurableDeliverer(log),
+        config=config,
+        sinks=(report,),
     )
     for guild in range(1, 11):
         await repo.save_guild_settings(
