@@ -180,6 +180,11 @@ class KontextService:
             )
         return await self.edit(who, prompt, images)
 
+    async def result_job_of(self, message_id: int) -> int | None:
+        """The job whose result ``message_id`` is, if it is one of ours."""
+        ref = await self.repo.lookup_message(message_id)
+        return ref.job_id if ref is not None and ref.kind is MessageKind.RESULT else None
+
     async def imagine(
         self,
         who: Requester,
@@ -267,6 +272,11 @@ class KontextService:
             params=params,
             parent_output_id=output.id,
         )
+
+    async def check_iterate(self, who: Requester, job: Job) -> None:
+        """Raise unless ``who`` may reroll or edit ``job`` (checked before opening a modal)."""
+        settings = await self._allowed(who)
+        check_can_iterate(settings, job, user_id=who.user_id, moderator=who.moderator)
 
     async def cancel(self, who: Requester, job_id: int) -> Job:
         job = await self.job(job_id)

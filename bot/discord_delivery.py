@@ -1,0 +1,470 @@
+"""Discord's side of a job: the status message, its thread, and posting the result.
+
+Everything here uses the bot token (``channel.send`` and message edits), never an
+interaction token, so a job that finishes long after its command (interaction tokens die after
+15 minutes) is still delivered, and so is a job resumed after a restart.
+
+* :meth:`DiscordDelivery.open_status` posts "queued — position N" with a Cancel button where the
+  command ran, starts a thread from it (or uses the current thread), and stores both ids on
+  the job before any result may be posted (:meth:`preparing` holds delivery back meanwhile).
+* :meth:`DiscordDelivery.on_event` is the engine's event sink: it renders each event and edits
+  the status message in a per-job task, coalescing bursts (only the latest text is sent).
+* :meth:`DiscordDelivery.deliver` is the engine's Deliverer. It is idempotent: an output that
+  already has a message id in storage is never posted again, and the post carries the job's
+  nonce with ``enforce_nonce`` (discord.py 2.7 sends it with every nonce) so that a post
+  repeated after a crash, before its id was stored, is deduplicated by Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+from bot import render
+from bot.clock import Clock
+from bot.errors import KontextError
+from bot.images import fit_for_upload
+from bot.jobs.events import (
+    JobCancelled,
+    JobDelayed,
+    JobDone,
+    JobEvent,
+    JobExpired,
+    JobFailed,
+    JobFallback,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+    ResultImage,
+)
+from bot.kontext_service import result_seed
+from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
+from cogs.buttons import result_view, status_view
+from storage.base import Repository
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+REQUEST_UPLOAD_LIMIT = 25 * 1024 * 1024 - 256 * 1024  # headroom for the multipart envelope
+SETUP_WAIT_SECONDS = 15.0
+
+
+def mentions_for(user_id: int | None) -> discord.AllowedMentions:
+    """Ping nobody, except (when given) the requester."""
+    users: list[discord.Object] | bool = [discord.Object(user_id)] if user_id else False
+    return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
+
+
+NO_MENTIONS = mentions_for(None)
+
+
+class ChannelUnusable(KontextError):
+    code = "channel_unusable"
+
+
+@dataclass
+class Placement:
+    """Where a job's status and result live, and what the requester should know about it."""
+
+    status_message: discord.Message | None
+    thread: discord.Thread | None
+    where: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Status:
+    text: str | None = None
+    final: bool = False
+    shown: str | None = None
+    channel_id: int | None = None
+    message_id: int | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class DiscordDelivery:
+    def __init__(
+        self, *, repo: Repository, clock: Clock, provider_label: Callable[[str], str]
+    ) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.provider_label = provider_label
+        self._client: discord.Client | None = None
+        self._statuses: dict[int, _Status] = {}
+        self._upload_limits: dict[int, int] = {}
+        self._preparing = 0
+        self._setup_done = asyncio.Condition()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def bind(self, client: discord.Client) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> discord.Client:
+        if self._client is None:
+            raise RuntimeError("DiscordDelivery used before bind()")
+        return self._client
+
+    async def close(self) -> None:
+        tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._statuses.clear()
+
+    # --- before a job is queued -----------------------------------------------------------
+
+    @staticmethod
+    def check_channel(interaction: discord.Interaction[Any]) -> None:
+        """Refuse up front when the bot could not post the result in this channel."""
+        channel = interaction.channel
+        if interaction.guild is None or not isinstance(
+            channel, discord.TextChannel | discord.Thread | discord.VoiceChannel
+        ):
+            return
+        perms = interaction.app_permissions
+        send = perms.send_messages_in_threads if isinstance(channel, discord.Thread) else True
+        if not (perms.view_channel and perms.send_messages and send):
+            raise ChannelUnusable(
+                "I can't post in this channel (I need View Channel and Send Messages), so I "
+                "could not deliver the result. Use me in another channel or ask a moderator."
+            )
+
+    @contextlib.asynccontextmanager
+    async def preparing(self) -> AsyncIterator[None]:
+        """Hold back deliveries of jobs whose status message is being set up right now."""
+        self._preparing += 1
+        try:
+            yield
+        finally:
+            self._preparing -= 1
+            async with self._setup_done:
+                self._setup_done.notify_all()
+
+    async def open_status(self, job: Job, interaction: discord.Interaction[Any]) -> Placement:
+        """Post the status message where ``interaction`` happened and open its thread."""
+        self._upload_limits[job.id] = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
+        channel = interaction.channel
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            channel = self.client.get_partial_messageable(job.channel_id)
+        status = self._status(job.id)
+        text = status.text or render.status_queued(
+            job.prompt, await self.repo.queue_position(job.id), None
+        )
+        final = status.final
+        message = await channel.send(
+            text, view=None if final else status_view(job.id), allowed_mentions=NO_MENTIONS
+        )
+        status.channel_id, status.message_id, status.shown = message.channel.id, message.id, text
+        thread: discord.Thread | None = None
+        notes: list[str] = []
+        if isinstance(channel, discord.Thread):
+            thread = channel
+        elif isinstance(channel, discord.TextChannel):
+            perms = channel.permissions_for(channel.guild.me)
+            if perms.create_public_threads:
+                try:
+                    thread = await channel.create_thread(
+                        name=render.thread_name(job.prompt), message=message
+                    )
+                except discord.HTTPException as err:
+                    log.warning("could not create a thread for job %d: %s", job.id, err)
+            if thread is None:
+                notes.append(
+                    "I can't create threads in this channel (Create Public Threads permission "
+                    "missing), so the result will be posted in the channel instead."
+                )
+        fields: dict[str, object] = {"status_message_id": message.id}
+        if thread is not None:
+            fields["thread_id"] = thread.id
+        await self.repo.update_job(job.id, now=self.clock.now(), **fields)
+        await self.repo.index_message(
+            MessageRef(
+                message_id=message.id,
+                channel_id=message.channel.id,
+                job_id=job.id,
+                kind=MessageKind.STATUS,
+            ),
+            now=self.clock.now(),
+        )
+        self._kick(job.id)  # an event may have arrived while we were posting
+        where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
+        return Placement(message, thread, where, notes)
+
+    # --- the status message ---------------------------------------------------------------
+
+    def _status(self, job_id: int) -> _Status:
+        return self._statuses.setdefault(job_id, _Status())
+
+    async def on_event(self, event: JobEvent) -> None:
+        """The engine's sink: remember the newest text and let the job's task edit it."""
+        rendered = self._render(event)
+        if rendered is None:
+            return
+        status = self._status(event.job.id)
+        if status.final:
+            return
+        status.text, status.final = rendered
+        if status.message_id is None and event.job.status_message_id is not None:
+            status.channel_id = event.job.channel_id
+            status.message_id = event.job.status_message_id
+        self._kick(event.job.id)
+
+    def _render(self, event: JobEvent) -> tuple[str, bool] | None:
+        job = event.job
+        prompt = job.prompt
+        if isinstance(event, JobQueued):
+            return render.status_queued(prompt, event.position, event.eta_seconds), False
+        if isinstance(event, JobStarted):
+            return render.status_running(prompt, None, self.provider_label(job.provider)), False
+        if isinstance(event, JobProgress):
+            label = self.provider_label(job.provider)
+            return render.status_running(prompt, event.progress, label), False
+        if isinstance(event, JobDelayed):
+            return render.status_running(prompt, None, self.provider_label(job.provider)), False
+        if isinstance(event, JobFallback):
+            return render.status_fallback(
+                prompt,
+                self.provider_label(event.from_provider),
+                self.provider_label(event.to_provider),
+            ), False
+        if isinstance(event, JobDone):
+            started = job.started_at or job.created_at
+            return render.status_done(prompt, event.at - started), True
+        if isinstance(event, JobFailed):
+            return render.status_failed(prompt, event.reason), True
+        if isinstance(event, JobCancelled):
+            return render.status_cancelled(prompt, event.by_user_id), True
+        if isinstance(event, JobExpired):
+            return render.status_expired(prompt), True
+        return None
+
+    def _kick(self, job_id: int) -> None:
+        status = self._status(job_id)
+        if status.task is None or status.task.done():
+            status.task = asyncio.create_task(self._flush(job_id), name=f"status-{job_id}")
+
+    async def _flush(self, job_id: int) -> None:
+        """Edit the status message until it shows the newest text (one edit at a time)."""
+        status = self._status(job_id)
+        if status.message_id is None:
+            job = await self.repo.get_job(job_id)
+            if job is None or job.status_message_id is None:
+                return  # open_status will kick again once the message exists
+            status.channel_id, status.message_id = job.channel_id, job.status_message_id
+        while status.text is not None and status.text != status.shown:
+            text, final = status.text, status.final
+            assert status.channel_id is not None
+            channel = self.client.get_partial_messageable(status.channel_id)
+            try:
+                await channel.get_partial_message(status.message_id).edit(
+                    content=text,
+                    view=None if final else status_view(job_id),
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except discord.NotFound:
+                log.info("status message of job %d is gone", job_id)
+                status.shown = text
+                break
+            except discord.HTTPException as err:
+                log.warning("could not update the status of job %d: %s", job_id, err)
+                break
+            status.shown = text
+        if status.final and status.shown == status.text:
+            self._statuses.pop(job_id, None)
+            self._upload_limits.pop(job_id, None)
+
+    # --- the result -----------------------------------------------------------------------
+
+    async def _await_setup(self, job: Job) -> Job:
+        """The job as stored, once any status message being set up for it exists."""
+        loop = asyncio.get_running_loop()  # a safety net in real time, not a schedule
+        deadline = loop.time() + SETUP_WAIT_SECONDS
+        while True:
+            fresh = await self.repo.get_job(job.id) or job
+            if fresh.status_message_id is not None or self._preparing == 0:
+                return fresh
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return fresh
+            async with self._setup_done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._setup_done.wait(), timeout=remaining)
+
+    async def deliver(self, job: Job, images: Sequence[ResultImage]) -> None:
+        """Post the result (once). Raises ``discord.HTTPException`` if Discord refuses."""
+        job = await self._await_setup(job)
+        outputs = [image.output for image in images]
+        if outputs and all(o.message_id is not None for o in outputs):
+            log.info("job %d was already delivered; not posting again", job.id)
+            return
+        stored = {o.index: o for o in await self.repo.outputs_for_job(job.id)}
+        if stored and all(o.message_id is not None for o in stored.values()):
+            log.info("job %d was already delivered; not posting again", job.id)
+            return
+        channel = await self._target_channel(job)
+        settings = await self.repo.get_guild_settings(job.guild_id)
+        notes: list[str] = []
+        posted: list[ResultImage] = []
+        files: list[discord.File] = []
+        nsfw_ok = _is_nsfw(channel)
+        per_file = self._per_file_limit(job, channel, len(images))
+        for image in images:
+            spoiler = False
+            if image.output.nsfw:
+                if settings.nsfw_policy is NsfwPolicy.BLOCK:
+                    notes.append("An image was flagged as NSFW and withheld (server policy).")
+                    continue
+                if not nsfw_ok:
+                    notes.append(
+                        "An image was flagged as NSFW; it is only posted in age-restricted "
+                        "channels."
+                    )
+                    continue
+                spoiler = True
+            data, ext = await fit_for_upload(image.data, max_bytes=per_file)
+            if len(data) != len(image.data):
+                notes.append("Re-encoded to fit Discord's upload limit.")
+            name = f"kontext-{job.id}-{image.output.index + 1}.{ext}"
+            files.append(discord.File(io.BytesIO(data), filename=name, spoiler=spoiler))
+            posted.append(image)
+        if files and not _can_attach(channel):
+            await self._deliver_by_dm(job, channel, files, posted, images, notes)
+            return
+        message = await self._send_result(job, channel, files, notes)
+        await self._record(job, message, posted, images)
+
+    def _per_file_limit(self, job: Job, channel: discord.abc.Messageable, count: int) -> int:
+        limit = self._upload_limits.get(job.id)
+        if limit is None:
+            guild = getattr(channel, "guild", None)
+            limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+        return min(limit, REQUEST_UPLOAD_LIMIT // max(1, count))
+
+    async def _target_channel(self, job: Job) -> discord.abc.Messageable:
+        for channel_id in dict.fromkeys(c for c in (job.thread_id, job.channel_id) if c):
+            channel = self.client.get_channel(channel_id)
+            if channel is None:
+                try:
+                    channel = await self.client.fetch_channel(channel_id)
+                except (discord.NotFound, discord.Forbidden):
+                    log.info("channel %d of job %d is unavailable", channel_id, job.id)
+                    continue
+            if isinstance(channel, discord.abc.Messageable):
+                return channel
+        if job.guild_id == 0:
+            user = await self.client.fetch_user(job.user_id)
+            return await user.create_dm()
+        raise ChannelUnusable(f"No channel left to deliver job {job.id} to.")
+
+    async def _send_result(
+        self,
+        job: Job,
+        channel: discord.abc.Messageable,
+        files: list[discord.File],
+        notes: list[str],
+    ) -> discord.Message:
+        caption = render.result_caption(
+            prompt=job.prompt,
+            requester_id=job.user_id,
+            provider_label=self.provider_label(job.provider),
+            model=job.model,
+            seed=result_seed(job),
+            duration=self.clock.now() - (job.started_at or job.created_at),
+            notes=list(dict.fromkeys(notes)),
+        )
+        kwargs: dict[str, Any] = {}
+        if job.reply_to_message_id is not None:
+            kwargs["reference"] = discord.MessageReference(
+                message_id=job.reply_to_message_id,
+                channel_id=job.channel_id,
+                fail_if_not_exists=False,
+            )
+        return await channel.send(
+            caption,
+            files=files,
+            view=result_view(job.id),
+            allowed_mentions=mentions_for(job.user_id),
+            nonce=job.delivery_nonce,
+            **kwargs,
+        )
+
+    async def _deliver_by_dm(
+        self,
+        job: Job,
+        channel: discord.abc.Messageable,
+        files: list[discord.File],
+        posted: list[ResultImage],
+        images: Sequence[ResultImage],
+        notes: list[str],
+    ) -> None:
+        """No Attach Files here: send the images to the requester and say so in the channel."""
+        try:
+            user = await self.client.fetch_user(job.user_id)
+            dm = await user.create_dm()
+            message = await self._send_result(job, dm, files, notes)
+        except discord.HTTPException:
+            notes.append(
+                "I can't attach files in this channel (Attach Files permission missing) and "
+                "could not DM you either. Ask a moderator to give me Attach Files."
+            )
+            message = await self._send_result(job, channel, [], notes)
+            await self._record(job, message, [], images)
+            return
+        await self._record(job, message, posted, images)
+        await channel.send(
+            f"{render.mention_user(job.user_id)} I can't attach files in this channel "
+            "(Attach Files permission missing), so I sent your result by DM.",
+            allowed_mentions=mentions_for(job.user_id),
+        )
+
+    async def _record(
+        self,
+        job: Job,
+        message: discord.Message,
+        posted: Sequence[ResultImage],
+        images: Sequence[ResultImage],
+    ) -> None:
+        """Store where each output went (before the engine marks the job done)."""
+        attachment_of = {
+            image.output.id: att.id for image, att in zip(posted, message.attachments, strict=False)
+        }
+        for image in images:
+            await self.repo.set_output_message(
+                image.output.id,
+                channel_id=message.channel.id,
+                message_id=message.id,
+                attachment_id=attachment_of.get(image.output.id),
+            )
+        first = posted[0].output.id if posted else (images[0].output.id if images else None)
+        await self.repo.index_message(
+            MessageRef(
+                message_id=message.id,
+                channel_id=message.channel.id,
+                job_id=job.id,
+                output_id=first,
+                kind=MessageKind.RESULT,
+            ),
+            now=self.clock.now(),
+        )
+        log.info("job %d delivered as message %d", job.id, message.id)
+
+
+def _is_nsfw(channel: object) -> bool:
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def _can_attach(channel: object) -> bool:
+    guild = getattr(channel, "guild", None)
+    if guild is None or not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        return True
+    return channel.permissions_for(guild.me).attach_files

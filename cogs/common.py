@@ -1,0 +1,59 @@
+"""Small helpers every cog shares: reading the requester off an interaction, and the
+ephemeral acknowledgement of a queued job."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.kontext_service import ImageInput, Requester
+from bot.models import Job
+
+if TYPE_CHECKING:
+    from bot.discord_delivery import Placement
+
+
+def requester(interaction: discord.Interaction[Any]) -> Requester:
+    """Who pressed or typed, where, and with which powers (from the interaction alone)."""
+    channel = interaction.channel
+    channel_id = interaction.channel_id or 0
+    parent_id: int | None = None
+    thread_id: int | None = None
+    if isinstance(channel, discord.Thread):
+        parent_id = channel.parent_id
+        thread_id = channel.id
+    user = interaction.user
+    roles = tuple(r.id for r in user.roles) if isinstance(user, discord.Member) else ()
+    perms = interaction.permissions
+    return Requester(
+        guild_id=interaction.guild_id or 0,
+        channel_id=channel_id,
+        user_id=user.id,
+        parent_channel_id=parent_id,
+        thread_id=thread_id,
+        role_ids=roles,
+        moderator=bool(interaction.guild_id) and perms.manage_messages,
+        manage_guild=bool(interaction.guild_id) and perms.manage_guild,
+    )
+
+
+def image_input(attachment: discord.Attachment, message_id: int | None = None) -> ImageInput:
+    return ImageInput(
+        url=attachment.url,
+        filename=attachment.filename,
+        size=attachment.size,
+        message_id=message_id,
+        attachment_id=attachment.id,
+    )
+
+
+async def acknowledge_job(
+    interaction: discord.Interaction[Any], job: Job, placement: Placement
+) -> None:
+    """Answer the deferred interaction: what was queued and where to follow it."""
+    lines = [f"Queued as job {job.id}. Follow it {placement.where}."]
+    lines.extend(placement.notes)
+    await interaction.followup.send(
+        "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+    )
