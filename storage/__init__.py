@@ -1,0 +1,80 @@
+"""Durable storage: one async repository API (:class:`storage.base.Repository`), two backends.
+
+``KONTEXT_DATABASE_URL`` picks the backend: ``sqlite:///relative/path.db`` or
+``sqlite:////absolute/path.db`` (the default ``sqlite:///data/kontext.db``; image bytes go to
+``blobs/`` beside the file unless ``data_dir`` says otherwise), or ``postgresql://...`` for
+several processes or machines (image bytes in the database).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from storage.base import (
+    DatabaseTooNew,
+    DatabaseUnusable,
+    EnqueueLimits,
+    LimitExceeded,
+    LimitKind,
+    Repository,
+    StorageError,
+)
+
+__all__ = [
+    "DatabaseTooNew",
+    "DatabaseUnusable",
+    "EnqueueLimits",
+    "LimitExceeded",
+    "LimitKind",
+    "Repository",
+    "StorageError",
+    "migrate",
+    "open_repository",
+    "redact_url",
+]
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def open_repository(url: str, *, data_dir: Path | None = None) -> Repository:
+    """An unconnected repository for ``url``; the caller awaits ``connect()`` (which applies
+    migrations) and later ``close()``."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        from storage.sqlite import SqliteRepository
+
+        prefix = "sqlite:///"
+        if not url.startswith(prefix) or len(url) == len(prefix):
+            raise StorageError(
+                f"KONTEXT_DATABASE_URL {url!r} is not a SQLite URL this bot understands: use "
+                "sqlite:///relative/path.db or sqlite:////absolute/path.db."
+            )
+        return SqliteRepository(Path(url[len(prefix) :]), data_dir=data_dir)
+    if scheme in {"postgresql", "postgres"}:
+        from storage.postgres import PostgresRepository
+
+        return PostgresRepository(url)
+    raise StorageError(
+        f"KONTEXT_DATABASE_URL {redact_url(url)!r} names an unknown database: use "
+        "sqlite:///path/to/kontext.db or postgresql://user@host/dbname."
+    )
+
+
+async def migrate(url: str) -> int:
+    """Bring the database at ``url`` to the newest schema; returns the version it is at."""
+    repository = open_repository(url)
+    await repository.connect()
+    try:
+        return await repository.schema_version()
+    finally:
+        await repository.close()

@@ -1,0 +1,636 @@
+"""The job engine: persist requests, dispatch them fairly to providers, recover after crashes.
+
+One dispatcher task per provider keeps that provider's slots busy: whenever a slot frees or
+work is queued it claims as many jobs as it has free slots (storage picks them fairly: guilds
+take turns, users inside a guild take turns) and starts one worker task per job. Nothing
+polls on a timer except a low-frequency safety look for work queued by other processes.
+
+All waiting goes through :meth:`JobEngine._park`, which records what each task waits for;
+:meth:`JobEngine.run_until_idle` uses that to drive a :class:`~bot.clock.ManualClock` to the
+next wake-up when every task is parked, so tests run deterministically with no real sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.clock import Clock, ManualClock, SystemClock
+from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
+from bot.providers.base import GenerationRequest, Provider, ReferenceImage
+from storage.base import LimitExceeded, LimitKind, Repository
+
+from . import messages
+from .errors import AlreadyFinished, JobNotFound, NotAllowed, UnknownProvider
+from .events import EventBus, EventSink, JobCancelled, JobQueued
+from .limits import (
+    EngineConfig,
+    enqueue_limits,
+    limit_refusal,
+    queue_eta,
+    typical_duration,
+)
+from .ratelimit import ProviderGate
+from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
+from .runner import RunContext, cancel_at_provider, run_job
+
+log = logging.getLogger(__name__)
+
+_CANCELLABLE = (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
+
+
+@dataclass(slots=True)
+class _Park:
+    deadline: float | None  # clock time this wait ends, None: only the event ends it
+    event: asyncio.Event | None
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One provider: its gate, its dispatcher's wake-up, and when requeued work is due."""
+
+    name: str
+    provider: Provider
+    gate: ProviderGate
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    due: list[float] = field(default_factory=list)  # heap of run_after times
+    freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
+
+
+@dataclass(slots=True)
+class _Active:
+    task: asyncio.Task[None]
+    interrupt: asyncio.Event
+    lane: _Lane
+
+
+class JobEngine:
+    """Runs edit requests from any front end through the providers.
+
+    ``providers`` maps registry names to providers; ``deliverer`` posts results (idempotent
+    per job). ``fetcher`` downloads result URLs; ``validate_output`` checks result bytes
+    (default: a Pillow probe in a thread).
+    """
+
+    def __init__(
+        self,
+        repo: Repository,
+        providers: Mapping[str, Provider],
+        deliverer: Deliverer,
+        *,
+        clock: Clock | None = None,
+        config: EngineConfig | None = None,
+        fetcher: Fetcher | None = None,
+        sinks: Sequence[EventSink] = (),
+        worker_id: str | None = None,
+        validate_output: OutputValidator | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.repo = repo
+        self.clock: Clock = clock or SystemClock()
+        self.config = config or EngineConfig()
+        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
+        self.events = EventBus(sinks)
+        self._providers = dict(providers)
+        self._rng = rng or random.Random()
+        self._lanes: dict[str, _Lane] = {}
+        for name, provider in self._providers.items():
+            caps = provider.capabilities
+            rate, burst = self.config.provider_rate(caps)
+            gate = ProviderGate(
+                self.clock,
+                concurrency=self.config.provider_concurrency(caps),
+                rate_per_minute=rate,
+                burst=burst,
+            )
+            self._lanes[name] = _Lane(name=name, provider=provider, gate=gate)
+        self._ctx = RunContext(
+            repo=repo,
+            providers=self._providers,
+            clock=self.clock,
+            config=self.config,
+            events=self.events,
+            deliverer=deliverer,
+            fetcher=fetcher,
+            validate=validate_output or probe_output,
+            random=self._rng.random,
+            park=self._park,
+            on_requeue=self._requeued,
+            on_rate_limited=self._rate_limited,
+        )
+        self._active: dict[int, _Active] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._parks: dict[int, _Park] = {}
+        self._changed = asyncio.Event()
+        self._deadlines: list[tuple[float, int]] = []
+        self._deadline_wake = asyncio.Event()
+        self._typical: dict[str, tuple[float, float]] = {}  # provider: (value, computed at)
+        self._started = False
+        self._stopping = False
+        #: Seconds from a slot freeing to the next job starting (for the benchmark).
+        self.dispatch_latencies: deque[float] = deque(maxlen=200_000)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume what a dead worker left (once its lease expired), then start dispatching."""
+        if self._started:
+            return
+        self._started = True
+        self._stopping = False
+        await self._reclaim()
+        queued = await self.repo.list_jobs(statuses=[JobStatus.QUEUED], limit=1_000_000)
+        for job in queued:
+            self._watch_deadline(job)
+        for lane in self._lanes.values():
+            self._spawn(self._dispatch(lane), f"dispatch-{lane.name}")
+        self._spawn(self._maintain(), "maintain")
+        self._spawn(self._sweep_deadlines(), "deadlines")
+        log.info("job engine %s started with %s", self.worker_id, ", ".join(self._lanes))
+
+    async def stop(self) -> None:
+        """Stop every task. Jobs in flight keep their status and are resumed by the next start
+        (their leases are released so that happens at once)."""
+        self._stopping = True
+        active = list(self._active)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if active:
+            with contextlib.suppress(Exception):
+                await self.repo.heartbeat(
+                    worker_id=self.worker_id,
+                    job_ids=active,
+                    now=self.clock.now(),
+                    lease_seconds=0.0,
+                )
+        self._started = False
+        log.info("job engine %s stopped", self.worker_id)
+
+    async def __aenter__(self) -> JobEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- front-end API -----------------------------------------------------------------------
+
+    def provider_names(self) -> list[str]:
+        return list(self._providers)
+
+    def running(self, provider: str | None = None) -> int:
+        """Jobs this engine is working on (all providers, or one)."""
+        if provider is not None:
+            lane = self._lanes.get(provider)
+            return lane.gate.running if lane else 0
+        return len(self._active)
+
+    def concurrency(self, provider: str) -> int:
+        return self._lanes[provider].gate.concurrency
+
+    async def submit(self, request: EditRequest) -> Job:
+        """Validate against the provider, persist (limits checked in the same transaction),
+        announce ``queued``. Raises LimitReached, UnknownProvider or UnsupportedRequest
+        (nothing queued)."""
+        now = self.clock.now()
+        settings = await self.repo.get_guild_settings(request.guild_id)
+        name = request.provider or settings.provider or self.config.default_provider
+        lane = self._lanes.get(name)
+        if lane is None:
+            available = ", ".join(sorted(self._lanes)) or "none"
+            raise UnknownProvider(
+                f"The provider '{name}' is not available here (available: {available}). "
+                "Pick another one, or ask an admin to change this server's provider."
+            )
+        params = request.params
+        if params.aspect_ratio is None and settings.default_aspect_ratio is not None:
+            params = params.model_copy(update={"aspect_ratio": settings.default_aspect_ratio})
+        if params.safety_tolerance is None and lane.provider.capabilities.safety_tolerance:
+            params = params.model_copy(update={"safety_tolerance": settings.safety_tolerance})
+        lane.provider.check(
+            GenerationRequest(
+                prompt=request.prompt,
+                references=tuple(
+                    ReferenceImage(
+                        data=img.data,
+                        mime=img.mime,
+                        width=img.width,
+                        height=img.height,
+                        url=img.url,
+                    )
+                    for img in request.images
+                ),
+                aspect_ratio=params.aspect_ratio,
+                seed=params.seed,
+                guidance=params.guidance,
+                safety_tolerance=params.safety_tolerance,
+                output_format=params.output_format,
+                num_images=params.num_images,
+            )
+        )
+        references = []
+        for img in request.images:
+            content_hash = await self.repo.put_blob(img.data, now=now)
+            references.append(
+                NewReference(
+                    source=img.source,
+                    content_hash=content_hash,
+                    url=img.url,
+                    message_id=img.message_id,
+                    attachment_id=img.attachment_id,
+                    output_id=img.output_id,
+                    width=img.width,
+                    height=img.height,
+                )
+            )
+        new_job = NewJob(
+            guild_id=request.guild_id,
+            channel_id=request.channel_id,
+            thread_id=request.thread_id,
+            user_id=request.user_id,
+            kind=request.kind,
+            prompt=request.prompt,
+            params=params,
+            provider=name,
+            model=settings.model,
+            parent_output_id=request.parent_output_id,
+            reply_to_message_id=request.reply_to_message_id,
+            references=tuple(references),
+            deadline_at=now + self.config.deadline_seconds,
+        )
+        try:
+            job = await self.repo.enqueue(new_job, now=now, limits=enqueue_limits(settings))
+        except LimitExceeded as err:
+            raise await self._refusal(err, request, name, now) from err
+        self._watch_deadline(job)
+        position = await self.repo.queue_position(job.id)
+        typical = await self._typical_seconds(name)
+        eta = queue_eta(position or 1, lane.gate.concurrency, typical)
+        await self.events.emit(JobQueued(job=job, at=now, position=position, eta_seconds=eta))
+        lane.wake.set()
+        return job
+
+    async def cancel(self, job_id: int, *, by_user_id: int, moderator: bool = False) -> Job:
+        """Cancel a job before delivery: the requester or a moderator only."""
+        job = await self.repo.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"There is no job #{job_id}. Check the number and try again.")
+        if not moderator and job.user_id != by_user_id:
+            raise NotAllowed(
+                "Only the person who asked for this edit, or a moderator, can cancel it."
+            )
+        for _ in range(3):
+            if job.status.terminal:
+                raise AlreadyFinished(
+                    f"Job #{job_id} has already finished ({job.status.value}); there is "
+                    "nothing to cancel."
+                )
+            if job.status is JobStatus.DELIVERING:
+                raise AlreadyFinished(
+                    f"Job #{job_id} is already being posted, so it can no longer be cancelled."
+                )
+            now = self.clock.now()
+            who = "a moderator" if moderator and job.user_id != by_user_id else "the requester"
+            cancelled = await self.repo.transition(
+                job_id,
+                expected=job.status,
+                to=JobStatus.CANCELLED,
+                now=now,
+                error_code=messages.CANCELLED,
+                error_message=f"Cancelled by {who}.",
+            )
+            if cancelled is not None:
+                break
+            latest = await self.repo.get_job(job_id)
+            if latest is None:
+                raise JobNotFound(f"There is no job #{job_id}.")
+            job = latest
+        else:
+            raise AlreadyFinished(f"Job #{job_id} is changing state; please try again.")
+        if job.status is JobStatus.RUNNING and job.provider_handle:
+            await cancel_at_provider(self._ctx, job.provider, job.provider_handle)
+        active = self._active.get(job_id)
+        if active is not None:
+            active.interrupt.set()
+        log.info("job %d cancelled by %d (was %s)", job_id, by_user_id, job.status.value)
+        await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
+        return cancelled
+
+    async def queue_eta(self, job: Job) -> tuple[int | None, float | None]:
+        """Current queue position and ETA of a queued job (for status refreshes)."""
+        lane = self._lanes.get(job.provider)
+        position = await self.repo.queue_position(job.id)
+        if position is None or lane is None:
+            return position, None
+        typical = await self._typical_seconds(job.provider)
+        return position, queue_eta(position, lane.gate.concurrency, typical)
+
+    async def run_until_idle(
+        self,
+        *,
+        advance: Callable[[float], None] | None = None,
+        max_seconds: float | None = None,
+    ) -> None:
+        """Drain mode: return once nothing is queued or in flight.
+
+        When every engine task is parked and work remains, time is moved to the earliest
+        wake-up with ``advance`` (default: ``clock.set`` of a ManualClock; with the real clock
+        the timers simply fire). Raises RuntimeError past ``max_seconds`` of clock time.
+        """
+        if not self._started:
+            raise RuntimeError("start() the engine first")
+        if advance is None and isinstance(self.clock, ManualClock):
+            advance = self.clock.set
+        limit = self.clock.now() + (
+            max_seconds
+            if max_seconds is not None
+            else 2 * self.config.deadline_seconds + 4 * self.config.lease_seconds
+        )
+        while True:
+            self._changed.clear()
+            if self._quiet():
+                if await self._idle():
+                    return
+                wake = self._next_wake() if self._quiet() else None
+                if wake is not None and advance is not None:
+                    if wake > limit:
+                        raise RuntimeError("run_until_idle: work remains past the time limit")
+                    advance(wake)
+                    continue
+            await self._changed.wait()
+
+    # --- internals: waiting ------------------------------------------------------------------
+
+    async def _park(self, seconds: float | None, event: asyncio.Event | None) -> None:
+        """Wait ``seconds`` on the clock, or until ``event`` is set, whichever comes first."""
+        if event is not None and event.is_set():
+            return
+        if seconds is not None and seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        park = _Park(
+            deadline=self.clock.now() + seconds if seconds is not None else None, event=event
+        )
+        key = id(park)
+        self._parks[key] = park
+        self._changed.set()
+        try:
+            if event is None:
+                assert seconds is not None
+                await self.clock.sleep(seconds)
+            elif seconds is None:
+                await event.wait()
+            else:
+                sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+                waiter = asyncio.ensure_future(event.wait())
+                try:
+                    await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                    waiter.cancel()
+        finally:
+            del self._parks[key]
+            self._changed.set()
+
+    def _quiet(self) -> bool:
+        """Every engine task is parked on something that has not happened yet."""
+        live = sum(1 for task in self._tasks if not task.done())
+        if len(self._parks) < live:
+            return False
+        now = self.clock.now()
+        for park in self._parks.values():
+            if park.event is not None and park.event.is_set():
+                return False
+            if park.deadline is not None and park.deadline <= now:
+                return False
+        return True
+
+    def _next_wake(self) -> float | None:
+        deadlines = [p.deadline for p in self._parks.values() if p.deadline is not None]
+        return min(deadlines) if deadlines else None
+
+    async def _idle(self) -> bool:
+        if self._active:
+            return False
+        if await self.repo.count_queued() > 0:
+            return False
+        return await self.repo.count_running() == 0
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        self._changed.set()
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._changed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine task %s died", task.get_name(), exc_info=task.exception())
+
+    # --- internals: dispatch -----------------------------------------------------------------
+
+    async def _dispatch(self, lane: _Lane) -> None:
+        gate = lane.gate
+        while not self._stopping:
+            lane.wake.clear()
+            admissible = gate.admissible()
+            if admissible > 0:
+                try:
+                    jobs = await self.repo.claim(
+                        worker_id=self.worker_id,
+                        provider=lane.name,
+                        now=self.clock.now(),
+                        lease_seconds=self.config.lease_seconds,
+                        limit=admissible,
+                    )
+                except Exception:
+                    log.exception("claiming work for %s failed", lane.name)
+                    jobs = []
+                    await self._park(self.config.safety_poll_seconds, lane.wake)
+                for job in jobs:
+                    gate.bucket.take()
+                    self._start_worker(lane, job)
+                if jobs and len(jobs) == admissible:
+                    continue
+            now = self.clock.now()
+            while lane.due and lane.due[0] <= now:
+                heapq.heappop(lane.due)
+            timeout = self.config.safety_poll_seconds
+            if lane.due:
+                timeout = min(timeout, lane.due[0] - now)
+            rate_wait = gate.next_at()
+            if rate_wait is not None:
+                timeout = min(timeout, rate_wait)
+            await self._park(max(timeout, 1e-3), lane.wake)
+
+    def _start_worker(self, lane: _Lane, job: Job) -> None:
+        if job.id in self._active:
+            return
+        interrupt = asyncio.Event()
+        lane.gate.running += 1
+        task = self._spawn(self._work(lane, job, interrupt), f"job-{job.id}")
+        self._active[job.id] = _Active(task=task, interrupt=interrupt, lane=lane)
+
+    async def _work(self, lane: _Lane, job: Job, interrupt: asyncio.Event) -> None:
+        if lane.freed:
+            self.dispatch_latencies.append(self.clock.monotonic() - lane.freed.popleft())
+        try:
+            await run_job(self._ctx, job, interrupt)
+        finally:
+            self._active.pop(job.id, None)
+            lane.gate.running -= 1
+            if not self._stopping:
+                lane.freed.append(self.clock.monotonic())
+                if len(lane.freed) > lane.gate.concurrency:
+                    lane.freed.popleft()
+            lane.wake.set()
+
+    def _requeued(self, job: Job) -> None:
+        lane = self._lanes.get(job.provider)
+        if lane is None:
+            return
+        if job.run_after is not None:
+            heapq.heappush(lane.due, job.run_after)
+        lane.wake.set()
+
+    def _rate_limited(self, provider: str, seconds: float) -> None:
+        lane = self._lanes.get(provider)
+        if lane is not None:
+            lane.gate.bucket.block_for(seconds)
+
+    # --- internals: recovery, leases, deadlines ----------------------------------------------
+
+    async def _maintain(self) -> None:
+        interval = self.config.lease_seconds / 3
+        while not self._stopping:
+            await self._park(interval, None)
+            try:
+                if self._active:
+                    await self.repo.heartbeat(
+                        worker_id=self.worker_id,
+                        job_ids=list(self._active),
+                        now=self.clock.now(),
+                        lease_seconds=self.config.lease_seconds,
+                    )
+                await self._reclaim()
+            except Exception:
+                log.exception("lease upkeep failed")
+
+    async def _reclaim(self) -> None:
+        jobs = await self.repo.reclaim_expired(
+            worker_id=self.worker_id,
+            now=self.clock.now(),
+            lease_seconds=self.config.lease_seconds,
+        )
+        for job in jobs:
+            await self._resume(job)
+
+    async def _resume(self, job: Job) -> None:
+        lane = self._lanes.get(job.provider)
+        self._watch_deadline(job)
+        if job.status is JobStatus.SUBMITTING:
+            # No handle was saved: submit again, through the gate like any queued job.
+            queued = await self.repo.transition(
+                job.id, expected=JobStatus.SUBMITTING, to=JobStatus.QUEUED, now=self.clock.now()
+            )
+            if queued is not None:
+                log.info("job %d resumed: submitting again", job.id)
+                self._requeued(queued)
+            return
+        if job.status not in ACTIVE_STATUSES:
+            return
+        if lane is None:
+            log.error("job %d needs provider %s, which is not configured", job.id, job.provider)
+            return
+        log.info("job %d resumed in %s", job.id, job.status.value)
+        self._start_worker(lane, job)
+
+    def _watch_deadline(self, job: Job) -> None:
+        if job.deadline_at is None:
+            return
+        heapq.heappush(self._deadlines, (job.deadline_at, job.id))
+        if self._deadlines[0][1] == job.id:
+            self._deadline_wake.set()
+
+    async def _sweep_deadlines(self) -> None:
+        """Expire queued jobs at their deadline; nudge workers whose job is past it."""
+        while not self._stopping:
+            self._deadline_wake.clear()
+            now = self.clock.now()
+            due: list[int] = []
+            while self._deadlines and self._deadlines[0][0] <= now:
+                due.append(heapq.heappop(self._deadlines)[1])
+            for job_id in due:
+                try:
+                    await self._expire_due(job_id)
+                except Exception:
+                    log.exception("expiring job %d failed", job_id)
+            timeout = self._deadlines[0][0] - now if self._deadlines else None
+            if not due:
+                await self._park(timeout, self._deadline_wake)
+
+    async def _expire_due(self, job_id: int) -> None:
+        active = self._active.get(job_id)
+        if active is not None:
+            active.interrupt.set()
+            return
+        job = await self.repo.get_job(job_id)
+        if job is None or job.status is not JobStatus.QUEUED:
+            return
+        from .runner import end_job
+
+        await end_job(
+            self._ctx,
+            job,
+            JobStatus.EXPIRED,
+            messages.EXPIRED,
+            messages.expired(self.config.deadline_seconds),
+        )
+
+    # --- internals: estimates and refusals ---------------------------------------------------
+
+    async def _typical_seconds(self, provider: str) -> float:
+        now = self.clock.now()
+        cached = self._typical.get(provider)
+        if cached is not None and now - cached[1] < 60:
+            return cached[0]
+        durations = await self.repo.recent_durations(provider)
+        value = typical_duration(durations, self.config.default_job_seconds)
+        self._typical[provider] = (value, now)
+        return value
+
+    async def _refusal(
+        self, err: LimitExceeded, request: EditRequest, provider: str, now: float
+    ) -> Exception:
+        typical = await self._typical_seconds(provider)
+        user_frees_in: float | None = None
+        queue_frees_in: float | None = None
+        if err.limit is LimitKind.USER_ACTIVE:
+            mine = await self.repo.list_jobs(
+                guild_id=request.guild_id,
+                user_id=request.user_id,
+                statuses=list(ACTIVE_STATUSES),
+            )
+            starts = [j.started_at or j.updated_at for j in mine]
+            if starts:
+                user_frees_in = max(min(starts) + typical - now, 1.0)
+        elif err.limit is LimitKind.GUILD_QUEUE:
+            settings = await self.repo.get_guild_settings(request.guild_id)
+            lane = self._lanes[provider]
+            slots = max(1, min(settings.max_guild_running, lane.gate.concurrency))
+            queue_frees_in = typical / slots
+        return limit_refusal(
+            err, now=now, user_frees_in=user_frees_in, queue_frees_in=queue_frees_in
+        )

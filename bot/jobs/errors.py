@@ -1,0 +1,38 @@
+"""Refusals the job engine gives front ends, each worded for the person who asked."""
+
+from __future__ import annotations
+
+from bot.errors import KontextError
+from storage.base import LimitKind
+
+
+class LimitReached(KontextError):
+    """``submit`` refused by a limit; nothing was queued. Says which limit and when it frees."""
+
+    code = "limit"
+
+    def __init__(self, user_message: str, *, limit: LimitKind, retry_in: float | None) -> None:
+        super().__init__(user_message)
+        self.limit = limit
+        #: Seconds until the limit is expected to free up (``None``: unknown).
+        self.retry_in = retry_in
+
+
+class UnknownProvider(KontextError):
+    code = "unknown_provider"
+
+
+class JobNotFound(KontextError):
+    code = "job_not_found"
+
+
+class NotAllowed(KontextError):
+    """Only the requester or a moderator may cancel a job."""
+
+    code = "not_allowed"
+
+
+class AlreadyFinished(KontextError):
+    """The job is past the point where it can be cancelled."""
+
+    code = "already_finished"

@@ -1,0 +1,174 @@
+"""Engine configuration and the wording of limit refusals.
+
+Per-provider concurrency and rate default to what each provider module declares in its
+:class:`~bot.providers.base.Capabilities` (the account's documented entry tier: WaveSpeed's
+default tier runs 2 at once and 2 per minute, ModelsLab's entry plan queues 5 at once; AIML API
+documents no figure, so its module declares a conservative default). Deployments override
+them in :attr:`EngineConfig.providers`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from pydantic import Field
+
+from bot.config import Settings
+from bot.models import Frozen, GuildSettings
+from bot.providers.base import Capabilities
+from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+
+from .errors import LimitReached
+
+
+class ProviderLimits(Frozen):
+    """Overrides for one provider; ``None`` keeps the provider's declared default."""
+
+    concurrency: int | None = Field(default=None, ge=1)
+    rate_per_minute: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+
+
+class RetryPolicy(Frozen):
+    """How often, and how patiently, transient failures are tried again."""
+
+    submit_attempts: int = Field(default=3, ge=1)  # submits that failed transiently
+    poll_errors: int = Field(default=6, ge=0)  # consecutive failed polls tolerated
+    download_attempts: int = Field(default=3, ge=1)
+    delivery_attempts: int = Field(default=3, ge=1)
+    base_delay: float = Field(default=2.0, ge=0)
+    max_delay: float = Field(default=60.0, ge=0)
+    jitter: float = Field(default=0.25, ge=0, le=1)  # ± this share of the delay
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Backoff before try ``attempt + 1`` (``attempt`` >= 1); ``rand`` is in [0, 1)."""
+        base = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
+        return max(0.0, base * (1 + self.jitter * (2 * rand - 1)))
+
+
+class EngineConfig(Frozen):
+    default_provider: str = "aimlapi"
+    fallback_provider: str | None = None
+    deadline_seconds: float = Field(default=600.0, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    providers: dict[str, ProviderLimits] = Field(default_factory=dict)
+    retry: RetryPolicy = RetryPolicy()
+    poll_max_interval: float = Field(default=10.0, gt=0)
+    poll_backoff: float = Field(default=1.5, ge=1)
+    #: A low-frequency look at storage for work queued by other processes.
+    safety_poll_seconds: float = Field(default=15.0, gt=0)
+    output_retention_seconds: float | None = 30 * 86400.0
+    max_output_bytes: int = 50 * 1024 * 1024
+    #: Used for ETAs until a provider has finished jobs to learn from.
+    default_job_seconds: float = Field(default=30.0, gt=0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> EngineConfig:
+        retention = settings.retention_days * 86400.0 if settings.retention_days else None
+        values: dict[str, object] = {
+            "default_provider": settings.provider,
+            "fallback_provider": settings.fallback_provider,
+            "deadline_seconds": settings.job_deadline_seconds,
+            "output_retention_seconds": retention,
+        }
+        values.update(overrides)
+        return cls.model_validate(values)
+
+    def provider_concurrency(self, caps: Capabilities) -> int:
+        override = self.providers.get(caps.name)
+        if override is not None and override.concurrency is not None:
+            return override.concurrency
+        return caps.default_concurrency
+
+    def provider_rate(self, caps: Capabilities) -> tuple[float | None, int]:
+        """Submits per minute (``None``: unlimited) and the burst the bucket holds."""
+        override = self.providers.get(caps.name) or ProviderLimits()
+        rate = override.rate_per_minute or caps.default_rate_per_minute
+        burst = override.burst or max(1, min(self.provider_concurrency(caps), int(rate or 1)))
+        return rate, burst
+
+
+def enqueue_limits(settings: GuildSettings) -> EnqueueLimits:
+    return EnqueueLimits(
+        max_user_active=settings.max_user_active,
+        max_guild_queue=settings.max_guild_queue,
+        daily_quota=settings.daily_quota or None,
+        max_guild_running=settings.max_guild_running,
+    )
+
+
+def typical_duration(durations: Sequence[float], default: float) -> float:
+    """The median of recent run times: robust to the odd very slow job."""
+    return statistics.median(durations) if durations else default
+
+
+def queue_eta(position: int, slots: int, typical: float) -> float:
+    """Seconds until a job at ``position`` (1-based) should finish, ``slots`` running at once."""
+    return math.ceil(position / max(1, slots)) * typical
+
+
+def format_duration(seconds: float) -> str:
+    """Short human wording: "40 s", "3 min", "5 h 12 min"."""
+    seconds = max(0, math.ceil(seconds))
+    if seconds < 60:
+        return f"{max(1, seconds)} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def seconds_to_utc_midnight(now: float) -> float:
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    midnight = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.timestamp() - now
+
+
+def utc_day(now: float) -> str:
+    return datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
+
+
+def limit_refusal(
+    err: LimitExceeded,
+    *,
+    now: float,
+    user_frees_in: float | None,
+    queue_frees_in: float | None,
+) -> LimitReached:
+    """Word a storage refusal: which limit, and when it frees up."""
+    if err.limit is LimitKind.DAILY_QUOTA:
+        wait = seconds_to_utc_midnight(now)
+        return LimitReached(
+            f"You have used your {err.maximum} edits for today in this server. "
+            f"The quota resets at 00:00 UTC, in {format_duration(wait)}.",
+            limit=err.limit,
+            retry_in=wait,
+        )
+    if err.limit is LimitKind.USER_ACTIVE:
+        when = (
+            f"in about {format_duration(user_frees_in)}, when your oldest running edit "
+            "should finish"
+            if user_frees_in is not None
+            else "when one of your queued edits has run"
+        )
+        return LimitReached(
+            f"You already have {err.current} edits waiting or running here (the limit is "
+            f"{err.maximum}). A place frees up {when}; you can also cancel one.",
+            limit=err.limit,
+            retry_in=user_frees_in,
+        )
+    when = (
+        f"in about {format_duration(queue_frees_in)}, when the next queued edit starts"
+        if queue_frees_in is not None
+        else "when the next queued edit starts"
+    )
+    return LimitReached(
+        f"This server's queue is full ({err.maximum} edits waiting). A place frees up {when}; "
+        "please try again then.",
+        limit=err.limit,
+        retry_in=queue_frees_in,
+    )

@@ -1,0 +1,114 @@
+"""What front ends hand the engine, and the small services the engine depends on."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import Field
+
+from bot.models import (
+    MAX_PROMPT_LENGTH,
+    MAX_REFERENCES,
+    Frozen,
+    Job,
+    JobKind,
+    JobParams,
+    OutputFormat,
+    ReferenceSource,
+)
+
+from .events import ResultImage
+
+
+class ReferenceInput(Frozen):
+    """A validated reference image (see ``bot.images.prepare_image``) and where it came from."""
+
+    data: bytes = Field(repr=False)
+    mime: str
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    content_hash: str  # sha256 hex of ``data``
+    source: ReferenceSource
+    url: str | None = None
+    message_id: int | None = None
+    attachment_id: int | None = None
+    output_id: int | None = None
+
+
+class EditRequest(Frozen):
+    """One edit (or text-to-image) request from any front end, as plain values."""
+
+    guild_id: int  # 0 outside a guild (DMs, the CLI)
+    channel_id: int
+    thread_id: int | None = None
+    user_id: int
+    kind: JobKind
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_LENGTH)
+    params: JobParams = JobParams()
+    provider: str | None = None  # None: the guild's setting, else the deployment default
+    parent_output_id: int | None = None
+    reply_to_message_id: int | None = None
+    images: tuple[ReferenceInput, ...] = Field(default=(), max_length=MAX_REFERENCES)
+
+
+class Deliverer(Protocol):
+    """Posts a finished job's images. Must be idempotent per job: after a crash the engine
+    may deliver the same job again (Discord: a message nonce from ``job.delivery_nonce``
+    with ``enforce_nonce``)."""
+
+    async def deliver(self, job: Job, images: Sequence[ResultImage]) -> None: ...
+
+
+class Fetcher(Protocol):
+    """Downloads a result URL (``bot.media.MediaFetcher`` in the application)."""
+
+    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes: ...
+
+
+class OutputInfo(Frozen):
+    format: OutputFormat
+    width: int
+    height: int
+    data: bytes = Field(repr=False)  # re-encoded to PNG when the provider sent another format
+
+
+class OutputValidator(Protocol):
+    async def __call__(self, data: bytes) -> OutputInfo: ...
+
+
+def _probe_sync(data: bytes) -> OutputInfo:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        fmt = (image.format or "").upper()
+        width, height = image.size
+        if fmt in ("PNG", "JPEG"):
+            image.verify()
+            return OutputInfo(
+                format=OutputFormat(fmt.lower()), width=width, height=height, data=data
+            )
+        buffer = io.BytesIO()
+        image.convert("RGBA" if "A" in image.getbands() else "RGB").save(buffer, "PNG")
+        return OutputInfo(
+            format=OutputFormat.PNG, width=width, height=height, data=buffer.getvalue()
+        )
+
+
+async def probe_output(data: bytes) -> OutputInfo:
+    """Check that result bytes are a real image (in a thread: Pillow is blocking)."""
+    import asyncio
+
+    return await asyncio.to_thread(_probe_sync, data)
+
+
+def sniff_mime(data: bytes) -> str:
+    """The MIME type of stored reference bytes (they were validated before queueing)."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"

@@ -1,0 +1,589 @@
+"""One job through its lifecycle, as plain async functions with explicit retry counts.
+
+Every step writes the status that allows its side effect before doing it (compare-and-set),
+so a crash at any point resumes correctly: ``submitting`` is submitted again, ``running``
+with a handle is polled (never resubmitted, which would bill twice), a saved result is
+downloaded, ``delivering`` is delivered again (the deliverer is idempotent per job). When a
+compare-and-set fails the job was cancelled or expired under us: the step stops quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.errors import KontextError
+from bot.models import Job, JobKind, JobStatus, NsfwPolicy
+from bot.providers.base import (
+    Finished,
+    GenerationRequest,
+    OutputImage,
+    Pending,
+    Provider,
+    ReferenceImage,
+    Submitted,
+)
+from bot.providers.errors import (
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    UnsupportedRequest,
+    UpstreamError,
+)
+from storage.base import Repository
+
+from . import messages
+from .events import (
+    EventBus,
+    JobDelayed,
+    JobDone,
+    JobExpired,
+    JobFailed,
+    JobFallback,
+    JobProgress,
+    JobStarted,
+    ResultImage,
+)
+from .limits import EngineConfig, utc_day
+from .requests import Deliverer, Fetcher, OutputValidator, sniff_mime
+
+log = logging.getLogger(__name__)
+
+Park = Callable[[float | None, asyncio.Event | None], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class RunContext:
+    """The services a job run needs; built once by the engine."""
+
+    repo: Repository
+    providers: Mapping[str, Provider]
+    clock: Clock
+    config: EngineConfig
+    events: EventBus
+    deliverer: Deliverer
+    fetcher: Fetcher | None
+    validate: OutputValidator
+    random: Callable[[], float]
+    park: Park  # wait on the clock (or until the event is set), visible to the drain mode
+    on_requeue: Callable[[Job], None]  # the job went back to the queue (maybe with run_after)
+    on_rate_limited: Callable[[str, float], None]  # provider, seconds to hold off
+
+
+def encode_finished(result: Finished) -> str:
+    """A provider result as stored in ``result_json`` (bytes inline, base64)."""
+    return json.dumps(
+        {
+            "outputs": [
+                {
+                    "url": item.url,
+                    "data": base64.b64encode(item.data).decode() if item.data else None,
+                    "nsfw": item.nsfw,
+                }
+                for item in result.outputs
+            ],
+            "seed": result.seed,
+            "credits": result.credits,
+            "handle": result.handle,
+        }
+    )
+
+
+def decode_finished(text: str) -> Finished:
+    raw = json.loads(text)
+    outputs = tuple(
+        OutputImage(
+            url=item.get("url"),
+            data=base64.b64decode(item["data"]) if item.get("data") else None,
+            nsfw=bool(item.get("nsfw")),
+        )
+        for item in raw.get("outputs", ())
+    )
+    return Finished(
+        outputs=outputs, seed=raw.get("seed"), credits=raw.get("credits"), handle=raw.get("handle")
+    )
+
+
+def label_of(ctx: RunContext, provider: str) -> str:
+    found = ctx.providers.get(provider)
+    return found.capabilities.label if found is not None else provider
+
+
+async def build_request(repo: Repository, job: Job) -> GenerationRequest:
+    """The provider request of a stored job, references read back from their blobs."""
+    references: list[ReferenceImage] = []
+    if job.kind is not JobKind.IMAGINE:
+        for ref in sorted(await repo.get_references(job.id), key=lambda r: r.position):
+            data = await repo.get_blob(ref.content_hash)
+            if data is None:
+                raise KontextError(
+                    "A reference image of this edit is no longer stored. Please ask again."
+                )
+            width, height = ref.width, ref.height
+            if width is None or height is None:
+                info = await asyncio.to_thread(_size_of, data)
+                width, height = info
+            references.append(
+                ReferenceImage(
+                    data=data, mime=sniff_mime(data), width=width, height=height, url=ref.url
+                )
+            )
+    params = job.params
+    return GenerationRequest(
+        prompt=job.prompt,
+        references=tuple(references),
+        aspect_ratio=params.aspect_ratio,
+        seed=params.seed,
+        guidance=params.guidance,
+        safety_tolerance=params.safety_tolerance,
+        output_format=params.output_format,
+        num_images=params.num_images,
+    )
+
+
+def _size_of(data: bytes) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+# --- endings ----------------------------------------------------------------------------------
+
+
+async def end_job(
+    ctx: RunContext, job: Job, status: JobStatus, code: str, reason: str
+) -> Job | None:
+    """Move a job to a terminal status and tell the sinks; ``None`` if it changed under us."""
+    now = ctx.clock.now()
+    ended = await ctx.repo.transition(
+        job.id, expected=job.status, to=status, now=now, error_code=code, error_message=reason
+    )
+    if ended is None:
+        return None
+    if status is JobStatus.EXPIRED:
+        await ctx.events.emit(JobExpired(job=ended, at=now, reason=reason))
+    else:
+        await ctx.events.emit(JobFailed(job=ended, at=now, code=code, reason=reason))
+    log.info("job %d ended %s (%s)", job.id, status.value, code)
+    return ended
+
+
+async def expire(ctx: RunContext, job: Job) -> Job | None:
+    ended = await end_job(
+        ctx,
+        job,
+        JobStatus.EXPIRED,
+        messages.EXPIRED,
+        messages.expired(ctx.config.deadline_seconds),
+    )
+    if ended is not None and job.provider_handle and job.status is JobStatus.RUNNING:
+        await cancel_at_provider(ctx, job.provider, job.provider_handle)
+    return ended
+
+
+async def fail_provider(ctx: RunContext, job: Job, err: ProviderError) -> Job | None:
+    code, reason = messages.provider_failure(err, label_of(ctx, job.provider))
+    status = JobStatus.MODERATED if code == messages.MODERATED else JobStatus.FAILED
+    log.warning("job %d: %s refused it: %s (%s)", job.id, job.provider, err.code, err.detail)
+    return await end_job(ctx, job, status, code, reason)
+
+
+async def cancel_at_provider(ctx: RunContext, provider_name: str, handle: str) -> None:
+    provider = ctx.providers.get(provider_name)
+    if provider is None:
+        return
+    try:
+        await provider.cancel(handle)
+    except Exception:
+        log.warning("cancelling %s at %s failed", handle, provider_name, exc_info=True)
+
+
+def past_deadline(job: Job, now: float) -> bool:
+    return job.deadline_at is not None and now >= job.deadline_at
+
+
+async def requeue(
+    ctx: RunContext, job: Job, *, delay: float, reason: str, attempts: int
+) -> Job | None:
+    """Back to the queue until ``now + delay`` (no slot held while waiting)."""
+    now = ctx.clock.now()
+    retry_at = now + delay
+    if job.deadline_at is not None and retry_at >= job.deadline_at:
+        return await expire(ctx, job)
+    queued = await ctx.repo.transition(
+        job.id,
+        expected=job.status,
+        to=JobStatus.QUEUED,
+        now=now,
+        run_after=retry_at,
+        attempts=attempts,
+    )
+    if queued is not None:
+        log.info("job %d retries at +%.1fs: %s", job.id, delay, reason)
+        await ctx.events.emit(JobDelayed(job=queued, at=now, reason=reason, retry_at=retry_at))
+        ctx.on_requeue(queued)
+    return None
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
+    now = ctx.clock.now()
+    if past_deadline(job, now):
+        return await expire(ctx, job)
+    provider = ctx.providers.get(job.provider)
+    if provider is None:
+        return await end_job(
+            ctx,
+            job,
+            JobStatus.FAILED,
+            messages.REFUSED,
+            f"The provider {job.provider} is no longer configured here. Please ask again.",
+        )
+    await ctx.events.emit(JobStarted(job=job, at=now))
+    request = await build_request(ctx.repo, job)
+    try:
+        result = await provider.submit(request)
+    except RateLimited as err:
+        delay = err.retry_after or ctx.config.retry.delay(1, ctx.random())
+        ctx.on_rate_limited(job.provider, delay)
+        return await requeue(
+            ctx,
+            job,
+            delay=delay,
+            reason="the provider asked us to slow down",
+            attempts=job.attempts,
+        )
+    except (UpstreamError, ProviderTimeout) as err:
+        return await submit_failed(ctx, job, err, request)
+    except ProviderError as err:
+        return await fail_provider(ctx, job, err)
+    now = ctx.clock.now()
+    if isinstance(result, Submitted):
+        running = await ctx.repo.transition(
+            job.id,
+            expected=JobStatus.SUBMITTING,
+            to=JobStatus.RUNNING,
+            now=now,
+            provider_handle=result.handle,
+        )
+        if running is None:
+            # Cancelled while we were submitting: nobody else knows this handle.
+            await cancel_at_provider(ctx, job.provider, result.handle)
+        return running
+    return await ctx.repo.transition(
+        job.id,
+        expected=JobStatus.SUBMITTING,
+        to=JobStatus.DOWNLOADING,
+        now=now,
+        result_json=encode_finished(result),
+        provider_handle=result.handle,
+        credits=result.credits,
+    )
+
+
+async def submit_failed(
+    ctx: RunContext, job: Job, err: ProviderError, request: GenerationRequest
+) -> Job | None:
+    """A transient submit failure with no handle: retry, then fall back, then give up."""
+    attempts = job.attempts + 1
+    policy = ctx.config.retry
+    if attempts < policy.submit_attempts:
+        return await requeue(
+            ctx,
+            job,
+            delay=policy.delay(attempts, ctx.random()),
+            reason=f"the provider failed ({err.code})",
+            attempts=attempts,
+        )
+    fallback = ctx.config.fallback_provider
+    target = ctx.providers.get(fallback) if fallback and fallback != job.provider else None
+    if fallback is not None and target is not None:
+        try:
+            target.check(request)
+        except UnsupportedRequest as refusal:
+            log.info("job %d: fallback %s cannot serve it: %s", job.id, fallback, refusal)
+        else:
+            now = ctx.clock.now()
+            moved = await ctx.repo.transition(
+                job.id,
+                expected=JobStatus.SUBMITTING,
+                to=JobStatus.QUEUED,
+                now=now,
+                provider=fallback,
+                attempts=0,
+                run_after=None,
+            )
+            if moved is not None:
+                reason = (
+                    f"{label_of(ctx, job.provider)} is not answering, so your edit moved to "
+                    f"{target.capabilities.label}."
+                )
+                log.warning("job %d falls back from %s to %s", job.id, job.provider, fallback)
+                await ctx.events.emit(
+                    JobFallback(
+                        job=moved,
+                        at=now,
+                        from_provider=job.provider,
+                        to_provider=fallback,
+                        reason=reason,
+                    )
+                )
+                ctx.on_requeue(moved)
+            return None
+    code = messages.TIMED_OUT if isinstance(err, ProviderTimeout) else messages.PROVIDER_DOWN
+    reason = (
+        messages.provider_failure(err, label_of(ctx, job.provider))[1]
+        if code == messages.TIMED_OUT
+        else messages.provider_down(label_of(ctx, job.provider))
+    )
+    return await end_job(ctx, job, JobStatus.FAILED, code, reason)
+
+
+async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
+    provider = ctx.providers.get(job.provider)
+    handle = job.provider_handle
+    if provider is None or handle is None:
+        return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
+    min_interval = provider.capabilities.min_poll_interval
+    interval = min_interval
+    ceiling = max(ctx.config.poll_max_interval, min_interval)
+    policy = ctx.config.retry
+    errors = 0
+    last: tuple[str, float | None] | None = None
+    while True:
+        now = ctx.clock.now()
+        if past_deadline(job, now):
+            return await expire(ctx, job)
+        try:
+            result = await provider.poll(handle)
+        except (UpstreamError, ProviderTimeout, RateLimited) as err:
+            errors += 1
+            if errors > policy.poll_errors:
+                code, reason = messages.provider_failure(err, label_of(ctx, job.provider))
+                return await end_job(ctx, job, JobStatus.FAILED, code, reason)
+            retry_after = err.retry_after if isinstance(err, RateLimited) else None
+            delay = max(interval, retry_after or policy.delay(errors, ctx.random()))
+            log.info("job %d: poll failed (%s), retry %d in %.1fs", job.id, err.code, errors, delay)
+        except ProviderError as err:
+            return await fail_provider(ctx, job, err)
+        else:
+            errors = 0
+            if isinstance(result, Finished):
+                return await ctx.repo.transition(
+                    job.id,
+                    expected=JobStatus.RUNNING,
+                    to=JobStatus.DOWNLOADING,
+                    now=ctx.clock.now(),
+                    result_json=encode_finished(result),
+                    credits=result.credits,
+                )
+            assert isinstance(result, Pending)
+            if (result.status, result.progress) != last:
+                last = (result.status, result.progress)
+                await ctx.events.emit(
+                    JobProgress(
+                        job=job,
+                        at=now,
+                        status=result.status,
+                        progress=result.progress,
+                        eta_seconds=result.eta_seconds,
+                    )
+                )
+            delay = interval
+            interval = min(interval * ctx.config.poll_backoff, ceiling)
+        now = ctx.clock.now()
+        if job.deadline_at is not None:
+            delay = min(delay, max(0.0, job.deadline_at - now))
+        await ctx.park(delay, interrupt)
+        if interrupt.is_set():
+            interrupt.clear()
+            current = await ctx.repo.get_job(job.id)
+            if current is None or current.status is not JobStatus.RUNNING:
+                return None  # cancelled (the canceller told the provider) or taken over
+
+
+async def resume_running(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
+    if job.result_json is not None:
+        return await ctx.repo.transition(
+            job.id, expected=JobStatus.RUNNING, to=JobStatus.DOWNLOADING, now=ctx.clock.now()
+        )
+    if job.provider_handle is not None:
+        return await poll_step(ctx, job, interrupt)
+    return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
+
+
+async def download_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
+    label = label_of(ctx, job.provider)
+    if job.result_json is None:
+        return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
+    finished = decode_finished(job.result_json)
+    block_nsfw: bool | None = None
+    blocked = 0
+    images: list[ResultImage] = []
+    for index, item in enumerate(finished.outputs):
+        if item.nsfw:
+            if block_nsfw is None:
+                settings = await ctx.repo.get_guild_settings(job.guild_id)
+                block_nsfw = settings.nsfw_policy is NsfwPolicy.BLOCK
+            if block_nsfw:
+                blocked += 1
+                continue
+        data = item.data if item.data is not None else await fetch(ctx, job, item.url)
+        if data is None:
+            return await end_job(
+                ctx,
+                job,
+                JobStatus.FAILED,
+                messages.DOWNLOAD_FAILED,
+                messages.download_failed(label),
+            )
+        try:
+            info = await ctx.validate(data)
+        except Exception:
+            log.warning("job %d: output %d is not a usable image", job.id, index, exc_info=True)
+            return await end_job(
+                ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, messages.bad_output(label)
+            )
+        output = await ctx.repo.add_output(
+            job.id,
+            index=index,
+            data=info.data,
+            format=info.format,
+            width=info.width,
+            height=info.height,
+            nsfw=item.nsfw,
+            now=ctx.clock.now(),
+            retention_seconds=ctx.config.output_retention_seconds,
+        )
+        images.append(ResultImage(output=output, data=info.data))
+    if not images:
+        if blocked:
+            return await end_job(
+                ctx,
+                job,
+                JobStatus.MODERATED,
+                messages.MODERATED,
+                f"{label}'s safety filter flagged the result, and this server does not allow "
+                "flagged images. Try a different image or prompt.",
+            )
+        return await end_job(
+            ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, messages.bad_output(label)
+        )
+    delivering = await ctx.repo.transition(
+        job.id, expected=JobStatus.DOWNLOADING, to=JobStatus.DELIVERING, now=ctx.clock.now()
+    )
+    if delivering is None:
+        return None
+    return await deliver_step(ctx, delivering, interrupt, images)
+
+
+async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | None:
+    if url is None or ctx.fetcher is None:
+        log.error("job %d: a result has no bytes and no way to fetch its URL", job.id)
+        return None
+    policy = ctx.config.retry
+    for attempt in range(1, policy.download_attempts + 1):
+        try:
+            return await ctx.fetcher.fetch(url, max_bytes=ctx.config.max_output_bytes)
+        except KontextError as err:
+            log.warning("job %d: download %d failed: %s", job.id, attempt, err.code)
+            if attempt < policy.download_attempts:
+                await ctx.park(policy.delay(attempt, ctx.random()), None)
+    return None
+
+
+async def deliver_step(
+    ctx: RunContext,
+    job: Job,
+    interrupt: asyncio.Event,
+    images: list[ResultImage] | None = None,
+) -> Job | None:
+    if images is None:
+        images = []
+        for output in await ctx.repo.outputs_for_job(job.id):
+            data = await ctx.repo.get_blob(output.content_hash)
+            if data is None:
+                return await end_job(
+                    ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal()
+                )
+            images.append(ResultImage(output=output, data=data))
+    policy = ctx.config.retry
+    for attempt in range(1, policy.delivery_attempts + 1):
+        try:
+            await ctx.deliverer.deliver(job, images)
+            break
+        except Exception:
+            log.warning("job %d: delivery %d failed", job.id, attempt, exc_info=True)
+            if attempt == policy.delivery_attempts:
+                return await end_job(
+                    ctx,
+                    job,
+                    JobStatus.FAILED,
+                    messages.DELIVERY_FAILED,
+                    messages.delivery_failed(),
+                )
+            await ctx.park(policy.delay(attempt, ctx.random()), None)
+    now = ctx.clock.now()
+    done = await ctx.repo.transition(
+        job.id, expected=JobStatus.DELIVERING, to=JobStatus.DONE, now=now
+    )
+    if done is None:
+        return None
+    await ctx.repo.record_usage(
+        guild_id=done.guild_id,
+        user_id=done.user_id,
+        day=utc_day(now),
+        jobs=1,
+        images=len(images),
+        credits=done.credits or 0.0,
+        cost=done.cost or 0.0,
+    )
+    await ctx.events.emit(JobDone(job=done, at=now, images=tuple(images)))
+    return done
+
+
+Step = Callable[[RunContext, Job, asyncio.Event], Awaitable[Job | None]]
+
+STEPS: dict[JobStatus, Step] = {
+    JobStatus.SUBMITTING: submit_step,
+    JobStatus.RUNNING: resume_running,
+    JobStatus.DOWNLOADING: download_step,
+    JobStatus.DELIVERING: deliver_step,
+}
+
+
+async def run_job(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> None:
+    """Drive a claimed (or reclaimed) job until it ends, goes back to the queue, or is lost."""
+    current: Job | None = job
+    try:
+        while current is not None and not current.status.terminal:
+            step = STEPS.get(current.status)
+            if step is None:
+                return
+            current = await step(ctx, current, interrupt)
+    except asyncio.CancelledError:
+        raise
+    except KontextError as err:
+        log.warning("job %d stopped: %s", job.id, err.code)
+        if current is not None:
+            await _fail_latest(ctx, current.id, err.user_message)
+    except Exception:
+        log.exception("job %d crashed in the engine", job.id)
+        if current is not None:
+            await _fail_latest(ctx, current.id, messages.internal())
+
+
+async def _fail_latest(ctx: RunContext, job_id: int, reason: str) -> None:
+    latest = await ctx.repo.get_job(job_id)
+    if latest is not None and not latest.status.terminal and latest.status is not JobStatus.QUEUED:
+        await end_job(ctx, latest, JobStatus.FAILED, messages.INTERNAL, reason)

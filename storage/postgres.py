@@ -1,0 +1,280 @@
+"""The PostgreSQL backend: a connection pool, for several bot processes or machines.
+
+Claims lock the job row with ``FOR UPDATE SKIP LOCKED`` so concurrent workers never take the
+same job, and each claimed job is its own short transaction. Guild running caps are checked
+after the claim's trigger has counted the job (under the guild's row lock), so two processes
+cannot both take a guild's last slot. Image bytes are stored in the database (``bytea``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import asyncpg
+
+from bot.models import Job
+from storage import redact_url, rows, schema
+from storage.base import DatabaseUnusable, StorageError
+from storage.blobfiles import sha256_hex
+from storage.rows import Row
+from storage.sql import (
+    CANDIDATE_GUILDS,
+    CLAIM_SET,
+    DEFAULT_REFERENCE_RETENTION,
+    NEXT_JOB_OF_USER,
+    USER_LANES,
+    SqlRepository,
+    Tx,
+)
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x6B6F6E74657874  # any constant; serialises migrations across processes
+_OUR_TABLES = ["guild_settings", "jobs", "job_events", "outputs", "blobs", "queue_lanes"]
+_CANDIDATE_PAGE = 32
+_CLAIM_RETRIES = 20
+_CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@functools.lru_cache(maxsize=512)
+def to_dollar_params(sql: str) -> str:
+    """``?`` placeholders to PostgreSQL's ``$1, $2, ...`` (our SQL has no other ``?``)."""
+    counter = iter(range(1, 10_000))
+    return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+class _GuildFull(Exception):
+    """A concurrent claim took the guild's last running slot first: try another guild."""
+
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(guild_id)
+        self.guild_id = guild_id
+
+
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        return cast(list[Row], await self._conn.fetch(to_dollar_params(sql), *args))
+
+    async def fetchrow(self, sql: str, *args: object) -> Row | None:
+        return cast(Row | None, await self._conn.fetchrow(to_dollar_params(sql), *args))
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await self._conn.execute(to_dollar_params(sql), *args)
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
+        await self._conn.executemany(to_dollar_params(sql), args)
+
+
+class PostgresRepository(SqlRepository):
+    _LOCK_SKIP = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_pool: int = 1,
+        max_pool: int = 10,
+        reference_retention_seconds: float = DEFAULT_REFERENCE_RETENTION,
+    ) -> None:
+        super().__init__(reference_retention_seconds=reference_retention_seconds)
+        self.url = url
+        self._min_pool = min_pool
+        self._max_pool = max_pool
+        self._pool: Any = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def connect(self) -> None:
+        if self._pool is not None:
+            return
+        where = redact_url(self.url)
+        try:
+            pool = await asyncpg.create_pool(
+                self.url, min_size=self._min_pool, max_size=self._max_pool
+            )
+        except _CONNECT_ERRORS as err:
+            raise DatabaseUnusable(
+                f"Cannot connect to the PostgreSQL database {where} ({err}). Check that the "
+                "server runs, the database exists and KONTEXT_DATABASE_URL is right."
+            ) from err
+        try:
+            await self._migrate(pool, where)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+        log.info("PostgreSQL database %s ready", where)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def schema_version(self) -> int:
+        async with self._session() as tx:
+            row = await tx.fetchrow(f"SELECT MAX(version) AS v FROM {schema.VERSION_TABLE}")
+        return 0 if row is None or row["v"] is None else int(row["v"])
+
+    async def _migrate(self, pool: Any, where: str) -> None:
+        """Apply pending migrations in one transaction under an advisory lock, so several
+        processes starting together migrate once."""
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", schema.VERSION_TABLE):
+                found = await conn.fetchval(f"SELECT MAX(version) FROM {schema.VERSION_TABLE}")
+                current = int(found or 0)
+            else:
+                clash = await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename = ANY($1::text[])",
+                    _OUR_TABLES,
+                )
+                if clash:
+                    names = ", ".join(sorted(r["tablename"] for r in clash))
+                    raise DatabaseUnusable(
+                        f"The PostgreSQL database {where} has tables named like Kontext Bot's "
+                        f"({names}) but no Kontext Bot schema version, so they belong to "
+                        "something else. Point KONTEXT_DATABASE_URL at an empty database."
+                    )
+                current = 0
+            todo = schema.pending("postgres", current, where)
+            if todo and current == 0:
+                await conn.execute(
+                    f"CREATE TABLE {schema.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+            for migration in todo:
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    f"INSERT INTO {schema.VERSION_TABLE} (version, name, applied_at) "
+                    "VALUES ($1, $2, extract(epoch FROM now()))",
+                    migration.version,
+                    migration.name,
+                )
+                log.info("applied PostgreSQL migration %04d_%s", migration.version, migration.name)
+
+    # --- connections --------------------------------------------------------------------------
+    def _connected_pool(self) -> Any:
+        if self._pool is None:
+            raise StorageError("The database is not connected; call connect() first.")
+        return self._pool
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[Tx]:
+        async with self._connected_pool().acquire() as conn:
+            yield _PgTx(conn)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
+        async with self._connected_pool().acquire() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", guild_id)
+
+    # --- blobs --------------------------------------------------------------------------------
+    async def put_blob(self, data: bytes, *, now: float) -> str:
+        content_hash = await asyncio.to_thread(sha256_hex, data)
+        async with self._session() as tx:
+            await tx.execute(
+                "INSERT INTO blobs (content_hash, size, created_at, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (content_hash) DO UPDATE SET "
+                "created_at = GREATEST(blobs.created_at, excluded.created_at)",
+                content_hash,
+                len(data),
+                float(now),
+                data,
+            )
+        return content_hash
+
+    async def get_blob(self, content_hash: str) -> bytes | None:
+        async with self._session() as tx:
+            row = await tx.fetchrow("SELECT data FROM blobs WHERE content_hash = ?", content_hash)
+        return None if row is None else bytes(row["data"])
+
+    async def _delete_blobs(self, tx: Tx, hashes: Sequence[str]) -> None:
+        """The bytes went with their rows."""
+
+    # --- the claim ----------------------------------------------------------------------------
+    async def claim(
+        self, *, worker_id: str, provider: str, now: float, lease_seconds: float, limit: int = 1
+    ) -> list[Job]:
+        claimed: list[Job] = []
+        full: set[int] = set()
+        retries = 0
+        while len(claimed) < limit:
+            try:
+                async with self._transaction() as tx:
+                    job = await self._claim_one(
+                        tx, worker_id, provider, float(now), float(now + lease_seconds), full
+                    )
+            except _GuildFull as err:
+                full.add(err.guild_id)
+                continue
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                retries += 1
+                if retries > _CLAIM_RETRIES:
+                    raise
+                log.debug("claim retried after a lock conflict")
+                continue
+            if job is None:
+                break
+            claimed.append(job)
+        return claimed
+
+    async def _claim_one(
+        self,
+        tx: Tx,
+        worker_id: str,
+        provider: str,
+        now: float,
+        lease_until: float,
+        full: set[int],
+    ) -> Job | None:
+        offset = 0
+        while True:
+            guilds = await tx.fetch(
+                CANDIDATE_GUILDS + " LIMIT ? OFFSET ?", provider, now, _CANDIDATE_PAGE, offset
+            )
+            for guild in guilds:
+                guild_id = guild["guild_id"]
+                if guild_id in full:
+                    continue
+                for user in await tx.fetch(USER_LANES, provider, guild_id):
+                    picked = await tx.fetchrow(
+                        NEXT_JOB_OF_USER + self._LOCK_SKIP,
+                        provider,
+                        guild_id,
+                        user["user_id"],
+                        now,
+                    )
+                    if picked is None:
+                        continue
+                    row = await tx.fetchrow(
+                        CLAIM_SET + " WHERE id = ? AND status = 'queued' RETURNING *",
+                        worker_id,
+                        lease_until,
+                        now,
+                        now,
+                        picked["id"],
+                    )
+                    if row is None:
+                        continue
+                    load = await tx.fetchrow(
+                        "SELECT running, max_running FROM guild_load WHERE guild_id = ?",
+                        guild_id,
+                    )
+                    if load is not None and load["running"] > load["max_running"]:
+                        raise _GuildFull(guild_id)
+                    return rows.job_from_row(row)
+            if len(guilds) < _CANDIDATE_PAGE:
+                return None
+            offset += _CANDIDATE_PAGE

@@ -1,0 +1,87 @@
+"""Storage fixtures: every test that takes ``repo`` (or ``db_url``) runs on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from bot.models import JobKind, NewJob, NewReference
+from storage import open_repository
+from storage.base import Repository
+from tests import pg
+
+T0 = 1_800_000_000.0  # a fixed "now"; tests move time by hand
+_T = TypeVar("_T")
+
+
+def run_in_own_loop(make: Callable[[], Awaitable[_T]]) -> _T:
+    """Run a coroutine to completion on a private loop in a thread: session fixtures are
+    first requested from inside a test's running loop."""
+
+    async def runner() -> _T:
+        return await make()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, runner()).result()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database for the session (skipped if unreachable, unless
+    KONTEXT_REQUIRE_POSTGRES=1)."""
+    reason = run_in_own_loop(pg.unreachable_reason)
+    if reason is not None:
+        if pg.postgres_required():
+            pytest.fail(f"KONTEXT_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    url = run_in_own_loop(pg.create_temp_database)
+    try:
+        yield url
+    finally:
+        run_in_own_loop(lambda: pg.drop_database(url))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend (the PostgreSQL one is emptied between tests)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kontext.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    await pg.reset_database(url)
+    return url
+
+
+@pytest.fixture
+async def repo(db_url: str) -> AsyncIterator[Repository]:
+    repository = open_repository(db_url)
+    await repository.connect()
+    try:
+        yield repository
+    finally:
+        await repository.close()
+
+
+def new_job(
+    guild_id: int = 1,
+    user_id: int = 10,
+    *,
+    provider: str = "aiml",
+    prompt: str = "make it blue",
+    parent_output_id: int | None = None,
+    references: tuple[NewReference, ...] = (),
+) -> NewJob:
+    return NewJob(
+        guild_id=guild_id,
+        channel_id=100 + guild_id,
+        user_id=user_id,
+        kind=JobKind.EDIT,
+        prompt=prompt,
+        provider=provider,
+        parent_output_id=parent_output_id,
+        references=references,
+    )
