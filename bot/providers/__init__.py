@@ -1,0 +1,67 @@
+"""The provider registry: an explicit table, no discovery.
+
+``CAPABILITIES`` is static so that a refusal on one provider can name the others that would
+serve the request. Adding a provider is one module plus one line in each table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import httpx
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.providers import aimlapi, modelslab, wavespeed
+from bot.providers.base import Capabilities, Provider
+from bot.providers.errors import UnsupportedRequest
+from bot.providers.http import DEFAULT_POLICY, RetryPolicy
+
+
+class ProviderFactory(Protocol):
+    def __call__(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        catalog: Mapping[str, Capabilities] | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+    ) -> Provider: ...
+
+
+PROVIDERS: dict[str, ProviderFactory] = {
+    "aimlapi": aimlapi.AimlApiProvider,
+    "modelslab": modelslab.ModelsLabProvider,
+    "wavespeed": wavespeed.WaveSpeedProvider,
+}
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "aimlapi": aimlapi.CAPABILITIES,
+    "modelslab": modelslab.CAPABILITIES,
+    "wavespeed": wavespeed.CAPABILITIES,
+}
+
+
+def build_provider(
+    name: str,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    clock: Clock,
+    *,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> Provider:
+    """The provider registered as ``name``, sharing the caller's HTTP client and clock."""
+    factory = PROVIDERS.get(name)
+    if factory is None:
+        known = ", ".join(sorted(PROVIDERS))
+        raise UnsupportedRequest(
+            name,
+            f"Unknown provider {name!r}; choose one of {known}.",
+            alternatives=sorted(PROVIDERS),
+        )
+    return factory(settings, client, clock, catalog=CAPABILITIES, policy=policy)
+
+
+__all__ = ["CAPABILITIES", "PROVIDERS", "ProviderFactory", "build_provider"]

@@ -1,0 +1,290 @@
+"""The ``kontext-bot`` command line: ``edit`` and ``imagine`` one image without Discord.
+
+Exit codes (scripts can rely on them):
+
+* ``0``: the images were written; each path is printed on its own line.
+* ``2``: refused before any request reached a provider: bad arguments, a missing or invalid
+  image, a prompt over 4000 characters, a request the provider cannot serve, a missing API key.
+* ``1``: failed after talking to the provider (auth, credits, rate limit, moderation,
+  timeout, provider errors, download problems) or while writing the files.
+
+On failure exactly one line goes to stderr (what went wrong, what to do) and no file is
+written. Logs go to stderr at WARNING (``-v``: INFO, ``-vv``: DEBUG).
+
+Adding a subcommand is a function that adds its parser and sets ``handler`` (see
+:func:`_add_edit`); :func:`main` dispatches on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import httpx
+from pydantic import ValidationError
+
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.errors import KontextError
+from bot.generate import GeneratedImage, generate
+from bot.images import prepare_image, to_reference
+from bot.media import MediaFetcher
+from bot.models import MAX_PROMPT_LENGTH, MAX_REFERENCES, AspectRatio, OutputFormat
+from bot.providers import CAPABILITIES, build_provider
+from bot.providers.base import GenerationRequest, ReferenceImage
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+PROG = "kontext-bot"
+
+
+class UsageError(KontextError):
+    """Bad input caught before any provider request."""
+
+    code = "usage"
+
+
+class _Refused(Exception):
+    """Wraps an error raised before any provider request, so it exits with 2."""
+
+    def __init__(self, error: KontextError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr (no usage dump), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def _num_images(text: str) -> int:
+    value = _positive(text)
+    if value > 4:
+        raise argparse.ArgumentTypeError(f"{text} is more than 4")
+    return value
+
+
+def _add_generation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", required=True, help="what to make or change")
+    parser.add_argument(
+        "--provider", choices=sorted(CAPABILITIES), help="default: KONTEXT_PROVIDER"
+    )
+    parser.add_argument(
+        "--aspect-ratio",
+        choices=[r.value for r in AspectRatio],
+        help="default: closest to the first image (1:1 without images)",
+    )
+    parser.add_argument("--seed", type=_positive)
+    parser.add_argument("--guidance", type=float, help="prompt adherence (provider's range)")
+    parser.add_argument("--num-images", type=_num_images, default=1, help="1 to 4")
+    parser.add_argument(
+        "--output-format", choices=[f.value for f in OutputFormat], default=OutputFormat.PNG.value
+    )
+    parser.add_argument("--out-dir", required=True, type=Path, help="where to write the images")
+
+
+def _add_edit(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser("edit", help="edit one or more images with a prompt")
+    parser.add_argument(
+        "--image",
+        action="append",
+        required=True,
+        type=Path,
+        help=f"a reference image (repeat for up to {MAX_REFERENCES})",
+    )
+    _add_generation_options(parser)
+    parser.set_defaults(handler=_generate_command)
+
+
+def _add_imagine(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser("imagine", help="make an image from a prompt alone")
+    _add_generation_options(parser)
+    parser.set_defaults(handler=_generate_command, image=[])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Kontext Bot: FLUX.1 Kontext image editing.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs on stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_edit, _add_imagine):
+        add(commands)
+    return parser
+
+
+# -- edit / imagine ---------------------------------------------------------------------
+
+
+async def _read_references(paths: Sequence[Path], max_side: int | None) -> list[ReferenceImage]:
+    if len(paths) > MAX_REFERENCES:
+        raise UsageError(f"At most {MAX_REFERENCES} images per request; you gave {len(paths)}.")
+    references = []
+    for path in paths:
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file. Check the path.") from None
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a folder; give an image file.") from None
+        except OSError as err:
+            raise UsageError(f"{path}: cannot read it ({err.strerror}).") from None
+        try:
+            prepared = await prepare_image(data, max_side=max_side)
+        except KontextError as err:
+            raise UsageError(f"{path}: {err.user_message}") from err
+        references.append(to_reference(prepared))
+    return references
+
+
+def _build_request(args: argparse.Namespace, references: list[ReferenceImage]) -> GenerationRequest:
+    prompt = args.prompt.strip()
+    if not prompt:
+        raise UsageError("The prompt is empty; say what to make or change.")
+    if len(prompt) > MAX_PROMPT_LENGTH:
+        raise UsageError(
+            f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_LENGTH}."
+        )
+    try:
+        return GenerationRequest(
+            prompt=prompt,
+            references=tuple(references),
+            aspect_ratio=AspectRatio(args.aspect_ratio) if args.aspect_ratio else None,
+            seed=args.seed,
+            guidance=args.guidance,
+            output_format=OutputFormat(args.output_format),
+            num_images=args.num_images,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"Invalid {where}: {first['msg']}.") from None
+
+
+def _write(images: list[GeneratedImage], out_dir: Path) -> list[Path]:
+    """Write every image, never overwriting; names are ``<UTC time>-<n>.<ext>``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    written: list[Path] = []
+    for number, image in enumerate(images, start=1):
+        suffix = 0
+        while True:
+            tail = f"-{suffix}" if suffix else ""
+            path = out_dir / f"{stamp}-{number}{tail}.{image.extension}"
+            try:
+                with path.open("xb") as handle:
+                    handle.write(image.data)
+            except FileExistsError:
+                suffix += 1
+                continue
+            written.append(path)
+            break
+    return written
+
+
+async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[GeneratedImage]:
+    name = args.provider or settings.provider
+    caps = CAPABILITIES.get(name)
+    if caps is None:
+        raise _Refused(
+            UsageError(
+                f"Unknown provider {name!r}; choose one of {', '.join(sorted(CAPABILITIES))}."
+            )
+        )
+    try:
+        references = await _read_references(args.image, caps.max_reference_side)
+        request = _build_request(args, references)
+    except KontextError as err:
+        raise _Refused(err) from err
+    clock = SystemClock()
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        provider = build_provider(name, settings, client, clock)
+        try:
+            provider.check(request)
+        except KontextError as err:
+            raise _Refused(err) from err
+        fetcher = MediaFetcher.from_settings(client, settings, caps.result_hosts)
+        try:
+            return await generate(
+                provider,
+                request,
+                fetcher=fetcher,
+                clock=clock,
+                deadline_seconds=settings.job_deadline_seconds,
+            )
+        finally:
+            await provider.aclose()
+
+
+def _generate_command(args: argparse.Namespace, settings: Settings) -> int:
+    images = asyncio.run(_generate_async(args, settings))
+    for index, image in enumerate(images, start=1):
+        if image.nsfw:
+            log.warning("image %d was flagged NSFW by the provider", index)
+    try:
+        paths = _write(images, args.out_dir)
+    except OSError as err:
+        _fail(f"could not write to {args.out_dir}: {err.strerror or err}. Check the folder.")
+        return EXIT_FAILURE
+    for path in paths:
+        sys.stdout.write(f"{path}\n")
+    return EXIT_OK
+
+
+# -- entry point ------------------------------------------------------------------------
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"{PROG}: {' '.join(message.split())}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.verbose < 2:
+        logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        _fail(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}.")
+        return EXIT_USAGE
+    try:
+        code: int = args.handler(args, settings)
+    except _Refused as refused:
+        _fail(refused.error.user_message)
+        return EXIT_USAGE
+    except KontextError as err:
+        log.debug("failed", exc_info=True)
+        _fail(err.user_message)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was written.")
+        return 130
+    except Exception as err:
+        log.debug("unexpected failure", exc_info=True)
+        _fail(f"unexpected error ({type(err).__name__}); run with -vv for details.")
+        return EXIT_FAILURE
+    return code

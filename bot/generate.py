@@ -1,0 +1,160 @@
+"""One generation from request to checked image bytes, without persistence (the CLI's path).
+
+The job engine performs the same steps with a stored state between each (so a restart polls a
+saved handle instead of submitting again): check → submit → poll with :func:`poll_delay`
+until finished or the deadline → download every output at once → check each is an image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.images import ImageRejected, prepare_image
+from bot.providers.base import (
+    Finished,
+    GenerationRequest,
+    OutputImage,
+    Pending,
+    Provider,
+    Submitted,
+)
+from bot.providers.errors import ProviderTimeout, UpstreamError
+
+log = logging.getLogger(__name__)
+
+MAX_POLL_DELAY = 10.0
+POLL_GROWTH = 1.5
+MAX_RESULT_BYTES = 50 * 1024 * 1024
+
+Progress = Submitted | Pending | Finished
+
+
+class Fetcher(Protocol):
+    """What :func:`generate` needs from :class:`bot.media.MediaFetcher`."""
+
+    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """A result image, checked to decode."""
+
+    data: bytes = field(repr=False)
+    format: str  # "png", "jpeg" or "webp"
+    width: int
+    height: int
+    nsfw: bool = False
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self.format == "jpeg" else self.format
+
+
+def poll_delay(attempt: int, min_interval: float, *, cap: float = MAX_POLL_DELAY) -> float:
+    """Seconds to wait before poll number ``attempt`` (0-based) of one job.
+
+    Starts at the provider's minimum interval and grows by half each time up to ``cap`` (never
+    below the minimum, even if the minimum is above the cap): quick results are seen quickly,
+    slow ones do not cost a request a second.
+    """
+    delay = min_interval * POLL_GROWTH ** max(0, attempt)
+    return max(min_interval, min(delay, cap))
+
+
+async def wait_for_result(
+    provider: Provider,
+    handle: str,
+    *,
+    clock: Clock,
+    deadline_seconds: float,
+    on_progress: Callable[[Progress], object] | None = None,
+) -> Finished:
+    """Poll ``handle`` until it finishes; :class:`ProviderTimeout` past the deadline."""
+    caps = provider.capabilities
+    started = clock.monotonic()
+    attempt = 0
+    while True:
+        elapsed = clock.monotonic() - started
+        remaining = deadline_seconds - elapsed
+        if remaining <= 0:
+            raise ProviderTimeout(
+                caps.name,
+                f"{caps.label} did not finish within {deadline_seconds:.0f} s. "
+                "Try again later, or choose another provider.",
+                detail=f"job {handle} still pending after {elapsed:.0f} s",
+            )
+        await clock.sleep(min(poll_delay(attempt, caps.min_poll_interval), remaining))
+        attempt += 1
+        state = await provider.poll(handle)
+        if on_progress is not None:
+            on_progress(state)
+        if isinstance(state, Finished):
+            return state
+
+
+async def download(
+    outputs: tuple[OutputImage, ...], *, fetcher: Fetcher, provider: str
+) -> list[GeneratedImage]:
+    """Fetch every output at once (provider URLs expire) and check each one decodes."""
+
+    async def one(output: OutputImage) -> GeneratedImage:
+        if output.data is not None:
+            data = output.data
+        elif output.url is not None:
+            data = await fetcher.fetch(output.url, max_bytes=MAX_RESULT_BYTES)
+        else:
+            raise UpstreamError(provider, "The provider returned an empty result. Try again.")
+        try:
+            image = await prepare_image(data, max_bytes=MAX_RESULT_BYTES)
+        except ImageRejected as err:
+            raise UpstreamError(
+                provider,
+                "The provider returned something that is not a usable image. Try again.",
+                detail=f"result rejected: {err.reason}",
+            ) from err
+        return GeneratedImage(
+            data=image.data,
+            format=image.mime.removeprefix("image/"),
+            width=image.width,
+            height=image.height,
+            nsfw=output.nsfw,
+        )
+
+    return list(await asyncio.gather(*(one(o) for o in outputs)))
+
+
+async def generate(
+    provider: Provider,
+    request: GenerationRequest,
+    *,
+    fetcher: Fetcher,
+    clock: Clock,
+    deadline_seconds: float = 600.0,
+    on_progress: Callable[[Progress], object] | None = None,
+) -> list[GeneratedImage]:
+    """Run ``request`` on ``provider`` and return the checked result images.
+
+    Every failure is a :class:`~bot.errors.KontextError`: provider errors from the error tree,
+    download refusals from :mod:`bot.media`.
+    """
+    provider.check(request)
+    started = clock.monotonic()
+    result = await provider.submit(request)
+    if on_progress is not None:
+        on_progress(result)
+    if isinstance(result, Submitted):
+        log.info("%s accepted job %s", provider.capabilities.label, result.handle)
+        remaining = deadline_seconds - (clock.monotonic() - started)
+        result = await wait_for_result(
+            provider,
+            result.handle,
+            clock=clock,
+            deadline_seconds=remaining,
+            on_progress=on_progress,
+        )
+    return await download(result.outputs, fetcher=fetcher, provider=provider.capabilities.name)

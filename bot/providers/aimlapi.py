@@ -1,0 +1,132 @@
+"""AIML API: ``flux/kontext-max`` image-to-image (1–4 references) and text-to-image.
+
+Synchronous: ``POST /v1/images/generations`` answers with the finished images, so
+:meth:`AimlApiProvider.submit` returns :class:`~bot.providers.base.Finished`.
+
+Decisions:
+
+* ``aspect_ratio`` is always sent (the API defaults to 16:9 even for edits): the chosen ratio,
+  else the one closest to the first reference.
+* ``image_url`` is ``format: uri``. A reference's public URL is sent when it has one; local
+  bytes go as a ``data:`` URI. Whether the API accepts data URIs is undocumented (public URLs
+  are the documented way), so front ends should prefer references with a public URL.
+* Both documented answer shapes are read: ``images: [{url}], seed, has_nsfw_concepts`` and
+  ``data: [{url, b64_json}], meta.usage.credits_used``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from bot.providers.base import (
+    Capabilities,
+    Finished,
+    GenerationRequest,
+    OutputImage,
+    Submitted,
+)
+from bot.providers.common import HttpProvider, bool_flags, data_uri, finish, to_int
+from bot.providers.errors import UpstreamError
+from bot.providers.http import Call, to_float
+
+CAPABILITIES = Capabilities(
+    name="aimlapi",
+    label="AIML API",
+    edit_model="flux/kontext-max/image-to-image",
+    text_model="flux/kontext-max/text-to-image",
+    max_references=4,
+    max_num_images=4,
+    guidance_range=(1.0, 20.0),
+    safety_tolerance=True,
+    asynchronous=False,
+    local_bytes="data_uri",
+    default_concurrency=2,
+    result_hosts=("cdn.aimlapi.com",),
+)
+
+
+class AimlApiProvider(HttpProvider):
+    CAPABILITIES = CAPABILITIES
+    KEY_ENV = "AIMLAPI_API_KEY"
+
+    def build_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The JSON body for ``request`` (public so tests and tools can inspect it)."""
+        caps = self.CAPABILITIES
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "aspect_ratio": request.effective_aspect_ratio().value,
+            "num_images": request.num_images,
+            "output_format": request.output_format.value,
+        }
+        if request.references:
+            body["model"] = caps.edit_model
+            urls = [ref.url or data_uri(ref) for ref in request.references]
+            body["image_url"] = urls[0] if len(urls) == 1 else urls
+        else:
+            body["model"] = caps.text_model
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.guidance is not None:
+            body["guidance_scale"] = request.guidance
+        if request.safety_tolerance is not None:
+            body["safety_tolerance"] = str(request.safety_tolerance)
+        return body
+
+    async def submit(self, request: GenerationRequest) -> Submitted | Finished:
+        self.check(request)
+        answer = await self.http.request(
+            "POST",
+            f"{self.base_url}/v1/images/generations",
+            Call.SUBMIT,
+            json_body=self.build_body(request),
+            headers={"Authorization": f"Bearer {self.key()}"},
+        )
+        return self.parse(answer)
+
+    def parse(self, answer: Any) -> Finished:
+        """Read either documented answer shape."""
+        if not isinstance(answer, dict):
+            raise self._nonsense("the answer is not a JSON object")
+        status = to_int(answer.get("statusCode"))
+        if status is not None and status >= 400:
+            raise self.http.failure(
+                answer.get("message") if isinstance(answer.get("message"), str) else None
+            )
+        items = answer.get("images")
+        if items is None:
+            items = answer.get("data")
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise self._nonsense("'images' is not a list")
+        outputs: list[OutputImage] = []
+        flags = bool_flags(answer.get("has_nsfw_concepts"), len(items))
+        for item, flag in zip(items, flags, strict=True):
+            if not isinstance(item, dict):
+                raise self._nonsense("an image entry is not an object")
+            url = item.get("url")
+            b64 = item.get("b64_json")
+            if isinstance(url, str) and url:
+                outputs.append(OutputImage(url=url, nsfw=flag))
+            elif isinstance(b64, str) and b64:
+                try:
+                    data = base64.b64decode(b64, validate=True)
+                except (binascii.Error, ValueError) as err:
+                    raise self._nonsense("b64_json is not base64") from err
+                outputs.append(OutputImage(data=data, nsfw=flag))
+            else:
+                raise self._nonsense("an image entry has neither url nor b64_json")
+        credits = None
+        meta = answer.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("usage"), dict):
+            credits = to_float(meta["usage"].get("credits_used"))
+        return finish(self, outputs, seed=to_int(answer.get("seed")), credits=credits)
+
+    def _nonsense(self, why: str) -> UpstreamError:
+        return UpstreamError(
+            self.CAPABILITIES.name,
+            "AIML API sent an answer that could not be read. Try again in a minute.",
+            detail=why,
+        )

@@ -1,0 +1,132 @@
+"""What the HTTP providers share: construction, the capability check and small helpers.
+
+Each provider module subclasses :class:`HttpProvider`, declares its static
+:class:`~bot.providers.base.Capabilities` and maps the common request to its own fields.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+
+import httpx
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.providers.base import (
+    Capabilities,
+    Finished,
+    GenerationRequest,
+    OutputImage,
+    Pending,
+    ReferenceImage,
+)
+from bot.providers.checks import check_request, require_key
+from bot.providers.errors import ProviderError, UpstreamError
+from bot.providers.http import DEFAULT_POLICY, ProviderHttp, RetryPolicy
+
+
+class HttpProvider:
+    """A provider reached over HTTPS with one API key."""
+
+    CAPABILITIES: Capabilities
+    KEY_ENV: str
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        catalog: Mapping[str, Capabilities] | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+    ) -> None:
+        caps = self.CAPABILITIES
+        self._key = settings.api_key(caps.name)
+        self._catalog: Mapping[str, Capabilities] = catalog or {caps.name: caps}
+        self.base_url = settings.base_url(caps.name)
+        secret = self._key.get_secret_value() if self._key is not None else None
+        self.http = ProviderHttp(
+            name=caps.name,
+            label=caps.label,
+            key_env=self.KEY_ENV,
+            secret=secret or None,
+            client=client,
+            clock=clock,
+            policy=policy,
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
+
+    def check(self, request: GenerationRequest) -> None:
+        check_request(self.CAPABILITIES, request, self._catalog)
+        require_key(self.CAPABILITIES, self.KEY_ENV, self._key)
+
+    def key(self) -> str:
+        """The API key; refuses clearly (before any network call) when it is not set."""
+        return require_key(self.CAPABILITIES, self.KEY_ENV, self._key)
+
+    async def poll(self, handle: str) -> Pending | Finished:
+        raise ProviderError(
+            self.CAPABILITIES.name,
+            f"{self.CAPABILITIES.label} answers at once; there is no job to poll.",
+        )
+
+    async def cancel(self, handle: str) -> bool:
+        """None of the seed providers documents a cancel call."""
+        return False
+
+    async def aclose(self) -> None:
+        """The HTTP client belongs to the caller; nothing to close here."""
+
+
+def data_uri(ref: ReferenceImage) -> str:
+    """The image as an RFC 2397 ``data:`` URI."""
+    return f"data:{ref.mime};base64,{base64.b64encode(ref.data).decode('ascii')}"
+
+
+def bool_flags(value: object, count: int) -> tuple[bool, ...]:
+    """Per-output NSFW flags from a list of booleans or one boolean for all outputs."""
+    if isinstance(value, bool):
+        return (value,) * count
+    if isinstance(value, list):
+        flags = tuple(bool(v) for v in value[:count])
+        return flags + (False,) * (count - len(flags))
+    return (False,) * count
+
+
+def finish(
+    provider: HttpProvider,
+    outputs: list[OutputImage],
+    *,
+    seed: int | None = None,
+    credits: float | None = None,
+    handle: str | None = None,
+    detail: str | None = None,
+) -> Finished:
+    """A finished result, or :class:`~bot.providers.errors.Moderated` when every output is
+    flagged. When only some are flagged the result is returned with per-output ``nsfw``
+    flags: the caller's NSFW policy decides (block, or spoiler in age-restricted channels)."""
+    if outputs and all(o.nsfw for o in outputs):
+        raise provider.http.moderated(detail or "every output was flagged NSFW")
+    if not outputs:
+        raise UpstreamError(
+            provider.CAPABILITIES.name,
+            f"{provider.CAPABILITIES.label} finished without returning an image. Try again.",
+            detail=detail,
+        )
+    return Finished(outputs=tuple(outputs), seed=seed, credits=credits, handle=handle)
+
+
+def to_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None

@@ -1,0 +1,397 @@
+"""The one retry and timeout policy for provider HTTP calls, and the one place where httpx
+failures and HTTP statuses become the provider error tree.
+
+Why the rules are what they are:
+
+* No provider documents idempotency keys, so a submit that reached the provider may already
+  be billed. A submit (:attr:`Call.SUBMIT`) is therefore retried only when the request
+  provably never left: a connect error, a connect timeout or a pool timeout. Once any answer
+  arrives, or the connection breaks after sending, or the read times out, the outcome is
+  reported and nothing is sent again.
+* Polls and uploads (:attr:`Call.IDEMPOTENT`) bill nothing, so they are retried on 408, 409,
+  429, 5xx and every transport error, with exponential backoff, jitter and the provider's
+  ``Retry-After`` (capped: a wait longer than :attr:`RetryPolicy.max_retry_after` is handed
+  back as :class:`~bot.providers.errors.RateLimited` for the job engine to schedule).
+* Waiting goes through the injectable :class:`~bot.clock.Clock` so tests never sleep.
+* Secrets: request bodies are never logged (ModelsLab carries the key in the body) and every
+  text taken from a provider passes through :meth:`ProviderHttp.safe` before it reaches an
+  exception or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from typing import Any
+
+import httpx
+
+from bot.clock import Clock
+from bot.providers.errors import (
+    AuthError,
+    CreditsExhausted,
+    InvalidInput,
+    Moderated,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    UpstreamError,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+_MAX_PROVIDER_TEXT = 200
+
+
+class Call(Enum):
+    """How a request may be repeated."""
+
+    SUBMIT = "submit"  # may bill: repeat only if the request never left
+    IDEMPOTENT = "idempotent"  # polls, uploads: repeat freely within the attempt budget
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0  # a longer wait is the engine's to schedule, not ours
+    connect_timeout: float = 10.0
+    submit_timeout: float = 180.0  # a synchronous provider answers only when it is done
+    poll_timeout: float = 30.0
+    jitter: bool = True
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Delay before retry number ``attempt`` (1-based): doubling, capped, with jitter."""
+        delay: float = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        if self.jitter:
+            delay *= 0.5 + rng.random() / 2
+        return delay
+
+    def timeout(self, call: Call) -> httpx.Timeout:
+        read = self.submit_timeout if call is Call.SUBMIT else self.poll_timeout
+        return httpx.Timeout(read, connect=self.connect_timeout)
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if now is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def to_float(value: object) -> float | None:
+    """A number that a provider may send as a number or as a string (ModelsLab does both)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def provider_message(body: object) -> str | None:
+    """The human text of an error body, whichever key this provider uses for it."""
+    if isinstance(body, dict):
+        for key in ("message", "messege", "error", "detail", "msg"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+            if isinstance(value, dict | list):
+                nested = provider_message(value)
+                if nested:
+                    return nested
+        data = body.get("data")
+        if isinstance(data, dict):
+            return provider_message(data)
+    if isinstance(body, list) and body:
+        return provider_message(body[0])
+    return None
+
+
+_MODERATION_WORDS = ("nsfw", "safety", "moderat", "inappropriate", "content policy", "flagged")
+_CREDIT_WORDS = ("credit", "balance", "insufficient fund", "payment", "quota exceeded")
+_RATE_WORDS = ("queued request", "rate limit", "too many request", "concurren")
+_AUTH_WORDS = ("api key", "apikey", "unauthori", "invalid key", "authenticat")
+_INPUT_WORDS = (
+    "unable to fetch image",
+    "invalid",
+    "required",
+    "must be",
+    "validation",
+    "not supported",
+    "too large",
+)
+
+
+class ProviderHttp:
+    """HTTP for one provider: retries, timeouts and conversion to the error tree.
+
+    The :class:`httpx.AsyncClient` belongs to the caller (one per process); this object only
+    borrows it. ``key_env`` names the setting a person must fix when the key is refused.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        label: str,
+        key_env: str,
+        secret: str | None,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.key_env = key_env
+        self._secret = secret
+        self.client = client
+        self.clock = clock
+        self.policy = policy
+        self._rng = rng or random.Random()
+
+    # -- text hygiene -------------------------------------------------------------------
+
+    def safe(self, text: str | None) -> str:
+        """Provider text fit for a user message or a log: one line, short, no secret."""
+        if not text:
+            return ""
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        text = " ".join(text.split())
+        if len(text) > _MAX_PROVIDER_TEXT:
+            text = text[: _MAX_PROVIDER_TEXT - 1] + "…"
+        return text
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        call: Call,
+        *,
+        json_body: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Send, retrying as the policy allows, and return the decoded JSON of a 2xx answer.
+
+        Raises a :class:`ProviderError` subclass for everything else.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self.client.request(
+                    method,
+                    url,
+                    json=json_body,
+                    files=files,
+                    headers=headers,
+                    timeout=self.policy.timeout(call),
+                )
+            except httpx.TransportError as err:
+                error = self._transport_error(err, call)
+                never_sent = isinstance(err, httpx.ConnectError | httpx.ConnectTimeout)
+                never_sent = never_sent or isinstance(err, httpx.PoolTimeout)
+                may_retry = call is Call.IDEMPOTENT or never_sent
+                if not may_retry or attempt >= self.policy.max_attempts:
+                    raise error from err
+                delay = self.policy.backoff(attempt, self._rng)
+                log.warning(
+                    "%s %s failed (%s); retry %d in %.1fs",
+                    self.label,
+                    call.value,
+                    type(err).__name__,
+                    attempt,
+                    delay,
+                )
+                await self.clock.sleep(delay)
+                continue
+
+            if response.is_success:
+                return self.decode(response)
+
+            error = self.status_error(response)
+            retry = (
+                call is Call.IDEMPOTENT
+                and response.status_code in RETRY_STATUSES
+                and attempt < self.policy.max_attempts
+            )
+            if not retry:
+                raise error
+            delay = self.policy.backoff(attempt, self._rng)
+            if isinstance(error, RateLimited) and error.retry_after is not None:
+                if error.retry_after > self.policy.max_retry_after:
+                    raise error
+                delay = max(delay, error.retry_after)
+            log.warning(
+                "%s %s answered HTTP %d; retry %d in %.1fs",
+                self.label,
+                call.value,
+                response.status_code,
+                attempt,
+                delay,
+            )
+            await self.clock.sleep(delay)
+
+    def decode(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise UpstreamError(
+                self.name,
+                f"{self.label} sent an answer that is not valid JSON. Try again in a minute.",
+                detail=f"HTTP {response.status_code}, {len(response.content)} bytes",
+            ) from err
+
+    # -- conversion ---------------------------------------------------------------------
+
+    def _transport_error(self, err: httpx.TransportError, call: Call) -> ProviderError:
+        kind = type(err).__name__
+        if isinstance(err, httpx.TimeoutException):
+            if call is Call.SUBMIT and not isinstance(
+                err, httpx.ConnectTimeout | httpx.PoolTimeout
+            ):
+                message = (
+                    f"{self.label} did not answer in time; the request may still be running "
+                    "there, so it was not sent again. Try again later."
+                )
+            else:
+                message = f"{self.label} did not answer in time. Try again in a few minutes."
+            return ProviderTimeout(self.name, message, detail=kind)
+        return UpstreamError(
+            self.name,
+            f"Could not reach {self.label} ({kind}). Check the network and try again.",
+            detail=kind,
+        )
+
+    def status_error(self, response: httpx.Response) -> ProviderError:
+        """Map a non-2xx answer to the error tree."""
+        try:
+            body: object = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.clock.now())
+        if retry_after is None and isinstance(body, dict):
+            retry_after = to_float(body.get("retry_after"))
+        return self.for_status(response.status_code, provider_message(body), retry_after)
+
+    def for_status(
+        self, status: int, message: str | None, retry_after: float | None = None
+    ) -> ProviderError:
+        """Map an HTTP status (or a status code reported inside a 200 body) to the tree."""
+        said = self.safe(message)
+        detail = f"HTTP {status}: {said}" if said else f"HTTP {status}"
+        if status == 429:
+            return self.rate_limited(said, retry_after, detail)
+        if status == 402 or (status == 403 and _has(said, _CREDIT_WORDS)):
+            return self.credits(detail)
+        if status in (401, 403):
+            return AuthError(
+                self.name,
+                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}.",
+                detail=detail,
+            )
+        if status in (400, 404, 413, 415, 422):
+            if _has(said, _MODERATION_WORDS):
+                return self.moderated(detail)
+            return self.invalid(said, detail)
+        if status in (408, 504):
+            return ProviderTimeout(
+                self.name,
+                f"{self.label} timed out generating the image. Try again in a few minutes.",
+                detail=detail,
+            )
+        return UpstreamError(
+            self.name,
+            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes.",
+            detail=detail,
+        )
+
+    def failure(
+        self, message: str | None, *, detail: str | None = None, retry_after: float | None = None
+    ) -> ProviderError:
+        """Map a failure reported inside an HTTP 200 answer (or a failed job) by its words."""
+        said = self.safe(message)
+        detail = detail or said or None
+        if _has(said, _MODERATION_WORDS):
+            return self.moderated(detail)
+        if _has(said, _CREDIT_WORDS):
+            return self.credits(detail)
+        if _has(said, _RATE_WORDS) or retry_after is not None:
+            return self.rate_limited(said, retry_after, detail)
+        if _has(said, _AUTH_WORDS) and not _has(said, ("fetch",)):
+            return AuthError(
+                self.name, f"{self.label} refused the API key. Check {self.key_env}.", detail=detail
+            )
+        if _has(said, _INPUT_WORDS):
+            return self.invalid(said, detail)
+        return UpstreamError(
+            self.name,
+            f"{self.label} could not make the image: {said or 'no reason given'}. "
+            "Try again in a few minutes.",
+            detail=detail,
+        )
+
+    def credits(self, detail: str | None) -> CreditsExhausted:
+        return CreditsExhausted(
+            self.name,
+            f"The {self.label} account is out of credits. Top it up, or choose another provider.",
+            detail=detail,
+        )
+
+    def moderated(self, detail: str | None) -> Moderated:
+        return Moderated(
+            self.name,
+            f"{self.label}'s safety filter blocked this image. Change the prompt or the image.",
+            detail=detail,
+        )
+
+    def invalid(self, said: str, detail: str | None) -> InvalidInput:
+        reason = said or "the request was not accepted"
+        return InvalidInput(
+            self.name,
+            f"{self.label} refused the request: {reason}. Change the input and try again.",
+            detail=detail,
+        )
+
+    def rate_limited(self, said: str, retry_after: float | None, detail: str | None) -> RateLimited:
+        when = f" Try again in {retry_after:.0f} s." if retry_after else " Try again shortly."
+        return RateLimited(
+            self.name,
+            f"{self.label} is busy with this account's other requests.{when}",
+            retry_after=retry_after,
+            detail=detail or said or None,
+        )
+
+
+def _has(text: str, words: tuple[str, ...]) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in words)

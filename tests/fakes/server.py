@@ -1,0 +1,382 @@
+"""The scriptable fake-provider server that the three provider fakes build on.
+
+A fake is an aiohttp app on 127.0.0.1 (ephemeral port) that follows the provider's docs,
+validates every request body against the published schema, and answers from a per-endpoint
+queue of scripted :class:`Outcome` values (a default outcome when the queue is empty).
+Result images are real PNG/JPEG bytes made with Pillow and served from the fake's own
+``/cdn/...`` route. Schema violations are recorded and fail the test at teardown
+(:meth:`FakeProvider.assert_clean`), after the fake has answered the way the provider would.
+
+Usage::
+
+    async with AimlApiFake(docs=require_docs()) as fake:
+        fake.script("submit", Outcome.http(401))
+        settings = Settings(_env_file=None, aimlapi_base_url=fake.base_url, ...)
+        ...
+        assert fake.count("submit") == 1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import json
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Self
+
+from aiohttp import web
+from jsonschema.protocols import Validator
+from PIL import Image
+
+from bot.clock import Clock
+from tests.fakes.schemas import violations as schema_violations
+
+
+class Kind(Enum):
+    SUCCESS = "success"  # the finished result
+    PROCESSING = "processing"  # pending for ``polls`` polls, then ``then``
+    FAILED = "failed"  # an error reported inside HTTP 200
+    HTTP = "http"  # an HTTP error status with the provider's error body
+    STALL = "stall"  # hold the answer until released, then answer ``then``
+    MALFORMED = "malformed"  # HTTP 200 with a body that is not JSON
+    DROP = "drop"  # close the connection without answering
+    NOT_IMAGE = "not_image"  # CDN only: bytes that are not an image
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One scripted answer. Build with the class methods."""
+
+    kind: Kind
+    status: int = 200
+    message: str | None = None
+    retry_after: float | None = None
+    retry_after_in: str = "header"  # "header" | "body" | "both"
+    polls: int = 0
+    then: Outcome | None = None
+    nsfw: tuple[bool, ...] | None = None  # per output; None: none flagged
+    shape: str = "images"  # AIML: "images" (examples) or "data" (schema)
+    b64: bool = False  # AIML "data" shape: b64_json instead of url
+    credits: float | None = None  # AIML "data" shape: meta.usage.credits_used
+    release: asyncio.Event | None = field(default=None, compare=False)
+    numbers_as_strings: bool = False  # ModelsLab: send numbers as strings
+    legacy_typo: bool = False  # ModelsLab: the error text under ``messege``
+
+    @classmethod
+    def success(cls, **options: Any) -> Outcome:
+        return cls(Kind.SUCCESS, **options)
+
+    @classmethod
+    def nsfw_flags(cls, *flags: bool, **options: Any) -> Outcome:
+        """A result whose outputs carry these NSFW flags (all True: moderated)."""
+        return cls(Kind.SUCCESS, nsfw=tuple(flags), **options)
+
+    @classmethod
+    def processing(cls, polls: int = 1, then: Outcome | None = None) -> Outcome:
+        return cls(Kind.PROCESSING, polls=polls, then=then)
+
+    @classmethod
+    def failed(cls, message: str = "Something went wrong", **options: Any) -> Outcome:
+        return cls(Kind.FAILED, message=message, **options)
+
+    @classmethod
+    def http(cls, status: int, message: str | None = None, **options: Any) -> Outcome:
+        return cls(Kind.HTTP, status=status, message=message, **options)
+
+    @classmethod
+    def rate_limited(
+        cls, retry_after: float | None = 3, *, where: str = "header", message: str | None = None
+    ) -> Outcome:
+        return cls(
+            Kind.HTTP, status=429, retry_after=retry_after, retry_after_in=where, message=message
+        )
+
+    @classmethod
+    def stall(cls, then: Outcome | None = None) -> Outcome:
+        """Hold the answer until :meth:`FakeProvider.release` (never a sleep)."""
+        return cls(Kind.STALL, then=then, release=asyncio.Event())
+
+    @classmethod
+    def malformed(cls) -> Outcome:
+        return cls(Kind.MALFORMED)
+
+    @classmethod
+    def drop(cls) -> Outcome:
+        return cls(Kind.DROP)
+
+    @classmethod
+    def not_image(cls) -> Outcome:
+        return cls(Kind.NOT_IMAGE)
+
+
+@dataclass
+class Recorded:
+    """One request the fake received."""
+
+    endpoint: str  # "submit" | "poll" | "upload" | "cdn"
+    method: str
+    path: str
+    body: Any
+    auth_ok: bool
+    violations: list[str]
+    at: float | None = None  # the injected clock's monotonic time, when a clock was given
+
+
+@dataclass
+class Job:
+    """An asynchronous job on the fake: pending for ``polls`` polls, then ``result``."""
+
+    id: str
+    polls: int
+    result: Outcome
+    size: tuple[int, int]
+    fmt: str
+    count: int
+
+
+class FakeProvider:
+    """Base class: the server, the scripting queues, the record and the CDN."""
+
+    name = "fake"
+    default_size = (1024, 1024)
+
+    def __init__(
+        self,
+        *,
+        docs: Path | None = None,
+        api_key: str = "test-key-0123456789abcdef",
+        clock: Clock | None = None,
+    ) -> None:
+        self.docs = docs
+        self.clock = clock
+        self.api_key = api_key
+        self.requests: list[Recorded] = []
+        self.violations: list[str] = []
+        self.jobs: dict[str, Job] = {}
+        self._queues: dict[str, deque[Outcome]] = defaultdict(deque)
+        self._defaults: dict[str, Outcome] = {}
+        self._files: dict[str, tuple[bytes, str]] = {}
+        self._stalls: list[asyncio.Event] = []
+        self._ids = itertools.count(1000)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_get("/cdn/{name}", self._cdn)
+        self.routes(self.app.router)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> Self:
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        self.release()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    # -- scripting ----------------------------------------------------------------------
+
+    def script(self, endpoint: str, *outcomes: Outcome) -> None:
+        """Queue outcomes for ``endpoint`` ("submit", "poll", "upload" or "cdn")."""
+        self._queues[endpoint].extend(outcomes)
+
+    def set_default(self, endpoint: str, outcome: Outcome) -> None:
+        """The outcome used when ``endpoint``'s queue is empty."""
+        self._defaults[endpoint] = outcome
+
+    def release(self) -> None:
+        """Let every stalled request answer."""
+        for event in self._stalls:
+            event.set()
+
+    def count(self, endpoint: str) -> int:
+        return sum(1 for r in self.requests if r.endpoint == endpoint)
+
+    @property
+    def submits(self) -> int:
+        return self.count("submit")
+
+    @property
+    def polls(self) -> int:
+        return self.count("poll")
+
+    def times(self, endpoint: str) -> list[float]:
+        """When each request to ``endpoint`` arrived, on the injected clock."""
+        return [r.at for r in self.requests if r.endpoint == endpoint and r.at is not None]
+
+    def bodies(self, endpoint: str) -> list[Any]:
+        return [r.body for r in self.requests if r.endpoint == endpoint]
+
+    def assert_clean(self) -> None:
+        """Fail when any request broke the published schema."""
+        assert not self.violations, "requests broke the provider's schema:\n" + "\n".join(
+            self.violations
+        )
+
+    # -- for subclasses -----------------------------------------------------------------
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str, outcome: Outcome) -> dict[str, Any]:
+        return {"message": message}
+
+    def next_outcome(self, endpoint: str, fallback: Outcome) -> Outcome:
+        queue = self._queues[endpoint]
+        if queue:
+            return queue.popleft()
+        return self._defaults.get(endpoint, fallback)
+
+    def record(
+        self,
+        request: web.Request,
+        endpoint: str,
+        body: Any,
+        *,
+        auth_ok: bool,
+        check: Validator | None = None,
+    ) -> Recorded:
+        problems = schema_violations(check, body) if check is not None else []
+        at = self.clock.monotonic() if self.clock is not None else None
+        entry = Recorded(endpoint, request.method, request.path, body, auth_ok, problems, at)
+        self.requests.append(entry)
+        self.violations.extend(f"{request.method} {request.path}: {p}" for p in problems)
+        return entry
+
+    async def json_body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            self.violations.append(f"{request.method} {request.path}: body is not JSON")
+            return None
+
+    def bearer_ok(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    async def common(self, request: web.Request, outcome: Outcome) -> web.StreamResponse | Outcome:
+        """Answer the outcomes every provider shares; return the outcome to render otherwise.
+
+        A stall waits on its event, then continues with ``then`` (success by default).
+        """
+        while outcome.kind is Kind.STALL:
+            assert outcome.release is not None
+            self._stalls.append(outcome.release)
+            await outcome.release.wait()
+            outcome = outcome.then or Outcome.success()
+        if outcome.kind is Kind.DROP:
+            transport = request.transport
+            assert transport is not None
+            transport.abort()
+            return web.Response(status=500)
+        if outcome.kind is Kind.MALFORMED:
+            return web.Response(
+                status=200, text="<html>502 Bad Gateway</html>", content_type="application/json"
+            )
+        if outcome.kind is Kind.HTTP:
+            message = outcome.message or _REASONS.get(outcome.status, "Error")
+            body = self.error_body(outcome.status, message, outcome)
+            headers = {}
+            if outcome.retry_after is not None and outcome.retry_after_in in ("header", "both"):
+                headers["Retry-After"] = f"{outcome.retry_after:g}"
+            if outcome.retry_after is not None and outcome.retry_after_in in ("body", "both"):
+                body["retry_after"] = outcome.retry_after
+            return web.json_response(body, status=outcome.status, headers=headers)
+        return outcome
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
+    # -- the CDN ------------------------------------------------------------------------
+
+    def make_images(self, size: tuple[int, int], fmt: str, count: int) -> list[str]:
+        """Real images of ``size`` in ``fmt``; returns their CDN URLs."""
+        urls = []
+        for index in range(count):
+            name = f"{self.new_id()}.{'jpg' if fmt == 'jpeg' else fmt}"
+            self._files[name] = (render(size, fmt, index), f"image/{fmt}")
+            urls.append(f"{self.base_url}/cdn/{name}")
+        return urls
+
+    def image_bytes(self, url: str) -> bytes:
+        return self._files[url.rsplit("/", 1)[-1]][0]
+
+    def store_upload(self, data: bytes, mime: str) -> str:
+        name = f"upload-{self.new_id()}.{mime.split('/')[-1]}"
+        self._files[name] = (data, mime)
+        return f"{self.base_url}/cdn/{name}"
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        self.record(request, "cdn", None, auth_ok=True)
+        outcome = self.next_outcome("cdn", Outcome.success())
+        answer = await self.common(request, outcome)
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        if answer.kind is Kind.NOT_IMAGE:
+            return web.Response(body=b"<html>not an image</html>", content_type="image/png")
+        found = self._files.get(request.match_info["name"])
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found[0], content_type=found[1])
+
+
+def render(size: tuple[int, int], fmt: str, index: int = 0) -> bytes:
+    """A real, small-to-encode image: a flat colour per output index."""
+    colours = [(200, 60, 40), (40, 160, 90), (50, 80, 200), (220, 200, 60)]
+    image = Image.new("RGB", size, colours[index % len(colours)])
+    out = io.BytesIO()
+    image.save(out, format="JPEG" if fmt in ("jpeg", "jpg") else fmt.upper())
+    return out.getvalue()
+
+
+def ratio_size(ratio: str | None, long_side: int = 1024) -> tuple[int, int]:
+    """Pixel size for a ``W:H`` ratio with the long side ``long_side``."""
+    if not ratio:
+        return (long_side, long_side)
+    width, height = (int(x) for x in ratio.split(":"))
+    if width >= height:
+        return (long_side, max(16, round(long_side * height / width)))
+    return (max(16, round(long_side * width / height)), long_side)
+
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
