@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -48,10 +48,6 @@ class BadRequest(KontextError):
     code = "bad_request"
 
 
-class Fetcher(Protocol):
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes: ...
-
-
 class Engine(Protocol):
     """The part of the job engine the Discord front end uses."""
 
@@ -76,11 +72,16 @@ class Requester:
 
 @dataclass(frozen=True)
 class ImageInput:
-    """An attachment as Discord describes it; its bytes are downloaded by the service."""
+    """An attachment as Discord describes it, and how to download its bytes.
+
+    ``read`` is given by the front end (Discord: the attachment's own download, through the
+    bot's session), so this service never deals with URLs it would have to vet.
+    """
 
     url: str
     filename: str
     size: int
+    read: Callable[[], Awaitable[bytes]] = field(repr=False)
     message_id: int | None = None
     attachment_id: int | None = None
 
@@ -95,14 +96,12 @@ class KontextService:
         *,
         repo: Repository,
         engine: Engine,
-        fetcher: Fetcher,
         capabilities: Mapping[str, Capabilities],
         default_provider: str,
         clock: Clock,
     ) -> None:
         self.repo = repo
         self.engine = engine
-        self.fetcher = fetcher
         self.capabilities = capabilities
         self.default_provider = default_provider
         self.clock = clock
@@ -380,10 +379,10 @@ class KontextService:
     def _params(
         settings: GuildSettings, aspect_ratio: AspectRatio | None, seed: int | None
     ) -> JobParams:
+        # The engine fills in the guild's default ratio and safety tolerance where the
+        # provider supports them; a seed is always chosen here so results can be reproduced.
         return JobParams(
-            aspect_ratio=aspect_ratio or settings.default_aspect_ratio,
-            seed=seed if seed is not None else random_seed(),
-            safety_tolerance=settings.safety_tolerance,
+            aspect_ratio=aspect_ratio, seed=seed if seed is not None else random_seed()
         )
 
     async def _blob(self, content_hash: str) -> bytes:
@@ -406,7 +405,7 @@ class KontextService:
                 )
 
         async def one(number: int, image: ImageInput) -> ReferenceInput:
-            data = await self.fetcher.fetch(image.url, max_bytes=MAX_IMAGE_BYTES)
+            data = await image.read()
             try:
                 prepared: PreparedImage = await prepare_image(
                     data, max_side=caps.max_reference_side

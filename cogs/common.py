@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.errors import KontextError
 from bot.kontext_service import ImageInput, Requester
 from bot.models import Job
 
@@ -38,11 +39,27 @@ def requester(interaction: discord.Interaction[Any]) -> Requester:
     )
 
 
+class DownloadFailed(KontextError):
+    code = "download_failed"
+
+
 def image_input(attachment: discord.Attachment, message_id: int | None = None) -> ImageInput:
+    """An attachment for the service, downloaded through the bot's own Discord session."""
+
+    async def read() -> bytes:
+        try:
+            return await attachment.read()
+        except discord.HTTPException as err:
+            raise DownloadFailed(
+                f"I could not download {attachment.filename} from Discord ({err.status}). "
+                "Attach it again and retry."
+            ) from err
+
     return ImageInput(
         url=attachment.url,
         filename=attachment.filename,
         size=attachment.size,
+        read=read,
         message_id=message_id,
         attachment_id=attachment.id,
     )
