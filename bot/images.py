@@ -6,7 +6,7 @@ out as a plain RGB/RGBA PNG, JPEG or WebP that every provider accepts.
 
 Decisions worth knowing:
 
-* Accepted inputs are PNG (APNG: first frame), JPEG (including phone MPO files), WebP
+* Accepted inputs are PNG (APNG: first frame), JPEG (phone MPO files: first image), WebP
   (animated: first frame) and GIF (first frame). BMP and TIFF are accepted too and re-encoded,
   because scans and old screenshots arrive that way; every other format Pillow knows is
   refused, which keeps its rarer (and less audited) decoders out of reach of user bytes.
@@ -25,6 +25,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hashlib
 import io
 import logging
@@ -121,11 +122,13 @@ def _describe_non_image(data: bytes) -> str:
         return "it looks like a web page"
     if head.startswith(b"PK\x03\x04"):
         return "it looks like a ZIP archive"
-    try:
-        head.decode("utf-8")
+    try:  # incremental: a character cut at the end of ``head`` is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        return "its contents aren't a known image format"
-    return "it looks like text"
+        text = "\x00"
+    if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+        return "it looks like text"
+    return "its contents aren't a known image format"
 
 
 # --------------------------------------------------------------------------- opening
@@ -144,10 +147,33 @@ def _open_lazy(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         pixels = int(match.group(1)) if match else 0
         raise _too_many_pixels(pixels, max_pixels) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
+        if _starts_like_image(data):
+            # It starts like an image we read, so it was cut short or damaged.
+            raise _decode_failure(err, cut_short=isinstance(err, UnidentifiedImageError)) from err
         what = _describe_non_image(data)
         raise ImageRejected(
             "not_an_image", f"That file isn't an image I can read ({what}). {_ACCEPTED_HINT}"
         ) from err
+
+
+#: How the accepted formats begin (TIFF: either byte order; WebP is checked separately).
+_SIGNATURES: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _starts_like_image(data: bytes) -> bool:
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def _decode_failure(err: BaseException, *, cut_short: bool = False) -> ImageRejected:
+    if cut_short or isinstance(err, EOFError) or "truncated" in str(err).lower():
+        return ImageRejected(
+            "truncated",
+            "That image file is incomplete (it was cut off). Save or download it again "
+            "and attach the complete file.",
+        )
+    return ImageRejected(
+        "corrupt", f"That image file is damaged and can't be decoded. {_ACCEPTED_HINT}"
+    )
 
 
 def _load_first_frame(img: Image.Image) -> None:
@@ -160,16 +186,7 @@ def _load_first_frame(img: Image.Image) -> None:
             "too_many_pixels", "That image unpacks to too many pixels. Use a smaller image."
         ) from err
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as err:
-        if "truncated" in str(err) or isinstance(err, EOFError):
-            raise ImageRejected(
-                "truncated",
-                "That image file is incomplete (it was cut off). Save or download it again "
-                "and attach the complete file.",
-            ) from err
-        raise ImageRejected(
-            "corrupt",
-            f"That image file is damaged and can't be decoded. {_ACCEPTED_HINT}",
-        ) from err
+        raise _decode_failure(err) from err
 
 
 def _orientation(img: Image.Image) -> int:
@@ -213,6 +230,16 @@ def _has_alpha(img: Image.Image) -> bool:
 
 def _normalise_mode(img: Image.Image) -> Image.Image:
     """Convert any mode to RGB or RGBA (alpha kept only where the source has it)."""
+    try:
+        return _convert(img)
+    except (ValueError, OSError) as err:  # e.g. a LAB TIFF Pillow cannot convert
+        raise ImageRejected(
+            "unsupported",
+            f"I can't convert that image's colours ({img.mode}). {_ACCEPTED_HINT}",
+        ) from err
+
+
+def _convert(img: Image.Image) -> Image.Image:
     if img.mode.startswith("I;16") or img.mode == "I":
         # 16-bit samples: Pillow's direct conversion clips at 255, so scale to 8 bits first.
         img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
@@ -230,11 +257,16 @@ def _fit_side(width: int, height: int, max_side: int) -> tuple[int, int]:
 def _encode(
     img: Image.Image, fmt: str, *, quality: int = _JPEG_QUALITY, optimize: bool = False
 ) -> bytes:
+    """Encode without metadata, except an RGB colour profile (wide-gamut photos need it)."""
     out = io.BytesIO()
+    params: dict[str, object] = {"optimize": optimize}
+    icc = img.info.get("icc_profile")
+    if isinstance(icc, bytes) and icc[16:20] == b"RGB ":  # the profile's colour space field
+        params["icc_profile"] = icc
     if fmt == "JPEG":
-        img.convert("RGB").save(out, "JPEG", quality=quality, optimize=optimize)
+        img.convert("RGB").save(out, "JPEG", quality=quality, **params)
     else:
-        img.save(out, "PNG", optimize=optimize)
+        img.save(out, "PNG", **params)
     return out.getvalue()
 
 
@@ -260,6 +292,8 @@ def prepare_image_sync(
     max_side: int | None = None,
 ) -> PreparedImage:
     """Validate ``data`` and return it as a plain image a provider accepts (see module doc)."""
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be at least 1, not {max_side}")
     if len(data) > max_bytes:
         raise ImageRejected(
             "too_large",
@@ -330,45 +364,40 @@ async def prepare_image(
 _EXTENSIONS: Final = {"jpeg": "jpg", "mpo": "jpg", "tiff": "tif"}
 _JPEG_STEPS: Final = (95, 90, 85, 80, 75)
 _DOWNSCALE_STEP: Final = 0.75
-_MIN_SIDE: Final = 64
+_MIN_SIDE: Final = 64  # below this, give up rather than send a useless thumbnail
 
 
 def _shrink(img: Image.Image, max_bytes: int) -> tuple[bytes, str, tuple[int, int]]:
     """Re-encode a decoded RGB/RGBA image until it fits ``max_bytes``.
 
     Alpha images stay PNG (flattening would change them) and only get smaller; opaque images
-    try PNG when already close, then JPEG at falling quality, then JPEG at falling sizes.
+    become JPEG at falling quality, then at falling sizes. Every size is resampled from the
+    full image, so steps do not blur one another.
     """
-    if img.mode == "RGBA":
-        frame = img
-        while True:
+    alpha = img.mode == "RGBA"
+    if not alpha:
+        for quality in _JPEG_STEPS:
+            encoded = _encode(img, "JPEG", quality=quality, optimize=True)
+            if len(encoded) <= max_bytes:
+                return encoded, "jpg", img.size
+    scale = 1.0
+    frame = img
+    while True:
+        if alpha:
             encoded = _encode(frame, "PNG", optimize=True)
             if len(encoded) <= max_bytes:
                 return encoded, "png", frame.size
-            frame = _downscaled(frame)
-
-    for quality in _JPEG_STEPS:
-        encoded = _encode(img, "JPEG", quality=quality, optimize=True)
-        if len(encoded) <= max_bytes:
-            return encoded, "jpg", img.size
-    frame = img
-    while True:
-        frame = _downscaled(frame)
-        encoded = _encode(frame, "JPEG", quality=_JPEG_STEPS[-1], optimize=True)
-        if len(encoded) <= max_bytes:
-            return encoded, "jpg", frame.size
-
-
-def _downscaled(frame: Image.Image) -> Image.Image:
-    if max(frame.size) <= _MIN_SIDE:
-        raise ImageRejected(
-            "too_large", "I couldn't make that image small enough to upload. Try again."
-        )
-    size = (
-        max(1, int(frame.width * _DOWNSCALE_STEP)),
-        max(1, int(frame.height * _DOWNSCALE_STEP)),
-    )
-    return frame.resize(size, Image.Resampling.LANCZOS)
+        scale *= _DOWNSCALE_STEP
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        if max(size) < _MIN_SIDE:
+            raise ImageRejected(
+                "too_large", "I couldn't make that image small enough to upload. Try again."
+            )
+        frame = img.resize(size, Image.Resampling.LANCZOS)
+        if not alpha:
+            encoded = _encode(frame, "JPEG", quality=_JPEG_STEPS[-1], optimize=True)
+            if len(encoded) <= max_bytes:
+                return encoded, "jpg", frame.size
 
 
 def fit_for_upload_sync(data: bytes, *, max_bytes: int) -> tuple[bytes, str]:

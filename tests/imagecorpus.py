@@ -47,12 +47,15 @@ def make_jpeg(
     mode: str = "RGB",
     quality: int = 90,
     orientation: int | None = None,
+    icc_profile: bytes | None = None,
 ) -> bytes:
     """A JPEG; ``orientation`` writes that EXIF Orientation tag (6 = rotate 90° clockwise)."""
     img = _gradient(width, height)
     if mode != "RGB":
         img = img.convert(mode)
     params: dict[str, object] = {"quality": quality}
+    if icc_profile is not None:
+        params["icc_profile"] = icc_profile
     if orientation is not None:
         exif = Image.Exif()
         exif[0x0112] = orientation
@@ -62,6 +65,17 @@ def make_jpeg(
 
 def make_cmyk_jpeg(width: int = 64, height: int = 48) -> bytes:
     return make_jpeg(width, height, mode="CMYK")
+
+
+def srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def fake_cmyk_profile() -> bytes:
+    """Enough of an ICC header to say "CMYK" (bytes 16-20); Pillow embeds it unread."""
+    return b"\x00" * 16 + b"CMYK" + b"\x00" * 108
 
 
 def make_webp(width: int = 64, height: int = 48, *, lossless: bool = False) -> bytes:
@@ -147,6 +161,12 @@ def make_animated_webp(width: int = 40, height: int = 30) -> bytes:
     return _save(first, "WEBP", save_all=True, append_images=rest, duration=100, lossless=True)
 
 
+def make_mpo(width: int = 40, height: int = 30) -> bytes:
+    """A multi-picture JPEG as phones write it: red first image, green second."""
+    first, second, _ = _frames(width, height)
+    return _save(first, "MPO", save_all=True, append_images=[second], quality=95)
+
+
 # --------------------------------------------------------------------------- noise
 
 
@@ -229,6 +249,23 @@ def make_truncated_jpeg() -> bytes:
     img = Image.frombytes("RGB", (96, 96), random.Random(3).randbytes(96 * 96 * 3))
     data = _save(img, "JPEG", quality=90)
     return data[: len(data) // 2]
+
+
+def make_corrupt_png() -> bytes:
+    """A complete PNG whose compressed pixel data is damaged (its CRC made to match)."""
+    data = bytearray(make_noise_png(32, 32))
+    start = data.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", data[start : start + 4])
+    data[start + 8 + 40] ^= 0xFF
+    body = bytes(data[start + 4 : start + 8 + length])
+    data[start + 8 + length : start + 12 + length] = struct.pack(">I", zlib.crc32(body))
+    return bytes(data)
+
+
+def make_corrupt_webp() -> bytes:
+    """A WebP whose bitstream is zeroed after the container header."""
+    data = make_webp()
+    return data[:20] + b"\x00" * (len(data) - 20)
 
 
 def make_pdf() -> bytes:

@@ -121,6 +121,14 @@ def test_exif_orientation_is_applied() -> None:
     assert top_right[2] > 150 and top_right[0] < 100
 
 
+def test_rgb_colour_profile_survives_reencoding_but_a_cmyk_one_does_not() -> None:
+    srgb = corpus.srgb_profile()
+    rotated = prepare_image_sync(corpus.make_jpeg(orientation=6, icc_profile=srgb))
+    assert rotated.reencoded and decode(rotated.data).info.get("icc_profile") == srgb
+    cmyk = corpus.make_jpeg(mode="CMYK", icc_profile=corpus.fake_cmyk_profile())
+    assert "icc_profile" not in decode(prepare_image_sync(cmyk).data).info
+
+
 def test_cmyk_jpeg_becomes_rgb_jpeg() -> None:
     img = prepare_image_sync(corpus.make_cmyk_jpeg())
     assert img.reencoded and img.mime == "image/jpeg"
@@ -178,6 +186,23 @@ def test_animations_give_their_first_frame(data: bytes) -> None:
     assert out.convert("RGB").getpixel((5, 5)) == corpus.RED
 
 
+def test_mpo_gives_its_first_image_as_jpeg() -> None:
+    data = corpus.make_mpo()
+    with Image.open(io.BytesIO(data)) as original:
+        assert original.format == "MPO"
+    img = prepare_image_sync(data)
+    assert img.reencoded and img.mime == "image/jpeg"
+    out = decode(img.data)
+    assert getattr(out, "n_frames", 1) == 1
+    red, green, blue = out.getpixel((5, 5))  # type: ignore[misc]
+    assert red > 180 and green < 60 and blue < 90
+
+
+def test_max_side_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_side"):
+        prepare_image_sync(corpus.make_png(), max_side=0)
+
+
 @pytest.mark.parametrize("data", [corpus.make_bmp(), corpus.make_tiff()], ids=["bmp", "tiff"])
 def test_bmp_and_tiff_are_accepted_as_png(data: bytes) -> None:
     img = prepare_image_sync(data)
@@ -230,8 +255,9 @@ def test_empty_bytes() -> None:
         (corpus.make_heic_header(), "HEIC"),
         (corpus.make_random_bytes(), "known image format"),
         (corpus.make_ico(), "known image format"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28), "known image format"),
     ],
-    ids=["text-named-png", "pdf", "html", "heic", "random", "ico"],
+    ids=["text-named-png", "pdf", "html", "heic", "random", "ico", "wav"],
 )
 def test_non_images_are_refused_by_content(data: bytes, hint: str) -> None:
     err = rejected(data)
@@ -255,6 +281,30 @@ def test_truncated_files_are_refused(data: bytes) -> None:
     assert err.reason == "truncated"
     assert "incomplete" in err.user_message
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        corpus.make_png()[:40],  # signature and part of the header
+        corpus.make_png()[:60],
+        corpus.make_jpeg()[:100],
+        corpus.make_jpeg()[:300],
+        corpus.make_animated_gif()[:20],
+    ],
+    ids=["png-40", "png-60", "jpeg-100", "jpeg-300", "gif-20"],
+)
+def test_files_cut_inside_the_header_are_truncated_not_foreign(data: bytes) -> None:
+    assert rejected(data).reason == "truncated"
+
+
+@pytest.mark.parametrize(
+    "data", [corpus.make_corrupt_png(), corpus.make_corrupt_webp()], ids=["png", "webp"]
+)
+def test_damaged_image_data_is_corrupt(data: bytes) -> None:
+    err = rejected(data)
+    assert err.reason == "corrupt"
+    assert "damaged" in err.user_message
 
 
 def test_over_25_mib_is_refused_before_reading() -> None:
@@ -393,6 +443,12 @@ def test_fit_keeps_alpha_as_png() -> None:
     assert ext == "png"
     assert len(fitted) <= len(data) // 3
     assert decode(fitted).mode == "RGBA"
+
+
+def test_fit_gives_up_below_a_useful_size() -> None:
+    with pytest.raises(ImageRejected) as info:
+        fit_for_upload_sync(corpus.make_noise_png(300, 200), max_bytes=200)
+    assert info.value.reason == "too_large"
 
 
 def test_fit_refuses_non_images() -> None:
