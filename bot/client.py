@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.discord_delivery import DiscordDelivery
 from bot.jobs.events import EventSink
 from bot.kontext_service import KontextService
+from bot.mentions import NO_MENTIONS
 from cogs.buttons import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class KontextBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents_for(settings),
             help_command=None,
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=NO_MENTIONS,
             max_messages=1000,
         )
         self.settings = settings
@@ -101,7 +102,9 @@ class KontextBot(commands.Bot):
 
     async def on_ready(self) -> None:
         user = self.user
-        log.info("connected as %s (%s) to %d guilds", user, user.id if user else "?", len(self.guilds))
+        log.info(
+            "connected as %s (%s) to %d guilds", user, user.id if user else "?", len(self.guilds)
+        )
 
     async def close(self) -> None:
         if self._engine_started:

@@ -45,6 +45,7 @@ from bot.jobs.events import (
     ResultImage,
 )
 from bot.kontext_service import result_seed
+from bot.mentions import NO_MENTIONS, mentions_for
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
 from cogs.buttons import result_view, status_view
 from storage.base import Repository
@@ -54,15 +55,6 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 REQUEST_UPLOAD_LIMIT = 25 * 1024 * 1024 - 256 * 1024  # headroom for the multipart envelope
 SETUP_WAIT_SECONDS = 15.0
-
-
-def mentions_for(user_id: int | None) -> discord.AllowedMentions:
-    """Ping nobody, except (when given) the requester."""
-    users: list[discord.Object] | bool = [discord.Object(user_id)] if user_id else False
-    return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
-
-
-NO_MENTIONS = mentions_for(None)
 
 
 class ChannelUnusable(KontextError):
@@ -152,17 +144,22 @@ class DiscordDelivery:
     async def open_status(self, job: Job, interaction: discord.Interaction[Any]) -> Placement:
         """Post the status message where ``interaction`` happened and open its thread."""
         self._upload_limits[job.id] = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
-        channel = interaction.channel
-        if channel is None or not isinstance(channel, discord.abc.Messageable):
-            channel = self.client.get_partial_messageable(job.channel_id)
+        found = interaction.channel
+        channel: discord.abc.Messageable = (
+            found
+            if isinstance(found, discord.abc.Messageable)
+            else self.client.get_partial_messageable(job.channel_id)
+        )
         status = self._status(job.id)
         text = status.text or render.status_queued(
             job.prompt, await self.repo.queue_position(job.id), None
         )
-        final = status.final
-        message = await channel.send(
-            text, view=None if final else status_view(job.id), allowed_mentions=NO_MENTIONS
-        )
+        if status.final:
+            message = await channel.send(text, allowed_mentions=NO_MENTIONS)
+        else:
+            message = await channel.send(
+                text, view=status_view(job.id), allowed_mentions=NO_MENTIONS
+            )
         status.channel_id, status.message_id, status.shown = message.channel.id, message.id, text
         thread: discord.Thread | None = None
         notes: list[str] = []

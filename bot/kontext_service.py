@@ -302,9 +302,7 @@ class KontextService:
         if outputs:
             chain = [(j.id, j.prompt) for j, _ in await self.repo.lineage(outputs[0].id)]
         references = await self.repo.get_references(job_id)
-        duration = (
-            job.finished_at - job.started_at if job.finished_at and job.started_at else None
-        )
+        duration = job.finished_at - job.started_at if job.finished_at and job.started_at else None
         return render.info_text(
             job=job,
             provider_label=self.provider_label(job.provider),
@@ -426,9 +424,7 @@ class KontextService:
                 attachment_id=image.attachment_id,
             )
 
-        return tuple(
-            await asyncio.gather(*(one(n, image) for n, image in enumerate(images, 1)))
-        )
+        return tuple(await asyncio.gather(*(one(n, image) for n, image in enumerate(images, 1))))
 
     async def _submit(
         self,

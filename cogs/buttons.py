@@ -16,14 +16,13 @@ import discord
 
 from bot import custom_ids
 from bot.custom_ids import Action
+from bot.mentions import NO_MENTIONS
 from bot.models import MAX_PROMPT_LENGTH
 from cogs import errors
 from cogs.common import acknowledge_job, requester
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
-
-NO_MENTIONS = discord.AllowedMentions.none()
 
 
 def _bot(interaction: discord.Interaction[Any]) -> KontextBot:
@@ -161,7 +160,9 @@ class EditResultModal(discord.ui.Modal, title="Edit this result"):
             placement = await bot.delivery.open_status(job, interaction)
         await acknowledge_job(interaction, job, placement)
 
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+    async def on_error(  # type: ignore[override]  # Modal's signature, not View's
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
         await errors.report(interaction, error)
 
 

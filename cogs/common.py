@@ -9,6 +9,7 @@ import discord
 
 from bot.errors import KontextError
 from bot.kontext_service import ImageInput, Requester
+from bot.mentions import NO_MENTIONS
 from bot.models import Job
 
 if TYPE_CHECKING:
@@ -71,6 +72,4 @@ async def acknowledge_job(
     """Answer the deferred interaction: what was queued and where to follow it."""
     lines = [f"Queued as job {job.id}. Follow it {placement.where}."]
     lines.extend(placement.notes)
-    await interaction.followup.send(
-        "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-    )
+    await interaction.followup.send("\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS)

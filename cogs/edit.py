@@ -161,7 +161,9 @@ class EditMessageModal(discord.ui.Modal, title="Edit image"):
             placement = await self.bot.delivery.open_status(job, interaction)
         await acknowledge_job(interaction, job, placement)
 
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+    async def on_error(  # type: ignore[override]  # Modal's signature, not View's
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
         await errors.report(interaction, error)
 
 

@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import KontextError
+from bot.mentions import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ async def report(interaction: discord.Interaction[Any], error: BaseException) ->
     command = interaction.command.qualified_name if interaction.command else None
     custom_id = (interaction.data or {}).get("custom_id") if interaction.data else None
     message = user_message(error, context=f"/{command}" if command else str(custom_id))
-    allowed = discord.AllowedMentions.none()
+    allowed = NO_MENTIONS
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True, allowed_mentions=allowed)

@@ -9,13 +9,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
+from bot.mentions import NO_MENTIONS
 from bot.models import AspectRatio, GuildSettings, IteratePolicy, NsfwPolicy
 from cogs.common import requester
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
-
-NO_MENTIONS = discord.AllowedMentions.none()
 
 
 def settings_text(settings: GuildSettings, default_provider: str) -> str:

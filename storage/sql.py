@@ -237,8 +237,7 @@ class SqlRepository(abc.ABC):
             if limits is not None and limits.max_guild_running is not None:
                 # After the insert, whose trigger created the row: locks stay in claim order.
                 await tx.execute(
-                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ? "
-                    "AND max_running <> ?",
+                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ? AND max_running <> ?",
                     limits.max_guild_running,
                     job.guild_id,
                     limits.max_guild_running,
@@ -539,8 +538,7 @@ class SqlRepository(abc.ABC):
     ) -> None:
         async with self._session() as tx:
             await tx.execute(
-                "UPDATE outputs SET channel_id = ?, message_id = ?, attachment_id = ? "
-                "WHERE id = ?",
+                "UPDATE outputs SET channel_id = ?, message_id = ?, attachment_id = ? WHERE id = ?",
                 channel_id,
                 message_id,
                 attachment_id,
@@ -663,4 +661,3 @@ class SqlRepository(abc.ABC):
         async with self._session() as tx:
             found = await tx.fetch(sql + " ORDER BY day, user_id", *args)
         return [rows.usage_from_row(r) for r in found]
-

@@ -158,7 +158,11 @@ class SqliteRepository(SqlRepository):
             tables = {row["name"] for row in found}
             if schema.VERSION_TABLE in tables:
                 row = next(
-                    iter(await conn.execute_fetchall(f"SELECT MAX(version) AS v FROM {schema.VERSION_TABLE}")),
+                    iter(
+                        await conn.execute_fetchall(
+                            f"SELECT MAX(version) AS v FROM {schema.VERSION_TABLE}"
+                        )
+                    ),
                     None,
                 )
                 current = 0 if row is None or row["v"] is None else int(row["v"])

@@ -10,6 +10,8 @@ async def test_enqueue_claim_done(repo: Repository) -> None:
     assert job.status is JobStatus.QUEUED
     [claimed] = await repo.claim(worker_id="w", provider="aiml", now=T0 + 1, lease_seconds=30)
     assert claimed.id == job.id and claimed.status is JobStatus.SUBMITTING
-    done = await repo.transition(job.id, expected=JobStatus.SUBMITTING, to=JobStatus.DONE, now=T0 + 2)
+    done = await repo.transition(
+        job.id, expected=JobStatus.SUBMITTING, to=JobStatus.DONE, now=T0 + 2
+    )
     assert done is not None and done.finished_at == T0 + 2
     assert await repo.count_running() == 0

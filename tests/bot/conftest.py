@@ -1,0 +1,110 @@
+"""The real bot, built by ``bot.app.open_app``, against the fake Discord and a provider fake."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import App, open_app
+from bot.config import Settings
+from tests.discord_fake import Actor, FakeDiscord, StoredMessage
+from tests.discord_fake.plugin import (  # noqa: F401 - pytest finds fixtures and hooks by name
+    discord_spec,
+    fake_discord,
+    pytest_configure,
+    pytest_report_header,
+    pytest_terminal_summary,
+)
+from tests.fakes import AimlApiFake, docs_dir, settings_for
+
+
+class Harness:
+    """One fake Discord, one provider fake, one database file, and the bot (restartable)."""
+
+    def __init__(self, fake: FakeDiscord, provider: AimlApiFake, db: Path) -> None:
+        self.fake = fake
+        self.provider = provider
+        self.db = db
+        self.app: App | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": f"sqlite:///{self.db}",
+            "discord_api_base": self.fake.api_base,
+            "discord_gateway_url": self.fake.gateway_url,
+            "discord_token": self.fake.token,
+            "dev_guild_id": self.fake.guild.id,
+        }
+        values.update(overrides)
+        return settings_for(self.provider, **values)
+
+    async def start(self, **overrides: Any) -> App:
+        assert self._stack is None, "already running"
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            app = await stack.enter_async_context(open_app(self.settings(**overrides)))
+            await stack.enter_async_context(self.fake.running(app.bot))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack, self.app = stack, app
+        return app
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack, self.app = self._stack, None, None
+            await stack.aclose()
+
+    async def restart(self, **overrides: Any) -> App:
+        await self.stop()
+        return await self.start(**overrides)
+
+    # --- reading the fake ---------------------------------------------------------------
+
+    def member(self, name: str = "alice") -> Actor:
+        return self.fake.member(name)
+
+    def result_messages(self, channel_id: int) -> list[StoredMessage]:
+        return [
+            m
+            for m in self.fake.bot_messages(channel_id)
+            if m.attachments or "kx:reroll" in str(m.components)
+        ]
+
+    async def result_in(self, channel_id: int, timeout: float = 10.0) -> StoredMessage:  # noqa: ASYNC109
+        return await self.fake.wait_for_message(
+            channel_id, lambda m: "kx:reroll:" in str(m.components), timeout=timeout
+        )
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[AimlApiFake]:
+    async with AimlApiFake(docs=docs_dir()) as fake:
+        yield fake
+    fake.assert_clean()
+
+
+@pytest.fixture
+async def harness(
+    fake_discord: FakeDiscord,  # noqa: F811
+    provider: AimlApiFake,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    h = Harness(fake_discord, provider, tmp_path / "kontext.db")
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+@pytest.fixture
+async def kontext(harness: Harness) -> Harness:
+    """The bot running."""
+    await harness.start()
+    return harness
