@@ -8,8 +8,10 @@ the very wiring that production runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -145,4 +147,8 @@ async def run(settings: Settings) -> None:
         raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
     async with open_app(settings) as app:
         log.info("starting with providers %s", ", ".join(app.providers))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # Stop cleanly: the engine releases its leases, so a restart resumes at once.
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(app.bot.close()))
         await app.bot.start(settings.discord_token.get_secret_value())

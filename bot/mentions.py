@@ -17,7 +17,7 @@ class Mentions(discord.AllowedMentions):
         data = super().to_dict()
         for key in ("users", "roles"):
             if key in data:
-                data[key] = [str(x) for x in data[key]]  # type: ignore[literal-required]
+                data[key] = [str(x) for x in data[key]]
         return data
 
     def merge(self, other: discord.AllowedMentions) -> discord.AllowedMentions:
