@@ -127,11 +127,15 @@ async def _post_message(
 
 
 async def _edit(
-    fake: FakeDiscord, interaction: InteractionState, message: StoredMessage, call: Call
+    fake: FakeDiscord,
+    interaction: InteractionState,
+    message: StoredMessage,
+    call: Call,
+    body: Json | None = None,
 ) -> None:
     channel = fake.channels[message.channel_id]
     check_file_sizes(call.files, int(interaction.payload["attachment_size_limit"]))
-    body = dict(call.json)
+    body = dict(call.json if body is None else body)
     attachments = resolve_attachments(fake, channel, body, call.files, message.attachments)
     if message.flags & LOADING:
         body["flags"] = message.flags & ~LOADING | (body.get("flags") or 0)
@@ -180,7 +184,7 @@ async def interaction_callback(fake: FakeDiscord, call: Call) -> Answer:
         assert interaction.message_id is not None
         message = fake.messages[interaction.message_id]
         if kind == UPDATE_MESSAGE:
-            await _edit(fake, interaction, message, call)
+            await _edit(fake, interaction, message, call, data)
     elif kind == MODAL:
         interaction.modal = data
     interaction.response_type = kind

@@ -141,6 +141,22 @@ class FakeTestBot(commands.Bot):
             thread = await channel.create_thread(name=f"edit: {prompt}"[:100], message=message)
             await thread.send("details in the thread")
 
+        @tree.command(description="Every webhook route: edit @original, follow-ups, delete")
+        async def steps(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await interaction.edit_original_response(
+                content="step 1", attachments=[discord.File(io.BytesIO(b"one"), "one.txt")]
+            )
+            original = await interaction.original_response()
+            second = await interaction.followup.send(
+                "step 2", file=discord.File(io.BytesIO(b"two"), "two.txt"), wait=True
+            )
+            await second.edit(content="step 2 edited")
+            await interaction.followup.send("only you", ephemeral=True)
+            doomed = await interaction.followup.send("doomed too", wait=True)
+            await doomed.delete()
+            await interaction.edit_original_response(content=f"done {original.id}")
+
         @tree.command(description="Misbehave on purpose")
         async def bad(interaction: discord.Interaction, kind: str) -> None:
             await self._misbehave(interaction, kind)

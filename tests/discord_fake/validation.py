@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -88,12 +88,20 @@ class SpecValidator:
         if validator is None:
             return {}
         tree: ErrorTree = {}
-        for error in validator.iter_errors(_coerce_attachment_ids(body)):
-            detail = best_match([error]) if error.context else error
-            while detail.context:
-                detail = best_match(detail.context)
-            add_error(tree, list(error.absolute_path), *_describe(detail))
+        for error in validator.iter_errors(coerce_snowflakes(body)):
+            detail = _deepest(error)
+            add_error(tree, list(detail.absolute_path), *_describe(detail))
         return tree
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    """Inside anyOf/oneOf, the alternative that got furthest into the body explains best."""
+    while error.context:
+        error = max(
+            error.context,
+            key=lambda e: (len(e.absolute_path), e.validator not in ("type", "anyOf", "oneOf")),
+        )
+    return error
 
 
 _lock = threading.Lock()
@@ -119,24 +127,24 @@ def load_spec(path: Path | None = None) -> SpecValidator | None:
         return _load(str(target))
 
 
-def _coerce_attachment_ids(body: Any) -> Any:
-    """discord.py sends attachment placeholder ids as ints; the docs allow it, the spec not."""
+def _is_snowflake_key(key: str) -> bool:
+    return key in ("id", "users", "roles") or key.endswith(("_id", "_ids"))
+
+
+def coerce_snowflakes(body: Any, key: str = "") -> Any:
+    """Integers where a snowflake goes, as strings.
+
+    Discord (and its docs: "snowflake or number") accept ``{"id": 0}`` attachment
+    placeholders and ``allowed_mentions.users`` as numbers, which discord.py sends; the spec
+    only allows strings.
+    """
     if isinstance(body, dict):
-        attachments = body.get("attachments")
-        data = body.get("data")
-        if isinstance(attachments, list) and any(
-            isinstance(a, dict) and isinstance(a.get("id"), int) for a in attachments
-        ):
-            body = {**body, "attachments": [_str_id(a) for a in attachments]}
-        if isinstance(data, dict):
-            body = {**body, "data": _coerce_attachment_ids(data)}
+        return {k: coerce_snowflakes(v, k) for k, v in body.items()}
+    if isinstance(body, list):
+        return [coerce_snowflakes(v, key) for v in body]
+    if isinstance(body, int) and not isinstance(body, bool) and _is_snowflake_key(key):
+        return str(body)
     return body
-
-
-def _str_id(item: Any) -> Any:
-    if isinstance(item, dict) and isinstance(item.get("id"), int):
-        return {**item, "id": str(item["id"])}
-    return item
 
 
 _KEYWORD_CODES = {

@@ -353,6 +353,11 @@ class World:
                 message.payload[key] = "" if key == "content" else ([] if key != "flags" else 0)
         if "attachments" in body or attachments:
             message.payload["attachments"] = attachments
+        if body.get("content") is not None:
+            author = self.users[message.author_id]
+            message.payload["mentions"] = self._mentions(
+                message.content, body, author, None, ping_reply=False
+            )
         message.payload["edited_timestamp"] = self.clock.iso()
         self.notify()
 
