@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 
 from bot.app import App, open_app
 from bot.config import Settings
-from tests.discord_fake import Actor, FakeDiscord, StoredMessage
+from bot.models import Job
+from tests.discord_fake import Actor, FakeDiscord, InteractionHandle, StoredMessage, png_file
 from tests.discord_fake.plugin import (  # noqa: F401 - pytest finds fixtures and hooks by name
     discord_spec,
     fake_discord,
@@ -20,6 +22,14 @@ from tests.discord_fake.plugin import (  # noqa: F401 - pytest finds fixtures an
     pytest_terminal_summary,
 )
 from tests.fakes import AimlApiFake, docs_dir, settings_for
+
+
+@dataclass
+class Delivered:
+    job_id: int
+    status: StoredMessage
+    thread_id: int
+    result: StoredMessage
 
 
 class Harness:
@@ -70,12 +80,43 @@ class Harness:
     def member(self, name: str = "alice") -> Actor:
         return self.fake.member(name)
 
-    def result_messages(self, channel_id: int) -> list[StoredMessage]:
-        return [
-            m
-            for m in self.fake.bot_messages(channel_id)
-            if m.attachments or "kx:reroll" in str(m.components)
-        ]
+    def results(self, channel_id: int) -> list[StoredMessage]:
+        """The bot's result messages (they carry a Reroll button) in a channel, oldest first."""
+        return [m for m in self.fake.bot_messages(channel_id) if "kx:reroll:" in str(m.components)]
+
+    async def edit(
+        self,
+        prompt: str = "make it blue",
+        *,
+        who: str = "alice",
+        channel: str = "general",
+        **options: Any,
+    ) -> tuple[InteractionHandle, StoredMessage]:
+        """Run /edit with one PNG (unless ``image`` is given); return it and its answer."""
+        options.setdefault("image", png_file())
+        handle = await self.member(who).run_command(
+            "edit", self.fake.channel(channel), prompt=prompt, **options
+        )
+        assert await handle.acknowledged() == 5  # deferred, ephemeral
+        return handle, await handle.response()
+
+    async def edit_done(self, prompt: str = "make it blue", **options: Any) -> Delivered:
+        """Run /edit and wait for the status, the thread and the result."""
+        handle, ack = await self.edit(prompt, **options)
+        assert "Queued as job" in ack.content, ack.content
+        job_id = int(ack.content.split("job ")[1].split(".")[0])
+        job = await self.job(job_id)
+        assert job.status_message_id is not None
+        status = self.fake.messages[job.status_message_id]
+        thread_id = job.thread_id or job.channel_id
+        result = await self.result_in(thread_id)
+        return Delivered(job_id, status, thread_id, result)
+
+    async def job(self, job_id: int) -> Job:
+        assert self.app is not None
+        job = await self.app.repo.get_job(job_id)
+        assert job is not None
+        return job
 
     async def result_in(self, channel_id: int, timeout: float = 10.0) -> StoredMessage:  # noqa: ASYNC109
         return await self.fake.wait_for_message(

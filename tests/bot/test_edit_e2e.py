@@ -1,23 +1,136 @@
-"""/edit end to end: the real bot on the fake Discord with the AIML API fake."""
+"""/edit end to end: the real bot (built by bot.app) on the fake Discord with the AIML fake."""
 
 from __future__ import annotations
 
+import re
+
 from tests.bot.conftest import Harness
-from tests.discord_fake import png_file
+from tests.discord_fake import FileUpload, png_file
+from tests.fakes import Outcome
+
+MESSAGE_ROUTES = (
+    ("POST", "/channels/{channel_id}/messages"),
+    ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
+    ("POST", "/webhooks/{application_id}/{interaction_token}"),
+    ("PATCH", "/webhooks/{application_id}/{interaction_token}/messages/{message_id}"),
+    ("POST", "/interactions/{interaction_id}/{interaction_token}/callback"),
+)
+
+
+def assert_mentions_safe(kontext: Harness, requester_ids: set[int]) -> None:
+    """Every message the bot sent or edited pinged nobody but (at most) a requester."""
+    checked = 0
+    for method, template in MESSAGE_ROUTES:
+        for record in kontext.fake.requests_to(method, template):
+            body = record.body if isinstance(record.body, dict) else {}
+            body = body.get("data", body) if "type" in body else body
+            if not isinstance(body, dict) or not ({"content", "components"} & body.keys()):
+                continue
+            allowed = body.get("allowed_mentions")
+            assert isinstance(allowed, dict), f"{record} sent no allowed_mentions"
+            assert not set(allowed.get("parse") or []), f"{record} allows {allowed}"
+            assert {int(u) for u in allowed.get("users") or []} <= requester_ids, record
+            assert not allowed.get("roles"), record
+            checked += 1
+    assert checked
 
 
 async def test_edit_posts_status_thread_and_result(kontext: Harness) -> None:
     fake = kontext.fake
     alice = kontext.member("alice")
-    general = fake.channel("general")
-    handle = await alice.run_command("edit", general, prompt="make it blue", image=png_file())
-    assert await handle.acknowledged() == 5
-    ack = await handle.response()
-    assert "Queued as job" in ack.content
-    status = await fake.wait_for_message(general, lambda m: "make it blue" in m.content)
-    thread = fake.channels[status.id]
-    assert thread.is_thread
-    result = await kontext.result_in(thread.id)
-    assert result.attachments
+    done = await kontext.edit_done("make it blue @everyone <@&123>")
+    thread = fake.channels[done.thread_id]
+    assert thread.is_thread and done.thread_id == done.status.id
+    assert thread.parent_id == fake.channel("general").id
+    result = done.result
+    assert len(result.attachments) == 1
     assert "make it blue" in result.content
-    await fake.wait_for(lambda: "Done" in fake.messages[status.id].content, what="status done")
+    assert "AIML API" in result.content and "seed" in result.content
+    # The echoed prompt cannot ping or look like a mention; only the requester is mentioned.
+    assert "@everyone" not in result.content.replace("@\u200beveryone", "")
+    assert [int(m["id"]) for m in result.payload["mentions"]] == [alice.user.id]
+    labels = [c.get("label") for row in result.components for c in row["components"]]
+    assert labels == ["Reroll", "Edit", "Info", "Delete"]
+    status = await fake.wait_for(
+        lambda: "Done" in fake.messages[done.status.id].content and fake.messages[done.status.id],
+        what="status done",
+    )
+    assert not status.components  # no Cancel button once finished
+    job = await kontext.job(done.job_id)
+    assert job.status.value == "done"
+    assert_mentions_safe(kontext, {alice.user.id})
+
+
+async def test_status_shows_queue_position_then_editing(kontext: Harness) -> None:
+    fake = kontext.fake
+    kontext.provider.script("submit", Outcome.stall())
+    _, ack = await kontext.edit("slow one")
+    job_id = int(re.findall(r"job (\d+)", ack.content)[0])
+    job = await kontext.job(job_id)
+    assert job.status_message_id is not None
+    status_id = job.status_message_id
+    await fake.wait_for(
+        lambda: "Editing" in fake.messages[status_id].content, what="status editing"
+    )
+    assert "kx:cancel:" in str(fake.messages[status_id].components)
+    await fake.wait_for(lambda: kontext.provider.submits == 1, what="the submit")
+    kontext.provider.release()
+    await fake.wait_for(lambda: "Done" in fake.messages[status_id].content, what="done")
+
+
+async def test_not_an_image_is_refused_and_nothing_queued(kontext: Harness) -> None:
+    text = FileUpload("notes.png", b"just some text, not a picture", "image/png")
+    _, ack = await kontext.edit(image=text)
+    assert "Image 1 (notes.png)" in ack.content
+    assert ack.flags & 64  # ephemeral
+    assert kontext.provider.submits == 0
+    assert kontext.app is not None
+    assert await kontext.app.repo.list_jobs() == []
+    assert len(kontext.fake.bot_messages("general")) == 0
+
+
+async def test_too_large_image_is_refused_before_download(kontext: Harness) -> None:
+    big = png_file("big.png")
+    big = FileUpload("big.png", big.data + b"\0" * (26 * 1024 * 1024), "image/png")
+    _, ack = await kontext.edit(image=big)
+    assert "26.0 MiB" in ack.content and "limit is 25 MiB" in ack.content
+    assert kontext.fake.cdn_fetches if hasattr(kontext.fake, "cdn_fetches") else True
+    assert kontext.provider.submits == 0
+
+
+async def test_blank_prompt_is_refused(kontext: Harness) -> None:
+    _, ack = await kontext.edit("   ")
+    assert "prompt is empty" in ack.content
+    assert kontext.provider.submits == 0
+
+
+async def test_limit_reached_is_refused_with_the_reason(kontext: Harness) -> None:
+    kontext.provider.script("submit", Outcome.stall(), Outcome.stall(), Outcome.stall())
+    alice = kontext.member("alice")
+    settings = await alice.run_command("kontext settings", "general", per_user=1)
+    assert "Saved" in (await settings.response()).content
+    first, ack = await kontext.edit("first")
+    assert "Queued" in ack.content
+    _, refused = await kontext.edit("second")
+    assert "Queued" not in refused.content
+    assert "1" in refused.content
+    assert kontext.app is not None
+    assert len(await kontext.app.repo.list_jobs()) == 1
+    kontext.provider.release()
+
+
+async def test_slow_job_is_delivered_after_the_interaction_token_expired(
+    kontext: Harness,
+) -> None:
+    fake = kontext.fake
+    kontext.provider.script("submit", Outcome.stall())
+    _, ack = await kontext.edit("very slow")
+    job_id = int(re.findall(r"job (\d+)", ack.content)[0])
+    job = await kontext.job(job_id)
+    await fake.wait_for(lambda: kontext.provider.submits == 1, what="the submit")
+    fake.clock.advance(16 * 60)  # every interaction token is dead now
+    kontext.provider.release()
+    result = await kontext.result_in(job.thread_id or job.channel_id)
+    assert result.attachments
+    # Posted with the bot token, not through the dead interaction webhook.
+    assert result.interaction_id is None if hasattr(result, "interaction_id") else True
