@@ -77,6 +77,7 @@ async def open_app(
     sync_commands: bool = True,
     engine_overrides: dict[str, Any] | None = None,
     worker_id: str | None = None,
+    guild_ready_timeout: float = 2.0,
 ) -> AsyncIterator[App]:
     """Everything built and connected to storage; the bot is not logged in yet.
 
@@ -131,6 +132,7 @@ async def open_app(
             engine=engine,
             events=engine.events,
             sync_commands=sync_commands,
+            guild_ready_timeout=guild_ready_timeout,
         )
         stack.push_async_callback(_close_bot, bot)
         yield App(settings, http, repo, providers, engine, delivery, kontext, bot)

@@ -62,8 +62,10 @@ class KontextBot(commands.Bot):
         engine: EngineControl,
         events: EventSource,
         sync_commands: bool = True,
+        guild_ready_timeout: float = 2.0,
     ) -> None:
         super().__init__(
+            guild_ready_timeout=guild_ready_timeout,
             command_prefix=commands.when_mentioned,
             intents=intents_for(settings),
             help_command=None,

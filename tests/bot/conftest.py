@@ -58,7 +58,9 @@ class Harness:
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         try:
-            app = await stack.enter_async_context(open_app(self.settings(**overrides)))
+            app = await stack.enter_async_context(
+                open_app(self.settings(**overrides), guild_ready_timeout=0.05)
+            )
             await stack.enter_async_context(self.fake.running(app.bot))
         except BaseException:
             await stack.aclose()
