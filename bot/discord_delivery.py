@@ -358,8 +358,7 @@ class DiscordDelivery:
             if isinstance(channel, discord.abc.Messageable):
                 return channel
         if job.guild_id == 0:
-            user = await self.client.fetch_user(job.user_id)
-            return await user.create_dm()
+            return await self.client.create_dm(discord.Object(job.user_id))
         raise ChannelUnusable(f"No channel left to deliver job {job.id} to.")
 
     async def _send_result(
@@ -405,8 +404,7 @@ class DiscordDelivery:
     ) -> None:
         """No Attach Files here: send the images to the requester and say so in the channel."""
         try:
-            user = await self.client.fetch_user(job.user_id)
-            dm = await user.create_dm()
+            dm = await self.client.create_dm(discord.Object(job.user_id))
             message = await self._send_result(job, dm, files, notes)
         except discord.HTTPException:
             notes.append(

@@ -112,6 +112,9 @@ class Harness:
         status = self.fake.messages[job.status_message_id]
         thread_id = job.thread_id or job.channel_id
         result = await self.result_in(thread_id)
+        status = await self.fake.wait_for(
+            lambda: "Done" in status.content and status, what="the status to say Done"
+        )
         return Delivered(job_id, status, thread_id, result)
 
     async def job(self, job_id: int) -> Job:

@@ -71,7 +71,7 @@ async def test_delete_by_requester_and_refusal_for_others(kontext: Harness) -> N
 
 async def test_cancel_button_on_the_status_message(kontext: Harness) -> None:
     fake = kontext.fake
-    kontext.provider.script("submit", Outcome.stall())
+    kontext.provider.script("submit", Outcome.stall(), Outcome.stall())
     first_ack = (await kontext.edit("blocker"))[1]
     _, ack = await kontext.edit("to cancel")
     job_id = int(re.findall(r"job (\d+)", ack.content)[0])

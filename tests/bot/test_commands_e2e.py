@@ -1,0 +1,140 @@
+"""/imagine, the "Edit image" menu, /kontext, DMs, missing permissions and NSFW policy."""
+
+from __future__ import annotations
+
+import re
+
+from tests.bot.conftest import Harness
+from tests.discord_fake import Perm, png_file
+from tests.fakes import Outcome
+
+
+def _job_id(content: str) -> int:
+    return int(re.findall(r"job (\d+)", content)[0])
+
+
+async def test_imagine_posts_a_result(kontext: Harness) -> None:
+    handle = await kontext.member("alice").run_command(
+        "imagine", "general", prompt="a lighthouse at dusk", aspect_ratio="16:9", seed=5
+    )
+    ack = await handle.response()
+    job = await kontext.job(_job_id(ack.content))
+    result = await kontext.result_in(job.thread_id or job.channel_id)
+    assert "a lighthouse at dusk" in result.content and "seed 5" in result.content
+    body = kontext.provider.bodies("submit")[0]
+    assert body["aspect_ratio"] == "16:9" and "image_url" not in body
+
+
+async def test_edit_image_menu_edits_a_members_picture(kontext: Harness) -> None:
+    alice = kontext.member("alice")
+    post = await alice.send("general", "look", files=[png_file("cat.png", color="blue")])
+    handle = await alice.use_message_command("Edit image", post)
+    assert await handle.acknowledged() == 9
+    ack = await (await alice.submit_modal({"What should change?": "give it wings"})).response()
+    job = await kontext.job(_job_id(ack.content))
+    result = await kontext.result_in(job.thread_id or job.channel_id)
+    assert "give it wings" in result.content
+
+
+async def test_edit_image_menu_on_a_result_keeps_the_chain(kontext: Harness) -> None:
+    done = await kontext.edit_done("add a hat")
+    alice = kontext.member("alice")
+    handle = await alice.use_message_command("Edit image", done.result)
+    assert await handle.acknowledged() == 9, (await handle.response()).content
+    ack = await (await alice.submit_modal({"What should change?": "and a scarf"})).response()
+    child = await kontext.job(_job_id(ack.content))
+    assert child.parent_output_id is not None
+
+
+async def test_edit_image_menu_on_a_message_without_images(kontext: Harness) -> None:
+    alice = kontext.member("alice")
+    post = await alice.send("general", "no picture here")
+    answer = await (await alice.use_message_command("Edit image", post)).response()
+    assert "no image attachments" in answer.content and answer.flags & 64
+
+
+async def test_kontext_settings_queue_usage_help(kontext: Harness) -> None:
+    alice, bob = kontext.member("alice"), kontext.member("bob")
+    view = await (await alice.run_command("kontext settings", "general")).response()
+    assert "Kontext settings" in view.content
+    denied = await (await bob.run_command("kontext settings", "general", nsfw="spoiler")).response()
+    assert "Manage Server" in denied.content
+    saved = await (
+        await alice.run_command("kontext settings", "general", nsfw="spoiler")
+    ).response()
+    assert "Saved" in saved.content and "NSFW outputs: spoiler" in saved.content
+
+    await kontext.edit_done("add a hat")
+    usage = await (await alice.run_command("kontext usage", "general")).response()
+    assert "1 jobs" in usage.content
+    queue = await (await alice.run_command("kontext queue", "general")).response()
+    assert "no jobs waiting" in queue.content
+    helptext = await (await bob.run_command("kontext help", "general")).response()
+    assert "/edit" in helptext.content
+
+
+async def test_kontext_queue_and_cancel_by_number(kontext: Harness) -> None:
+    kontext.provider.script("submit", Outcome.stall())
+    alice = kontext.member("alice")
+    job_id = _job_id((await kontext.edit("slow"))[1].content)
+    queue = await (await alice.run_command("kontext queue", "general")).response()
+    assert f"job {job_id}" in queue.content
+    other = await (
+        await kontext.member("bob").run_command("kontext cancel", "general", job=job_id)
+    ).response()
+    assert "Only the person who asked" in other.content
+    ok = await (await alice.run_command("kontext cancel", "general", job=job_id)).response()
+    assert "cancelled" in ok.content
+    await kontext.fake.wait_for(lambda: kontext.provider.submits >= 1, what="the submit")
+    kontext.provider.release()
+
+
+async def test_dms_say_clearly_that_they_do_not_work(harness: Harness) -> None:
+    await harness.start(dev_guild_id=None)  # global commands, as in production
+    alice = harness.member("alice")
+    dm = harness.fake.dm_channel(alice.user)
+    answer = await (await alice.run_command("edit", dm, prompt="x", image=png_file())).response()
+    assert "servers only" in answer.content
+    helptext = await (await alice.run_command("kontext help", dm)).response()
+    assert "/edit" in helptext.content
+    assert harness.provider.submits == 0
+
+
+async def test_without_thread_permission_the_result_goes_to_the_channel(kontext: Harness) -> None:
+    general = kontext.fake.channel("general")
+    await kontext.fake.set_bot_permissions(general, deny=Perm.CREATE_PUBLIC_THREADS)
+    _, ack = await kontext.edit("no threads")
+    assert "can't create threads" in ack.content
+    result = await kontext.result_in(general.id)
+    assert result.attachments
+
+
+async def test_without_attach_permission_the_bot_tries_dms_then_says_so(
+    kontext: Harness,
+) -> None:
+    fake = kontext.fake
+    general = fake.channel("general")
+    await fake.set_bot_permissions(general, deny=Perm.ATTACH_FILES)
+    # The fake has no POST /users/@me/channels yet, so opening the DM fails (as it does for
+    # members whose DMs are closed) and the bot must fall back to saying so in the thread.
+    fake.allow_violations(0)
+    _, ack = await kontext.edit("no files")
+    job = await kontext.job(_job_id(ack.content))
+    note = await fake.wait_for_message(
+        job.thread_id or general.id,
+        lambda m: "sent your result by DM" in m.content or "could not DM you" in m.content,
+    )
+    assert "Attach Files" in note.content
+    assert not note.attachments
+
+
+async def test_an_output_refused_by_the_safety_filter_fails_clearly(kontext: Harness) -> None:
+    fake = kontext.fake
+    kontext.provider.script("submit", Outcome.nsfw_flags(True))
+    _, ack = await kontext.edit("something spicy")
+    job = await kontext.job(_job_id(ack.content))
+    assert job.status_message_id is not None
+    status_id = job.status_message_id
+    await fake.wait_for(lambda: "Failed" in fake.messages[status_id].content, what="failed")
+    assert "safety filter" in fake.messages[status_id].content
+    assert kontext.results(job.thread_id or job.channel_id) == []
