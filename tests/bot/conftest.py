@@ -104,7 +104,7 @@ class Harness:
 
     async def edit_done(self, prompt: str = "make it blue", **options: Any) -> Delivered:
         """Run /edit and wait for the status, the thread and the result."""
-        handle, ack = await self.edit(prompt, **options)
+        _handle, ack = await self.edit(prompt, **options)
         assert "Queued as job" in ack.content, ack.content
         job_id = int(ack.content.split("job ")[1].split(".")[0])
         job = await self.job(job_id)

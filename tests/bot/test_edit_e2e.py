@@ -109,7 +109,7 @@ async def test_limit_reached_is_refused_with_the_reason(kontext: Harness) -> Non
     alice = kontext.member("alice")
     settings = await alice.run_command("kontext settings", "general", per_user=1)
     assert "Saved" in (await settings.response()).content
-    first, ack = await kontext.edit("first")
+    _first, ack = await kontext.edit("first")
     assert "Queued" in ack.content
     _, refused = await kontext.edit("second")
     assert "Queued" not in refused.content
