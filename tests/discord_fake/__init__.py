@@ -1,4 +1,25 @@
-"""A fake Discord for end-to-end tests: see README.md beside this file."""
+"""A fake Discord for end-to-end tests (full guide: README.md beside this file).
+
+The unmodified discord.py client connects to :class:`FakeDiscord` over real HTTP and a real
+websocket on 127.0.0.1; every request body is checked against Discord's OpenAPI spec and the
+docs-only limits, and Discord's rules (3 s to acknowledge, one acknowledgement, 15 min tokens,
+Message Content intent, permissions, rate limits, expiring CDN URLs) are enforced.
+
+Quick tour::
+
+    # conftest.py
+    from tests.discord_fake.plugin import discord_spec, fake_discord  # noqa: F401
+
+    async def test_edit(fake_discord: FakeDiscord) -> None:
+        async with fake_discord.running(MyBot(guild_ready_timeout=0.05)):
+            handle = await fake_discord.member("alice").run_command("edit", image=png_file())
+            message = await handle.response()          # an InteractionHandle
+            fake_discord.clock.advance(901)            # tokens expire, no waiting
+            fake_discord.requests_to("POST", "/channels/{channel_id}/messages")
+
+Rejections are recorded in ``fake_discord.violations`` and fail the test at teardown unless
+allowed with ``fake_discord.allow_violations(code)``.
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .models import Channel, Json, StoredMessage, User, iter_components
+from .models import Channel, Json, StoredMessage, User
 from .world import FileUpload, InteractionState
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class InteractionHandle:
     async def followup(self, index: int = 0, *, timeout: float = 5.0) -> StoredMessage:  # noqa: ASYNC109
         """Wait for the ``index``-th follow-up message."""
         return await self.fake.wait_for(
-            lambda: len(self.state.followup_ids) > index and self.followups[index],
+            lambda: self.followups[index] if len(self.state.followup_ids) > index else None,
             timeout=timeout,
             what=f"follow-up {index} of {self.id}",
         )
@@ -199,15 +199,16 @@ class Actor:
         return InteractionHandle(fake, state)
 
     async def run_command(
-        self, name: str, channel: Channel | str | int | None = None, **options: Any
+        self, name: str, /, *, in_channel: Channel | str | int | None = None, **options: Any
     ) -> InteractionHandle:
-        """Run a registered slash command; ``name`` may be ``"group sub"``.
+        """Run a registered slash command in ``in_channel`` (default: #general).
 
+        ``name`` may be ``"group sub"``.
         Options are given by name: strings, numbers, booleans, an :class:`Actor` or ``User``
         for user options, a ``Channel`` for channel options, a :class:`FileUpload` for
         attachment options (uploaded to the fake CDN and resolved like Discord does).
         """
-        target = self._channel(channel)
+        target = self._channel(in_channel)
         parts = name.split()
         command = self.fake.find_command(parts[0], 1, target.guild_id)
         resolved: Json = {}
@@ -326,19 +327,6 @@ class Actor:
         if "custom_id" not in button:
             raise AssertionError(f"button {label_or_custom_id!r} is a link button")
         data = {"custom_id": button["custom_id"], "component_type": 2}
-        return await self._interact(3, data, self.fake.channels[message.channel_id], message)
-
-    async def select(
-        self, message: StoredMessage, custom_id: str, values: Sequence[str]
-    ) -> InteractionHandle:
-        """Choose ``values`` in the select menu ``custom_id`` on ``message``."""
-        menu = next(
-            (c for c in iter_components(message.components) if c.get("custom_id") == custom_id),
-            None,
-        )
-        if menu is None or menu.get("type") not in (3, 5, 6, 7, 8):
-            raise AssertionError(f"no select menu {custom_id!r} on message {message.id}")
-        data = {"custom_id": custom_id, "component_type": menu["type"], "values": list(values)}
         return await self._interact(3, data, self.fake.channels[message.channel_id], message)
 
     async def submit_modal(

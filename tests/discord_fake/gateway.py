@@ -73,6 +73,7 @@ class FakeGateway:
         self.connections: list[Connection] = []
         self.received: list[Json] = []
         self._sockets: dict[web.WebSocketResponse, Connection] = {}
+        self._write_locks: dict[web.WebSocketResponse, asyncio.Lock] = {}
 
     # --- public helpers ---------------------------------------------------------------------
 
@@ -99,7 +100,11 @@ class FakeGateway:
     # --- dispatch ---------------------------------------------------------------------------
 
     async def dispatch(
-        self, event: str, data: Json, *, per_session: Callable[[Session, Json], Json] | None = None
+        self,
+        event: str,
+        data: Json,
+        *,
+        per_session: Callable[[Session, Json], Json | None] | None = None,
     ) -> None:
         """Send a DISPATCH to every session whose intents cover ``event``."""
         needed = _EVENT_INTENTS.get(event)
@@ -119,13 +124,21 @@ class FakeGateway:
                 await self._send_raw(session, text)
 
     async def _send_raw(self, session: Session, text: str) -> None:
-        assert session.ws is not None
-        if session.compressor is not None:
-            frame = session.compressor.compress(text.encode())
-            frame += session.compressor.flush(zlib.Z_SYNC_FLUSH)
-            await session.ws.send_bytes(frame)
-        else:
-            await session.ws.send_str(text)
+        """Compress (if asked) and send one frame; frames on a socket never interleave."""
+        ws = session.ws
+        assert ws is not None
+        lock = self._write_locks.setdefault(ws, asyncio.Lock())
+        async with lock:
+            try:
+                if session.compressor is not None:
+                    frame = session.compressor.compress(text.encode())
+                    frame += session.compressor.flush(zlib.Z_SYNC_FLUSH)
+                    await ws.send_bytes(frame)
+                else:
+                    await ws.send_str(text)
+            except (ConnectionResetError, RuntimeError):
+                # the socket is closing: the event stays in the backlog for a RESUME
+                log.debug("fake gateway: dropped a frame on a closing socket")
 
     # --- the websocket ----------------------------------------------------------------------
 
@@ -156,6 +169,7 @@ class FakeGateway:
                 self.fake.notify()
         finally:
             self._sockets.pop(ws, None)
+            self._write_locks.pop(ws, None)
             if session is not None and session.ws is ws:
                 session.ws = None
             self.fake.notify()
@@ -169,7 +183,7 @@ class FakeGateway:
     async def _on_frame(
         self, ws: web.WebSocketResponse, transport: Session, session: Session | None, frame: Json
     ) -> Session | None:
-        op, data = frame.get("op"), frame.get("d")
+        op, data = frame.get("op"), frame.get("d") or {}
         if op == 1:
             await self._send_raw(session or transport, json.dumps({"op": 11}))
         elif op == 2:

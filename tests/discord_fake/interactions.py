@@ -94,7 +94,7 @@ def _bot_message_extra(fake: FakeDiscord, interaction: InteractionState) -> Json
 def _message_type(interaction: InteractionState) -> int:
     if interaction.type == COMMAND:
         return 20 if (interaction.payload["data"].get("type", 1) == 1) else 23
-    return 19 if interaction.message_id else 0
+    return 0  # component and modal answers are plain messages with interaction_metadata
 
 
 async def _post_message(
@@ -107,9 +107,6 @@ async def _post_message(
         raise DiscordError(50006)
     body = {**body, "flags": (body.get("flags") or 0) | flags}
     ephemeral = bool(body["flags"] & EPHEMERAL)
-    reference = None
-    if interaction.message_id and _message_type(interaction) == 19:
-        reference = fake.messages.get(interaction.message_id)
     message = fake.create_message(
         channel,
         fake.bot_user,
@@ -119,8 +116,6 @@ async def _post_message(
         extra=_bot_message_extra(fake, interaction),
         ephemeral=ephemeral,
         interaction_id=interaction.id,
-        reference=reference,
-        ping_reply=False,
     )
     await fake.dispatch_message("MESSAGE_CREATE", message)
     return message
@@ -153,7 +148,7 @@ async def interaction_callback(fake: FakeDiscord, call: Call) -> Answer:
     interaction = fake.interactions.get(call.int("interaction_id"))
     if interaction is None or interaction.token != call.params["interaction_token"]:
         raise DiscordError(10062, detail="no such interaction id/token")
-    if interaction.acknowledged:
+    if interaction.acknowledged or interaction.claimed:
         raise DiscordError(40060)
     age = fake.clock.time() - interaction.created_at
     if age > fake.ack_deadline:
@@ -173,20 +168,12 @@ async def interaction_callback(fake: FakeDiscord, call: Call) -> Answer:
             f"Callback type {kind} is invalid for interaction type {interaction.type}",
         )
         raise DiscordError(50035, errors)
-    data = call.json.get("data") or {}
-    message: StoredMessage | None = None
-    if kind == MESSAGE:
-        message = await _post_message(fake, interaction, data, call)
-    elif kind == DEFERRED_MESSAGE:
-        flags = LOADING | ((data.get("flags") or 0) & EPHEMERAL)
-        message = await _post_message(fake, interaction, {}, call, flags=flags)
-    elif kind in (DEFERRED_UPDATE, UPDATE_MESSAGE):
-        assert interaction.message_id is not None
-        message = fake.messages[interaction.message_id]
-        if kind == UPDATE_MESSAGE:
-            await _edit(fake, interaction, message, call, data)
-    elif kind == MODAL:
-        interaction.modal = data
+    interaction.claimed = True  # from now on a concurrent second answer gets 40060
+    try:
+        message = await _apply_callback(fake, interaction, kind, call)
+    except BaseException:
+        interaction.claimed = False
+        raise
     interaction.response_type = kind
     interaction.original_message_id = message.id if message else None
     fake.notify()
@@ -202,6 +189,25 @@ async def interaction_callback(fake: FakeDiscord, call: Call) -> Answer:
         )
         resource["message"] = fake.render_message(message)
     return 200, {"interaction": summary, "resource": resource}
+
+
+async def _apply_callback(
+    fake: FakeDiscord, interaction: InteractionState, kind: int, call: Call
+) -> StoredMessage | None:
+    data = call.json.get("data") or {}
+    if kind == MESSAGE:
+        return await _post_message(fake, interaction, data, call)
+    if kind == DEFERRED_MESSAGE:
+        flags = LOADING | ((data.get("flags") or 0) & EPHEMERAL)
+        return await _post_message(fake, interaction, {}, call, flags=flags)
+    if kind in (DEFERRED_UPDATE, UPDATE_MESSAGE):
+        assert interaction.message_id is not None
+        message = fake.messages[interaction.message_id]
+        if kind == UPDATE_MESSAGE:
+            await _edit(fake, interaction, message, call, data)
+        return message
+    interaction.modal = data  # MODAL
+    return None
 
 
 def _own_message(

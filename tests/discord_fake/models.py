@@ -59,6 +59,11 @@ class Snowflakes:
         return self._last
 
 
+def snowflake_time(snowflake: int) -> float:
+    """The unix time a snowflake was made at."""
+    return ((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000
+
+
 class Perm:
     """Permission bits the fake checks (values from Discord's docs)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .models import THREAD_TYPES, Channel, Json, Perm, StoredMessage
+from .models import THREAD_TYPES, Channel, Json, Perm, StoredMessage, snowflake_time
 from .validation import add_error, check_commands, check_message_limits
 from .wire import ROUTER, Call, DiscordError
 from .world import FileUpload
@@ -263,7 +263,7 @@ async def create_message(fake: FakeDiscord, call: Call) -> Answer:
     if body.get("enforce_nonce") and body.get("nonce") is not None:
         for mid in reversed(channel.message_ids):
             earlier = fake.messages[mid]
-            recent = fake.clock.time() - _created(fake, earlier) < NONCE_WINDOW
+            recent = fake.clock.time() - snowflake_time(earlier.id) < NONCE_WINDOW
             same = earlier.payload.get("nonce") == body["nonce"]
             if recent and same and earlier.author_id == fake.bot_user.id:
                 return 200, fake.render_message(earlier)
@@ -275,10 +275,6 @@ async def create_message(fake: FakeDiscord, call: Call) -> Answer:
     )
     await fake.dispatch_message("MESSAGE_CREATE", message)
     return 200, fake.render_message(message)
-
-
-def _created(fake: FakeDiscord, message: StoredMessage) -> float:
-    return ((message.id >> 22) + 1_420_070_400_000) / 1000
 
 
 @ROUTER.add("PATCH", "/channels/{channel_id}/messages/{message_id}", limits=message_limits)
@@ -378,3 +374,44 @@ async def join_thread(fake: FakeDiscord, call: Call) -> Answer:
         raise DiscordError(50024)
     channel.member_ids.add(fake.bot_user.id)
     return 204, None
+
+
+# --- lookups a bot may make ----------------------------------------------------------------
+
+
+@ROUTER.add("GET", "/gateway")
+async def get_gateway(fake: FakeDiscord, call: Call) -> Answer:
+    return 200, {"url": fake.gateway_url}
+
+
+@ROUTER.add("GET", "/gateway/bot")
+async def get_gateway_bot(fake: FakeDiscord, call: Call) -> Answer:
+    limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+    return 200, {"url": fake.gateway_url, "shards": 1, "session_start_limit": limit}
+
+
+@ROUTER.add("GET", "/users/{user_id}")
+async def get_user(fake: FakeDiscord, call: Call) -> Answer:
+    user = fake.users.get(call.int("user_id"))
+    if user is None:
+        raise DiscordError(10013)
+    return 200, user.to_dict()
+
+
+@ROUTER.add("POST", "/users/@me/channels")
+async def create_dm(fake: FakeDiscord, call: Call) -> Answer:
+    user = fake.users.get(int(call.json.get("recipient_id") or 0))
+    if user is None or user.bot:
+        raise DiscordError(50007)
+    return 200, fake.dm_channel(user).to_dict()
+
+
+@ROUTER.add("GET", "/guilds/{guild_id}/members/{user_id}")
+async def get_member(fake: FakeDiscord, call: Call) -> Answer:
+    guild = fake.guilds.get(call.int("guild_id"))
+    if guild is None:
+        raise DiscordError(10004)
+    member = guild.members.get(call.int("user_id"))
+    if member is None:
+        raise DiscordError(10007)
+    return 200, member.to_dict()

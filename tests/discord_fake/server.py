@@ -15,7 +15,7 @@ from aiohttp import web
 
 from . import interactions, rest  # noqa: F401 - they register their routes
 from .actors import Actor
-from .gateway import GATEWAY_PATH, RESUME_PATH, FakeGateway
+from .gateway import GATEWAY_PATH, RESUME_PATH, FakeGateway, Session
 from .models import DM, Channel, FakeClock, Guild, Intent, Json, StoredMessage, User
 from .validation import SpecValidator
 from .wire import ROUTER, Call, DiscordError, RequestRecord, Violation, json_response, read_body
@@ -107,7 +107,11 @@ class FakeDiscord(World):
 
         Errors from connecting (``PrivilegedIntentsRequired``...) are raised here.
         """
-        await bot.login(self.token)
+        try:
+            await bot.login(self.token)
+        except BaseException:
+            await bot.close()
+            raise
         task = asyncio.create_task(bot.connect(reconnect=True))
         ready = asyncio.create_task(bot.wait_until_ready())
         try:
@@ -165,6 +169,9 @@ class FakeDiscord(World):
     def allow_violations(self, *codes: int) -> None:
         """Declare that violations with these Discord error codes are expected in this test."""
         self.allowed_codes.update(codes)
+
+    def recent_rejections(self) -> list[object]:
+        return list(self.violations[-3:])
 
     def unexpected_violations(self) -> list[Violation]:
         return [v for v in self.violations if v.code not in self.allowed_codes]
@@ -240,6 +247,13 @@ class FakeDiscord(World):
             )
             log.warning("fake Discord rejected %s %s: %s", method, path, err)
             return self._answer(record, json_response(err.body(), status=err.status))
+        except Exception as exc:
+            # A bug in the fake: fail the test at once instead of letting discord.py retry a 500.
+            log.exception("fake Discord crashed on %s %s", method, path)
+            detail = f"fake Discord crashed: {exc!r}"
+            self.violations.append(Violation(method, path, 400, -1, "fake error", None, detail))
+            body = {"code": -1, "message": detail}
+            return self._answer(record, json_response(body, status=400))
         headers = {
             "X-RateLimit-Limit": "50",
             "X-RateLimit-Remaining": "49",
@@ -371,7 +385,7 @@ class FakeDiscord(World):
         needed = Intent.DIRECT_MESSAGES if is_dm else Intent.GUILD_MESSAGES
         data = self.message_event(message)
 
-        def per_session(session: Any, payload: Json) -> Json | None:
+        def per_session(session: Session, payload: Json) -> Json | None:
             if not session.intents & needed:
                 return None
             visible = content_visible(

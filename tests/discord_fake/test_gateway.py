@@ -75,6 +75,7 @@ async def _raw_frames(fake: FakeDiscord, query: str) -> list[dict[str, object]]:
             else:
                 assert msg.type == aiohttp.WSMsgType.TEXT
                 frame = json.loads(msg.data)
+            assert isinstance(frame, dict)
             frames.append(frame)
             return frame
 

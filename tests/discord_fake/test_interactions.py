@@ -17,6 +17,7 @@ async def test_commands_are_synced_globally_and_per_guild(
         "edit",
         "steps",
         "bad",
+        "Wave",
         "Remix",
     }
     guild_commands = fake_discord.guild_commands[fake_discord.guild.id]
@@ -55,10 +56,11 @@ async def test_slash_command_with_attachment_defers_uploads_and_threads(
 async def test_guild_command_and_ephemeral_reply(
     fake_discord: FakeDiscord, bot: FakeTestBot
 ) -> None:
-    handle = await fake_discord.member("bob").run_command("status")
+    handle = await fake_discord.member("bob").run_command("status", in_channel="images")
     message = await handle.response()
     assert message.content == "all good" and message.ephemeral
-    assert message not in fake_discord.messages_in(fake_discord.channel("general"))
+    assert message.channel_id == fake_discord.channel("images").id
+    assert message not in fake_discord.messages_in(fake_discord.channel("images"))
 
 
 async def test_context_menu_opens_a_modal_that_is_submitted(
@@ -90,9 +92,8 @@ async def test_persistent_buttons_survive_a_restart(
     await start_bot()  # a new process: only the DynamicItem templates know the buttons
     click = await carol.click(pong, "Retry")
     assert await click.acknowledged() == UPDATE_MESSAGE
-    assert (await fake_discord.wait_for(lambda: "retrying" in pong.content and pong)).content == (
-        "retrying job 7"
-    )
+    await fake_discord.wait_for(lambda: pong.content.startswith("retrying"))
+    assert pong.content == "retrying job 7"
     quiet = await carol.click(pong, "quiet:7")
     assert await quiet.acknowledged() == DEFERRED_UPDATE
     await fake_discord.wait_for(lambda: pong.content == "quietly updated 7")
@@ -112,7 +113,9 @@ async def test_webhook_routes_edit_original_follow_ups_and_delete(
     assert second.content == "step 2 edited" and second.attachments[0]["filename"] == "two.txt"
     assert secret.ephemeral and secret not in fake_discord.messages_in(second.channel_id)
     assert doomed.deleted
-    templates = [r.template for r in fake_discord.requests if r.template.startswith("/webhooks")]
+    templates = [
+        r.template for r in fake_discord.requests if (r.template or "").startswith("/webhooks")
+    ]
     assert templates == [
         "/webhooks/{webhook_id}/{webhook_token}/messages/@original",  # PATCH step 1
         "/webhooks/{webhook_id}/{webhook_token}/messages/@original",  # GET original
@@ -125,3 +128,8 @@ async def test_webhook_routes_edit_original_follow_ups_and_delete(
     ]
     multipart = fake_discord.requests_to("POST", "/webhooks/{webhook_id}/{webhook_token}")[0]
     assert [f.filename for f in multipart.files] == ["two.txt"]
+
+
+async def test_user_context_menu(fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
+    handle = await fake_discord.member("alice").use_user_command("Wave", fake_discord.member("bob"))
+    assert (await handle.response()).content == "waves at bob"

@@ -31,10 +31,16 @@ async def test_json_content_type_is_exact_and_unknown_routes_fail(
             assert response.headers["Content-Type"] == "application/json"
         async with session.get(fake_discord.api_base + "/guilds/1/audit-logs") as response:
             assert response.status == 404
+        channel_id = fake_discord.channel("general").id
+        messages = f"{fake_discord.api_base}/channels/{channel_id}/messages"
+        post = session.post(messages, data=b"{nope", headers={"Content-Type": "application/json"})
+        async with post as response:
+            assert response.status == 400
+            assert (await response.json())["code"] == 50109
     url = fake_discord.api_base + "/users/@me"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 401
-    assert [v.code for v in fake_discord.pop_violations()] == [0, 40001]
+    assert [v.code for v in fake_discord.pop_violations()] == [0, 50109, 40001]
 
 
 async def test_messages_files_edits_reactions_typing_and_deletes(
@@ -170,3 +176,19 @@ async def test_granted_message_content_shows_everything(
     await fake_discord.member("bob").send("general", "plain", files=[png_file()])
     await fake_discord.wait_for(lambda: bot.seen)
     assert bot.seen[0].content == "plain" and len(bot.seen[0].attachments) == 1
+
+
+async def test_user_member_dm_and_gateway_lookups(
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
+    alice = fake_discord.user("alice")
+    user = await bot.fetch_user(alice.id)
+    assert user.name == "alice"
+    member = await bot.guilds[0].fetch_member(fake_discord.user("bob").id)
+    assert member.name == "bob"
+    dm = await user.create_dm()
+    await dm.send("your image is ready")
+    dm_channel = fake_discord.dm_channel(alice)
+    assert [m.content for m in fake_discord.bot_messages(dm_channel)] == ["your image is ready"]
+    shards, url, _ = await bot.http.get_bot_gateway()
+    assert (shards, url) == (1, fake_discord.gateway_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import discord
 import pytest
 
@@ -83,12 +84,11 @@ async def test_thread_without_create_public_threads(
 ) -> None:
     general = fake_discord.channel("general")
     await fake_discord.set_bot_permissions(general, deny=Perm.CREATE_PUBLIC_THREADS)
-    assert bot.guilds[0].me is not None
-    await fake_discord.wait_for(
-        lambda: (
-            not bot.get_channel(general.id).permissions_for(bot.guilds[0].me).create_public_threads
-        )  # type: ignore[union-attr]
-    )
+    channel = bot.get_channel(general.id)
+    me = bot.guilds[0].me
+    assert isinstance(channel, discord.TextChannel) and me is not None
+    # CHANNEL_UPDATE told discord.py, so the bot could have checked before trying
+    await fake_discord.wait_for(lambda: not channel.permissions_for(me).create_public_threads)
     handle = await fake_discord.member("alice").run_command("edit", prompt="p", image=png_file())
     await handle.response()  # the follow-up itself needs no channel permission
     violation = await fake_discord.wait_for_violation(50013)
@@ -116,3 +116,20 @@ async def test_unexpected_violations_fail_the_test(fake_discord: FakeDiscord) ->
     fake_discord.allow_violations(50035)
     assert_no_unexpected_violations(fake_discord)
     assert len(fake_discord.pop_violations()) == 1
+
+
+async def test_more_than_ten_files(fake_discord: FakeDiscord) -> None:
+    channel = fake_discord.channel("general")
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("payload_json", '{"content": "eleven"}', content_type="application/json")
+    for i in range(11):
+        form.add_field(f"files[{i}]", b"x", filename=f"{i}.txt")
+    url = f"{fake_discord.api_base}/channels/{channel.id}/messages"
+    headers = {"Authorization": f"Bot {fake_discord.token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.post(url, data=form) as response,
+    ):
+        assert response.status == 400
+    (violation,) = fake_discord.pop_violations()
+    assert violation.code == 50035 and violation.errors and "files" in violation.errors

@@ -161,6 +161,10 @@ class FakeTestBot(commands.Bot):
         async def bad(interaction: discord.Interaction, kind: str) -> None:
             await self._misbehave(interaction, kind)
 
+        @tree.context_menu(name="Wave")
+        async def wave(interaction: discord.Interaction, user: discord.Member) -> None:
+            await interaction.response.send_message(f"waves at {user.name}")
+
         @tree.context_menu(name="Remix")
         async def remix(interaction: discord.Interaction, message: discord.Message) -> None:
             await interaction.response.send_modal(RemixModal(message))

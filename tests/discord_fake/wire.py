@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .models import Json
 from .world import FileUpload
@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 ERRORS: dict[int, tuple[int, str]] = {
     0: (404, "404: Not Found"),
     10003: (404, "Unknown Channel"),
+    10004: (404, "Unknown Guild"),
+    10007: (404, "Unknown Member"),
     10008: (404, "Unknown Message"),
+    10013: (404, "Unknown User"),
     10015: (404, "Unknown Webhook"),
     10062: (404, "Unknown interaction"),
     10063: (404, "Unknown application command"),
@@ -31,9 +34,11 @@ ERRORS: dict[int, tuple[int, str]] = {
     50005: (403, "Cannot edit a message authored by another user"),
     50006: (400, "Cannot send an empty message"),
     50024: (400, "Cannot execute action on this channel type"),
+    50007: (403, "Cannot send messages to this user"),
     50013: (403, "Missing Permissions"),
     50027: (401, "Invalid Webhook Token"),
     50035: (400, "Invalid Form Body"),
+    50109: (400, "The request body contains invalid JSON."),
     50083: (400, "Operation cannot be performed on an archived thread"),
     160004: (400, "A thread has already been created for this message"),
 }
@@ -181,21 +186,29 @@ async def read_body(request: web.Request) -> tuple[Any, list[FileUpload]]:
         files: list[FileUpload] = []
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            assert not isinstance(part, type(reader)), "nested multipart"
+            if not isinstance(part, BodyPartReader):
+                raise DiscordError(50035, detail="nested multipart")
             name = part.name or ""
-            data = await part.read()  # type: ignore[union-attr]
+            data = await part.read()
             if name == "payload_json":
-                payload = json.loads(data)
-            elif name.startswith("files["):
-                index = int(name[6:-1])
-                filename = part.filename or "file"  # type: ignore[union-attr]
-                ctype = part.headers.get("Content-Type")
-                files.append(FileUpload(filename, bytes(data), ctype, index=index))
+                payload = _loads(data)
+            elif name.startswith("files[") and name[6:-1].isdigit():
+                part_type = part.headers.get("Content-Type")
+                upload = FileUpload(part.filename or "file", bytes(data), part_type)
+                upload.index = int(name[6:-1])
+                files.append(upload)
         return payload, files
     raw = await request.read()
     if not raw:
         return None, []
-    return json.loads(raw), []
+    return _loads(raw), []
+
+
+def _loads(raw: bytes | bytearray) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise DiscordError(50109) from None
 
 
 ROUTER = Router()

@@ -70,6 +70,7 @@ class InteractionState:
     followup_ids: list[int] = field(default_factory=list)
     modal: Json | None = None
     modal_submitted: bool = False
+    claimed: bool = False  # a first answer is being applied
 
     @property
     def acknowledged(self) -> bool:
@@ -111,7 +112,7 @@ class World:
 
     async def wait_for(
         self,
-        predicate: Callable[[], T],
+        predicate: Callable[[], T | None],
         *,
         timeout: float = 5.0,  # noqa: ASYNC109 - the documented test-facing API
         what: str = "",
@@ -130,9 +131,14 @@ class World:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), RECHECK_INTERVAL)
         except TimeoutError:
+            hint = "".join(f"\n  rejected: {v}" for v in self.recent_rejections())
             raise AssertionError(
-                f"fake Discord: timed out after {timeout}s waiting for {what or predicate!r}"
+                f"fake Discord: timed out after {timeout}s waiting for {what or predicate!r}{hint}"
             ) from None
+
+    def recent_rejections(self) -> list[object]:
+        """The last few rejected requests, to explain a timeout (see ``FakeDiscord``)."""
+        return []
 
     # --- building the world ------------------------------------------------------------------
 
