@@ -24,7 +24,6 @@ from storage.base import DatabaseUnusable, StorageError
 from storage.blobfiles import sha256_hex
 from storage.rows import Row
 from storage.sql import (
-    CANDIDATE_GUILDS,
     CLAIM_SET,
     DEFAULT_REFERENCE_RETENTION,
     NEXT_JOB_OF_USER,
@@ -40,6 +39,20 @@ _OUR_TABLES = ["guild_settings", "jobs", "job_events", "outputs", "blobs", "queu
 _CANDIDATE_PAGE = 32
 _CLAIM_RETRIES = 20
 _CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# The claim order of storage.sql.CANDIDATE_GUILDS, one page of lanes at a time with a flag
+# for whether each can run a job now. Paging the lanes themselves keeps the plan an ordered
+# walk of a few lanes whatever the planner's statistics say.
+_CANDIDATE_PAGE_SQL = """
+SELECT c.guild_id, (g.running < g.max_running AND (
+        SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.provider = ?
+            AND j.guild_id = c.guild_id AND (j.run_after IS NULL OR j.run_after <= ?)
+        LIMIT 1) IS NOT NULL) AS ready
+FROM (
+    SELECT guild_id, last_served FROM queue_lanes
+    WHERE provider = ? AND queued > 0 ORDER BY last_served, guild_id LIMIT ? OFFSET ?
+) c JOIN guild_load g ON g.guild_id = c.guild_id
+ORDER BY c.last_served, c.guild_id
+"""
 
 
 @functools.lru_cache(maxsize=512)
@@ -120,7 +133,7 @@ class PostgresRepository(SqlRepository):
 
     async def schema_version(self) -> int:
         async with self._session() as tx:
-            row = await tx.fetchrow(f"SELECT MAX(version) AS v FROM {schema.VERSION_TABLE}")
+            row = await tx.fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
         return 0 if row is None or row["v"] is None else int(row["v"])
 
     async def _migrate(self, pool: Any, where: str) -> None:
@@ -129,7 +142,7 @@ class PostgresRepository(SqlRepository):
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", schema.VERSION_TABLE):
-                found = await conn.fetchval(f"SELECT MAX(version) FROM {schema.VERSION_TABLE}")
+                found = await conn.fetchval("SELECT MAX(version) FROM kontext_schema")
                 current = int(found or 0)
             else:
                 clash = await conn.fetch(
@@ -148,13 +161,13 @@ class PostgresRepository(SqlRepository):
             todo = schema.pending("postgres", current, where)
             if todo and current == 0:
                 await conn.execute(
-                    f"CREATE TABLE {schema.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+                    "CREATE TABLE kontext_schema (version INTEGER PRIMARY KEY, "
                     "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
                 )
             for migration in todo:
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    f"INSERT INTO {schema.VERSION_TABLE} (version, name, applied_at) "
+                    "INSERT INTO kontext_schema (version, name, applied_at) "
                     "VALUES ($1, $2, extract(epoch FROM now()))",
                     migration.version,
                     migration.name,
@@ -242,11 +255,11 @@ class PostgresRepository(SqlRepository):
         offset = 0
         while True:
             guilds = await tx.fetch(
-                CANDIDATE_GUILDS + " LIMIT ? OFFSET ?", provider, now, _CANDIDATE_PAGE, offset
+                _CANDIDATE_PAGE_SQL, provider, now, provider, _CANDIDATE_PAGE, offset
             )
             for guild in guilds:
                 guild_id = guild["guild_id"]
-                if guild_id in full:
+                if not guild["ready"] or guild_id in full:
                     continue
                 for user in await tx.fetch(USER_LANES, provider, guild_id):
                     picked = await tx.fetchrow(

@@ -73,15 +73,26 @@ SELECT
         AS guild_queue,
     (SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ?
         AND status NOT IN ({UNCOUNTED_SQL})) AS today
-"""
+"""  # noqa: S608 - composed from constants
+#: Active jobs whose lease ran out, oldest first; ``{lock}`` is the backend's row lock.
+_RECLAIM = f"""
+UPDATE jobs SET lease_owner = ?, lease_expires_at = ?, updated_at = ?
+WHERE lease_expires_at <= ? AND id IN (
+    SELECT id FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ?
+        AND status IN ({ACTIVE_SQL}) ORDER BY lease_expires_at LIMIT 100{{lock}})
+RETURNING *
+"""  # noqa: S608 - composed from constants
 #: The claim's order, shared by both backends' claims and by queue_position: guild lanes
 #: least recently served first, skipping guilds at their running cap and lanes whose every
-#: job waits for a later ``run_after``.
+#: job waits for a later ``run_after``. The runnable-job test is a scalar subquery, not
+#: EXISTS, so PostgreSQL cannot turn it into a join over every queued job: the plan must walk
+#: the lanes in order and stop at the first that qualifies, even without table statistics.
 CANDIDATE_GUILDS = """
 SELECT l.guild_id FROM queue_lanes l JOIN guild_load g ON g.guild_id = l.guild_id
 WHERE l.provider = ? AND l.queued > 0 AND g.running < g.max_running
-    AND EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'queued' AND j.provider = l.provider
-        AND j.guild_id = l.guild_id AND (j.run_after IS NULL OR j.run_after <= ?))
+    AND (SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.provider = l.provider
+        AND j.guild_id = l.guild_id AND (j.run_after IS NULL OR j.run_after <= ?)
+        LIMIT 1) IS NOT NULL
 ORDER BY l.last_served, l.guild_id
 """
 USER_LANES = """
@@ -116,9 +127,9 @@ class SqlRepository(abc.ABC):
     def _session(self) -> AbstractAsyncContextManager[Tx]:
         """A connection for reads and single-statement writes (each statement atomic)."""
 
+    @abc.abstractmethod
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
-        """Serialise enqueues of one guild so two racing requests cannot both pass a limit
-        (SQLite already serialises every write)."""
+        """Serialise enqueues of one guild so two racing requests cannot both pass a limit."""
 
     @abc.abstractmethod
     async def put_blob(self, data: bytes, *, now: float) -> str: ...
@@ -288,11 +299,7 @@ class SqlRepository(abc.ABC):
     ) -> list[Job]:
         async with self._session() as tx:
             found = await tx.fetch(
-                "UPDATE jobs SET lease_owner = ?, lease_expires_at = ?, updated_at = ? "
-                "WHERE lease_expires_at <= ? AND id IN ("
-                "SELECT id FROM jobs WHERE lease_owner IS NOT NULL AND lease_expires_at <= ? "
-                f"AND status IN ({ACTIVE_SQL}) ORDER BY lease_expires_at LIMIT 100"
-                f"{self._LOCK_SKIP}) RETURNING *",
+                _RECLAIM.replace("{lock}", self._LOCK_SKIP),
                 worker_id,
                 float(now + lease_seconds),
                 float(now),
@@ -440,7 +447,7 @@ class SqlRepository(abc.ABC):
         return position
 
     async def count_active(self, *, guild_id: int, user_id: int | None = None) -> int:
-        sql = f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({OPEN_SQL}) AND guild_id = ?"
+        sql = f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({OPEN_SQL}) AND guild_id = ?"  # noqa: S608
         args: list[object] = [guild_id]
         if user_id is not None:
             sql += " AND user_id = ?"

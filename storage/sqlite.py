@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 
@@ -51,7 +51,7 @@ WHERE status = 'queued' AND id = (
             AND (j.run_after IS NULL OR j.run_after <= ?))
     ORDER BY u.last_served, u.user_id LIMIT 1)
 RETURNING *
-"""
+"""  # noqa: S608 - composed from constants
 
 
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
@@ -79,11 +79,11 @@ class _SqliteTx:
         self._conn = conn
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
-        return list(await self._conn.execute_fetchall(sql, args))
+        return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
 
     async def fetchrow(self, sql: str, *args: object) -> Row | None:
         found = await self._conn.execute_fetchall(sql, args)
-        return next(iter(found), None)
+        return cast(Row | None, next(iter(found), None))
 
     async def execute(self, sql: str, *args: object) -> None:
         await self._conn.execute_fetchall(sql, args)
@@ -116,7 +116,7 @@ class SqliteRepository(SqlRepository):
             conn = await aiosqlite.connect(self.path, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
             raise self._unusable(f"it cannot be opened ({err})") from err
-        conn.row_factory = _dict_row
+        conn.row_factory = cast(Any, _dict_row)
         try:
             for pragma in _PRAGMAS:
                 await conn.execute(pragma)
@@ -137,7 +137,7 @@ class SqliteRepository(SqlRepository):
 
     async def schema_version(self) -> int:
         async with self._session() as tx:
-            row = await tx.fetchrow(f"SELECT MAX(version) AS v FROM {schema.VERSION_TABLE}")
+            row = await tx.fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
         return 0 if row is None or row["v"] is None else int(row["v"])
 
     def _unusable(self, why: str) -> DatabaseUnusable:
@@ -159,9 +159,7 @@ class SqliteRepository(SqlRepository):
             if schema.VERSION_TABLE in tables:
                 row = next(
                     iter(
-                        await conn.execute_fetchall(
-                            f"SELECT MAX(version) AS v FROM {schema.VERSION_TABLE}"
-                        )
+                        await conn.execute_fetchall("SELECT MAX(version) AS v FROM kontext_schema")
                     ),
                     None,
                 )
@@ -176,14 +174,14 @@ class SqliteRepository(SqlRepository):
             todo = schema.pending("sqlite", current, str(self.path))
             if todo and current == 0:
                 await conn.execute(
-                    f"CREATE TABLE {schema.VERSION_TABLE} (version INTEGER PRIMARY KEY, "
+                    "CREATE TABLE kontext_schema (version INTEGER PRIMARY KEY, "
                     "name TEXT NOT NULL, applied_at REAL NOT NULL)"
                 )
             for migration in todo:
                 for statement in split_statements(migration.sql):
                     await conn.execute(statement)
                 await conn.execute(
-                    f"INSERT INTO {schema.VERSION_TABLE} (version, name, applied_at) "
+                    "INSERT INTO kontext_schema (version, name, applied_at) "
                     "VALUES (?, ?, CAST(strftime('%s', 'now') AS REAL))",
                     (migration.version, migration.name),
                 )
@@ -218,6 +216,9 @@ class SqliteRepository(SqlRepository):
                     await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+
+    async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
+        """Nothing to do: every SQLite write transaction is already serialised."""
 
     # --- blobs --------------------------------------------------------------------------------
     async def put_blob(self, data: bytes, *, now: float) -> str:

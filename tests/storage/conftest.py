@@ -85,3 +85,18 @@ def new_job(
         parent_output_id=parent_output_id,
         references=references,
     )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, never migrated, dropped afterwards: for tests that change the
+    schema version or need to start from nothing."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    request.getfixturevalue("pg_database")  # skips (or fails) when PostgreSQL is unreachable
+    url = await pg.create_temp_database()
+    try:
+        yield url
+    finally:
+        await pg.drop_database(url)
