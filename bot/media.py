@@ -290,11 +290,18 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
     return bytes(body)
 
 
+def _human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size} bytes"
+
+
 def _too_large(cap: int) -> DownloadFailed:
     return DownloadFailed(
         "too_large",
-        f"That file is larger than {cap / (1024 * 1024):.1f} MiB, the most I download. "
-        "Use a smaller image.",
+        f"That file is larger than {_human_size(cap)}, the most I download. Use a smaller image.",
     )
 
 

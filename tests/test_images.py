@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from PIL import Image, ImageFile
 
+from bot import images
 from bot.errors import KontextError
 from bot.images import (
     MAX_IMAGE_BYTES,
@@ -92,6 +95,28 @@ async def test_async_versions_match_sync() -> None:
     assert await prepare_image(data) == prepare_image_sync(data)
     assert await probe(data) == ("jpeg", 50, 40)
     assert await fit_for_upload(data, max_bytes=10**6) == (data, "jpg")
+
+
+async def test_async_versions_work_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop_thread = threading.current_thread()
+    calls: list[tuple[str, threading.Thread]] = []
+    names = ("prepare_image_sync", "probe_sync", "fit_for_upload_sync")
+    for name in names:
+        original = getattr(images, name)
+
+        def spy(
+            *args: object, _name: str = name, _original: Any = original, **kw: object
+        ) -> object:
+            calls.append((_name, threading.current_thread()))
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(images, name, spy)
+    data = corpus.make_png()
+    await prepare_image(data)
+    await probe(data)
+    await fit_for_upload(data, max_bytes=len(data))
+    assert {name for name, _ in calls} == set(names)
+    assert all(thread is not loop_thread for _, thread in calls)
 
 
 def test_to_reference_carries_bytes_and_url() -> None:

@@ -326,7 +326,15 @@ async def test_content_length_over_the_cap_is_refused_at_once(
     # The server stalls after 10 bytes: reading the body would end in a timeout instead.
     fetcher = MediaFetcher(client, trusted_hosts=["127.0.0.1"], max_bytes=CAP, timeout=30)
     err = await failed(fetcher, server.url("/huge"), "too_large")
-    assert "larger than" in err.user_message and err.status is None
+    assert err.user_message == (
+        "That file is larger than 4.0 KiB, the most I download. Use a smaller image."
+    )
+    assert err.status is None
+    default = MediaFetcher(client, trusted_hosts=["127.0.0.1"])
+    assert (
+        "larger than 25.0 MiB"
+        in (await failed(default, server.url("/huge"), "too_large")).user_message
+    )
 
 
 async def test_chunked_body_over_the_cap_is_stopped_while_streaming(
