@@ -203,23 +203,32 @@ def _build_request(args: argparse.Namespace, references: list[ReferenceImage]) -
 
 
 def _write(images: list[GeneratedImage], out_dir: Path) -> list[Path]:
-    """Write every image, never overwriting; names are ``<UTC time>-<n>.<ext>``."""
+    """Write every image, never overwriting; names are ``<UTC time>-<n>.<ext>``.
+
+    All or nothing: if one write fails, the files already written are removed again.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     written: list[Path] = []
-    for number, image in enumerate(images, start=1):
-        suffix = 0
-        while True:
-            tail = f"-{suffix}" if suffix else ""
-            path = out_dir / f"{stamp}-{number}{tail}.{image.extension}"
-            try:
-                with path.open("xb") as handle:
+    try:
+        for number, image in enumerate(images, start=1):
+            suffix = 0
+            while True:
+                tail = f"-{suffix}" if suffix else ""
+                path = out_dir / f"{stamp}-{number}{tail}.{image.extension}"
+                try:
+                    handle = path.open("xb")
+                except FileExistsError:
+                    suffix += 1
+                    continue
+                written.append(path)
+                with handle:
                     handle.write(image.data)
-            except FileExistsError:
-                suffix += 1
-                continue
-            written.append(path)
-            break
+                break
+    except OSError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return written
 
 
@@ -280,7 +289,10 @@ def _fail(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already reported in one line
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"

@@ -42,6 +42,7 @@ CAPABILITIES = Capabilities(
     safety_tolerance=True,
     asynchronous=False,
     local_bytes="data_uri",
+    max_reference_side=2048,  # outputs are about 1 MP; bigger data URIs only cost bandwidth
     default_concurrency=2,
     result_hosts=("cdn.aimlapi.com",),
 )

@@ -199,10 +199,12 @@ class ProviderHttp:
         json_body: dict[str, Any] | None = None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
         headers: dict[str, str] | None = None,
+        min_delay: float = 0.0,
     ) -> Any:
         """Send, retrying as the policy allows, and return the decoded JSON of a 2xx answer.
 
-        Raises a :class:`ProviderError` subclass for everything else.
+        ``min_delay`` floors the wait between attempts (a provider's minimum poll interval
+        holds for retried polls too). Raises a :class:`ProviderError` subclass otherwise.
         """
         attempt = 0
         while True:
@@ -223,7 +225,7 @@ class ProviderHttp:
                 may_retry = call is Call.IDEMPOTENT or never_sent
                 if not may_retry or attempt >= self.policy.max_attempts:
                     raise error from err
-                delay = self.policy.backoff(attempt, self._rng)
+                delay = max(min_delay, self.policy.backoff(attempt, self._rng))
                 log.warning(
                     "%s %s failed (%s); retry %d in %.1fs",
                     self.label,
@@ -246,7 +248,7 @@ class ProviderHttp:
             )
             if not retry:
                 raise error
-            delay = self.policy.backoff(attempt, self._rng)
+            delay = max(min_delay, self.policy.backoff(attempt, self._rng))
             if isinstance(error, RateLimited) and error.retry_after is not None:
                 if error.retry_after > self.policy.max_retry_after:
                     raise error

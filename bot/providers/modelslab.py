@@ -48,7 +48,7 @@ CAPABILITIES = Capabilities(
     asynchronous=True,
     min_poll_interval=2.0,
     local_bytes="upload",
-    max_reference_side=None,
+    max_reference_side=1536,  # outputs are at most 1024 a side; uploads are capped at 5 MB
     default_concurrency=5,  # the smallest plan's queued-request limit
     result_hosts=("assets.modelslab.ai", "pub-3626123a908346a7a8be8d9295f44e26.r2.dev"),
 )
@@ -112,6 +112,7 @@ class ModelsLabProvider(HttpProvider):
             f"{self.base_url}/api/v6/images/fetch/{handle}",
             Call.IDEMPOTENT,
             json_body={"key": self.key()},
+            min_delay=self.CAPABILITIES.min_poll_interval,
         )
         return self.parse(answer, handle=handle)
 

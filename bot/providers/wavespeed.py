@@ -30,7 +30,7 @@ from bot.providers.base import (
     Submitted,
 )
 from bot.providers.common import HttpProvider, bool_flags, finish, to_int
-from bot.providers.errors import UpstreamError
+from bot.providers.errors import UnsupportedRequest, UpstreamError
 from bot.providers.http import Call, provider_message
 
 CAPABILITIES = Capabilities(
@@ -44,6 +44,7 @@ CAPABILITIES = Capabilities(
     asynchronous=True,
     min_poll_interval=2.0,
     local_bytes="upload",
+    max_reference_side=2048,  # uploads are capped at 20 MB; outputs are about 1 MP
     default_concurrency=2,
     default_rate_per_minute=2.0,
     result_hosts=("d2g64w682n9w0w.cloudfront.net",),
@@ -55,6 +56,14 @@ MAX_SEED = 9_999_999_999
 class WaveSpeedProvider(HttpProvider):
     CAPABILITIES = CAPABILITIES
     KEY_ENV = "WAVESPEED_API_KEY"
+
+    def check(self, request: GenerationRequest) -> None:
+        super().check(request)
+        if request.seed is not None and request.seed > MAX_SEED:
+            raise UnsupportedRequest(
+                self.CAPABILITIES.name,
+                f"WaveSpeed takes seeds up to {MAX_SEED}; you gave {request.seed}.",
+            )
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key()}"}
@@ -73,7 +82,7 @@ class WaveSpeedProvider(HttpProvider):
             body["images"] = images
             body["aspect_ratio"] = request.effective_aspect_ratio().value
         if request.seed is not None:
-            body["seed"] = min(request.seed, MAX_SEED)
+            body["seed"] = request.seed
         if request.guidance is not None:
             body["guidance_scale"] = request.guidance
         return path, body
@@ -104,6 +113,7 @@ class WaveSpeedProvider(HttpProvider):
             f"{self.base_url}/api/v3/predictions/{handle}/result",
             Call.IDEMPOTENT,
             headers=self._auth(),
+            min_delay=self.CAPABILITIES.min_poll_interval,
         )
         return self._state(self._data(answer), handle)
 

@@ -8,8 +8,12 @@ queues. See :mod:`tests.fakes.server` for the scripting API; :func:`settings_for
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+from bot.clock import Clock
 from bot.config import Settings
 from tests.fakes.aimlapi import AimlApiFake
 from tests.fakes.modelslab import ModelsLabFake
@@ -22,6 +26,21 @@ FAKES: dict[str, type[FakeProvider]] = {
     "modelslab": ModelsLabFake,
     "wavespeed": WaveSpeedFake,
 }
+
+
+@asynccontextmanager
+async def running(
+    name: str, *, docs: Path | None = None, clock: Clock | None = None, check: bool = True
+) -> AsyncIterator[FakeProvider]:
+    """Start the fake of provider ``name``; on exit, fail if any request broke its schema.
+
+    ``docs`` defaults to :func:`require_docs` (skips, or fails in CI, without the docs);
+    ``clock`` stamps each recorded request with ``clock.monotonic()``.
+    """
+    async with FAKES[name](docs=docs or require_docs(), clock=clock) as fake:
+        yield fake
+    if check:
+        fake.assert_clean()
 
 
 def settings_for(fake: FakeProvider, **overrides: Any) -> Settings:
@@ -60,5 +79,6 @@ __all__ = [
     "env_for",
     "render",
     "require_docs",
+    "running",
     "settings_for",
 ]

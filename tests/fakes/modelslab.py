@@ -18,6 +18,8 @@ from tests.fakes.schemas import modelslab_response_validator, modelslab_schemas
 from tests.fakes.schemas import violations as schema_violations
 from tests.fakes.server import FakeProvider, Job, Kind, Outcome
 
+UPLOAD_LIMIT = 5 * 1024 * 1024  # base64_to_url: "supports max 5MB uploads"
+
 
 class ModelsLabFake(FakeProvider):
     name = "modelslab"
@@ -114,6 +116,8 @@ class ModelsLabFake(FakeProvider):
         except (binascii.Error, ValueError):
             self.violations.append("base64_to_url: payload is not base64")
             return web.json_response({"status": "error", "message": "Invalid base64"})
+        if len(data) > UPLOAD_LIMIT:
+            return web.json_response({"status": "error", "message": "File size exceeds 5MB"})
         url = self.store_upload(data, head.removeprefix("data:").split(";")[0])
         return web.json_response({"status": "success", "id": int(self.new_id()), "output": [url]})
 

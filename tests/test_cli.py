@@ -1,0 +1,327 @@
+"""The kontext-bot CLI: real processes against the fakes, and the error mapping in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.cli import EXIT_FAILURE, EXIT_USAGE, main
+from tests.conftest import REPO_ROOT
+from tests.fakes import FAKES, FakeProvider, Outcome, env_for, require_docs
+from tests.fakes.threaded import ThreadedFake
+
+_OUR_ENV = ("_API_KEY", "_BASE_URL", "KONTEXT_")
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not any(p in k for p in _OUR_ENV)}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
+def _picture(path: Path, size: tuple[int, int] = (640, 360)) -> Path:
+    Image.new("RGB", size, (10, 120, 200)).save(path)
+    return path
+
+
+def _assert_one_line_failure(stderr: str) -> None:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("kontext-bot")
+    assert "Traceback" not in stderr
+
+
+async def _cli(fake: FakeProvider, tmp: Path, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=tmp,
+        env={**_clean_env(), **env_for(fake)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+# -- real processes (kept few: each starts Python) ----------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FAKES))
+async def test_edit_writes_real_images(name: str, tmp_path: Path) -> None:
+    async with FAKES[name](docs=require_docs()) as fake:
+        if name == "wavespeed":
+            fake.script("submit", Outcome.success())  # finished at once: no 2 s poll wait
+        image = _picture(tmp_path / "in.png")
+        out_dir = tmp_path / "out"
+        code, out, err = await _cli(
+            fake,
+            tmp_path,
+            "edit",
+            "--image",
+            str(image),
+            "--prompt",
+            "add a hat",
+            "--out-dir",
+            str(out_dir),
+        )
+        fake.assert_clean()
+    assert (code, err) == (0, "")
+    paths = [Path(line) for line in out.splitlines()]
+    assert len(paths) == 1 and paths[0].parent == out_dir and paths[0].suffix == ".png"
+    with Image.open(paths[0]) as result:
+        result.load()
+        assert result.size == (1024, 576)
+
+
+async def test_imagine_writes_several_images(tmp_path: Path) -> None:
+    async with FAKES["aimlapi"](docs=require_docs()) as fake:
+        code, out, err = await _cli(
+            fake,
+            tmp_path,
+            "imagine",
+            "--prompt",
+            "a fox",
+            "--num-images",
+            "2",
+            "--aspect-ratio",
+            "9:16",
+            "--output-format",
+            "jpeg",
+            "--out-dir",
+            str(tmp_path),
+        )
+    assert (code, err) == (0, "")
+    paths = [Path(line) for line in out.splitlines()]
+    assert len(paths) == 2 and len(set(paths)) == 2
+    assert all(p.suffix == ".jpg" and p.stat().st_size > 0 for p in paths)
+
+
+async def test_provider_failure_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    async with FAKES["aimlapi"](docs=require_docs()) as fake:
+        fake.script("submit", Outcome.http(401, "Invalid API key"))
+        code, out, err = await _cli(
+            fake, tmp_path, "imagine", "--prompt", "a fox", "--out-dir", str(tmp_path / "out")
+        )
+    assert code == EXIT_FAILURE and out == ""
+    _assert_one_line_failure(err)
+    assert "AIMLAPI_API_KEY" in err
+    assert not (tmp_path / "out").exists()
+
+
+async def test_bad_image_is_refused_before_any_request(tmp_path: Path) -> None:
+    async with FAKES["modelslab"](docs=require_docs()) as fake:
+        bad = tmp_path / "notes.png"
+        bad.write_text("not an image")
+        code, out, err = await _cli(
+            fake,
+            tmp_path,
+            "edit",
+            "--image",
+            str(bad),
+            "--prompt",
+            "x",
+            "--out-dir",
+            str(tmp_path / "o"),
+        )
+        assert fake.requests == []
+    assert code == EXIT_USAGE and out == ""
+    _assert_one_line_failure(err)
+    assert "notes.png" in err
+
+
+# -- the mapping, in-process --------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for key in list(os.environ):
+        if any(p in key for p in _OUR_ENV):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+def _threaded(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    with ThreadedFake(FAKES[name], docs=require_docs()) as fake:
+        for key, value in env_for(fake).items():
+            monkeypatch.setenv(key, value)
+        yield fake
+    fake.assert_clean()
+
+
+@pytest.fixture(params=sorted(FAKES))
+def threaded(
+    request: pytest.FixtureRequest, cli_env: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeProvider]:
+    yield from _threaded(request.param, monkeypatch)
+
+
+@pytest.fixture
+def aiml_cli(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    yield from _threaded("aimlapi", monkeypatch)
+
+
+FAILURES = {
+    "aimlapi": [
+        (Outcome.http(401), "refused the API key"),
+        (Outcome.http(403, "You've run out of credits"), "out of credits"),
+        (Outcome.http(400, "Body validation error!"), "refused the request"),
+        (Outcome.rate_limited(20), "Try again in 20 s"),
+        (Outcome.http(502), "had a problem"),
+        (Outcome.http(504, "Generation timeout"), "timed out"),
+        (Outcome.malformed(), "not valid JSON"),
+        (Outcome.drop(), "Could not reach"),
+        (Outcome.nsfw_flags(True), "safety filter"),
+    ],
+    "modelslab": [
+        (Outcome.failed("Unable to fetch image from provided URL"), "Unable to fetch image"),
+        (Outcome.http(402), "out of credits"),
+        (Outcome.rate_limited(30, where="body", message="Maximum 5 queued requests"), "30 s"),
+        (Outcome.failed("Server error"), "could not make the image"),
+    ],
+    "wavespeed": [
+        (Outcome.failed("NSFW content detected"), "safety filter"),
+        (Outcome.http(422, "image is required"), "image is required"),
+        (Outcome.http(503), "had a problem"),
+    ],
+}
+
+
+def test_each_failure_is_one_line_exit_1_and_no_file(
+    threaded: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = _picture(tmp_path / "in.jpg")
+    for outcome, words in FAILURES[threaded.name]:
+        threaded.script("submit", outcome)
+        out_dir = tmp_path / "out"
+        code = main(["edit", "--image", str(image), "--prompt", "x", "--out-dir", str(out_dir)])
+        captured = capsys.readouterr()
+        assert code == EXIT_FAILURE, (outcome, captured.err)
+        _assert_one_line_failure(captured.err)
+        assert words in captured.err, (outcome, captured.err)
+        assert captured.out == "" and not out_dir.exists()
+
+
+def _bomb(path: Path) -> Path:
+    Image.new("1", (9000, 5000)).save(path)  # 45 megapixels, a few KB on disk
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    data = io.BytesIO()
+    Image.new("RGB", (300, 300), (1, 2, 3)).save(data, format="JPEG")
+    path.write_bytes(data.getvalue()[:400])
+    return path
+
+
+BAD_INPUTS = {
+    "missing file": (lambda t: ["--image", str(t / "nope.png")], "no such file"),
+    "empty file": (
+        lambda t: ["--image", str((t / "e.png", (t / "e.png").write_bytes(b""))[0])],
+        "e.png",
+    ),
+    "not an image": (
+        lambda t: ["--image", str((t / "n.png", (t / "n.png").write_text("hi"))[0])],
+        "n.png",
+    ),
+    "truncated": (lambda t: ["--image", str(_truncated(t / "t.jpg"))], "t.jpg"),
+    "pixel bomb": (lambda t: ["--image", str(_bomb(t / "b.png"))], "b.png"),
+    "five images": (lambda t: ["--image", str(_picture(t / "p.png"))] * 5, "At most 4 images"),
+    "unknown ratio": (
+        lambda t: ["--image", str(_picture(t / "p.png")), "--aspect-ratio", "5:4"],
+        "invalid choice",
+    ),
+    "long prompt": (
+        lambda t: ["--image", str(_picture(t / "p.png")), "--prompt", "x" * 4001],
+        "4001 characters",
+    ),
+    "no prompt": (
+        lambda t: ["--image", str(_picture(t / "p.png")), "--prompt", "  "],
+        "prompt is empty",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_with_exit_2_and_no_request(
+    case: str, aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make, words = BAD_INPUTS[case]
+    args = make(tmp_path)
+    if "--prompt" not in args:
+        args += ["--prompt", "x"]
+    code = main(["edit", *args, "--out-dir", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    _assert_one_line_failure(captured.err)
+    assert words in captured.err
+    assert aiml_cli.requests == [] and not (tmp_path / "out").exists()
+
+
+def test_requests_a_provider_cannot_serve_exit_2(
+    threaded: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = [str(_picture(tmp_path / f"{n}.png")) for n in range(3)]
+    if threaded.name == "aimlapi":
+        args = ["edit", "--prompt", "x", "--guidance", "0.5", "--image", images[0]]
+        words = "guidance from 1 to 20"
+    elif threaded.name == "modelslab":
+        args = ["edit", "--prompt", "x"] + [a for i in images for a in ("--image", i)]
+        words = "AIML API (up to 4) and WaveSpeed (up to 4) can take 3"
+    else:
+        args = ["imagine", "--prompt", "x"]
+        words = "no text-to-image model; use AIML API"
+    code = main([*args, "--out-dir", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE and words in captured.err
+    _assert_one_line_failure(captured.err)
+    assert threaded.requests == []
+
+
+def test_missing_key_exit_2(
+    threaded: FakeProvider,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = f"{threaded.name.upper()}_API_KEY"
+    monkeypatch.delenv(env)
+    code = main(
+        ["edit", "--image", str(_picture(tmp_path / "p.png")), "--prompt", "x", "--out-dir", "o"]
+    )
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE and f"{env} is not set" in captured.err
+    assert threaded.requests == []
+
+
+def test_files_are_never_overwritten(
+    aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    argv = ["imagine", "--prompt", "x", "--out-dir", str(out_dir)]
+    assert main(argv) == 0 and main(argv) == 0
+    printed = capsys.readouterr().out.split()
+    assert len(set(printed)) == 2 and len(list(out_dir.iterdir())) == 2
+
+
+def test_unwritable_out_dir_is_one_line_exit_1(
+    aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    code = main(["imagine", "--prompt", "x", "--out-dir", str(blocker / "out")])
+    captured = capsys.readouterr()
+    assert code == EXIT_FAILURE and captured.out == ""
+    _assert_one_line_failure(captured.err)
+    assert "could not write" in captured.err
