@@ -385,13 +385,13 @@ class JobEngine:
         self._parks[key] = park
         self._changed.set()
         try:
-            if event is None:
-                assert seconds is not None
-                await self.clock.sleep(seconds)
-            elif seconds is None:
+            if park.deadline is None:
+                assert event is not None
                 await event.wait()
+            elif event is None:
+                await self._sleep_until(park.deadline)
             else:
-                sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+                sleeper = asyncio.ensure_future(self._sleep_until(park.deadline))
                 waiter = asyncio.ensure_future(event.wait())
                 try:
                     await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
@@ -401,6 +401,10 @@ class JobEngine:
         finally:
             del self._parks[key]
             self._changed.set()
+
+    async def _sleep_until(self, deadline: float) -> None:
+        # Measured when the sleep starts: time may have moved since the park was recorded.
+        await self.clock.sleep(deadline - self.clock.now())
 
     def _quiet(self) -> bool:
         """Every engine task is parked on something that has not happened yet."""
