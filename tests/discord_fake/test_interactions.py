@@ -17,6 +17,7 @@ async def test_commands_are_synced_globally_and_per_guild(
         "edit",
         "steps",
         "bad",
+        "job",
         "Wave",
         "Remix",
     }
@@ -133,3 +134,17 @@ async def test_webhook_routes_edit_original_follow_ups_and_delete(
 async def test_user_context_menu(fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
     handle = await fake_discord.member("alice").use_user_command("Wave", fake_discord.member("bob"))
     assert (await handle.response()).content == "waves at bob"
+
+
+async def test_subcommand_with_user_and_channel_options(
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
+    bob = fake_discord.member("bob")
+    images = fake_discord.channel("images")
+    handle = await fake_discord.member("alice").run_command(
+        "job status", job_id=3, owner=bob, where=images
+    )
+    assert (await handle.response()).content == "job 3 of bob in images"
+    data = handle.state.payload["data"]
+    assert data["options"][0]["type"] == 1 and data["options"][0]["name"] == "status"
+    assert set(data["resolved"]) == {"users", "members", "channels"}

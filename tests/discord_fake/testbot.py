@@ -161,6 +161,21 @@ class FakeTestBot(commands.Bot):
         async def bad(interaction: discord.Interaction, kind: str) -> None:
             await self._misbehave(interaction, kind)
 
+        job = app_commands.Group(name="job", description="Jobs")
+
+        @job.command(name="status", description="A job's status")
+        async def job_status(
+            interaction: discord.Interaction,
+            job_id: int,
+            owner: discord.Member | None = None,
+            where: discord.TextChannel | None = None,
+        ) -> None:
+            whose = owner.name if owner else "nobody"
+            place = where.name if where else "nowhere"
+            await interaction.response.send_message(f"job {job_id} of {whose} in {place}")
+
+        tree.add_command(job)
+
         @tree.context_menu(name="Wave")
         async def wave(interaction: discord.Interaction, user: discord.Member) -> None:
             await interaction.response.send_message(f"waves at {user.name}")
