@@ -97,7 +97,7 @@ class Harness:
         """Run /edit with one PNG (unless ``image`` is given); return it and its answer."""
         options.setdefault("image", png_file())
         handle = await self.member(who).run_command(
-            "edit", self.fake.channel(channel), prompt=prompt, **options
+            "edit", in_channel=self.fake.channel(channel), prompt=prompt, **options
         )
         assert await handle.acknowledged() == 5  # deferred, ephemeral
         return handle, await handle.response()

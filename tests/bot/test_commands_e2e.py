@@ -15,7 +15,7 @@ def _job_id(content: str) -> int:
 
 async def test_imagine_posts_a_result(kontext: Harness) -> None:
     handle = await kontext.member("alice").run_command(
-        "imagine", "general", prompt="a lighthouse at dusk", aspect_ratio="16:9", seed=5
+        "imagine", in_channel="general", prompt="a lighthouse at dusk", aspect_ratio="16:9", seed=5
     )
     ack = await handle.response()
     job = await kontext.job(_job_id(ack.content))
@@ -55,21 +55,23 @@ async def test_edit_image_menu_on_a_message_without_images(kontext: Harness) -> 
 
 async def test_kontext_settings_queue_usage_help(kontext: Harness) -> None:
     alice, bob = kontext.member("alice"), kontext.member("bob")
-    view = await (await alice.run_command("kontext settings", "general")).response()
+    view = await (await alice.run_command("kontext settings", in_channel="general")).response()
     assert "Kontext settings" in view.content
-    denied = await (await bob.run_command("kontext settings", "general", nsfw="spoiler")).response()
+    denied = await (
+        await bob.run_command("kontext settings", in_channel="general", nsfw="spoiler")
+    ).response()
     assert "Manage Server" in denied.content
     saved = await (
-        await alice.run_command("kontext settings", "general", nsfw="spoiler")
+        await alice.run_command("kontext settings", in_channel="general", nsfw="spoiler")
     ).response()
     assert "Saved" in saved.content and "NSFW outputs: spoiler" in saved.content
 
     await kontext.edit_done("add a hat")
-    usage = await (await alice.run_command("kontext usage", "general")).response()
+    usage = await (await alice.run_command("kontext usage", in_channel="general")).response()
     assert "1 jobs" in usage.content
-    queue = await (await alice.run_command("kontext queue", "general")).response()
+    queue = await (await alice.run_command("kontext queue", in_channel="general")).response()
     assert "no jobs waiting" in queue.content
-    helptext = await (await bob.run_command("kontext help", "general")).response()
+    helptext = await (await bob.run_command("kontext help", in_channel="general")).response()
     assert "/edit" in helptext.content
 
 
@@ -77,13 +79,15 @@ async def test_kontext_queue_and_cancel_by_number(kontext: Harness) -> None:
     kontext.provider.script("submit", Outcome.stall())
     alice = kontext.member("alice")
     job_id = _job_id((await kontext.edit("slow"))[1].content)
-    queue = await (await alice.run_command("kontext queue", "general")).response()
+    queue = await (await alice.run_command("kontext queue", in_channel="general")).response()
     assert f"job {job_id}" in queue.content
     other = await (
-        await kontext.member("bob").run_command("kontext cancel", "general", job=job_id)
+        await kontext.member("bob").run_command("kontext cancel", in_channel="general", job=job_id)
     ).response()
     assert "Only the person who asked" in other.content
-    ok = await (await alice.run_command("kontext cancel", "general", job=job_id)).response()
+    ok = await (
+        await alice.run_command("kontext cancel", in_channel="general", job=job_id)
+    ).response()
     assert "cancelled" in ok.content
     await kontext.fake.wait_for(lambda: kontext.provider.submits >= 1, what="the submit")
     kontext.provider.release()
@@ -93,9 +97,11 @@ async def test_dms_say_clearly_that_they_do_not_work(harness: Harness) -> None:
     await harness.start(dev_guild_id=None)  # global commands, as in production
     alice = harness.member("alice")
     dm = harness.fake.dm_channel(alice.user)
-    answer = await (await alice.run_command("edit", dm, prompt="x", image=png_file())).response()
+    answer = await (
+        await alice.run_command("edit", in_channel=dm, prompt="x", image=png_file())
+    ).response()
     assert "servers only" in answer.content
-    helptext = await (await alice.run_command("kontext help", dm)).response()
+    helptext = await (await alice.run_command("kontext help", in_channel=dm)).response()
     assert "/edit" in helptext.content
     assert harness.provider.submits == 0
 

@@ -107,7 +107,7 @@ async def test_blank_prompt_is_refused(kontext: Harness) -> None:
 async def test_limit_reached_is_refused_with_the_reason(kontext: Harness) -> None:
     kontext.provider.script("submit", Outcome.stall(), Outcome.stall(), Outcome.stall())
     alice = kontext.member("alice")
-    settings = await alice.run_command("kontext settings", "general", per_user=1)
+    settings = await alice.run_command("kontext settings", in_channel="general", per_user=1)
     assert "Saved" in (await settings.response()).content
     _first, ack = await kontext.edit("first")
     assert "Queued" in ack.content
