@@ -108,7 +108,9 @@ async def open_app(
             return caps.label if caps else name
 
         delivery = DiscordDelivery(repo=repo, clock=clock, provider_label=label)
-        config = EngineConfig.from_settings(settings, **(engine_overrides or {}))
+        overrides: dict[str, Any] = {"lease_seconds": settings.job_lease_seconds}
+        overrides.update(engine_overrides or {})
+        config = EngineConfig.from_settings(settings, **overrides)
         engine = JobEngine(
             repo,
             providers,

@@ -115,23 +115,19 @@ async def test_without_thread_permission_the_result_goes_to_the_channel(kontext:
     assert result.attachments
 
 
-async def test_without_attach_permission_the_bot_tries_dms_then_says_so(
-    kontext: Harness,
-) -> None:
+async def test_without_attach_permission_the_result_is_sent_by_dm(kontext: Harness) -> None:
     fake = kontext.fake
     general = fake.channel("general")
     await fake.set_bot_permissions(general, deny=Perm.ATTACH_FILES)
-    # The fake has no POST /users/@me/channels yet, so opening the DM fails (as it does for
-    # members whose DMs are closed) and the bot must fall back to saying so in the thread.
-    fake.allow_violations(0)
+    alice = kontext.member("alice")
     _, ack = await kontext.edit("no files")
     job = await kontext.job(_job_id(ack.content))
     note = await fake.wait_for_message(
-        job.thread_id or general.id,
-        lambda m: "sent your result by DM" in m.content or "could not DM you" in m.content,
+        job.thread_id or general.id, lambda m: "sent your result by DM" in m.content
     )
-    assert "Attach Files" in note.content
-    assert not note.attachments
+    assert "Attach Files" in note.content and not note.attachments
+    dm_result = await kontext.result_in(fake.dm_channel(alice.user).id)
+    assert dm_result.attachments and "no files" in dm_result.content
 
 
 async def test_an_output_refused_by_the_safety_filter_fails_clearly(kontext: Harness) -> None:
