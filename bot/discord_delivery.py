@@ -253,10 +253,7 @@ class DiscordDelivery:
         """Edit the status message until it shows the newest text (one edit at a time)."""
         status = self._status(job_id)
         if status.message_id is None:
-            job = await self.repo.get_job(job_id)
-            if job is None or job.status_message_id is None:
-                return  # open_status will kick again once the message exists
-            status.channel_id, status.message_id = job.channel_id, job.status_message_id
+            return  # open_status kicks again once the message exists
         while status.text is not None and status.text != status.shown:
             text, final = status.text, status.final
             assert status.channel_id is not None
