@@ -6,7 +6,7 @@ import re
 
 from tests.bot.conftest import Harness
 from tests.discord_fake import Perm, png_file
-from tests.fakes import Outcome
+from tests.fakes import ModelsLabFake, Outcome, docs_dir
 
 
 def _job_id(content: str) -> int:
@@ -140,3 +140,28 @@ async def test_an_output_refused_by_the_safety_filter_fails_clearly(kontext: Har
     await fake.wait_for(lambda: "Failed" in fake.messages[status_id].content, what="failed")
     assert "safety filter" in fake.messages[status_id].content
     assert kontext.results(job.thread_id or job.channel_id) == []
+
+
+async def test_too_many_images_for_the_guilds_provider(harness: Harness) -> None:
+    async with ModelsLabFake(docs=docs_dir()) as modelslab:
+        await harness.start(
+            modelslab_api_key=modelslab.api_key, modelslab_base_url=modelslab.base_url
+        )
+        alice = harness.member("alice")
+        saved = await (
+            await alice.run_command("kontext settings", in_channel="general", provider="modelslab")
+        ).response()
+        assert "Saved" in saved.content and "modelslab" in saved.content
+        _, ack = await harness.edit(
+            "three at once",
+            image=png_file("a.png"),
+            image2=png_file("b.png"),
+            image3=png_file("c.png"),
+        )
+        assert "at most 2 images" in ack.content and "you gave 3" in ack.content
+        assert modelslab.submits == 0 and harness.provider.submits == 0
+        unknown = await (
+            await alice.run_command("kontext settings", in_channel="general", provider="nope")
+        ).response()
+        assert "Unknown provider" in unknown.content
+        await harness.stop()

@@ -134,3 +134,31 @@ async def test_slow_job_is_delivered_after_the_interaction_token_expired(
     assert result.attachments
     # Posted with the bot token, not through the dead interaction webhook.
     assert result.interaction_id is None if hasattr(result, "interaction_id") else True
+
+
+async def test_edit_inside_a_thread_uses_that_thread(kontext: Harness) -> None:
+    fake = kontext.fake
+    general = fake.channel("general")
+    alice = kontext.member("alice")
+    thread = fake.add_thread(general, "my thread", owner=alice.user)
+    handle = await alice.run_command(
+        "edit", in_channel=thread, prompt="in a thread", image=png_file()
+    )
+    ack = await handle.response()
+    job = await kontext.job(int(re.findall(r"job (\d+)", ack.content)[0]))
+    assert job.thread_id == thread.id and job.channel_id == thread.id
+    result = await kontext.result_in(thread.id)
+    assert "in a thread" in result.content
+    assert fake.threads_of(general) == [thread]  # no second thread was made
+
+
+async def test_edit_with_several_images(kontext: Harness) -> None:
+    images = {
+        "image": png_file("a.png", color="red"),
+        "image2": png_file("b.png", color="green"),
+        "image3": png_file("c.png", color="blue"),
+    }
+    done = await kontext.edit_done("combine these", **images)
+    assert done.result.attachments
+    body = kontext.provider.bodies("submit")[0]
+    assert len(body["image_url"]) == 3
