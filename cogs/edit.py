@@ -38,8 +38,8 @@ def _ratio(choice: app_commands.Choice[str] | None) -> AspectRatio | None:
 class EditCog(commands.Cog):
     def __init__(self, bot: KontextBot) -> None:
         self.bot = bot
+        # Its errors reach the tree's handler (cogs.errors) like every command's.
         self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
-        self.menu.error(self._menu_error)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
@@ -122,11 +122,6 @@ class EditCog(commands.Cog):
                 "`/edit` and attach one."
             )
         await interaction.response.send_modal(EditMessageModal(self.bot, message, images))
-
-    async def _menu_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
-    ) -> None:
-        await errors.report(interaction, error)
 
 
 def _looks_like_image(attachment: discord.Attachment) -> bool:

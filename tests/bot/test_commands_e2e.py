@@ -165,3 +165,13 @@ async def test_too_many_images_for_the_guilds_provider(harness: Harness) -> None
         ).response()
         assert "Unknown provider" in unknown.content
         await harness.stop()
+
+
+async def test_a_refusal_is_answered_exactly_once(kontext: Harness) -> None:
+    alice = kontext.member("alice")
+    post = await alice.send("general", "no picture here")
+    handle = await alice.use_message_command("Edit image", post)
+    await handle.response()
+    # A later round trip: a second report of the same error would have arrived by now.
+    await (await alice.run_command("kontext help", in_channel="general")).response()
+    assert handle.followups == [] and handle.state.response_type == 4
