@@ -21,7 +21,7 @@ from cogs.buttons import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.errors", "cogs.edit", "cogs.kontext")
+COGS = ("cogs.errors", "cogs.buttons", "cogs.edit", "cogs.kontext")
 
 
 class EngineControl(Protocol):

@@ -13,16 +13,21 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import discord
+from discord.ext import commands
 
 from bot import custom_ids
 from bot.custom_ids import Action
+from bot.kontext_service import ImageInput
 from bot.mentions import NO_MENTIONS
 from bot.models import MAX_PROMPT_LENGTH
 from cogs import errors
-from cogs.common import acknowledge_job, requester
+from cogs.common import acknowledge_job, image_input, requester
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
+
+
+PROMPT_LABEL = "What should change?"
 
 
 def _bot(interaction: discord.Interaction[Any]) -> KontextBot:
@@ -93,7 +98,9 @@ class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
         who = requester(interaction)
         job = await bot.kontext.job(self.job_id)
         await bot.kontext.check_iterate(who, job)
-        await interaction.response.send_modal(EditResultModal(self.job_id))
+        await interaction.response.send_modal(
+            PromptModal(Action.EDIT_MODAL, self.job_id, "Edit this result")
+        )
 
 
 class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
@@ -137,33 +144,86 @@ class CancelButton(JobButton, template=custom_ids.template(Action.CANCEL)):
         )
 
 
-class EditResultModal(discord.ui.Modal, title="Edit this result"):
-    """Asks for the prompt of a further edit; the result becomes the reference."""
+class PromptModal(discord.ui.Modal):
+    """Asks for a prompt. Its submission is handled by :class:`ModalSubmissions`, from the
+    custom_id alone (``kx:editm:<job>`` or ``kx:msgm:<message>``), so a modal opened before a
+    restart still works when it is submitted after it."""
 
-    prompt: discord.ui.TextInput[EditResultModal] = discord.ui.TextInput(
-        label="What should change?",
+    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label=PROMPT_LABEL,
+        custom_id="prompt",
         style=discord.TextStyle.paragraph,
         max_length=MAX_PROMPT_LENGTH,
         placeholder="e.g. make it night time, keep everything else",
     )
 
-    def __init__(self, job_id: int) -> None:
-        super().__init__(custom_id=custom_ids.build(Action.EDIT_MODAL, job_id))
-        self.job_id = job_id
+    def __init__(self, action: Action, target_id: int, title: str) -> None:
+        super().__init__(title=title, custom_id=custom_ids.build(action, target_id), timeout=None)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        bot = _bot(interaction)
-        who = requester(interaction)
-        async with bot.delivery.preparing():
-            job = await bot.kontext.iterate(who, self.job_id, self.prompt.value)
-            placement = await bot.delivery.open_status(job, interaction)
-        await acknowledge_job(interaction, job, placement)
+        """Nothing here: see :class:`ModalSubmissions`."""
 
-    async def on_error(  # type: ignore[override]  # Modal's signature, not View's
-        self, interaction: discord.Interaction[Any], error: Exception, /
-    ) -> None:
-        await errors.report(interaction, error)
+
+def submitted_text(components: list[dict[str, Any]], custom_id: str) -> str:
+    """The value of the text input ``custom_id`` in a modal submission's components."""
+    stack = list(components)
+    while stack:
+        item = stack.pop()
+        if item.get("custom_id") == custom_id and "value" in item:
+            return str(item["value"])
+        stack.extend(item.get("components") or [])
+        if isinstance(item.get("component"), dict):
+            stack.append(item["component"])
+    return ""
+
+
+class ModalSubmissions(commands.Cog):
+    """Handles our modals' submissions from their custom_ids (restart-proof)."""
+
+    def __init__(self, bot: KontextBot) -> None:
+        self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        parsed = custom_ids.parse(str(data.get("custom_id", "")))
+        if parsed is None or parsed[0] not in (Action.EDIT_MODAL, Action.MESSAGE_MODAL):
+            return
+        action, target = parsed
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            prompt = submitted_text(list(data.get("components") or []), "prompt")
+            who = requester(interaction)
+            async with self.bot.delivery.preparing():
+                if action is Action.EDIT_MODAL:
+                    job = await self.bot.kontext.iterate(who, target, prompt)
+                else:
+                    images = await self._images_of(interaction, target)
+                    job = await self.bot.kontext.edit_message(who, prompt, target, images)
+                placement = await self.bot.delivery.open_status(job, interaction)
+            await acknowledge_job(interaction, job, placement)
+        except Exception as error:
+            await errors.report(interaction, error)
+
+    @staticmethod
+    async def _images_of(
+        interaction: discord.Interaction[Any], message_id: int
+    ) -> list[ImageInput]:
+        """The message's image attachments, fetched again (fresh URLs, and it may be old)."""
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            return []
+        message = await channel.fetch_message(message_id)
+        return [image_input(a, message.id) for a in message.attachments if looks_like_image(a)]
+
+
+def looks_like_image(attachment: discord.Attachment) -> bool:
+    kind = (attachment.content_type or "").split(";")[0]
+    if kind:
+        return kind.startswith("image/")
+    return attachment.filename.lower().rsplit(".", 1)[-1] in {"png", "jpg", "jpeg", "webp", "gif"}
 
 
 DYNAMIC_ITEMS: tuple[type[JobButton], ...] = (
@@ -186,3 +246,7 @@ def status_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(CancelButton(job_id))
     return view
+
+
+async def setup(bot: KontextBot) -> None:
+    await bot.add_cog(ModalSubmissions(bot))

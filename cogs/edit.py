@@ -15,11 +15,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import custom_ids
 from bot.custom_ids import Action
 from bot.kontext_service import BadRequest
 from bot.models import MAX_PROMPT_LENGTH, AspectRatio
-from cogs import errors
+from cogs.buttons import PromptModal, looks_like_image
 from cogs.common import acknowledge_job, image_input, requester
 
 if TYPE_CHECKING:
@@ -115,51 +114,15 @@ class EditCog(commands.Cog):
     ) -> None:
         """Ask for a prompt; the modal's submission queues the edit of ``message``."""
         await self.interaction_check(interaction)
-        images = [a for a in message.attachments if _looks_like_image(a)]
-        if not images and await self.bot.kontext.result_job_of(message.id) is None:
+        has_images = any(looks_like_image(a) for a in message.attachments)
+        if not has_images and await self.bot.kontext.result_job_of(message.id) is None:
             raise BadRequest(
                 "That message has no image attachments. Pick a message with an image, or use "
                 "`/edit` and attach one."
             )
-        await interaction.response.send_modal(EditMessageModal(self.bot, message, images))
-
-
-def _looks_like_image(attachment: discord.Attachment) -> bool:
-    kind = (attachment.content_type or "").split(";")[0]
-    if kind:
-        return kind.startswith("image/")
-    return attachment.filename.lower().rsplit(".", 1)[-1] in {"png", "jpg", "jpeg", "webp", "gif"}
-
-
-class EditMessageModal(discord.ui.Modal, title="Edit image"):
-    prompt: discord.ui.TextInput[EditMessageModal] = discord.ui.TextInput(
-        label="What should change?",
-        style=discord.TextStyle.paragraph,
-        max_length=MAX_PROMPT_LENGTH,
-        placeholder="e.g. turn the sky pink",
-    )
-
-    def __init__(
-        self, bot: KontextBot, message: discord.Message, images: list[discord.Attachment]
-    ) -> None:
-        super().__init__(custom_id=custom_ids.build(Action.MESSAGE_MODAL, message.id))
-        self.bot = bot
-        self.message_id = message.id
-        self.images = [image_input(a, message.id) for a in images]
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.delivery.preparing():
-            job = await self.bot.kontext.edit_message(
-                requester(interaction), self.prompt.value, self.message_id, self.images
-            )
-            placement = await self.bot.delivery.open_status(job, interaction)
-        await acknowledge_job(interaction, job, placement)
-
-    async def on_error(  # type: ignore[override]  # Modal's signature, not View's
-        self, interaction: discord.Interaction[Any], error: Exception, /
-    ) -> None:
-        await errors.report(interaction, error)
+        await interaction.response.send_modal(
+            PromptModal(Action.MESSAGE_MODAL, message.id, "Edit image")
+        )
 
 
 async def setup(bot: KontextBot) -> None:

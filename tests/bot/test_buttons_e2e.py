@@ -101,3 +101,19 @@ async def test_buttons_work_after_a_restart(harness: Harness) -> None:
     await harness.fake.wait_for(
         lambda: len(harness.results(done.thread_id)) == 2, what="a reroll after restart"
     )
+
+
+async def test_a_modal_opened_before_a_restart_is_handled_after_it(harness: Harness) -> None:
+    await harness.start()
+    done = await harness.edit_done("add a hat")
+    alice = harness.member("alice")
+    opened = await alice.click(done.result, "Edit")
+    assert await opened.acknowledged() == 9
+    await harness.restart()
+    submitted = await alice.submit_modal({"What should change?": "after the restart"})
+    assert "Queued as job" in (await submitted.response()).content
+    result = await harness.fake.wait_for(
+        lambda: len(harness.results(done.thread_id)) == 2 and harness.results(done.thread_id)[1],
+        what="the edited result",
+    )
+    assert "after the restart" in result.content
