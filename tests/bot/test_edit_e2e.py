@@ -162,3 +162,19 @@ async def test_edit_with_several_images(kontext: Harness) -> None:
     assert done.result.attachments
     body = kontext.provider.bodies("submit")[0]
     assert len(body["image_url"]) == 3
+
+
+async def test_prompt_over_4000_characters_is_refused(kontext: Harness) -> None:
+    _, ack = await kontext.edit("x" * 4001)
+    assert "4001 characters long; the limit is 4000" in ack.content
+    assert kontext.provider.submits == 0
+
+
+async def test_daily_quota_is_refused_with_when_it_frees(kontext: Harness) -> None:
+    alice = kontext.member("alice")
+    await (
+        await alice.run_command("kontext settings", in_channel="general", daily_quota=1)
+    ).response()
+    await kontext.edit_done("first today")
+    _, refused = await kontext.edit("second today")
+    assert "Queued" not in refused.content and "quota" in refused.content.lower()
