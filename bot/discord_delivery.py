@@ -123,8 +123,9 @@ class DiscordDelivery:
         ):
             return
         perms = interaction.app_permissions
-        send = perms.send_messages_in_threads if isinstance(channel, discord.Thread) else True
-        if not (perms.view_channel and perms.send_messages and send):
+        in_thread = isinstance(channel, discord.Thread)
+        send = perms.send_messages_in_threads if in_thread else perms.send_messages
+        if not (perms.view_channel and send):
             raise ChannelUnusable(
                 "I can't post in this channel (I need View Channel and Send Messages), so I "
                 "could not deliver the result. Use me in another channel or ask a moderator."
@@ -166,19 +167,24 @@ class DiscordDelivery:
         if isinstance(channel, discord.Thread):
             thread = channel
         elif isinstance(channel, discord.TextChannel):
-            perms = channel.permissions_for(channel.guild.me)
-            if perms.create_public_threads:
+            if channel.permissions_for(channel.guild.me).create_public_threads:
                 try:
                     thread = await channel.create_thread(
                         name=render.thread_name(job.prompt), message=message
                     )
                 except discord.HTTPException as err:
                     log.warning("could not create a thread for job %d: %s", job.id, err)
-            if thread is None:
+                    notes.append(
+                        "Discord would not let me start a thread here, so the result will be "
+                        "posted in this channel."
+                    )
+            else:
                 notes.append(
                     "I can't create threads in this channel (Create Public Threads permission "
                     "missing), so the result will be posted in the channel instead."
                 )
+        else:
+            notes.append("Threads aren't available here, so the result will be posted here.")
         fields: dict[str, object] = {"status_message_id": message.id}
         if thread is not None:
             fields["thread_id"] = thread.id

@@ -175,3 +175,16 @@ async def test_a_refusal_is_answered_exactly_once(kontext: Harness) -> None:
     # A later round trip: a second report of the same error would have arrived by now.
     await (await alice.run_command("kontext help", in_channel="general")).response()
     assert handle.followups == [] and handle.state.response_type == 4
+
+
+async def test_reroll_of_an_imagine_result(kontext: Harness) -> None:
+    handle = await kontext.member("alice").run_command(
+        "imagine", in_channel="general", prompt="a red kite"
+    )
+    job = await kontext.job(_job_id((await handle.response()).content))
+    thread_id = job.thread_id or job.channel_id
+    first = await kontext.result_in(thread_id)
+    again = await (await kontext.member("bob").click(first, "Reroll")).response()
+    assert "Queued" in again.content
+    await kontext.fake.wait_for(lambda: len(kontext.results(thread_id)) == 2, what="reroll")
+    assert all("image_url" not in b for b in kontext.provider.bodies("submit"))

@@ -173,3 +173,13 @@ def test_error_messages(caplog: pytest.LogCaptureFixture) -> None:
     error_id = text.split("`")[1]
     assert len(error_id) == 6 and "boom" not in text
     assert error_id in caplog.text and "boom" in caplog.text
+
+
+def test_intents_are_the_defaults_plus_guild_messages() -> None:
+    from bot.client import intents_for
+    from bot.config import Settings
+
+    plain = intents_for(Settings(_env_file=None))
+    assert plain.value == discord.Intents.default().value
+    assert plain.guild_messages and not plain.message_content and not plain.members
+    assert intents_for(Settings(_env_file=None, message_content=True)).message_content
