@@ -22,15 +22,15 @@ from bot.models import Job
 from storage import redact_url, rows, schema
 from storage.base import DatabaseUnusable, StorageError
 from storage.blobfiles import sha256_hex
-from storage.rows import Row
-from storage.sql import (
+from storage.queries import (
     CLAIM_SET,
     DEFAULT_REFERENCE_RETENTION,
     NEXT_JOB_OF_USER,
     USER_LANES,
-    SqlRepository,
-    Tx,
 )
+from storage.rows import Row
+from storage.sql import SqlRepository
+from storage.sqlbase import Tx
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,21 @@
 """The SQLite backend: one file, one connection, every statement serialised.
 
-One aiosqlite connection runs in its own thread; an ``asyncio.Lock`` around each statement or
-``BEGIN IMMEDIATE`` transaction means two tasks never interleave inside a transaction and the
-process never meets "database is locked" from itself. WAL lets other processes (a backup, the
-CLI) read meanwhile, and the busy timeout covers a second writer process for short bursts;
-several bot processes should use PostgreSQL. Image bytes are files beside the database.
+One aiosqlite connection runs its statements one after another in its own thread, so the
+process never meets "database is locked" from itself. Most operations are one statement
+(atomic on its own; the queue bookkeeping is in triggers) and are handed to that thread
+back to back, so the event loop and the database thread work in parallel. A multi-statement
+``BEGIN IMMEDIATE`` transaction holds ``_tx_lock`` and closes a gate: statements already
+handed over finish first, and no other is handed over until it ends (it would land inside
+the transaction).
+WAL lets other processes (a backup, the CLI) read meanwhile, and the busy timeout covers a
+second writer process for short bursts; several bot processes should use PostgreSQL. Image
+bytes are files beside the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -19,12 +25,26 @@ from typing import Any, cast
 
 import aiosqlite
 
-from bot.models import Job
+from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
-from storage.base import DatabaseUnusable, StorageError
+from storage.base import DatabaseUnusable, EnqueueLimits, StorageError
 from storage.blobfiles import BlobFiles, sha256_hex
+from storage.queries import (
+    CANDIDATE_GUILDS,
+    CLAIM_SET,
+    DEFAULT_REFERENCE_RETENTION,
+    GUILD_QUEUE_COUNT,
+    JOB_INSERT,
+    JOB_SELECT,
+    JOB_VALUES,
+    TODAY_COUNT,
+    USER_ACTIVE_COUNT,
+    day_start,
+    job_values,
+)
 from storage.rows import Row
-from storage.sql import CANDIDATE_GUILDS, CLAIM_SET, DEFAULT_REFERENCE_RETENTION, SqlRepository, Tx
+from storage.sql import SqlRepository
+from storage.sqlbase import Tx
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +94,72 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+class _Gate:
+    """Lets single statements run back to back, and a transaction run alone.
+
+    A statement passes when no transaction is open and is counted until it finishes; a
+    transaction closes the gate, then waits until the statements already let through have
+    finished, so none of them can land inside it whatever the driver's queueing."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._running = 0
+
+    async def enter(self) -> None:
+        while not self._open.is_set():
+            await self._open.wait()
+        self._running += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self._running -= 1
+        if not self._running:
+            self._idle.set()
+
+    async def close(self) -> None:
+        self._open.clear()
+        await self._idle.wait()
+
+    def reopen(self) -> None:
+        self._open.set()
+
+
 class _SqliteTx:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    """Runs statements on the connection: through the gate outside a transaction, directly
+    inside one (the transaction already has the connection to itself)."""
+
+    def __init__(self, conn: aiosqlite.Connection, gate: _Gate | None) -> None:
         self._conn = conn
+        self._gate = gate
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
-        return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        if self._gate is None:
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        await self._gate.enter()
+        try:
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        finally:
+            self._gate.leave()
 
     async def fetchrow(self, sql: str, *args: object) -> Row | None:
-        found = await self._conn.execute_fetchall(sql, args)
-        return cast(Row | None, next(iter(found), None))
+        found = await self.fetch(sql, *args)
+        return found[0] if found else None
 
     async def execute(self, sql: str, *args: object) -> None:
-        await self._conn.execute_fetchall(sql, args)
+        await self.fetch(sql, *args)
 
     async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
-        await self._conn.executemany(sql, args)
+        if self._gate is None:
+            await self._conn.executemany(sql, args)
+            return
+        await self._gate.enter()
+        try:
+            await self._conn.executemany(sql, args)
+        finally:
+            self._gate.leave()
 
 
 class SqliteRepository(SqlRepository):
@@ -105,7 +175,11 @@ class SqliteRepository(SqlRepository):
         self.data_dir = data_dir if data_dir is not None else path.parent
         self._files = BlobFiles(self.data_dir / "blobs")
         self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._tx_lock = asyncio.Lock()
+        self._gate = _Gate()
+        # Running caps this process last wrote to guild_load, to skip rewriting them on
+        # every enqueue (a repeated write would cost a round trip to the database thread).
+        self._caps: dict[int, int] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -132,7 +206,10 @@ class SqliteRepository(SqlRepository):
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            async with self._lock:
+            async with self._tx_lock:
+                await self._gate.close()
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("PRAGMA optimize")  # refresh planner statistics
                 await conn.close()
 
     async def schema_version(self) -> int:
@@ -200,22 +277,24 @@ class SqliteRepository(SqlRepository):
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[Tx]:
-        conn = self._connection()
-        async with self._lock:
-            yield _SqliteTx(conn)
+        yield _SqliteTx(self._connection(), self._gate)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
         conn = self._connection()
-        async with self._lock:
-            await conn.execute("BEGIN IMMEDIATE")
+        async with self._tx_lock:
             try:
-                yield _SqliteTx(conn)
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+                await self._gate.close()
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteTx(conn, None)
+                except BaseException:
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+            finally:
+                self._gate.reopen()
 
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
         """Nothing to do: every SQLite write transaction is already serialised."""
@@ -243,6 +322,47 @@ class SqliteRepository(SqlRepository):
         # Inside the transaction (and the lock), so a concurrent put_blob of the same bytes
         # cannot have its file removed after re-registering it.
         await asyncio.to_thread(self._files.delete, hashes)
+
+    # --- the queue ----------------------------------------------------------------------------
+    async def enqueue(self, job: NewJob, *, now: float, limits: EnqueueLimits | None = None) -> Job:
+        """Without references, one ``INSERT ... SELECT ... WHERE <limits hold>`` does the
+        whole enqueue (SQLite runs a statement atomically); only a refusal costs a second
+        query, to say which limit it was."""
+        if job.references:
+            created = await super().enqueue(job, now=now, limits=limits)
+            self._caps.pop(job.guild_id, None)
+            return created
+        guards: list[str] = []
+        args: list[object] = list(job_values(job, now))
+        if limits is not None and limits.max_user_active is not None:
+            guards.append(f"{USER_ACTIVE_COUNT} < ?")
+            args += [job.guild_id, job.user_id, limits.max_user_active]
+        if limits is not None and limits.max_guild_queue is not None:
+            guards.append(f"{GUILD_QUEUE_COUNT} < ?")
+            args += [job.guild_id, limits.max_guild_queue]
+        if limits is not None and limits.daily_quota:
+            guards.append(f"{TODAY_COUNT} < ?")
+            args += [job.guild_id, job.user_id, day_start(now), limits.daily_quota]
+        source = JOB_VALUES
+        if guards:
+            source = f"{JOB_SELECT} WHERE {' AND '.join(guards)}"
+        async with self._session() as tx:
+            row = await tx.fetchrow(JOB_INSERT.format(source=source), *args)
+            if row is None:
+                assert limits is not None
+                await self._check_limits(tx, job, now, limits)
+                raise StorageError("The job was not queued; try again.")  # not reached
+            cap = None if limits is None else limits.max_guild_running
+            if cap is not None and self._caps.get(job.guild_id) != cap:
+                await tx.execute(
+                    "UPDATE guild_load SET max_running = ? WHERE guild_id = ?", cap, job.guild_id
+                )
+                self._caps[job.guild_id] = cap
+        return rows.job_from_row(row)
+
+    async def save_guild_settings(self, settings: GuildSettings, *, now: float) -> None:
+        await super().save_guild_settings(settings, now=now)
+        self._caps[settings.guild_id] = settings.max_guild_running
 
     # --- the claim ----------------------------------------------------------------------------
     async def claim(

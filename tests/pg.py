@@ -8,13 +8,19 @@ are skipped, unless ``KONTEXT_REQUIRE_POSTGRES=1`` (CI), where that is a failure
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+_T = TypeVar("_T")
 
 
 def admin_url() -> str:
@@ -80,3 +86,30 @@ async def reset_database(url: str) -> None:
         )
     finally:
         await conn.close()
+
+
+def run_in_own_loop(make: Callable[[], Awaitable[_T]]) -> _T:
+    """Run a coroutine to completion on a private loop in a thread: session fixtures are
+    first requested from inside a test's running loop."""
+
+    async def runner() -> _T:
+        return await make()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, runner()).result()
+
+
+def session_database() -> Iterator[str]:
+    """The body of a session-scoped fixture: yields the URL of a fresh database and drops it
+    afterwards; skips (or fails, with KONTEXT_REQUIRE_POSTGRES=1) when PostgreSQL is
+    unreachable. Usage: ``yield from pg.session_database()``."""
+    reason = run_in_own_loop(unreachable_reason)
+    if reason is not None:
+        if postgres_required():
+            pytest.fail(f"KONTEXT_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    url = run_in_own_loop(create_temp_database)
+    try:
+        yield url
+    finally:
+        run_in_own_loop(lambda: drop_database(url))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -16,34 +13,13 @@ from storage.base import Repository
 from tests import pg
 
 T0 = 1_800_000_000.0  # a fixed "now"; tests move time by hand
-_T = TypeVar("_T")
-
-
-def run_in_own_loop(make: Callable[[], Awaitable[_T]]) -> _T:
-    """Run a coroutine to completion on a private loop in a thread: session fixtures are
-    first requested from inside a test's running loop."""
-
-    async def runner() -> _T:
-        return await make()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, runner()).result()
 
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A throw-away PostgreSQL database for the session (skipped if unreachable, unless
     KONTEXT_REQUIRE_POSTGRES=1)."""
-    reason = run_in_own_loop(pg.unreachable_reason)
-    if reason is not None:
-        if pg.postgres_required():
-            pytest.fail(f"KONTEXT_REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
-    url = run_in_own_loop(pg.create_temp_database)
-    try:
-        yield url
-    finally:
-        run_in_own_loop(lambda: pg.drop_database(url))
+    yield from pg.session_database()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -263,3 +263,93 @@ async def test_counts_and_listing(repo: Repository) -> None:
     assert [j.id for j in newest] == sorted((j.id for j in newest), reverse=True)
     queued = await repo.list_jobs(statuses=[JobStatus.QUEUED], limit=2)
     assert len(queued) == 2 and all(j.status is JobStatus.QUEUED for j in queued)
+
+
+async def test_racing_enqueues_cannot_both_pass_a_limit(db_url: str) -> None:
+    repos = [open_repository(db_url) for _ in range(2 if db_url.startswith("postgres") else 1)]
+    for r in repos:
+        await r.connect()
+    try:
+        limits = EnqueueLimits(max_user_active=3)
+
+        async def attempt(n: int) -> bool:
+            try:
+                await repos[n % len(repos)].enqueue(new_job(user_id=9), now=T0, limits=limits)
+            except LimitExceeded:
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(attempt(n) for n in range(12)))
+        assert outcomes.count(True) == 3
+        assert await repos[0].count_active(guild_id=1, user_id=9) == 3
+    finally:
+        for r in repos:
+            await r.close()
+
+
+async def test_racing_reclaimers_take_each_expired_job_once(db_url: str) -> None:
+    repos = [open_repository(db_url) for _ in range(3 if db_url.startswith("postgres") else 1)]
+    for r in repos:
+        await r.connect()
+    try:
+        main = repos[0]
+        for guild in range(30):
+            await main.enqueue(new_job(guild_id=guild), now=T0)
+        claimed = await main.claim(
+            worker_id="dead", provider="aiml", now=T0, lease_seconds=LEASE, limit=30
+        )
+        assert len(claimed) == 30
+        later = T0 + LEASE + 1
+        results = await asyncio.gather(
+            *(
+                repos[n % len(repos)].reclaim_expired(
+                    worker_id=f"w{n}", now=later, lease_seconds=LEASE
+                )
+                for n in range(3)
+            )
+        )
+        taken = [job.id for batch in results for job in batch]
+        assert sorted(taken) == sorted(job.id for job in claimed)
+    finally:
+        for r in repos:
+            await r.close()
+
+
+async def test_batch_claim_takes_turns_like_single_claims(repo: Repository) -> None:
+    a = [(await repo.enqueue(new_job(guild_id=1), now=T0, limits=UNCAPPED)).id for _ in range(3)]
+    b = [(await repo.enqueue(new_job(guild_id=2), now=T0, limits=UNCAPPED)).id for _ in range(2)]
+    batch = await repo.claim(worker_id="w", provider="aiml", now=T0, lease_seconds=LEASE, limit=4)
+    assert [j.id for j in batch] == [a[0], b[0], a[1], b[1]]
+    assert (
+        await repo.claim(worker_id="w", provider="aiml", now=T0, lease_seconds=LEASE, limit=0) == []
+    )
+
+
+async def test_statements_never_land_inside_a_rolled_back_transaction(repo: Repository) -> None:
+    """Enqueues with references are multi-statement transactions, and refused ones roll back;
+    single statements running meanwhile (message index writes) must all survive."""
+    from bot.models import MessageKind, MessageRef, NewReference, ReferenceSource
+
+    blob = await repo.put_blob(b"ref", now=T0)
+    anchor = await repo.enqueue(new_job(guild_id=2), now=T0)
+    ref = (NewReference(source=ReferenceSource.UPLOAD, content_hash=blob),)
+    limits = EnqueueLimits(max_user_active=10)
+
+    async def enqueue(n: int) -> bool:
+        try:
+            await repo.enqueue(new_job(user_id=1, references=ref), now=T0, limits=limits)
+        except LimitExceeded:
+            return False
+        return True
+
+    async def index(n: int) -> None:
+        message = MessageRef(
+            message_id=1000 + n, channel_id=1, job_id=anchor.id, kind=MessageKind.STATUS
+        )
+        await repo.index_message(message, now=T0)
+
+    results = await asyncio.gather(*(enqueue(n) for n in range(30)), *(index(n) for n in range(30)))
+    assert results[:30].count(True) == 10
+    assert all([await repo.lookup_message(1000 + n) for n in range(30)])
+    assert await repo.count_active(guild_id=1, user_id=1) == 10
+    assert await repo.count_queued() == 11

@@ -1,0 +1,59 @@
+"""What a backend gives the shared repository logic: a tiny query interface and connections.
+
+Statements use ``?`` placeholders and SQL both engines accept. A backend supplies connections
+(:meth:`SqlBase._transaction`, :meth:`SqlBase._session`), blob bytes and the claim.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from bot.models import Job
+from storage.queries import DEFAULT_REFERENCE_RETENTION
+from storage.rows import Row
+
+
+class Tx(Protocol):
+    """The few query calls the shared logic needs; rows come back as mappings."""
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: object) -> Row | None: ...
+
+    async def execute(self, sql: str, *args: object) -> None: ...
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None: ...
+
+
+class SqlBase(abc.ABC):
+    """The backend-specific part of a repository."""
+
+    def __init__(self, *, reference_retention_seconds: float = DEFAULT_REFERENCE_RETENTION):
+        self._reference_retention = reference_retention_seconds
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction (committed on success, rolled back on error)."""
+
+    @abc.abstractmethod
+    def _session(self) -> AbstractAsyncContextManager[Tx]:
+        """A connection for reads and single-statement writes (each statement atomic)."""
+
+    @abc.abstractmethod
+    async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
+        """Serialise enqueues of one guild so two racing requests cannot both pass a limit."""
+
+    @abc.abstractmethod
+    async def put_blob(self, data: bytes, *, now: float) -> str: ...
+
+    @abc.abstractmethod
+    async def _delete_blobs(self, tx: Tx, hashes: Sequence[str]) -> None:
+        """Delete the bytes of ``hashes`` (their catalogue rows are already deleted)."""
+
+    @abc.abstractmethod
+    async def claim(
+        self, *, worker_id: str, provider: str, now: float, lease_seconds: float, limit: int = 1
+    ) -> list[Job]: ...
