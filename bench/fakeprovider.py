@@ -29,7 +29,9 @@ from bot.providers.errors import ProviderError, UnsupportedRequest
 
 
 @cache
-def png_bytes(width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+def png_bytes(
+    width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 40, 40)
+) -> bytes:
     """A real, small PNG."""
     from PIL import Image
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +21,7 @@ from bot.jobs import (
     ReferenceInput,
     ResultImage,
 )
-from bot.models import Job, JobKind, ReferenceSource
+from bot.models import Job, JobKind, JobStatus, ReferenceSource
 from storage import open_repository
 from storage.base import Repository
 
@@ -107,6 +108,23 @@ def edit(
         provider=provider,
         images=tuple(reference() for _ in range(images)),
     )
+
+
+async def until_running(harness: Harness, job_id: int) -> None:
+    """Wait (on the event loop, never on time) until the job has a saved provider handle."""
+    seen = asyncio.Event()
+
+    async def watch(event: JobEvent) -> None:
+        if event.job.id == job_id and event.kind == "progress":
+            seen.set()
+
+    for engine in harness.engines:
+        engine.events.add(watch)
+    job = await harness.repo.get_job(job_id)
+    if job is None or job.status is not JobStatus.RUNNING:
+        await seen.wait()
+    for engine in harness.engines:
+        engine.events.remove(watch)
 
 
 @pytest.fixture

@@ -79,7 +79,12 @@ async def test_submit_timeouts_end_as_timed_out(harness: Harness) -> None:
     ("error", "code", "status", "words"),
     [
         (Moderated("fake", "no"), "moderated", JobStatus.MODERATED, "safety filter"),
-        (InvalidInput("fake", "The image is too small."), "bad_input", JobStatus.FAILED, "too small"),
+        (
+            InvalidInput("fake", "The image is too small."),
+            "bad_input",
+            JobStatus.FAILED,
+            "too small",
+        ),
         (CreditsExhausted("fake", "no credits"), "credits", JobStatus.FAILED, "not your fault"),
         (AuthError("fake", "bad key"), "auth", JobStatus.FAILED, "admin must fix the key"),
         (ProviderError("fake", "Nope."), "refused", JobStatus.FAILED, "refused this edit"),

@@ -87,14 +87,18 @@ async def test_concurrency_keeps_every_slot_busy_and_never_more(harness: Harness
 
 
 async def test_configured_concurrency_overrides_the_provider_default(harness: Harness) -> None:
-    config = EngineConfig(default_provider="fake", providers={"fake": ProviderLimits(concurrency=7)})
+    config = EngineConfig(
+        default_provider="fake", providers={"fake": ProviderLimits(concurrency=7)}
+    )
     engine = harness.engine(config)
     assert engine.concurrency("fake") == 7
     assert harness.engine().concurrency("fake") == 2
 
 
 async def test_rate_limit_spaces_submissions_on_the_clock(harness: Harness) -> None:
-    paced = FakeProvider(capabilities("paced", concurrency=5, rate_per_minute=2), clock=harness.clock)
+    paced = FakeProvider(
+        capabilities("paced", concurrency=5, rate_per_minute=2), clock=harness.clock
+    )
     harness.providers["paced"] = paced
     engine = harness.engine(EngineConfig(default_provider="paced"))
     for i in range(4):
@@ -119,7 +123,12 @@ async def test_guild_running_cap_leaves_room_for_other_guilds(harness: Harness) 
     await engine.submit(edit("quiet", guild=2, user=9))
     await engine.start()
     await engine.run_until_idle()
-    assert _started(harness) == [("busy 0", 0.0), ("quiet", 0.0), ("busy 1", 10.0), ("busy 2", 20.0)]
+    assert _started(harness) == [
+        ("busy 0", 0.0),
+        ("quiet", 0.0),
+        ("busy 1", 10.0),
+        ("busy 2", 20.0),
+    ]
 
 
 async def test_rate_limited_job_waits_in_the_queue_without_holding_a_slot(
