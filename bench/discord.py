@@ -7,8 +7,9 @@ API fake (``tests/fakes``), which answers at once.
 
 Measured per job:
 
-* acknowledgement latency: from the interaction being sent to its deferral arriving (Discord
-  allows 3 s);
+* acknowledgement latency: from the INTERACTION_CREATE being written to the bot's websocket
+  to the deferral arriving at the fake (and, as Discord counts its 3 s, from the interaction's
+  creation, which adds the fake's own time to send 200 events);
 * the bot's own overhead: the time from the interaction to the result being posted, minus the
   provider phase (``submitting`` to ``delivering`` in the job's history: the provider call and
   the result download) and minus waiting for a provider slot (the engine's queue).
@@ -59,8 +60,16 @@ async def _one(fake: FakeDiscord, n: int, image: Any, out: dict[str, Any]) -> No
     member = fake.member(("alice", "bob", "carol")[n % 3])
     sent = time.time()
     handle = await member.run_command("edit", prompt=f"benchmark edit {n}", image=image)
+    dispatched = time.time()  # the INTERACTION_CREATE is on the bot's websocket now
     await handle.acknowledged(timeout=60)
-    out["ack"] = time.time() - sent
+    callback = next(
+        r
+        for r in fake.requests
+        if r.template == "/interactions/{interaction_id}/{interaction_token}/callback"
+        and str(handle.id) in r.path
+    )
+    out["ack"] = callback.at - dispatched
+    out["ack_from_creation"] = callback.at - handle.state.created_at
     response = await handle.response(timeout=120)
     job_id = int(response.content.split("job ")[1].split(".")[0])
     out["job_id"] = job_id
@@ -104,10 +113,11 @@ async def _measure(url: str, fake: FakeDiscord, results: list[dict[str, Any]]) -
     repo = open_repository(url)
     await repo.connect()
     overheads, provider_s, waits, acks, failed = [], [], [], [], 0
-    intakes, posts = [], []
+    intakes, posts, acks_discord = [], [], []
     try:
         for r in results:
             acks.append(r["ack"])
+            acks_discord.append(r["ack_from_creation"])
             job = await repo.get_job(r["job_id"])
             assert job is not None
             if job.status is not JobStatus.DONE:
@@ -132,7 +142,8 @@ async def _measure(url: str, fake: FakeDiscord, results: list[dict[str, Any]]) -
         "ack_p50_ms": round(_pct(acks, 50) * 1000, 1),
         "ack_p99_ms": round(_pct(acks, 99) * 1000, 1),
         "ack_max_ms": round(max(acks) * 1000, 1),
-        "acks_over_3s": sum(1 for a in acks if a > 3),
+        "acks_over_3s": sum(1 for a in acks_discord if a > 3),
+        "ack_from_creation_p99_ms": round(_pct(acks_discord, 99) * 1000, 1),
         "overhead_p50_ms": round(_pct(overheads, 50) * 1000, 1),
         "overhead_p99_ms": round(_pct(overheads, 99) * 1000, 1),
         "provider_phase_p50_ms": round(statistics.median(provider_s) * 1000, 1),
@@ -230,7 +241,9 @@ def main() -> None:
     )
     print(
         f"acknowledgement: p50 {summary['ack_p50_ms']} ms, p99 {summary['ack_p99_ms']} ms, "
-        f"max {summary['ack_max_ms']} ms, {summary['acks_over_3s']} over 3 s"
+        f"max {summary['ack_max_ms']} ms (from the event reaching the bot's socket); "
+        f"p99 {summary['ack_from_creation_p99_ms']} ms from the interaction's creation, "
+        f"{summary['acks_over_3s']} over 3 s"
     )
     print(
         f"bot overhead per job: p50 {summary['overhead_p50_ms']} ms, "
