@@ -102,12 +102,7 @@ async def open_app(
         result_hosts = {h for n in names for h in CAPABILITIES[n].result_hosts}
         fetcher = MediaFetcher.from_settings(http, settings, tuple(sorted(result_hosts)))
         capabilities = {name: CAPABILITIES[name] for name in names}
-
-        def label(name: str) -> str:
-            caps = CAPABILITIES.get(name)
-            return caps.label if caps else name
-
-        delivery = DiscordDelivery(repo=repo, clock=clock, provider_label=label)
+        delivery = DiscordDelivery(repo=repo, clock=clock, capabilities=CAPABILITIES)
         overrides: dict[str, Any] = {"lease_seconds": settings.job_lease_seconds}
         overrides.update(engine_overrides or {})
         config = EngineConfig.from_settings(settings, **overrides)

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +44,10 @@ from bot.jobs.events import (
     JobStarted,
     ResultImage,
 )
-from bot.kontext_service import result_seed
+from bot.kontext_service import provider_and_model, result_seed
 from bot.mentions import NO_MENTIONS, mentions_for
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
+from bot.providers.base import Capabilities
 from cogs.buttons import result_view, status_view
 from storage.base import Repository
 
@@ -83,16 +84,20 @@ class _Status:
 
 class DiscordDelivery:
     def __init__(
-        self, *, repo: Repository, clock: Clock, provider_label: Callable[[str], str]
+        self, *, repo: Repository, clock: Clock, capabilities: Mapping[str, Capabilities]
     ) -> None:
         self.repo = repo
         self.clock = clock
-        self.provider_label = provider_label
+        self.capabilities = capabilities
         self._client: discord.Client | None = None
         self._statuses: dict[int, _Status] = {}
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
+
+    def provider_label(self, name: str) -> str:
+        caps = self.capabilities.get(name)
+        return caps.label if caps else name
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -371,11 +376,12 @@ class DiscordDelivery:
         files: list[discord.File],
         notes: list[str],
     ) -> discord.Message:
+        label, model = provider_and_model(self.capabilities, job)
         caption = render.result_caption(
             prompt=job.prompt,
             requester_id=job.user_id,
-            provider_label=self.provider_label(job.provider),
-            model=job.model,
+            provider_label=label,
+            model=model,
             seed=result_seed(job),
             duration=self.clock.now() - (job.started_at or job.created_at),
             notes=list(dict.fromkeys(notes)),

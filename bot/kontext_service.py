@@ -112,6 +112,9 @@ class KontextService:
         caps = self.capabilities.get(name)
         return caps.label if caps else name
 
+    def describe(self, job: Job) -> tuple[str, str | None]:
+        return provider_and_model(self.capabilities, job)
+
     async def guild_settings(self, guild_id: int) -> GuildSettings:
         return await self.repo.get_guild_settings(guild_id)
 
@@ -303,9 +306,11 @@ class KontextService:
             chain = [(j.id, j.prompt) for j, _ in await self.repo.lineage(outputs[0].id)]
         references = await self.repo.get_references(job_id)
         duration = job.finished_at - job.started_at if job.finished_at and job.started_at else None
+        label, model = self.describe(job)
         return render.info_text(
             job=job,
-            provider_label=self.provider_label(job.provider),
+            provider_label=label,
+            model=model,
             seed=result_seed(job),
             duration=duration,
             chain=chain,
@@ -452,6 +457,19 @@ class KontextService:
         job = await self.engine.submit(request)
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
         return job
+
+
+def provider_and_model(
+    capabilities: Mapping[str, Capabilities], job: Job
+) -> tuple[str, str | None]:
+    """The provider's human name and the model that served ``job`` (the guild's choice, else
+    the provider's model for the kind of request)."""
+    caps = capabilities.get(job.provider)
+    if caps is None:
+        return job.provider, job.model
+    if job.model:
+        return caps.label, job.model
+    return caps.label, caps.text_model if job.kind is JobKind.IMAGINE else caps.edit_model
 
 
 def result_seed(job: Job) -> int | None:

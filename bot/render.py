@@ -20,7 +20,9 @@ THREAD_NAME_LIMIT = 100
 #: How much of a prompt a status or result message echoes.
 PROMPT_ECHO_LIMIT = 1500
 
-_MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()])")
+_MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+_LINE_START = re.compile(r"^([#>\-+])", re.MULTILINE)
+_NUMBERED = re.compile(r"^(\d+)\.", re.MULTILINE)
 _MENTION_START = re.compile(r"@|<(?=[@#&:/])")
 _ZWSP = "\u200b"
 
@@ -32,6 +34,7 @@ def escape_text(text: str) -> str:
     mention or restyling the message around it.
     """
     escaped = _MARKDOWN.sub(r"\\\1", text)
+    escaped = _NUMBERED.sub(r"\1\\.", _LINE_START.sub(r"\\\1", escaped))
     return _MENTION_START.sub(lambda m: m.group(0) + _ZWSP, escaped)
 
 
@@ -158,6 +161,7 @@ def info_text(
     job: Job,
     provider_label: str,
     seed: int | None,
+    model: str | None = None,
     duration: float | None,
     chain: Sequence[tuple[int, str]] = (),
     reference_count: int = 0,
@@ -171,7 +175,7 @@ def info_text(
         f"**Job {job.id}** · {job.kind.value} · {job.status.value}",
         f"**Prompt:** {quote_prompt(job.prompt, 900)}",
         f"**Provider:** {escape_text(provider_label)}"
-        + (f" · model {escape_text(job.model)}" if job.model else ""),
+        + (f" · model {escape_text(model or job.model or '')}" if model or job.model else ""),
         f"**Seed:** {seed if seed is not None else 'random'}"
         f" · **Aspect ratio:** {params.aspect_ratio.value if params.aspect_ratio else 'auto'}"
         f" · **Format:** {params.output_format.value}",

@@ -129,6 +129,34 @@ class Harness:
         )
 
 
+MESSAGE_ROUTES = (
+    ("POST", "/channels/{channel_id}/messages"),
+    ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
+    ("POST", "/webhooks/{application_id}/{interaction_token}"),
+    ("PATCH", "/webhooks/{application_id}/{interaction_token}/messages/{message_id}"),
+    ("POST", "/interactions/{interaction_id}/{interaction_token}/callback"),
+)
+
+
+def assert_mentions_safe(fake: FakeDiscord) -> None:
+    """Every message the bot sent or edited carried allowed_mentions that ping nobody but,
+    at most, one member (the requester): never @everyone, @here or a role."""
+    humans = {u.id for u in fake.users.values() if not u.bot}
+    for method, template in MESSAGE_ROUTES:
+        for record in fake.requests_to(method, template):
+            body = record.body if isinstance(record.body, dict) else {}
+            if "type" in body:  # an interaction callback: only 4 and 7 carry a message
+                body = (body.get("data") or {}) if body["type"] in (4, 7) else {}
+            if not isinstance(body, dict) or not ({"content", "components"} & body.keys()):
+                continue
+            allowed = body.get("allowed_mentions")
+            assert isinstance(allowed, dict), f"{record} sent no allowed_mentions"
+            assert not allowed.get("parse"), f"{record} allows {allowed}"
+            assert not allowed.get("roles") and not allowed.get("replied_user"), record
+            users = {int(u) for u in allowed.get("users") or []}
+            assert len(users) <= 1 and users <= humans, f"{record} may ping {users}"
+
+
 @pytest.fixture
 async def provider() -> AsyncIterator[AimlApiFake]:
     async with AimlApiFake(docs=docs_dir()) as fake:
@@ -147,6 +175,7 @@ async def harness(
         yield h
     finally:
         await h.stop()
+    assert_mentions_safe(fake_discord)
 
 
 @pytest.fixture
