@@ -16,8 +16,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.custom_ids import Action
+from bot.errors import KontextError
 from bot.kontext_service import BadRequest
 from bot.models import MAX_PROMPT_LENGTH, AspectRatio
+from cogs import errors
 from cogs.buttons import PromptModal, looks_like_image
 from cogs.common import acknowledge_job, image_input, requester
 
@@ -49,7 +51,10 @@ class EditCog(commands.Cog):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.guild_id is None:
             raise app_commands.NoPrivateMessage()
-        self.bot.delivery.check_channel(interaction)
+        try:
+            self.bot.delivery.check_channel(interaction)
+        except KontextError as err:
+            raise errors.Refused(err) from err
         return True
 
     @app_commands.command(name="edit", description="Edit up to four images with FLUX.1 Kontext")

@@ -23,6 +23,14 @@ from bot.mentions import NO_MENTIONS
 log = logging.getLogger(__name__)
 
 
+class Refused(app_commands.CheckFailure):
+    """A refusal raised from a check: the tree's handler only sees AppCommandErrors there."""
+
+    def __init__(self, error: KontextError) -> None:
+        super().__init__(error.user_message)
+        self.original = error
+
+
 def _perms(names: list[str]) -> str:
     return ", ".join(n.replace("_", " ").replace("guild", "server").title() for n in names)
 
@@ -83,7 +91,9 @@ MESSAGES: tuple[tuple[type[BaseException], Callable[[Exception], str]], ...] = (
 
 def unwrap(error: BaseException) -> BaseException:
     """The error a command raised, out of discord.py's invoke wrappers."""
-    while isinstance(error, app_commands.CommandInvokeError | commands.HybridCommandError):
+    while isinstance(
+        error, app_commands.CommandInvokeError | commands.HybridCommandError | Refused
+    ):
         error = error.original
     return error
 

@@ -188,3 +188,15 @@ async def test_reroll_of_an_imagine_result(kontext: Harness) -> None:
     assert "Queued" in again.content
     await kontext.fake.wait_for(lambda: len(kontext.results(thread_id)) == 2, what="reroll")
     assert all("image_url" not in b for b in kontext.provider.bodies("submit"))
+
+
+async def test_a_channel_the_bot_cannot_post_in_is_refused_up_front(kontext: Harness) -> None:
+    general = kontext.fake.channel("general")
+    await kontext.fake.set_bot_permissions(general, deny=Perm.SEND_MESSAGES)
+    handle = await kontext.member("alice").run_command(
+        "edit", in_channel=general, prompt="nowhere to post", image=png_file()
+    )
+    ack = await handle.response()
+    assert "can't post in this channel" in ack.content and ack.flags & 64
+    assert kontext.provider.submits == 0
+    assert kontext.app is not None and await kontext.app.repo.list_jobs() == []

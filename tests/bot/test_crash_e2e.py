@@ -85,12 +85,13 @@ async def test_kill_9_mid_job_then_restart_posts_the_result_once(
     status = next(m for m in fake.bot_messages("general") if "survive a crash" in m.content)
     thread = fake.channels[status.id]
     assert harness.results(thread.id) == []
-    with bot_process(harness, log):
+    with bot_process(harness, log) as second:
         await _connected(harness, 1)
         result = await harness.result_in(thread.id, timeout=30)
         await fake.wait_for(
             lambda: "Done" in fake.messages[status.id].content, timeout=10, what="status done"
         )
+    assert second.returncode == 0, log.read_text()  # SIGTERM stops the bot cleanly
     assert len(harness.results(thread.id)) == 1, log.read_text()
     assert "survive a crash" in result.content
     provider.release()
