@@ -7,6 +7,7 @@ restart-proof buttons, syncs the commands and starts the job engine; ``close`` s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import discord
@@ -17,11 +18,22 @@ from bot.discord_delivery import DiscordDelivery
 from bot.jobs.events import EventSink
 from bot.kontext_service import KontextService
 from bot.mentions import NO_MENTIONS
-from cogs.buttons import DYNAMIC_ITEMS
+from cogs.buttons import DYNAMIC_ITEMS, ModalSubmissions
+from cogs.edit import EditCog
+from cogs.errors import ErrorHandler
+from cogs.kontext import KontextCog
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.errors", "cogs.buttons", "cogs.edit", "cogs.kontext")
+#: The cogs, added in this order (and removed in reverse). An explicit list rather than
+#: extensions: ``load_extension`` re-imports a module, which would give the cogs' classes a
+#: second identity beside the one other modules imported.
+COGS: tuple[Callable[[KontextBot], commands.Cog], ...] = (
+    ErrorHandler,
+    ModalSubmissions,
+    EditCog,
+    KontextCog,
+)
 
 
 class EngineControl(Protocol):
@@ -82,8 +94,8 @@ class KontextBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.delivery.bind(self)
-        for name in COGS:
-            await self.load_extension(name)
+        for make in COGS:
+            await self.add_cog(make(self))
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         if self.sync_commands:
             await self._sync()
@@ -114,7 +126,6 @@ class KontextBot(commands.Bot):
             await self.engine.stop()
             self.events.remove(self.delivery.on_event)
         await self.delivery.close()
-        for name in reversed(COGS):
-            if name in self.extensions:
-                await self.unload_extension(name)
+        for name in reversed(list(self.cogs)):
+            await self.remove_cog(name)
         await super().close()

@@ -246,7 +246,3 @@ def status_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(CancelButton(job_id))
     return view
-
-
-async def setup(bot: KontextBot) -> None:
-    await bot.add_cog(ModalSubmissions(bot))

@@ -128,7 +128,3 @@ class EditCog(commands.Cog):
         await interaction.response.send_modal(
             PromptModal(Action.MESSAGE_MODAL, message.id, "Edit image")
         )
-
-
-async def setup(bot: KontextBot) -> None:
-    await bot.add_cog(EditCog(bot))

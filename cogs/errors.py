@@ -148,7 +148,3 @@ class ErrorHandler(commands.Cog):
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         await report(interaction, error)
-
-
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(ErrorHandler(bot))

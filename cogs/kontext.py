@@ -169,7 +169,3 @@ class KontextCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.group.name)
-
-
-async def setup(bot: KontextBot) -> None:
-    await bot.add_cog(KontextCog(bot))
