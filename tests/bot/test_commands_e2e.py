@@ -200,3 +200,21 @@ async def test_a_channel_the_bot_cannot_post_in_is_refused_up_front(kontext: Har
     assert "can't post in this channel" in ack.content and ack.flags & 64
     assert kontext.provider.submits == 0
     assert kontext.app is not None and await kontext.app.repo.list_jobs() == []
+
+
+async def test_kontext_can_be_limited_to_one_channel(kontext: Harness) -> None:
+    fake = kontext.fake
+    alice = kontext.member("alice")
+    images = fake.channel("images")
+    saved = await (
+        await alice.run_command("kontext settings", in_channel="general", allowed_channel=images)
+    ).response()
+    assert "Saved" in saved.content and f"<#{images.id}>" in saved.content
+    _, refused = await kontext.edit("wrong place")
+    assert "not enabled in this channel" in refused.content
+    done = await kontext.edit_done("right place", channel="images")
+    assert done.result.attachments
+    cleared = await (
+        await alice.run_command("kontext settings", in_channel="images", clear_channels=True)
+    ).response()
+    assert "every channel" in cleared.content
