@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.discord_delivery import DiscordDelivery
 from bot.discord_endpoints import point_discord_at
 from bot.errors import KontextError
+from bot.iterate import IterateService
 from bot.jobs.engine import JobEngine
 from bot.jobs.limits import EngineConfig
 from bot.kontext_service import KontextService
@@ -130,6 +131,7 @@ async def open_app(
             events=engine.events,
             sync_commands=sync_commands,
             guild_ready_timeout=guild_ready_timeout,
+            iterate=IterateService(kontext),
         )
         stack.push_async_callback(_close_bot, bot)
         yield App(settings, http, repo, providers, engine, delivery, kontext, bot)

@@ -15,13 +15,16 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.discord_delivery import DiscordDelivery
+from bot.iterate import IterateService
 from bot.jobs.events import EventSink
 from bot.kontext_service import KontextService
 from bot.mentions import NO_MENTIONS
 from cogs.buttons import DYNAMIC_ITEMS, ModalSubmissions
 from cogs.edit import EditCog
 from cogs.errors import ErrorHandler
+from cogs.history import HISTORY_ITEMS, Gallery, HistoryCog
 from cogs.kontext import KontextCog
+from cogs.remix import RemixCog
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ COGS: tuple[Callable[[KontextBot], commands.Cog], ...] = (
     ModalSubmissions,
     EditCog,
     KontextCog,
+    RemixCog,  # replies and remix channels (issue 7)
+    HistoryCog,  # the "Edit history" menu and ⭐ reactions (issue 7)
 )
 
 
@@ -62,6 +67,8 @@ class KontextBot(commands.Bot):
     settings: Settings
     kontext: KontextService
     delivery: DiscordDelivery
+    iterate: IterateService
+    gallery: Gallery
     engine: EngineControl
     events: EventSource
 
@@ -75,6 +82,7 @@ class KontextBot(commands.Bot):
         events: EventSource,
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
+        iterate: IterateService | None = None,
     ) -> None:
         super().__init__(
             guild_ready_timeout=guild_ready_timeout,
@@ -87,6 +95,8 @@ class KontextBot(commands.Bot):
         self.settings = settings
         self.kontext = kontext
         self.delivery = delivery
+        self.iterate = iterate or IterateService(kontext)
+        self.gallery = Gallery(self)
         self.engine = engine
         self.events = events
         self.sync_commands = sync_commands
@@ -96,7 +106,7 @@ class KontextBot(commands.Bot):
         self.delivery.bind(self)
         for make in COGS:
             await self.add_cog(make(self))
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *HISTORY_ITEMS)
         if self.sync_commands:
             await self._sync()
         self.events.add(self.delivery.on_event)

@@ -23,6 +23,9 @@ class Action(StrEnum):
     CANCEL = "cancel"
     EDIT_MODAL = "editm"  # the modal the Edit button opens
     MESSAGE_MODAL = "msgm"  # the modal of the "Edit image" context menu (message id)
+    HISTORY = "history"  # cogs.history: the chain's contact sheet
+    UNDO = "undo"  # cogs.history: re-post the parent output as the new tip
+    SHARE = "share"  # cogs.history: post the result to the gallery channel
 
 
 def build(action: Action, target_id: int) -> str:

@@ -207,6 +207,39 @@ class DiscordDelivery:
         where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
         return Placement(message, thread, where, notes)
 
+    async def open_status_in(
+        self, job: Job, channel: discord.abc.Messageable, *, reply_to: int | None = None
+    ) -> discord.Message:
+        """The status message of a job started by a message (a reply, a remix post), posted
+        in ``channel`` (the job's thread or channel), as a reply to ``reply_to`` if given."""
+        status = self._status(job.id)
+        text = status.text or render.status_queued(
+            job.prompt, await self.repo.queue_position(job.id), None
+        )
+        kwargs: dict[str, Any] = {}
+        if reply_to is not None:
+            kwargs["reference"] = discord.MessageReference(
+                message_id=reply_to,
+                channel_id=job.thread_id or job.channel_id,
+                fail_if_not_exists=False,
+            )
+        if not status.final:
+            kwargs["view"] = status_view(job.id)
+        message = await channel.send(text, allowed_mentions=NO_MENTIONS, **kwargs)
+        status.channel_id, status.message_id, status.shown = message.channel.id, message.id, text
+        await self.repo.update_job(job.id, now=self.clock.now(), status_message_id=message.id)
+        await self.repo.index_message(
+            MessageRef(
+                message_id=message.id,
+                channel_id=message.channel.id,
+                job_id=job.id,
+                kind=MessageKind.STATUS,
+            ),
+            now=self.clock.now(),
+        )
+        self._kick(job.id)
+        return message
+
     # --- the status message ---------------------------------------------------------------
 
     def _status(self, job_id: int) -> _Status:
@@ -393,10 +426,12 @@ class DiscordDelivery:
                 channel_id=job.channel_id,
                 fail_if_not_exists=False,
             )
+        gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
+        view = result_view(job.id, undo=job.parent_output_id is not None, share=bool(gallery))
         return await channel.send(
             caption,
             files=files,
-            view=result_view(job.id),
+            view=view,
             allowed_mentions=mentions_for(job.user_id),
             nonce=job.delivery_nonce,
             **kwargs,

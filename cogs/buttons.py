@@ -235,10 +235,16 @@ DYNAMIC_ITEMS: tuple[type[JobButton], ...] = (
 )
 
 
-def result_view(job_id: int) -> discord.ui.View:
+def result_view(job_id: int, *, undo: bool = False, share: bool = False) -> discord.ui.View:
+    """Reroll, Edit, Info, Delete; then History, and Undo (the job edited an earlier output)
+    and Share (the server has a gallery channel), from :mod:`cogs.history`."""
+    from cogs.history import history_buttons  # imports this module: import when first used
+
     view = discord.ui.View(timeout=None)
     for cls in (RerollButton, EditButton, InfoButton, DeleteButton):
         view.add_item(cls(job_id))
+    for item in history_buttons(job_id, undo=undo, share=share):
+        view.add_item(item)
     return view
 
 

@@ -12,6 +12,8 @@ from bot import render
 from bot.mentions import NO_MENTIONS
 from bot.models import AspectRatio, GuildSettings, IteratePolicy, NsfwPolicy
 from cogs.common import requester
+from cogs.history import history_command
+from cogs.remix import RemixGroup
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
@@ -42,6 +44,9 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
     def __init__(self, bot: KontextBot) -> None:
         super().__init__()
         self.bot = bot
+        # Issue 7: `/kontext remix ...` (cogs/remix.py) and `/kontext history` (cogs/history.py).
+        self.add_command(RemixGroup(bot))
+        self.add_command(history_command())
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """Everything but ``help`` needs a server (settings, queue and usage are per server)."""
