@@ -193,4 +193,4 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
     assert [o["name"] for o in commands["imagine"]["options"]] == ["prompt", "aspect_ratio", "seed"]
     assert commands["Edit image"]["type"] == 3
     subs = [o["name"] for o in commands["kontext"]["options"]]
-    assert sorted(subs) == ["cancel", "help", "queue", "settings", "usage"]
+    assert sorted(subs) == ["cancel", "help", "history", "queue", "remix", "settings", "usage"]
