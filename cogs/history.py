@@ -27,8 +27,9 @@ from bot import custom_ids, render
 from bot.custom_ids import Action
 from bot.errors import KontextError
 from bot.mentions import NO_MENTIONS, mentions_for
-from cogs.buttons import JobButton, looks_like_image
+from cogs.buttons import JobButton
 from cogs.common import requester
+from cogs.remix import is_result_image
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
@@ -232,7 +233,7 @@ class Gallery:
             if any(str(r.emoji) == STAR and r.me for r in fresh.reactions):
                 raise NoHistory("That result is already in the gallery.")
             if data is None:
-                images = [a for a in fresh.attachments if looks_like_image(a)]
+                images = [a for a in fresh.attachments if is_result_image(a)]
                 if not images:
                     raise NoHistory("The image of that result is gone, so it can't be shared.")
                 data = await images[0].read()

@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def is_result_image(attachment: discord.Attachment) -> bool:
+    """An image attachment of one of our results (the extension counts even when the stored
+    content type is generic: our results are only ever images)."""
+    name = attachment.filename.lower()
+    return looks_like_image(attachment) or name.endswith((".png", ".jpg", ".jpeg", ".webp"))
+
+
 def message_requester(message: discord.Message) -> Requester:
     """Who posted ``message``, where, and with which powers."""
     channel = message.channel
@@ -209,7 +216,7 @@ class RemixCog(commands.Cog):
             if fresh is None:
                 return None
             for attachment in fresh.attachments:
-                if looks_like_image(attachment):
+                if is_result_image(attachment):
                     try:
                         return await attachment.read()
                     except discord.HTTPException as err:
