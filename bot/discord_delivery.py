@@ -72,6 +72,15 @@ class Placement:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Upload:
+    """One file to post; a fresh ``discord.File`` is made per attempt (a send closes it)."""
+
+    data: bytes
+    name: str
+    spoiler: bool
+
+
 @dataclass
 class _Status:
     text: str | None = None
@@ -319,7 +328,7 @@ class DiscordDelivery:
         settings = await self.repo.get_guild_settings(job.guild_id)
         notes: list[str] = []
         posted: list[ResultImage] = []
-        files: list[discord.File] = []
+        files: list[_Upload] = []
         nsfw_ok = _is_nsfw(channel)
         per_file = self._per_file_limit(job, channel, len(images))
         for image in images:
@@ -339,13 +348,35 @@ class DiscordDelivery:
             if len(data) != len(image.data):
                 notes.append("Re-encoded to fit Discord's upload limit.")
             name = f"kontext-{job.id}-{image.output.index + 1}.{ext}"
-            files.append(discord.File(io.BytesIO(data), filename=name, spoiler=spoiler))
+            files.append(_Upload(data, name, spoiler))
             posted.append(image)
         if files and not _can_attach(channel):
             await self._deliver_by_dm(job, channel, files, posted, images, notes)
             return
-        message = await self._send_result(job, channel, files, notes)
+        try:
+            message = await self._send_result(job, channel, files, notes)
+        except (discord.NotFound, discord.Forbidden) as err:
+            parent = await self._parent_instead(job, channel, err)
+            if parent is None:
+                raise
+            notes.append("The thread was gone or closed to me, so I posted the result here.")
+            message = await self._send_result(job, parent, files, notes)
         await self._record(job, message, posted, images)
+
+    async def _parent_instead(
+        self, job: Job, channel: discord.abc.Messageable, err: discord.HTTPException
+    ) -> discord.abc.Messageable | None:
+        """The channel the command ran in, when posting into the job's thread failed."""
+        if getattr(channel, "id", None) != job.thread_id or job.thread_id == job.channel_id:
+            return None
+        log.warning("job %d: cannot post in thread %s (%s)", job.id, job.thread_id, err.status)
+        found = self.client.get_channel(job.channel_id)
+        if found is None:
+            try:
+                found = await self.client.fetch_channel(job.channel_id)
+            except discord.HTTPException:
+                return None
+        return found if isinstance(found, discord.abc.Messageable) else None
 
     def _per_file_limit(self, job: Job, channel: discord.abc.Messageable, count: int) -> int:
         limit = self._upload_limits.get(job.id)
@@ -373,7 +404,7 @@ class DiscordDelivery:
         self,
         job: Job,
         channel: discord.abc.Messageable,
-        files: list[discord.File],
+        files: list[_Upload],
         notes: list[str],
     ) -> discord.Message:
         label, model = provider_and_model(self.capabilities, job)
@@ -395,7 +426,9 @@ class DiscordDelivery:
             )
         return await channel.send(
             caption,
-            files=files,
+            files=[
+                discord.File(io.BytesIO(f.data), filename=f.name, spoiler=f.spoiler) for f in files
+            ],
             view=result_view(job.id),
             allowed_mentions=mentions_for(job.user_id),
             nonce=job.delivery_nonce,
@@ -406,7 +439,7 @@ class DiscordDelivery:
         self,
         job: Job,
         channel: discord.abc.Messageable,
-        files: list[discord.File],
+        files: list[_Upload],
         posted: list[ResultImage],
         images: Sequence[ResultImage],
         notes: list[str],

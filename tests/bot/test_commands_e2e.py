@@ -218,3 +218,17 @@ async def test_kontext_can_be_limited_to_one_channel(kontext: Harness) -> None:
         await alice.run_command("kontext settings", in_channel="images", clear_channels=True)
     ).response()
     assert "every channel" in cleared.content
+
+
+async def test_a_vanished_thread_gets_the_result_in_its_channel(kontext: Harness) -> None:
+    fake = kontext.fake
+    fake.allow_violations(10003)  # Unknown Channel: the bot learns the thread is gone
+    kontext.provider.script("submit", Outcome.stall())
+    _, ack = await kontext.edit("thread will vanish")
+    job = await kontext.job(_job_id(ack.content))
+    assert job.thread_id is not None
+    await fake.wait_for(lambda: kontext.provider.submits == 1, what="the submit")
+    del fake.channels[job.thread_id]  # deleted without the bot being told
+    kontext.provider.release()
+    result = await kontext.result_in(job.channel_id)
+    assert "thread was gone" in result.content and result.attachments
