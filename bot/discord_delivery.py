@@ -7,8 +7,8 @@ interaction token, so a job that finishes long after its command (interaction to
 * :meth:`DiscordDelivery.open_status` posts "queued — position N" with a Cancel button where the
   command ran, starts a thread from it (or uses the current thread), and stores both ids on
   the job before any result may be posted (:meth:`preparing` holds delivery back meanwhile).
-* :meth:`DiscordDelivery.on_event` is the engine's event sink: it renders each event and edits
-  the status message in a per-job task, coalescing bursts (only the latest text is sent).
+* :meth:`DiscordDelivery.on_event` is the engine's event sink; the status message itself is
+  kept up to date by :class:`bot.discord_status.StatusBoard`.
 * :meth:`DiscordDelivery.deliver` is the engine's Deliverer. It is idempotent: an output that
   already has a message id in storage is never posted again, and the post carries the job's
   nonce with ``enforce_nonce`` (discord.py 2.7 sends it with every nonce) so that a post
@@ -29,21 +29,10 @@ import discord
 
 from bot import render
 from bot.clock import Clock
+from bot.discord_status import StatusBoard
 from bot.errors import KontextError
 from bot.images import fit_for_upload
-from bot.jobs.events import (
-    JobCancelled,
-    JobDelayed,
-    JobDone,
-    JobEvent,
-    JobExpired,
-    JobFailed,
-    JobFallback,
-    JobProgress,
-    JobQueued,
-    JobStarted,
-    ResultImage,
-)
+from bot.jobs.events import JobEvent, ResultImage
 from bot.kontext_service import provider_and_model, result_seed
 from bot.mentions import NO_MENTIONS, mentions_for
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
@@ -81,16 +70,6 @@ class _Upload:
     spoiler: bool
 
 
-@dataclass
-class _Status:
-    text: str | None = None
-    final: bool = False
-    shown: str | None = None
-    channel_id: int | None = None
-    message_id: int | None = None
-    task: asyncio.Task[None] | None = None
-
-
 class DiscordDelivery:
     def __init__(
         self, *, repo: Repository, clock: Clock, capabilities: Mapping[str, Capabilities]
@@ -99,7 +78,7 @@ class DiscordDelivery:
         self.clock = clock
         self.capabilities = capabilities
         self._client: discord.Client | None = None
-        self._statuses: dict[int, _Status] = {}
+        self.board = StatusBoard(capabilities)
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
@@ -112,6 +91,7 @@ class DiscordDelivery:
 
     def bind(self, client: discord.Client) -> None:
         self._client = client
+        self.board.bind(client)
 
     @property
     def client(self) -> discord.Client:
@@ -120,11 +100,14 @@ class DiscordDelivery:
         return self._client
 
     async def close(self) -> None:
-        tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._statuses.clear()
+        await self.board.close()
+        self._upload_limits.clear()
+
+    async def on_event(self, event: JobEvent) -> None:
+        """The engine's event sink (see :class:`bot.discord_status.StatusBoard`)."""
+        await self.board.on_event(event)
+        if event.job.status.terminal:
+            self._upload_limits.pop(event.job.id, None)
 
     # --- before a job is queued -----------------------------------------------------------
 
@@ -165,17 +148,16 @@ class DiscordDelivery:
             if isinstance(found, discord.abc.Messageable)
             else self.client.get_partial_messageable(job.channel_id)
         )
-        status = self._status(job.id)
-        text = status.text or render.status_queued(
+        pending, final = self.board.pending_text(job.id)
+        text = pending or render.status_queued(
             job.prompt, await self.repo.queue_position(job.id), None
         )
-        if status.final:
+        if final:
             message = await channel.send(text, allowed_mentions=NO_MENTIONS)
         else:
             message = await channel.send(
                 text, view=status_view(job.id), allowed_mentions=NO_MENTIONS
             )
-        status.channel_id, status.message_id, status.shown = message.channel.id, message.id, text
         thread: discord.Thread | None = None
         notes: list[str] = []
         if isinstance(channel, discord.Thread):
@@ -212,89 +194,11 @@ class DiscordDelivery:
             ),
             now=self.clock.now(),
         )
-        self._kick(job.id)  # an event may have arrived while we were posting
+        self.board.placed(job.id, message.channel.id, message.id, text)
         where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
         return Placement(message, thread, where, notes)
 
     # --- the status message ---------------------------------------------------------------
-
-    def _status(self, job_id: int) -> _Status:
-        return self._statuses.setdefault(job_id, _Status())
-
-    async def on_event(self, event: JobEvent) -> None:
-        """The engine's sink: remember the newest text and let the job's task edit it."""
-        rendered = self._render(event)
-        if rendered is None:
-            return
-        status = self._status(event.job.id)
-        if status.final:
-            return
-        status.text, status.final = rendered
-        if status.message_id is None and event.job.status_message_id is not None:
-            status.channel_id = event.job.channel_id
-            status.message_id = event.job.status_message_id
-        self._kick(event.job.id)
-
-    def _render(self, event: JobEvent) -> tuple[str, bool] | None:
-        job = event.job
-        prompt = job.prompt
-        if isinstance(event, JobQueued):
-            return render.status_queued(prompt, event.position, event.eta_seconds), False
-        if isinstance(event, JobStarted):
-            return render.status_running(prompt, None, self.provider_label(job.provider)), False
-        if isinstance(event, JobProgress):
-            label = self.provider_label(job.provider)
-            return render.status_running(prompt, event.progress, label), False
-        if isinstance(event, JobDelayed):
-            return render.status_running(prompt, None, self.provider_label(job.provider)), False
-        if isinstance(event, JobFallback):
-            return render.status_fallback(
-                prompt,
-                self.provider_label(event.from_provider),
-                self.provider_label(event.to_provider),
-            ), False
-        if isinstance(event, JobDone):
-            started = job.started_at or job.created_at
-            return render.status_done(prompt, event.at - started), True
-        if isinstance(event, JobFailed):
-            return render.status_failed(prompt, event.reason), True
-        if isinstance(event, JobCancelled):
-            return render.status_cancelled(prompt, event.by_user_id), True
-        if isinstance(event, JobExpired):
-            return render.status_expired(prompt), True
-        return None
-
-    def _kick(self, job_id: int) -> None:
-        status = self._status(job_id)
-        if status.task is None or status.task.done():
-            status.task = asyncio.create_task(self._flush(job_id), name=f"status-{job_id}")
-
-    async def _flush(self, job_id: int) -> None:
-        """Edit the status message until it shows the newest text (one edit at a time)."""
-        status = self._status(job_id)
-        if status.message_id is None:
-            return  # open_status kicks again once the message exists
-        while status.text is not None and status.text != status.shown:
-            text, final = status.text, status.final
-            assert status.channel_id is not None
-            channel = self.client.get_partial_messageable(status.channel_id)
-            try:
-                await channel.get_partial_message(status.message_id).edit(
-                    content=text,
-                    view=None if final else status_view(job_id),
-                    allowed_mentions=NO_MENTIONS,
-                )
-            except discord.NotFound:
-                log.info("status message of job %d is gone", job_id)
-                status.shown = text
-                break
-            except discord.HTTPException as err:
-                log.warning("could not update the status of job %d: %s", job_id, err)
-                break
-            status.shown = text
-        if status.final and status.shown == status.text:
-            self._statuses.pop(job_id, None)
-            self._upload_limits.pop(job_id, None)
 
     # --- the result -----------------------------------------------------------------------
 
