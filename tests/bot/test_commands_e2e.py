@@ -95,6 +95,8 @@ async def test_kontext_queue_and_cancel_by_number(kontext: Harness) -> None:
 
 async def test_dms_say_clearly_that_they_do_not_work(harness: Harness) -> None:
     await harness.start(dev_guild_id=None)  # global commands, as in production
+    assert {c["name"] for c in harness.fake.global_commands} >= {"edit", "imagine", "kontext"}
+    assert not harness.fake.guild_commands.get(harness.fake.guild.id)
     alice = harness.member("alice")
     dm = harness.fake.dm_channel(alice.user)
     answer = await (
