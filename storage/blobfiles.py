@@ -52,6 +52,12 @@ class BlobFiles:
                 Path(temp_name).unlink()
             raise
 
+    def store(self, data: bytes) -> str:
+        """Hash and write in one call (one trip to a thread); returns the sha256 hex."""
+        content_hash = sha256_hex(data)
+        self.write(content_hash, data)
+        return content_hash
+
     def read(self, content_hash: str) -> bytes | None:
         target = self.path(content_hash)
         if target is None:

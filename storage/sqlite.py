@@ -28,7 +28,7 @@ import aiosqlite
 from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
 from storage.base import DatabaseUnusable, EnqueueLimits, StorageError
-from storage.blobfiles import BlobFiles, sha256_hex
+from storage.blobfiles import BlobFiles
 from storage.queries import (
     CANDIDATE_GUILDS,
     CLAIM_SET,
@@ -197,6 +197,8 @@ class SqliteRepository(SqlRepository):
             await self._migrate(conn)
         except BaseException as err:
             await conn.close()
+            if isinstance(err, sqlite3.OperationalError):
+                raise self._unusable(f"it cannot be opened or written ({err})") from err
             if isinstance(err, sqlite3.DatabaseError):
                 raise self._unusable(f"it is not a readable SQLite database ({err})") from err
             raise
@@ -301,10 +303,13 @@ class SqliteRepository(SqlRepository):
 
     # --- blobs --------------------------------------------------------------------------------
     async def put_blob(self, data: bytes, *, now: float) -> str:
-        content_hash = await asyncio.to_thread(sha256_hex, data)
-        # The catalogue row first, with a fresh time: a purge running meanwhile then keeps it.
-        async with self._session() as tx:
-            await tx.execute(
+        """The file first, then its catalogue row (a crash in between leaves only an orphan
+        file, never a row without bytes). Holding a place at the gate meanwhile keeps a purge
+        (a transaction) from deleting the file between the two."""
+        await self._gate.enter()
+        try:
+            content_hash = await asyncio.to_thread(self._files.store, data)
+            await _SqliteTx(self._connection(), None).execute(
                 "INSERT INTO blobs (content_hash, size, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (content_hash) DO UPDATE SET "
                 "created_at = MAX(blobs.created_at, excluded.created_at)",
@@ -312,15 +317,15 @@ class SqliteRepository(SqlRepository):
                 len(data),
                 float(now),
             )
-        await asyncio.to_thread(self._files.write, content_hash, data)
+        finally:
+            self._gate.leave()
         return content_hash
 
     async def get_blob(self, content_hash: str) -> bytes | None:
         return await asyncio.to_thread(self._files.read, content_hash)
 
     async def _delete_blobs(self, tx: Tx, hashes: Sequence[str]) -> None:
-        # Inside the transaction (and the lock), so a concurrent put_blob of the same bytes
-        # cannot have its file removed after re-registering it.
+        # Inside the purge's transaction, which no put_blob overlaps (see put_blob).
         await asyncio.to_thread(self._files.delete, hashes)
 
     # --- the queue ----------------------------------------------------------------------------

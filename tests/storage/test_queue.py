@@ -348,8 +348,23 @@ async def test_statements_never_land_inside_a_rolled_back_transaction(repo: Repo
         )
         await repo.index_message(message, now=T0)
 
-    results = await asyncio.gather(*(enqueue(n) for n in range(30)), *(index(n) for n in range(30)))
-    assert results[:30].count(True) == 10
+    assert [await enqueue(n) for n in range(10)] == [True] * 10
+    tasks = [task for n in range(30) for task in (enqueue(n), index(n))]
+    results = await asyncio.gather(*tasks)
+    assert results[0::2] == [False] * 30  # every one refused, its transaction rolled back
     assert all([await repo.lookup_message(1000 + n) for n in range(30)])
     assert await repo.count_active(guild_id=1, user_id=1) == 10
     assert await repo.count_queued() == 11
+
+
+async def test_a_queued_job_can_move_to_another_provider(repo: Repository) -> None:
+    job = await repo.enqueue(new_job(provider="aiml"), now=T0)
+    moved = await repo.transition(
+        job.id, expected=JobStatus.QUEUED, to=JobStatus.QUEUED, now=T0 + 1, provider="wavespeed"
+    )
+    assert moved is not None and moved.provider == "wavespeed"
+    assert await claim_one(repo, provider="aiml") is None
+    assert await repo.queue_position(job.id) == 1
+    assert await claim_one(repo, provider="wavespeed") == job.id
+    assert await repo.count_queued() == 0
+    assert await repo.job_history(job.id) == [(JobStatus.QUEUED, T0), (JobStatus.SUBMITTING, T0)]
