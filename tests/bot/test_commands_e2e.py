@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.bot.conftest import Harness
-from tests.discord_fake import Perm, png_file
+from tests.discord_fake import Intent, Perm, png_file
 from tests.fakes import ModelsLabFake, Outcome, docs_dir
 
 
@@ -234,3 +236,15 @@ async def test_a_vanished_thread_gets_the_result_in_its_channel(kontext: Harness
     kontext.provider.release()
     result = await kontext.result_in(job.channel_id)
     assert "thread was gone" in result.content and result.attachments
+
+
+async def test_gateway_intents_default_plus_guild_messages(kontext: Harness) -> None:
+    intents = kontext.fake.gateway.session.intents
+    assert intents & Intent.GUILD_MESSAGES and intents & Intent.GUILDS
+    assert not intents & Intent.PRIVILEGED
+
+
+@pytest.mark.discord_fake(granted_intents=Intent.MESSAGE_CONTENT)
+async def test_message_content_only_when_asked_for(harness: Harness) -> None:
+    await harness.start(message_content=True)
+    assert harness.fake.gateway.session.intents & Intent.MESSAGE_CONTENT
