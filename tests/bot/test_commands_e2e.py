@@ -248,3 +248,45 @@ async def test_gateway_intents_default_plus_guild_messages(kontext: Harness) -> 
 async def test_message_content_only_when_asked_for(harness: Harness) -> None:
     await harness.start(message_content=True)
     assert harness.fake.gateway.session.intents & Intent.MESSAGE_CONTENT
+
+
+@pytest.mark.parametrize("policy", ["block", "spoiler"])
+async def test_nsfw_flagged_outputs_are_withheld_outside_nsfw_channels(
+    kontext: Harness, policy: str
+) -> None:
+    """Providers flag outputs one by one; the guild's policy decides (the fake has no
+    age-restricted channels, so both policies withhold here, saying why)."""
+    from bot.jobs.events import ResultImage
+    from bot.models import OutputFormat
+
+    app = kontext.app
+    assert app is not None
+    alice = kontext.member("alice")
+    await (
+        await alice.run_command("kontext settings", in_channel="general", nsfw=policy)
+    ).response()
+    kontext.provider.script("submit", Outcome.stall())
+    _, ack = await kontext.edit("two outputs, one flagged")
+    job = await kontext.job(_job_id(ack.content))
+    data = png_file().data
+    images = []
+    for index, nsfw in enumerate((False, True)):
+        output = await app.repo.add_output(
+            job.id,
+            index=index,
+            data=data,
+            format=OutputFormat.PNG,
+            width=64,
+            height=48,
+            nsfw=nsfw,
+            now=job.created_at,
+            retention_seconds=None,
+        )
+        images.append(ResultImage(output=output, data=data))
+    await app.delivery.deliver(job, images)
+    result = await kontext.result_in(job.thread_id or job.channel_id)
+    assert len(result.attachments) == 1
+    assert "flagged as NSFW" in result.content
+    assert all(o.message_id == result.id for o in await app.repo.outputs_for_job(job.id))
+    await (await alice.run_command("kontext cancel", in_channel="general", job=job.id)).response()
+    kontext.provider.release()
