@@ -19,7 +19,7 @@ it on). The provider keeps its documented concurrency (2), so most jobs wait in 
 queue; that wait is reported apart and not counted as overhead.
 Prints readable lines, then one JSON line.
 
-    python -m bench.discord [--jobs 200]
+    python -m bench.discord [--jobs 200] [--isolated 30] [--postgres]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ with warnings.catch_warnings():
 
 from bot.models import GuildSettings, JobStatus
 from storage import open_repository
+from tests import pg
 from tests.discord_fake import FakeDiscord, png_file
 from tests.fakes import AimlApiFake, env_for
 
@@ -76,14 +77,14 @@ async def _one(fake: FakeDiscord, n: int, image: Any, out: dict[str, Any]) -> No
     out["sent"] = sent
 
 
-def _bot_env(fake: FakeDiscord, provider: AimlApiFake, db: Path) -> dict[str, str]:
+def _bot_env(fake: FakeDiscord, provider: AimlApiFake, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KONTEXT_", "DISCORD_"))}
     env.update(env_for(provider))
     env.update(
         DISCORD_TOKEN=fake.token,
         DISCORD_API_BASE=fake.api_base,
         DISCORD_GATEWAY_URL=fake.gateway_url,
-        KONTEXT_DATABASE_URL=f"sqlite:///{db}",
+        KONTEXT_DATABASE_URL=url,
         KONTEXT_DEV_GUILD_ID=str(fake.guild.id),
         KONTEXT_LOG_LEVEL="WARNING",
         PYTHONWARNINGS="ignore::DeprecationWarning",
@@ -164,12 +165,11 @@ def _done_count(fake: FakeDiscord) -> int:
     )
 
 
-async def run(jobs: int, isolated: int) -> dict[str, Any]:
+async def run(jobs: int, isolated: int, postgres: bool = False) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
     profile = os.environ.get("BENCH_PROFILE")  # a cProfile output path for the bot process
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.db"
-        url = f"sqlite:///{db}"
+        url = await pg.create_temp_database() if postgres else f"sqlite:///{Path(tmp) / 'bench.db'}"
         fake = FakeDiscord(validator=None)
         await fake.start()
         try:
@@ -183,7 +183,7 @@ async def run(jobs: int, isolated: int) -> dict[str, Any]:
                     "bot",
                     "run",
                     cwd=ROOT,
-                    env=_bot_env(fake, provider, db),
+                    env=_bot_env(fake, provider, url),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -217,6 +217,8 @@ async def run(jobs: int, isolated: int) -> dict[str, Any]:
                 single = await _measure(url, fake, alone) if alone else {}
         finally:
             await fake.close()
+            if postgres:
+                await pg.drop_database(url)
     return {
         "jobs": jobs,
         "wall_seconds": round(wall, 2),
@@ -233,8 +235,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=200, help="simultaneous /edit (burst)")
     parser.add_argument("--isolated", type=int, default=30, help="then /edit one at a time")
+    parser.add_argument(
+        "--postgres", action="store_true", help="a throw-away PostgreSQL database (tests.pg)"
+    )
     args = parser.parse_args()
-    summary = asyncio.run(run(args.jobs, args.isolated))
+    summary = asyncio.run(run(args.jobs, args.isolated, args.postgres))
+    print(f"storage: {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(
         f"{summary['jobs']} simultaneous /edit, {summary['failed']} failed, "
         f"{summary['wall_seconds']} s"

@@ -149,7 +149,9 @@ async def run(settings: Settings) -> None:
     async with open_app(settings) as app:
         log.info("starting with providers %s", ", ".join(app.providers))
         loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Stop cleanly: the engine releases its leases, so a restart resumes at once.
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(app.bot.close()))
+            loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(app.bot.close())))
         await app.bot.start(settings.discord_token.get_secret_value())
+        await asyncio.gather(*stopping)

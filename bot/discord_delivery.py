@@ -7,8 +7,8 @@ interaction token, so a job that finishes long after its command (interaction to
 * :meth:`DiscordDelivery.open_status` posts "queued — position N" with a Cancel button where the
   command ran, starts a thread from it (or uses the current thread), and stores both ids on
   the job before any result may be posted (:meth:`preparing` holds delivery back meanwhile).
-* :meth:`DiscordDelivery.on_event` is the engine's event sink: it renders each event and edits
-  the status message in a per-job task, coalescing bursts (only the latest text is sent).
+* :meth:`DiscordDelivery.on_event` is the engine's event sink; the status message itself is
+  kept up to date by :class:`bot.discord_status.StatusBoard`.
 * :meth:`DiscordDelivery.deliver` is the engine's Deliverer. It is idempotent: an output that
   already has a message id in storage is never posted again, and the post carries the job's
   nonce with ``enforce_nonce`` (discord.py 2.7 sends it with every nonce) so that a post
@@ -29,21 +29,10 @@ import discord
 
 from bot import render
 from bot.clock import Clock
+from bot.discord_status import StatusBoard
 from bot.errors import KontextError
 from bot.images import fit_for_upload
-from bot.jobs.events import (
-    JobCancelled,
-    JobDelayed,
-    JobDone,
-    JobEvent,
-    JobExpired,
-    JobFailed,
-    JobFallback,
-    JobProgress,
-    JobQueued,
-    JobStarted,
-    ResultImage,
-)
+from bot.jobs.events import JobEvent, ResultImage
 from bot.kontext_service import provider_and_model, result_seed
 from bot.mentions import NO_MENTIONS, mentions_for
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
@@ -72,14 +61,13 @@ class Placement:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Status:
-    text: str | None = None
-    final: bool = False
-    shown: str | None = None
-    channel_id: int | None = None
-    message_id: int | None = None
-    task: asyncio.Task[None] | None = None
+@dataclass(frozen=True)
+class _Upload:
+    """One file to post; a fresh ``discord.File`` is made per attempt (a send closes it)."""
+
+    data: bytes
+    name: str
+    spoiler: bool
 
 
 class DiscordDelivery:
@@ -90,7 +78,7 @@ class DiscordDelivery:
         self.clock = clock
         self.capabilities = capabilities
         self._client: discord.Client | None = None
-        self._statuses: dict[int, _Status] = {}
+        self.board = StatusBoard(capabilities)
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
@@ -103,6 +91,7 @@ class DiscordDelivery:
 
     def bind(self, client: discord.Client) -> None:
         self._client = client
+        self.board.bind(client)
 
     @property
     def client(self) -> discord.Client:
@@ -111,11 +100,14 @@ class DiscordDelivery:
         return self._client
 
     async def close(self) -> None:
-        tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._statuses.clear()
+        await self.board.close()
+        self._upload_limits.clear()
+
+    async def on_event(self, event: JobEvent) -> None:
+        """The engine's event sink (see :class:`bot.discord_status.StatusBoard`)."""
+        await self.board.on_event(event)
+        if event.job.status.terminal:
+            self._upload_limits.pop(event.job.id, None)
 
     # --- before a job is queued -----------------------------------------------------------
 
@@ -156,17 +148,16 @@ class DiscordDelivery:
             if isinstance(found, discord.abc.Messageable)
             else self.client.get_partial_messageable(job.channel_id)
         )
-        status = self._status(job.id)
-        text = status.text or render.status_queued(
+        pending, final = self.board.pending_text(job.id)
+        text = pending or render.status_queued(
             job.prompt, await self.repo.queue_position(job.id), None
         )
-        if status.final:
+        if final:
             message = await channel.send(text, allowed_mentions=NO_MENTIONS)
         else:
             message = await channel.send(
                 text, view=status_view(job.id), allowed_mentions=NO_MENTIONS
             )
-        status.channel_id, status.message_id, status.shown = message.channel.id, message.id, text
         thread: discord.Thread | None = None
         notes: list[str] = []
         if isinstance(channel, discord.Thread):
@@ -203,7 +194,7 @@ class DiscordDelivery:
             ),
             now=self.clock.now(),
         )
-        self._kick(job.id)  # an event may have arrived while we were posting
+        self.board.placed(job.id, message.channel.id, message.id, text)
         where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
         return Placement(message, thread, where, notes)
 
@@ -212,8 +203,8 @@ class DiscordDelivery:
     ) -> discord.Message:
         """The status message of a job started by a message (a reply, a remix post), posted
         in ``channel`` (the job's thread or channel), as a reply to ``reply_to`` if given."""
-        status = self._status(job.id)
-        text = status.text or render.status_queued(
+        pending, final = self.board.pending_text(job.id)
+        text = pending or render.status_queued(
             job.prompt, await self.repo.queue_position(job.id), None
         )
         kwargs: dict[str, Any] = {}
@@ -223,10 +214,9 @@ class DiscordDelivery:
                 channel_id=job.thread_id or job.channel_id,
                 fail_if_not_exists=False,
             )
-        if not status.final:
+        if not final:
             kwargs["view"] = status_view(job.id)
         message = await channel.send(text, allowed_mentions=NO_MENTIONS, **kwargs)
-        status.channel_id, status.message_id, status.shown = message.channel.id, message.id, text
         await self.repo.update_job(job.id, now=self.clock.now(), status_message_id=message.id)
         await self.repo.index_message(
             MessageRef(
@@ -237,88 +227,10 @@ class DiscordDelivery:
             ),
             now=self.clock.now(),
         )
-        self._kick(job.id)
+        self.board.placed(job.id, message.channel.id, message.id, text)
         return message
 
     # --- the status message ---------------------------------------------------------------
-
-    def _status(self, job_id: int) -> _Status:
-        return self._statuses.setdefault(job_id, _Status())
-
-    async def on_event(self, event: JobEvent) -> None:
-        """The engine's sink: remember the newest text and let the job's task edit it."""
-        rendered = self._render(event)
-        if rendered is None:
-            return
-        status = self._status(event.job.id)
-        if status.final:
-            return
-        status.text, status.final = rendered
-        if status.message_id is None and event.job.status_message_id is not None:
-            status.channel_id = event.job.channel_id
-            status.message_id = event.job.status_message_id
-        self._kick(event.job.id)
-
-    def _render(self, event: JobEvent) -> tuple[str, bool] | None:
-        job = event.job
-        prompt = job.prompt
-        if isinstance(event, JobQueued):
-            return render.status_queued(prompt, event.position, event.eta_seconds), False
-        if isinstance(event, JobStarted):
-            return render.status_running(prompt, None, self.provider_label(job.provider)), False
-        if isinstance(event, JobProgress):
-            label = self.provider_label(job.provider)
-            return render.status_running(prompt, event.progress, label), False
-        if isinstance(event, JobDelayed):
-            return render.status_running(prompt, None, self.provider_label(job.provider)), False
-        if isinstance(event, JobFallback):
-            return render.status_fallback(
-                prompt,
-                self.provider_label(event.from_provider),
-                self.provider_label(event.to_provider),
-            ), False
-        if isinstance(event, JobDone):
-            started = job.started_at or job.created_at
-            return render.status_done(prompt, event.at - started), True
-        if isinstance(event, JobFailed):
-            return render.status_failed(prompt, event.reason), True
-        if isinstance(event, JobCancelled):
-            return render.status_cancelled(prompt, event.by_user_id), True
-        if isinstance(event, JobExpired):
-            return render.status_expired(prompt), True
-        return None
-
-    def _kick(self, job_id: int) -> None:
-        status = self._status(job_id)
-        if status.task is None or status.task.done():
-            status.task = asyncio.create_task(self._flush(job_id), name=f"status-{job_id}")
-
-    async def _flush(self, job_id: int) -> None:
-        """Edit the status message until it shows the newest text (one edit at a time)."""
-        status = self._status(job_id)
-        if status.message_id is None:
-            return  # open_status kicks again once the message exists
-        while status.text is not None and status.text != status.shown:
-            text, final = status.text, status.final
-            assert status.channel_id is not None
-            channel = self.client.get_partial_messageable(status.channel_id)
-            try:
-                await channel.get_partial_message(status.message_id).edit(
-                    content=text,
-                    view=None if final else status_view(job_id),
-                    allowed_mentions=NO_MENTIONS,
-                )
-            except discord.NotFound:
-                log.info("status message of job %d is gone", job_id)
-                status.shown = text
-                break
-            except discord.HTTPException as err:
-                log.warning("could not update the status of job %d: %s", job_id, err)
-                break
-            status.shown = text
-        if status.final and status.shown == status.text:
-            self._statuses.pop(job_id, None)
-            self._upload_limits.pop(job_id, None)
 
     # --- the result -----------------------------------------------------------------------
 
@@ -352,7 +264,7 @@ class DiscordDelivery:
         settings = await self.repo.get_guild_settings(job.guild_id)
         notes: list[str] = []
         posted: list[ResultImage] = []
-        files: list[discord.File] = []
+        files: list[_Upload] = []
         nsfw_ok = _is_nsfw(channel)
         per_file = self._per_file_limit(job, channel, len(images))
         for image in images:
@@ -372,13 +284,35 @@ class DiscordDelivery:
             if len(data) != len(image.data):
                 notes.append("Re-encoded to fit Discord's upload limit.")
             name = f"kontext-{job.id}-{image.output.index + 1}.{ext}"
-            files.append(discord.File(io.BytesIO(data), filename=name, spoiler=spoiler))
+            files.append(_Upload(data, name, spoiler))
             posted.append(image)
         if files and not _can_attach(channel):
             await self._deliver_by_dm(job, channel, files, posted, images, notes)
             return
-        message = await self._send_result(job, channel, files, notes)
+        try:
+            message = await self._send_result(job, channel, files, notes)
+        except (discord.NotFound, discord.Forbidden) as err:
+            parent = await self._parent_instead(job, channel, err)
+            if parent is None:
+                raise
+            notes.append("The thread was gone or closed to me, so I posted the result here.")
+            message = await self._send_result(job, parent, files, notes)
         await self._record(job, message, posted, images)
+
+    async def _parent_instead(
+        self, job: Job, channel: discord.abc.Messageable, err: discord.HTTPException
+    ) -> discord.abc.Messageable | None:
+        """The channel the command ran in, when posting into the job's thread failed."""
+        if getattr(channel, "id", None) != job.thread_id or job.thread_id == job.channel_id:
+            return None
+        log.warning("job %d: cannot post in thread %s (%s)", job.id, job.thread_id, err.status)
+        found = self.client.get_channel(job.channel_id)
+        if found is None:
+            try:
+                found = await self.client.fetch_channel(job.channel_id)
+            except discord.HTTPException:
+                return None
+        return found if isinstance(found, discord.abc.Messageable) else None
 
     def _per_file_limit(self, job: Job, channel: discord.abc.Messageable, count: int) -> int:
         limit = self._upload_limits.get(job.id)
@@ -406,7 +340,7 @@ class DiscordDelivery:
         self,
         job: Job,
         channel: discord.abc.Messageable,
-        files: list[discord.File],
+        files: list[_Upload],
         notes: list[str],
     ) -> discord.Message:
         label, model = provider_and_model(self.capabilities, job)
@@ -419,6 +353,7 @@ class DiscordDelivery:
             duration=self.clock.now() - (job.started_at or job.created_at),
             notes=list(dict.fromkeys(notes)),
         )
+        gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
         kwargs: dict[str, Any] = {}
         if job.reply_to_message_id is not None:
             kwargs["reference"] = discord.MessageReference(
@@ -426,12 +361,12 @@ class DiscordDelivery:
                 channel_id=job.channel_id,
                 fail_if_not_exists=False,
             )
-        gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
-        view = result_view(job.id, undo=job.parent_output_id is not None, share=bool(gallery))
         return await channel.send(
             caption,
-            files=files,
-            view=view,
+            files=[
+                discord.File(io.BytesIO(f.data), filename=f.name, spoiler=f.spoiler) for f in files
+            ],
+            view=result_view(job.id, undo=job.parent_output_id is not None, share=bool(gallery)),
             allowed_mentions=mentions_for(job.user_id),
             nonce=job.delivery_nonce,
             **kwargs,
@@ -441,7 +376,7 @@ class DiscordDelivery:
         self,
         job: Job,
         channel: discord.abc.Messageable,
-        files: list[discord.File],
+        files: list[_Upload],
         posted: list[ResultImage],
         images: Sequence[ResultImage],
         notes: list[str],

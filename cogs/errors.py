@@ -65,6 +65,13 @@ def _forbidden(error: Exception) -> str:
     )
 
 
+def _out_of_date(error: Exception) -> str:
+    return (
+        "This command changed since Discord last showed it to you. Reload Discord (Ctrl+R) "
+        "and try again."
+    )
+
+
 def _not_found(error: Exception) -> str:
     return "That message or channel no longer exists."
 
@@ -84,6 +91,8 @@ MESSAGES: tuple[tuple[type[BaseException], Callable[[Exception], str]], ...] = (
     (app_commands.CommandOnCooldown, _cooldown),
     (app_commands.TransformerError, _transformer),
     (app_commands.CheckFailure, lambda e: "You can't use that here."),
+    (app_commands.CommandNotFound, _out_of_date),
+    (app_commands.CommandSignatureMismatch, _out_of_date),
     (discord.Forbidden, _forbidden),
     (discord.NotFound, _not_found),
 )

@@ -117,3 +117,26 @@ async def test_a_modal_opened_before_a_restart_is_handled_after_it(harness: Harn
         what="the edited result",
     )
     assert "after the restart" in result.content
+
+
+async def test_a_moderator_may_delete_and_cancel_others_jobs(harness: Harness) -> None:
+    from tests.discord_fake import Perm
+    from tests.discord_fake.models import Role
+
+    fake = harness.fake
+    mods = Role(fake.ids.next(), "mods", Perm.MANAGE_MESSAGES, position=1)
+    fake.guild.roles[mods.id] = mods
+    fake.guild.members[fake.user("bob").id].roles.append(mods.id)
+    await harness.start()
+    done = await harness.edit_done("alice's picture")
+    bob = harness.member("bob")
+    harness.provider.script("submit", Outcome.stall())
+    _, ack = await harness.edit("alice's slow one")
+    job_id = int(re.findall(r"job (\d+)", ack.content)[0])
+    cancelled = await (
+        await bob.run_command("kontext cancel", in_channel="general", job=job_id)
+    ).response()
+    assert "cancelled" in cancelled.content
+    deleted = await (await bob.click(done.result, "Delete")).response()
+    assert "Deleted" in deleted.content and fake.messages[done.result.id].deleted
+    harness.provider.release()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.bot.conftest import Harness
-from tests.discord_fake import Perm, png_file
+from tests.discord_fake import Intent, Perm, png_file
 from tests.fakes import ModelsLabFake, Outcome, docs_dir
 
 
@@ -95,6 +97,8 @@ async def test_kontext_queue_and_cancel_by_number(kontext: Harness) -> None:
 
 async def test_dms_say_clearly_that_they_do_not_work(harness: Harness) -> None:
     await harness.start(dev_guild_id=None)  # global commands, as in production
+    assert {c["name"] for c in harness.fake.global_commands} >= {"edit", "imagine", "kontext"}
+    assert not harness.fake.guild_commands.get(harness.fake.guild.id)
     alice = harness.member("alice")
     dm = harness.fake.dm_channel(alice.user)
     answer = await (
@@ -218,3 +222,71 @@ async def test_kontext_can_be_limited_to_one_channel(kontext: Harness) -> None:
         await alice.run_command("kontext settings", in_channel="images", clear_channels=True)
     ).response()
     assert "every channel" in cleared.content
+
+
+async def test_a_vanished_thread_gets_the_result_in_its_channel(kontext: Harness) -> None:
+    fake = kontext.fake
+    fake.allow_violations(10003)  # Unknown Channel: the bot learns the thread is gone
+    kontext.provider.script("submit", Outcome.stall())
+    _, ack = await kontext.edit("thread will vanish")
+    job = await kontext.job(_job_id(ack.content))
+    assert job.thread_id is not None
+    await fake.wait_for(lambda: kontext.provider.submits == 1, what="the submit")
+    del fake.channels[job.thread_id]  # deleted without the bot being told
+    kontext.provider.release()
+    result = await kontext.result_in(job.channel_id)
+    assert "thread was gone" in result.content and result.attachments
+
+
+async def test_gateway_intents_default_plus_guild_messages(kontext: Harness) -> None:
+    intents = kontext.fake.gateway.session.intents
+    assert intents & Intent.GUILD_MESSAGES and intents & Intent.GUILDS
+    assert not intents & Intent.PRIVILEGED
+
+
+@pytest.mark.discord_fake(granted_intents=Intent.MESSAGE_CONTENT)
+async def test_message_content_only_when_asked_for(harness: Harness) -> None:
+    await harness.start(message_content=True)
+    assert harness.fake.gateway.session.intents & Intent.MESSAGE_CONTENT
+
+
+@pytest.mark.parametrize("policy", ["block", "spoiler"])
+async def test_nsfw_flagged_outputs_are_withheld_outside_nsfw_channels(
+    kontext: Harness, policy: str
+) -> None:
+    """Providers flag outputs one by one; the guild's policy decides (the fake has no
+    age-restricted channels, so both policies withhold here, saying why)."""
+    from bot.jobs.events import ResultImage
+    from bot.models import OutputFormat
+
+    app = kontext.app
+    assert app is not None
+    alice = kontext.member("alice")
+    await (
+        await alice.run_command("kontext settings", in_channel="general", nsfw=policy)
+    ).response()
+    kontext.provider.script("submit", Outcome.stall())
+    _, ack = await kontext.edit("two outputs, one flagged")
+    job = await kontext.job(_job_id(ack.content))
+    data = png_file().data
+    images = []
+    for index, nsfw in enumerate((False, True)):
+        output = await app.repo.add_output(
+            job.id,
+            index=index,
+            data=data,
+            format=OutputFormat.PNG,
+            width=64,
+            height=48,
+            nsfw=nsfw,
+            now=job.created_at,
+            retention_seconds=None,
+        )
+        images.append(ResultImage(output=output, data=data))
+    await app.delivery.deliver(job, images)
+    result = await kontext.result_in(job.thread_id or job.channel_id)
+    assert len(result.attachments) == 1
+    assert "flagged as NSFW" in result.content
+    assert all(o.message_id == result.id for o in await app.repo.outputs_for_job(job.id))
+    await (await alice.run_command("kontext cancel", in_channel="general", job=job.id)).response()
+    kontext.provider.release()
