@@ -25,7 +25,9 @@ from discord.ext import commands
 
 from bot import custom_ids, render
 from bot.custom_ids import Action
+from bot.discord_delivery import DEFAULT_UPLOAD_LIMIT
 from bot.errors import KontextError
+from bot.images import fit_for_upload
 from bot.mentions import NO_MENTIONS, mentions_for
 from cogs.buttons import JobButton
 from cogs.common import requester
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAR = "⭐"
+GUILD_CHANNELS = (discord.TextChannel, discord.Thread, discord.VoiceChannel)
 SCAN_LIMIT = 50  # how far back /kontext history looks for the newest result
 _MESSAGE_ID = re.compile(r"(?:/(?P<channel>\d{15,20})/)?(?P<message>\d{15,20})/?\s*$")
 
@@ -101,10 +104,11 @@ class UndoButton(_SecondRow, template=custom_ids.template(Action.UNDO)):
         view = result_view(
             target.job.id, undo=target.job.parent_output_id is not None, share=bool(gallery)
         )
-        name = f"kontext-{target.job.id}-{target.output.index + 1}.{target.output.format.value}"
+        data, ext = await fit_for_upload(target.data, max_bytes=interaction.filesize_limit)
+        name = f"kontext-{target.job.id}-{target.output.index + 1}.{ext}"
         message = await channel.send(
             render.shorten(caption, render.MESSAGE_LIMIT),
-            file=discord.File(io.BytesIO(target.data), filename=name),
+            file=discord.File(io.BytesIO(data), filename=name),
             view=view,
             allowed_mentions=mentions_for(who.user_id),
         )
@@ -228,6 +232,8 @@ class Gallery:
         if found is None:
             raise NoHistory("That message is not one of my results, so it can't be shared.")
         job, output, data = found
+        if output.nsfw:
+            raise NoHistory("Results flagged as NSFW are not shared to the gallery.")
         async with self._lock:  # two stars at once must not post twice
             fresh = await self._fresh(message)
             if any(str(r.emoji) == STAR and r.me for r in fresh.reactions):
@@ -240,6 +246,8 @@ class Gallery:
             gallery = self.bot.get_channel(gallery_id) or await self.bot.fetch_channel(gallery_id)
             if not isinstance(gallery, discord.abc.Messageable):
                 raise NoHistory("The gallery channel is not one I can post in.")
+            limit = gallery.guild.filesize_limit if isinstance(gallery, GUILD_CHANNELS) else 0
+            data, ext = await fit_for_upload(data, max_bytes=limit or DEFAULT_UPLOAD_LIMIT)
             caption = (
                 f"{STAR} **{render.quote_prompt(job.prompt, 300)}**\n"
                 f"by {render.mention_user(job.user_id)} · shared by "
@@ -247,9 +255,7 @@ class Gallery:
             )
             posted = await gallery.send(
                 render.shorten(caption, render.MESSAGE_LIMIT),
-                file=discord.File(
-                    io.BytesIO(data), filename=f"kontext-{job.id}.{output.format.value}"
-                ),
+                file=discord.File(io.BytesIO(data), filename=f"kontext-{job.id}.{ext}"),
                 allowed_mentions=NO_MENTIONS,
             )
             try:

@@ -165,8 +165,8 @@ class RemixCog(commands.Cog):
         target = resolved if isinstance(resolved, discord.Message) else None
         if target is None or not target.attachments:
             target = await self._fetch(reference.channel_id or message.channel.id, target_id)
-        if target is None or (self.bot.user and target.author.id == self.bot.user.id):
-            return  # gone, or one of our status or notice messages
+        if target is None:
+            return  # gone since (a deleted message is answered above)
         theirs = [a for a in target.attachments if looks_like_image(a)]
         if not theirs:
             return  # a reply to a message without an image is conversation
@@ -263,6 +263,12 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         lines = [f"{channel.mention} is a remix channel now: {_REMIX_HOWTO}"]
         if added.style_suffix:
             lines.append(f"Every prompt there ends with: {render.quote_prompt(added.style_suffix)}")
+        settings = await self.bot.kontext.guild_settings(interaction.guild_id or 0)
+        if settings.allowed_channel_ids and channel.id not in settings.allowed_channel_ids:
+            lines.append(
+                "-# Note: `/kontext settings` limits Kontext to other channels, so requests "
+                "there will be refused until you allow this channel too."
+            )
         if not self.bot.settings.message_content:
             lines.append(
                 "-# This bot runs without the Message Content intent: members must mention it "
