@@ -10,6 +10,7 @@ engine then refuses limits and quotas (``LimitReached``) without writing anythin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -475,8 +476,6 @@ def provider_and_model(
 def result_seed(job: Job) -> int | None:
     """The seed the provider reports having used, else the one asked for."""
     if job.result_json:
-        import json
-
         try:
             seed = json.loads(job.result_json).get("seed")
         except (ValueError, AttributeError):
