@@ -69,6 +69,8 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
         safety_tolerance="1 (strict) to 6 (permissive), where the provider supports it",
         allowed_channel="Limit Kontext to this channel (choose again to add more)",
         clear_channels="Allow Kontext in every channel again",
+        allowed_role="Limit Kontext to members with this role (choose again to add more)",
+        clear_roles="Allow Kontext for every member again",
     )
     @app_commands.choices(
         nsfw=[app_commands.Choice(name=p.value, value=p.value) for p in NsfwPolicy],
@@ -87,6 +89,8 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
         safety_tolerance: app_commands.Range[int, 1, 6] | None = None,
         allowed_channel: discord.TextChannel | None = None,
         clear_channels: bool = False,
+        allowed_role: discord.Role | None = None,
+        clear_roles: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
@@ -111,6 +115,11 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
         if allowed_channel is not None:
             base = () if clear_channels else current.allowed_channel_ids
             changes["allowed_channel_ids"] = tuple(dict.fromkeys((*base, allowed_channel.id)))
+        if clear_roles:
+            changes["allowed_role_ids"] = ()
+        if allowed_role is not None:
+            roles = () if clear_roles else current.allowed_role_ids
+            changes["allowed_role_ids"] = tuple(dict.fromkeys((*roles, allowed_role.id)))
         updated = await self.bot.kontext.update_settings(who, changes)
         prefix = "Saved.\n" if changes else ""
         await interaction.followup.send(

@@ -290,3 +290,21 @@ async def test_nsfw_flagged_outputs_are_withheld_outside_nsfw_channels(
     assert all(o.message_id == result.id for o in await app.repo.outputs_for_job(job.id))
     await (await alice.run_command("kontext cancel", in_channel="general", job=job.id)).response()
     kontext.provider.release()
+
+
+async def test_kontext_limited_to_a_role_and_cleared_again(kontext: Harness) -> None:
+    from bot.models import GuildSettings
+
+    app = kontext.app
+    assert app is not None
+    guild_id = kontext.fake.guild.id
+    await app.repo.save_guild_settings(
+        GuildSettings(guild_id=guild_id, allowed_role_ids=(kontext.fake.ids.next(),)), now=0.0
+    )
+    _, refused = await kontext.edit("members without the role")
+    assert "limited to certain roles" in refused.content
+    alice = kontext.member("alice")
+    await (
+        await alice.run_command("kontext settings", in_channel="general", clear_roles=True)
+    ).response()
+    await kontext.edit_done("everyone again")
