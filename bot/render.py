@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.models import Job, JobStatus, UsageRow
+from bot.models import GuildSettings, Job, JobStatus, UsageRow
 
 #: Discord's limit on a message's content.
 MESSAGE_LIMIT = 2000
@@ -243,6 +243,28 @@ def usage_text(rows: Sequence[UsageRow], *, since_day: str, user_id: int | None)
             f"{credits:g} credits, ${cost:.4f}"
         )
     return shorten("\n".join(lines), MESSAGE_LIMIT)
+
+
+def settings_text(settings: GuildSettings, default_provider: str) -> str:
+    """``/kontext settings``: the guild's settings, one per line."""
+    roles = ", ".join(f"<@&{r}>" for r in settings.allowed_role_ids) or "everyone"
+    channels = ", ".join(f"<#{c}>" for c in settings.allowed_channel_ids) or "every channel"
+    return "\n".join(
+        [
+            "**Kontext settings for this server**",
+            f"• provider: `{settings.provider or default_provider}`"
+            + ("" if settings.provider else " (the bot's default)"),
+            f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
+            f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
+            f"• NSFW outputs: {settings.nsfw_policy.value}",
+            f"• per user at once: {settings.max_user_active} · running at once: "
+            f"{settings.max_guild_running} · queue length: {settings.max_guild_queue}",
+            f"• daily quota per user: {settings.daily_quota or 'unlimited'}",
+            f"• reroll/edit others' results: {settings.iterate_policy.value}",
+            f"• allowed roles: {roles} · allowed channels: {channels}",
+            "Change any of these with the options of `/kontext settings`.",
+        ]
+    )
 
 
 HELP_TEXT = """\

@@ -10,32 +10,11 @@ from discord.ext import commands
 
 from bot import render
 from bot.mentions import NO_MENTIONS
-from bot.models import AspectRatio, GuildSettings, IteratePolicy, NsfwPolicy
+from bot.models import AspectRatio, IteratePolicy, NsfwPolicy
 from cogs.common import requester
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
-
-
-def settings_text(settings: GuildSettings, default_provider: str) -> str:
-    roles = ", ".join(f"<@&{r}>" for r in settings.allowed_role_ids) or "everyone"
-    channels = ", ".join(f"<#{c}>" for c in settings.allowed_channel_ids) or "every channel"
-    return "\n".join(
-        [
-            "**Kontext settings for this server**",
-            f"• provider: `{settings.provider or default_provider}`"
-            + ("" if settings.provider else " (the bot's default)"),
-            f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
-            f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
-            f"• NSFW outputs: {settings.nsfw_policy.value}",
-            f"• per user at once: {settings.max_user_active} · running at once: "
-            f"{settings.max_guild_running} · queue length: {settings.max_guild_queue}",
-            f"• daily quota per user: {settings.daily_quota or 'unlimited'}",
-            f"• reroll/edit others' results: {settings.iterate_policy.value}",
-            f"• allowed roles: {roles} · allowed channels: {channels}",
-            "Change any of these with the options of `/kontext settings`.",
-        ]
-    )
 
 
 class KontextGroup(app_commands.Group, name="kontext", description="Kontext settings and queue"):
@@ -123,7 +102,7 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
         updated = await self.bot.kontext.update_settings(who, changes)
         prefix = "Saved.\n" if changes else ""
         await interaction.followup.send(
-            prefix + settings_text(updated, self.bot.kontext.default_provider),
+            prefix + render.settings_text(updated, self.bot.kontext.default_provider),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
