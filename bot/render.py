@@ -204,10 +204,19 @@ def _number(value: float | None) -> str:
 
 
 def queue_text(
-    mine: Sequence[tuple[Job, int | None]], guild_queued: int, guild_running: int
+    mine: Sequence[tuple[Job, int | None]],
+    waiting: Sequence[tuple[Job, int | None]],
+    guild_queued: int,
+    guild_running: int,
 ) -> str:
-    """``/kontext queue``: the caller's unfinished jobs (with positions) and the guild's load."""
+    """``/kontext queue``: the caller's unfinished jobs and the guild's queue, with positions
+    (positions count every server's waiting jobs for the same provider, in claim order)."""
     lines = [f"**This server:** {guild_running} running, {guild_queued} waiting."]
+    for job, position in waiting:
+        where = f"position {position}" if position else job.status.value
+        lines.append(f"• {where} — job {job.id} by {mention_user(job.user_id)}")
+    if guild_queued > len(waiting):
+        lines.append(f"• … and {guild_queued - len(waiting)} more")
     if not mine:
         lines.append("You have no jobs waiting or running.")
     else:
