@@ -89,6 +89,11 @@ def status_running(prompt: str, progress: float | None = None, provider: str = "
     return f"🎨 **Editing…**{pct}{via}\n> {quote_prompt(prompt, 300)}"
 
 
+def status_delayed(prompt: str, reason: str, retry_in: float | None) -> str:
+    when = f", trying again in {format_duration(retry_in)}" if retry_in is not None else ""
+    return f"⏸️ **Waiting**{when}: {escape_text(reason)}\n> {quote_prompt(prompt, 300)}"
+
+
 def status_fallback(prompt: str, failed: str, now_using: str) -> str:
     return (
         f"🔁 **Editing…** {failed} is unavailable, trying {now_using}\n"
