@@ -1,5 +1,5 @@
 """The ``commands.Bot`` subclass. It builds nothing itself: :mod:`bot.app` hands it its
-services as typed attributes (STYLE §1). ``setup_hook`` loads the cogs, registers the
+services as typed attributes (STYLE §1). ``setup_hook`` adds the cogs, registers the
 restart-proof buttons, syncs the commands and starts the job engine; ``close`` stops what
 ``setup_hook`` started, in reverse order.
 """

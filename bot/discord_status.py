@@ -112,7 +112,7 @@ class StatusBoard:
             label = self.provider_label(job.provider)
             return render.status_running(prompt, event.progress, label), False
         if isinstance(event, JobDelayed):
-            return render.status_running(prompt, None, self.provider_label(job.provider)), False
+            return render.status_delayed(prompt, event.reason, event.retry_at - event.at), False
         if isinstance(event, JobFallback):
             return render.status_fallback(
                 prompt,

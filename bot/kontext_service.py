@@ -10,6 +10,7 @@ engine then refuses limits and quotas (``LimitReached``) without writing anythin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -41,6 +42,7 @@ from storage.base import Repository
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**31 - 1
+QUEUE_SHOWN = 10  # waiting jobs listed by /kontext queue
 _UNFINISHED = [s for s in JobStatus if not s.terminal]
 
 
@@ -321,10 +323,16 @@ class KontextService:
         mine = await self.repo.list_jobs(
             guild_id=who.guild_id, user_id=who.user_id, statuses=_UNFINISHED, limit=20
         )
-        positions = [await self.repo.queue_position(j.id) for j in mine]
+        waiting = await self.repo.list_jobs(
+            guild_id=who.guild_id, statuses=[JobStatus.QUEUED], limit=QUEUE_SHOWN
+        )
+        positions = {j.id: await self.repo.queue_position(j.id) for j in (*mine, *waiting)}
         queued = await self.repo.count_queued(guild_id=who.guild_id)
         running = await self.repo.count_running(guild_id=who.guild_id)
-        return render.queue_text(list(zip(mine, positions, strict=True)), queued, running)
+        in_line = sorted(
+            ((j, positions[j.id]) for j in waiting), key=lambda jp: (jp[1] or 1 << 30, jp[0].id)
+        )
+        return render.queue_text([(j, positions[j.id]) for j in mine], in_line, queued, running)
 
     async def usage(self, who: Requester, *, days: int, only_me: bool) -> str:
         since = (datetime.fromtimestamp(self.clock.now(), UTC) - timedelta(days=days - 1)).date()
@@ -475,8 +483,6 @@ def provider_and_model(
 def result_seed(job: Job) -> int | None:
     """The seed the provider reports having used, else the one asked for."""
     if job.result_json:
-        import json
-
         try:
             seed = json.loads(job.result_json).get("seed")
         except (ValueError, AttributeError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.models import Job, JobStatus, UsageRow
+from bot.models import GuildSettings, Job, JobStatus, UsageRow
 
 #: Discord's limit on a message's content.
 MESSAGE_LIMIT = 2000
@@ -87,6 +87,11 @@ def status_running(prompt: str, progress: float | None = None, provider: str = "
     pct = f" {round(progress * 100)}%" if progress is not None and 0 < progress < 1 else ""
     via = f" with {provider}" if provider else ""
     return f"🎨 **Editing…**{pct}{via}\n> {quote_prompt(prompt, 300)}"
+
+
+def status_delayed(prompt: str, reason: str, retry_in: float | None) -> str:
+    when = f", trying again in {format_duration(retry_in)}" if retry_in is not None else ""
+    return f"⏸️ **Waiting**{when}: {escape_text(reason)}\n> {quote_prompt(prompt, 300)}"
 
 
 def status_fallback(prompt: str, failed: str, now_using: str) -> str:
@@ -204,10 +209,19 @@ def _number(value: float | None) -> str:
 
 
 def queue_text(
-    mine: Sequence[tuple[Job, int | None]], guild_queued: int, guild_running: int
+    mine: Sequence[tuple[Job, int | None]],
+    waiting: Sequence[tuple[Job, int | None]],
+    guild_queued: int,
+    guild_running: int,
 ) -> str:
-    """``/kontext queue``: the caller's unfinished jobs (with positions) and the guild's load."""
+    """``/kontext queue``: the caller's unfinished jobs and the guild's queue, with positions
+    (positions count every server's waiting jobs for the same provider, in claim order)."""
     lines = [f"**This server:** {guild_running} running, {guild_queued} waiting."]
+    for job, position in waiting:
+        where = f"position {position}" if position else job.status.value
+        lines.append(f"• {where} — job {job.id} by {mention_user(job.user_id)}")
+    if guild_queued > len(waiting):
+        lines.append(f"• … and {guild_queued - len(waiting)} more")
     if not mine:
         lines.append("You have no jobs waiting or running.")
     else:
@@ -243,6 +257,28 @@ def usage_text(rows: Sequence[UsageRow], *, since_day: str, user_id: int | None)
             f"{credits:g} credits, ${cost:.4f}"
         )
     return shorten("\n".join(lines), MESSAGE_LIMIT)
+
+
+def settings_text(settings: GuildSettings, default_provider: str) -> str:
+    """``/kontext settings``: the guild's settings, one per line."""
+    roles = ", ".join(f"<@&{r}>" for r in settings.allowed_role_ids) or "everyone"
+    channels = ", ".join(f"<#{c}>" for c in settings.allowed_channel_ids) or "every channel"
+    return "\n".join(
+        [
+            "**Kontext settings for this server**",
+            f"• provider: `{settings.provider or default_provider}`"
+            + ("" if settings.provider else " (the bot's default)"),
+            f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
+            f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
+            f"• NSFW outputs: {settings.nsfw_policy.value}",
+            f"• per user at once: {settings.max_user_active} · running at once: "
+            f"{settings.max_guild_running} · queue length: {settings.max_guild_queue}",
+            f"• daily quota per user: {settings.daily_quota or 'unlimited'}",
+            f"• reroll/edit others' results: {settings.iterate_policy.value}",
+            f"• allowed roles: {roles} · allowed channels: {channels}",
+            "Change any of these with the options of `/kontext settings`.",
+        ]
+    )
 
 
 HELP_TEXT = """\

@@ -10,34 +10,13 @@ from discord.ext import commands
 
 from bot import render
 from bot.mentions import NO_MENTIONS
-from bot.models import AspectRatio, GuildSettings, IteratePolicy, NsfwPolicy
+from bot.models import AspectRatio, IteratePolicy, NsfwPolicy
 from cogs.common import requester
 from cogs.history import history_command
 from cogs.remix import RemixGroup
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
-
-
-def settings_text(settings: GuildSettings, default_provider: str) -> str:
-    roles = ", ".join(f"<@&{r}>" for r in settings.allowed_role_ids) or "everyone"
-    channels = ", ".join(f"<#{c}>" for c in settings.allowed_channel_ids) or "every channel"
-    return "\n".join(
-        [
-            "**Kontext settings for this server**",
-            f"• provider: `{settings.provider or default_provider}`"
-            + ("" if settings.provider else " (the bot's default)"),
-            f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
-            f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
-            f"• NSFW outputs: {settings.nsfw_policy.value}",
-            f"• per user at once: {settings.max_user_active} · running at once: "
-            f"{settings.max_guild_running} · queue length: {settings.max_guild_queue}",
-            f"• daily quota per user: {settings.daily_quota or 'unlimited'}",
-            f"• reroll/edit others' results: {settings.iterate_policy.value}",
-            f"• allowed roles: {roles} · allowed channels: {channels}",
-            "Change any of these with the options of `/kontext settings`.",
-        ]
-    )
 
 
 class KontextGroup(app_commands.Group, name="kontext", description="Kontext settings and queue"):
@@ -74,6 +53,8 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
         safety_tolerance="1 (strict) to 6 (permissive), where the provider supports it",
         allowed_channel="Limit Kontext to this channel (choose again to add more)",
         clear_channels="Allow Kontext in every channel again",
+        allowed_role="Limit Kontext to members with this role (choose again to add more)",
+        clear_roles="Allow Kontext for every member again",
     )
     @app_commands.choices(
         nsfw=[app_commands.Choice(name=p.value, value=p.value) for p in NsfwPolicy],
@@ -92,6 +73,8 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
         safety_tolerance: app_commands.Range[int, 1, 6] | None = None,
         allowed_channel: discord.TextChannel | None = None,
         clear_channels: bool = False,
+        allowed_role: discord.Role | None = None,
+        clear_roles: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
@@ -116,10 +99,15 @@ class KontextGroup(app_commands.Group, name="kontext", description="Kontext sett
         if allowed_channel is not None:
             base = () if clear_channels else current.allowed_channel_ids
             changes["allowed_channel_ids"] = tuple(dict.fromkeys((*base, allowed_channel.id)))
+        if clear_roles:
+            changes["allowed_role_ids"] = ()
+        if allowed_role is not None:
+            roles = () if clear_roles else current.allowed_role_ids
+            changes["allowed_role_ids"] = tuple(dict.fromkeys((*roles, allowed_role.id)))
         updated = await self.bot.kontext.update_settings(who, changes)
         prefix = "Saved.\n" if changes else ""
         await interaction.followup.send(
-            prefix + settings_text(updated, self.bot.kontext.default_provider),
+            prefix + render.settings_text(updated, self.bot.kontext.default_provider),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

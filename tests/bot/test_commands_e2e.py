@@ -82,7 +82,7 @@ async def test_kontext_queue_and_cancel_by_number(kontext: Harness) -> None:
     alice = kontext.member("alice")
     job_id = _job_id((await kontext.edit("slow"))[1].content)
     queue = await (await alice.run_command("kontext queue", in_channel="general")).response()
-    assert f"job {job_id}" in queue.content
+    assert f"job {job_id}" in queue.content and "Your jobs" in queue.content
     other = await (
         await kontext.member("bob").run_command("kontext cancel", in_channel="general", job=job_id)
     ).response()
@@ -290,3 +290,35 @@ async def test_nsfw_flagged_outputs_are_withheld_outside_nsfw_channels(
     assert all(o.message_id == result.id for o in await app.repo.outputs_for_job(job.id))
     await (await alice.run_command("kontext cancel", in_channel="general", job=job.id)).response()
     kontext.provider.release()
+
+
+async def test_kontext_limited_to_a_role_and_cleared_again(kontext: Harness) -> None:
+    from bot.models import GuildSettings
+
+    app = kontext.app
+    assert app is not None
+    guild_id = kontext.fake.guild.id
+    await app.repo.save_guild_settings(
+        GuildSettings(guild_id=guild_id, allowed_role_ids=(kontext.fake.ids.next(),)), now=0.0
+    )
+    _, refused = await kontext.edit("members without the role")
+    assert "limited to certain roles" in refused.content
+    alice = kontext.member("alice")
+    await (
+        await alice.run_command("kontext settings", in_channel="general", clear_roles=True)
+    ).response()
+    await kontext.edit_done("everyone again")
+
+
+async def test_kontext_queue_lists_the_servers_waiting_jobs(kontext: Harness) -> None:
+    fake, provider = kontext.fake, kontext.provider
+    provider.script("submit", Outcome.stall(), Outcome.stall())
+    await kontext.edit("first", who="alice")
+    await kontext.edit("second", who="bob")
+    await fake.wait_for(lambda: provider.submits == 2, what="two running")  # concurrency 2
+    _, ack = await kontext.edit("third", who="carol")
+    waiting = _job_id(ack.content)
+    queue = await (await kontext.member("alice").run_command("kontext queue")).response()
+    assert "2 running, 1 waiting" in queue.content
+    assert f"position 1 — job {waiting} by <@{fake.user('carol').id}>" in queue.content
+    provider.release()

@@ -82,6 +82,7 @@ def test_status_lines() -> None:
     assert "Editing…" in render.status_running("p", 0.5, "AIML API")
     assert "50%" in render.status_running("p", 0.5)
     assert "Failed:" in render.status_failed("p", "provider down")
+    assert "trying again in 12 s: busy" in render.status_delayed("p", "busy", 12)
     assert "Cancelled" in render.status_for_terminal(_job(status=JobStatus.CANCELLED))
     assert "Expired" in render.status_for_terminal(_job(status=JobStatus.EXPIRED))
 
