@@ -288,6 +288,12 @@ HELP_TEXT = """\
 • Right-click a message → **Apps → Edit image** — edit that message's images.
 • Under a result: **Reroll** (same inputs, new seed), **Edit** (edit the result further), \
 **Info** (prompt, settings, cost, history), **Delete** (requester or moderators).
+• Reply to a result (with ping) to edit it further; images you attach are extra references. \
+**History** shows the chain as a contact sheet, **Undo** goes back a step, ⭐ or **Share** \
+posts it to the server's gallery. Reply to an earlier result to branch.
+• `/kontext history [message]` or right-click → **Apps → Edit history** — a result's history
+• `/kontext remix add|remove|list|gallery` — remix channels: post an image with text, or reply \
+to any image, to edit it without a command (Manage Server to change)
 • `/kontext queue` — your jobs and this server's queue · `/kontext cancel` — stop a job
 • `/kontext usage` — usage and credits · `/kontext settings` — server settings (Manage Server)
 Results are posted in a thread under the status message. Prompts up to 4000 characters."""
