@@ -79,8 +79,14 @@ class RemixCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.webhook_id is not None or message.guild is None:
             return
-        if not isinstance(message.channel, discord.TextChannel | discord.Thread):
+        channel = message.channel
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
             return
+        perms = channel.permissions_for(message.guild.me)
+        in_thread = isinstance(channel, discord.Thread)
+        can_send = perms.send_messages_in_threads if in_thread else perms.send_messages
+        if not (perms.view_channel and can_send):
+            return  # nowhere to answer: /edit refuses the same up front
         try:
             await self._handle(message)
         except Exception as error:
@@ -196,16 +202,21 @@ class RemixCog(commands.Cog):
         delivery = self.bot.delivery
         async with delivery.preparing():
             job = await submit(None if new_thread else message.id)
-            channel: discord.abc.Messageable = message.channel
-            if new_thread:
-                try:
-                    thread = await message.create_thread(name=render.thread_name(job.prompt))
-                except discord.HTTPException as err:
-                    log.warning("no thread for remix job %d: %s", job.id, err)
-                else:
-                    job = await self.bot.iterate.place(job.id, thread_id=thread.id)
-                    channel = thread
-            await delivery.open_status_in(job, channel, reply_to=job.reply_to_message_id)
+            try:
+                channel: discord.abc.Messageable = message.channel
+                if new_thread:
+                    try:
+                        thread = await message.create_thread(name=render.thread_name(job.prompt))
+                    except discord.HTTPException as err:
+                        log.warning("no thread for remix job %d: %s", job.id, err)
+                    else:
+                        job = await self.bot.iterate.place(job.id, thread_id=thread.id)
+                        channel = thread
+                await delivery.open_status_in(job, channel, reply_to=job.reply_to_message_id)
+            except discord.HTTPException:
+                # Nowhere to show it: do not spend an edit nobody will see.
+                await self.bot.iterate.abandon(job)
+                raise
         return job
 
     def _fallback(self, channel_id: int, message_id: int) -> Fallback:
