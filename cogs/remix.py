@@ -92,6 +92,14 @@ class RemixCog(commands.Cog):
         except Exception as error:
             await self._refuse(message, error)
 
+    @commands.Cog.listener()
+    async def on_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:
+        """Messages that start with the bot's mention ("@Kontext a fox" in a remix channel)
+        reach the prefix-command parser too; there are no prefix commands, so that is no
+        error. (Having this listener also replaces discord.py's default logging.)"""
+        if not isinstance(error, commands.CommandNotFound):
+            log.error("prefix command error", exc_info=error)
+
     async def _handle(self, message: discord.Message) -> None:
         me = self.bot.user
         if me is None:
