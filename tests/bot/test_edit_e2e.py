@@ -211,3 +211,14 @@ async def test_a_provider_outage_ends_in_a_clear_failure(harness: Harness) -> No
     assert "not answering properly" in fake.messages[status_id].content
     assert not fake.messages[status_id].components
     assert harness.results(job.thread_id or job.channel_id) == []
+
+
+async def test_discord_rate_limits_are_waited_out(kontext: Harness) -> None:
+    fake = kontext.fake
+    fake.rate_limit("POST", "/channels/{channel_id}/messages", retry_after=0.05, times=2)
+    fake.rate_limit(
+        "PATCH", "/channels/{channel_id}/messages/{message_id}", retry_after=0.05, times=2
+    )
+    done = await kontext.edit_done("despite 429s")
+    assert len(kontext.results(done.thread_id)) == 1
+    assert len(fake.rate_limited) == 4
