@@ -322,3 +322,16 @@ async def test_kontext_queue_lists_the_servers_waiting_jobs(kontext: Harness) ->
     assert "2 running, 1 waiting" in queue.content
     assert f"position 1 — job {waiting} by <@{fake.user('carol').id}>" in queue.content
     provider.release()
+
+
+async def test_edit_image_menu_fetches_fresh_attachment_urls(kontext: Harness) -> None:
+    fake = kontext.fake
+    alice = kontext.member("alice")
+    post = await alice.send("general", "old picture", files=[png_file("old.png")])
+    opened = await alice.use_message_command("Edit image", post)
+    assert await opened.acknowledged() == 9
+    fake.clock.advance(2 * 86400)  # the URLs the menu saw have expired meanwhile
+    ack = await (await alice.submit_modal({"What should change?": "still works"})).response()
+    job = await kontext.job(_job_id(ack.content))
+    result = await kontext.result_in(job.thread_id or job.channel_id)
+    assert "still works" in result.content
