@@ -335,3 +335,26 @@ async def test_edit_image_menu_fetches_fresh_attachment_urls(kontext: Harness) -
     job = await kontext.job(_job_id(ack.content))
     result = await kontext.result_in(job.thread_id or job.channel_id)
     assert "still works" in result.content
+
+
+async def test_a_job_whose_status_cannot_be_posted_is_withdrawn(
+    kontext: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import discord
+
+    class Refusal:  # what discord.py reads off an aiohttp response
+        status = 403
+        reason = "Forbidden"
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise discord.Forbidden(Refusal(), {"code": 50013, "message": "Missing Permissions"})  # type: ignore[arg-type]
+
+    app = kontext.app
+    assert app is not None
+    kontext.provider.script("submit", Outcome.stall())
+    monkeypatch.setattr(app.delivery, "open_status", refuse)
+    _, ack = await kontext.edit("cannot be shown")
+    assert "missing a permission" in ack.content
+    [job] = await app.repo.list_jobs()
+    assert job.status.value == "cancelled"
+    kontext.provider.release()
