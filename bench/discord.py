@@ -156,6 +156,12 @@ async def _measure(url: str, fake: FakeDiscord, results: list[dict[str, Any]]) -
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _done_count(fake: FakeDiscord) -> int:
     """Status messages that say Done (the engine announces done after storing it)."""
     return sum(
@@ -196,11 +202,14 @@ async def run(jobs: int, isolated: int, postgres: bool = False) -> dict[str, Any
                     image = png_file(width=512, height=384)
                     burst: list[dict[str, Any]] = [{} for _ in range(jobs)]
                     started = time.time()
+                    bot_cpu0, own_cpu0 = _cpu_seconds(bot.pid), time.process_time()
                     await asyncio.gather(*(_one(fake, n, image, burst[n]) for n in range(jobs)))
                     await fake.wait_for(
                         lambda: _done_count(fake) >= jobs, timeout=600, what="every result"
                     )
                     wall = time.time() - started
+                    bot_cpu = _cpu_seconds(bot.pid) - bot_cpu0
+                    own_cpu = time.process_time() - own_cpu0
                     alone: list[dict[str, Any]] = [{} for _ in range(isolated)]
                     for n in range(isolated):
                         await _one(fake, jobs + n, image, alone[n])
@@ -222,6 +231,8 @@ async def run(jobs: int, isolated: int, postgres: bool = False) -> dict[str, Any
     return {
         "jobs": jobs,
         "wall_seconds": round(wall, 2),
+        "bot_cpu_ms_per_job": round(bot_cpu / jobs * 1000, 2),
+        "fake_cpu_ms_per_job": round(own_cpu / jobs * 1000, 2),
         **summary,
         **{
             f"isolated_{k}": v
@@ -260,6 +271,10 @@ def main() -> None:
         f"  of which intake (interaction to queued): p50 {summary['intake_p50_ms']} ms, "
         f"p99 {summary['intake_p99_ms']} ms; posting (delivering to posted): "
         f"p50 {summary['posting_p50_ms']} ms, p99 {summary['posting_p99_ms']} ms"
+    )
+    print(
+        f"CPU per job during the burst: bot process {summary['bot_cpu_ms_per_job']} ms, "
+        f"fake Discord + provider fake {summary['fake_cpu_ms_per_job']} ms (2 cores shared)"
     )
     if "isolated_overhead_p50_ms" in summary:
         print(

@@ -131,11 +131,17 @@ class KontextBot(commands.Bot):
         )
 
     async def close(self) -> None:
-        if self._engine_started:
-            self._engine_started = False
-            await self.engine.stop()
-            self.events.remove(self.delivery.on_event)
-        await self.delivery.close()
-        for name in reversed(list(self.cogs)):
-            await self.remove_cog(name)
-        await super().close()
+        """Stop the engine first (no delivery may start on a closing connection), then the
+        status updates, the cogs and the connection; each step runs even if one before failed."""
+        try:
+            if self._engine_started:
+                self._engine_started = False
+                try:
+                    await self.engine.stop()
+                finally:
+                    self.events.remove(self.delivery.on_event)
+            await self.delivery.close()
+            for name in reversed(list(self.cogs)):
+                await self.remove_cog(name)
+        finally:
+            await super().close()

@@ -260,13 +260,6 @@ class IterateService:
         job = await self.repo.update_job(job_id, now=self.clock.now(), thread_id=thread_id)
         return job if job is not None else await self.kontext.job(job_id)
 
-    async def abandon(self, job: Job) -> None:
-        """Cancel a job whose status message could not be posted (it could not be shown)."""
-        try:
-            await self.kontext.engine.cancel(job.id, by_user_id=job.user_id, moderator=True)
-        except KontextError as err:
-            log.info("job %d could not be cancelled: %s", job.id, err)
-
     async def output_bytes(self, output_id: int) -> tuple[Job, Output, bytes | None] | None:
         """An output with its job and kept bytes (``None`` bytes: purged)."""
         output = await self.repo.get_output(output_id)

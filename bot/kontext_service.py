@@ -289,6 +289,13 @@ class KontextService:
         check_can_manage(job, user_id=who.user_id, moderator=who.moderator, what="cancel it")
         return await self.engine.cancel(job_id, by_user_id=who.user_id, moderator=who.moderator)
 
+    async def withdraw(self, job: Job) -> None:
+        """Cancel a job that was queued but could not be shown (its status message failed)."""
+        try:
+            await self.engine.cancel(job.id, by_user_id=job.user_id, moderator=True)
+        except KontextError as err:  # it already ended: nothing to withdraw
+            log.info("job %d not withdrawn: %s", job.id, err.code)
+
     async def check_delete(self, who: Requester, job_id: int) -> None:
         job = await self.job(job_id)
         check_can_manage(

@@ -21,7 +21,7 @@ from bot.kontext_service import ImageInput
 from bot.mentions import NO_MENTIONS
 from bot.models import MAX_PROMPT_LENGTH
 from cogs import errors
-from cogs.common import acknowledge_job, image_input, requester
+from cogs.common import image_input, requester, start_job
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
@@ -82,10 +82,7 @@ class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = _bot(interaction)
         who = requester(interaction)
-        async with bot.delivery.preparing():
-            job = await bot.kontext.reroll(who, self.job_id)
-            placement = await bot.delivery.open_status(job, interaction)
-        await acknowledge_job(interaction, job, placement)
+        await start_job(interaction, lambda: bot.kontext.reroll(who, self.job_id))
 
 
 class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
@@ -196,14 +193,14 @@ class ModalSubmissions(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)
             prompt = submitted_text(list(data.get("components") or []), "prompt")
             who = requester(interaction)
-            async with self.bot.delivery.preparing():
-                if action is Action.EDIT_MODAL:
-                    job = await self.bot.kontext.iterate(who, target, prompt)
-                else:
-                    images = await self._images_of(interaction, target)
-                    job = await self.bot.kontext.edit_message(who, prompt, target, images)
-                placement = await self.bot.delivery.open_status(job, interaction)
-            await acknowledge_job(interaction, job, placement)
+            if action is Action.EDIT_MODAL:
+                await start_job(interaction, lambda: self.bot.kontext.iterate(who, target, prompt))
+            else:
+                images = await self._images_of(interaction, target)
+                await start_job(
+                    interaction,
+                    lambda: self.bot.kontext.edit_message(who, prompt, target, images),
+                )
         except Exception as error:
             await errors.report(interaction, error)
 

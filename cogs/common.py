@@ -3,7 +3,8 @@ ephemeral acknowledgement of a queued job."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -13,6 +14,7 @@ from bot.mentions import NO_MENTIONS
 from bot.models import Job
 
 if TYPE_CHECKING:
+    from bot.client import KontextBot
     from bot.discord_delivery import Placement
 
 
@@ -64,6 +66,26 @@ def image_input(attachment: discord.Attachment, message_id: int | None = None) -
         message_id=message_id,
         attachment_id=attachment.id,
     )
+
+
+async def start_job(
+    interaction: discord.Interaction[Any], submit: Callable[[], Awaitable[Job]]
+) -> Job:
+    """Queue a job (``submit``), open its status message and thread, and tell the requester.
+
+    Deliveries wait while this runs (the result must go to the thread). If the status message
+    cannot be posted the job is withdrawn again, so nothing runs that nobody can follow.
+    """
+    bot = cast("KontextBot", interaction.client)
+    async with bot.delivery.preparing():
+        job = await submit()
+        try:
+            placement = await bot.delivery.open_status(job, interaction)
+        except discord.HTTPException:
+            await bot.kontext.withdraw(job)
+            raise
+    await acknowledge_job(interaction, job, placement)
+    return job
 
 
 async def acknowledge_job(

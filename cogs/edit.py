@@ -21,7 +21,7 @@ from bot.kontext_service import BadRequest
 from bot.models import MAX_PROMPT_LENGTH, AspectRatio
 from cogs import errors
 from cogs.buttons import PromptModal, looks_like_image
-from cogs.common import acknowledge_job, image_input, requester
+from cogs.common import image_input, requester, start_job
 
 if TYPE_CHECKING:
     from bot.client import KontextBot
@@ -81,16 +81,17 @@ class EditCog(commands.Cog):
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        async with self.bot.delivery.preparing():
-            job = await self.bot.kontext.edit(
+        images = [image_input(a) for a in attachments]
+        await start_job(
+            interaction,
+            lambda: self.bot.kontext.edit(
                 requester(interaction),
                 prompt,
-                [image_input(a) for a in attachments],
+                images,
                 aspect_ratio=_ratio(aspect_ratio),
                 seed=seed,
-            )
-            placement = await self.bot.delivery.open_status(job, interaction)
-        await acknowledge_job(interaction, job, placement)
+            ),
+        )
 
     @app_commands.command(name="imagine", description="Make an image from a prompt")
     @app_commands.describe(
@@ -107,12 +108,12 @@ class EditCog(commands.Cog):
         seed: Seed | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.delivery.preparing():
-            job = await self.bot.kontext.imagine(
+        await start_job(
+            interaction,
+            lambda: self.bot.kontext.imagine(
                 requester(interaction), prompt, aspect_ratio=_ratio(aspect_ratio), seed=seed
-            )
-            placement = await self.bot.delivery.open_status(job, interaction)
-        await acknowledge_job(interaction, job, placement)
+            ),
+        )
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message

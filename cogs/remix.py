@@ -223,7 +223,7 @@ class RemixCog(commands.Cog):
                 await delivery.open_status_in(job, channel, reply_to=job.reply_to_message_id)
             except discord.HTTPException:
                 # Nowhere to show it: do not spend an edit nobody will see.
-                await self.bot.iterate.abandon(job)
+                await self.bot.kontext.withdraw(job)
                 raise
         return job
 

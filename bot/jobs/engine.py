@@ -61,6 +61,8 @@ class _Lane:
     provider: Provider
     gate: ProviderGate
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    prefetch: int = 0  # jobs claimed ahead, started the moment a slot frees
+    ready: deque[Job] = field(default_factory=deque)  # claimed, waiting for a slot
     due: list[float] = field(default_factory=list)  # heap of run_after times
     freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
 
@@ -111,7 +113,10 @@ class JobEngine:
                 rate_per_minute=rate,
                 burst=burst,
             )
-            self._lanes[name] = _Lane(name=name, provider=provider, gate=gate)
+            prefetch = self.config.prefetch
+            if prefetch is None:
+                prefetch = 0 if rate is not None else gate.concurrency // 4
+            self._lanes[name] = _Lane(name=name, provider=provider, gate=gate, prefetch=prefetch)
         self._ctx = RunContext(
             repo=repo,
             providers=self._providers,
@@ -165,6 +170,16 @@ class JobEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for lane in self._lanes.values():
+            while lane.ready:
+                job = lane.ready.popleft()
+                with contextlib.suppress(Exception):
+                    await self.repo.transition(
+                        job.id,
+                        expected=JobStatus.SUBMITTING,
+                        to=JobStatus.QUEUED,
+                        now=self.clock.now(),
+                    )
         if active:
             with contextlib.suppress(Exception):
                 await self.repo.heartbeat(
@@ -322,6 +337,9 @@ class JobEngine:
         active = self._active.get(job_id)
         if active is not None:
             active.interrupt.set()
+        for lane in self._lanes.values():
+            if any(ready.id == job_id for ready in lane.ready):
+                lane.ready = deque(ready for ready in lane.ready if ready.id != job_id)
         log.info("job %d cancelled by %d (was %s)", job_id, by_user_id, job.status.value)
         await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
         return cancelled
@@ -449,24 +467,24 @@ class JobEngine:
         gate = lane.gate
         while not self._stopping:
             lane.wake.clear()
-            admissible = gate.admissible()
-            if admissible > 0:
+            self._start_ready(lane)
+            wanted = gate.admissible() + lane.prefetch - len(lane.ready)
+            if wanted > 0:
                 try:
                     jobs = await self.repo.claim(
                         worker_id=self.worker_id,
                         provider=lane.name,
                         now=self.clock.now(),
                         lease_seconds=self.config.lease_seconds,
-                        limit=admissible,
+                        limit=wanted,
                     )
                 except Exception:
                     log.exception("claiming work for %s failed", lane.name)
                     jobs = []
                     await self._park(self.config.safety_poll_seconds, lane.wake)
-                for job in jobs:
-                    gate.bucket.take()
-                    self._start_worker(lane, job)
-                if jobs and len(jobs) == admissible:
+                lane.ready.extend(jobs)
+                self._start_ready(lane)
+                if jobs and len(jobs) == wanted:
                     continue
             now = self.clock.now()
             while lane.due and lane.due[0] <= now:
@@ -478,6 +496,12 @@ class JobEngine:
             if rate_wait is not None:
                 timeout = min(timeout, rate_wait)
             await self._park(max(timeout, 1e-3), lane.wake)
+
+    def _start_ready(self, lane: _Lane) -> None:
+        """Start claimed jobs while slots (and the rate) allow."""
+        while lane.ready and lane.gate.admissible() > 0:
+            lane.gate.bucket.take()
+            self._start_worker(lane, lane.ready.popleft())
 
     def _start_worker(self, lane: _Lane, job: Job) -> None:
         if job.id in self._active:
@@ -499,6 +523,7 @@ class JobEngine:
                 lane.freed.append(self.clock.monotonic())
                 if len(lane.freed) > lane.gate.concurrency:
                     lane.freed.popleft()
+                self._start_ready(lane)
             lane.wake.set()
 
     def _requeued(self, job: Job) -> None:
@@ -521,10 +546,11 @@ class JobEngine:
         while not self._stopping:
             await self._park(interval, None)
             try:
-                if self._active:
+                held = [*self._active, *(j.id for lane in self._lanes.values() for j in lane.ready)]
+                if held:
                     await self.repo.heartbeat(
                         worker_id=self.worker_id,
-                        job_ids=list(self._active),
+                        job_ids=held,
                         now=self.clock.now(),
                         lease_seconds=self.config.lease_seconds,
                     )

@@ -58,6 +58,9 @@ class EngineConfig(Frozen):
     retry: RetryPolicy = RetryPolicy()
     poll_max_interval: float = Field(default=10.0, gt=0)
     poll_backoff: float = Field(default=1.5, ge=1)
+    #: Jobs claimed ahead per provider, started the moment a slot frees (None: a quarter of
+    #: the provider's concurrency, none for rate-limited providers).
+    prefetch: int | None = Field(default=None, ge=0)
     #: A low-frequency look at storage for work queued by other processes.
     safety_poll_seconds: float = Field(default=15.0, gt=0)
     output_retention_seconds: float | None = 30 * 86400.0

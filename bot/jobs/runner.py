@@ -280,6 +280,25 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             # Cancelled while we were submitting: nobody else knows this handle.
             await cancel_at_provider(ctx, job.provider, result.handle)
         return running
+    if all(item.data is not None for item in result.outputs):
+        # The bytes are in hand: keeping the outputs keeps the result, so there is nothing
+        # to download after a crash and the job goes straight to delivery.
+        images = await store_outputs(ctx, job, result)
+        if images is None:
+            return None
+        delivering = await ctx.repo.transition(
+            job.id,
+            expected=JobStatus.SUBMITTING,
+            to=JobStatus.DELIVERING,
+            now=ctx.clock.now(),
+            provider_handle=result.handle,
+            credits=result.credits,
+        )
+        if delivering is None:
+            return None
+        return await deliver_step(ctx, delivering, interrupt, images)
+    # URLs expire but downloading takes time: save the result first, so a crash from here
+    # on downloads again and never submits (and bills) again.
     return await ctx.repo.transition(
         job.id,
         expected=JobStatus.SUBMITTING,
@@ -423,10 +442,22 @@ async def resume_running(ctx: RunContext, job: Job, interrupt: asyncio.Event) ->
 
 
 async def download_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
-    label = label_of(ctx, job.provider)
     if job.result_json is None:
         return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
-    finished = decode_finished(job.result_json)
+    images = await store_outputs(ctx, job, decode_finished(job.result_json))
+    if images is None:
+        return None
+    delivering = await ctx.repo.transition(
+        job.id, expected=JobStatus.DOWNLOADING, to=JobStatus.DELIVERING, now=ctx.clock.now()
+    )
+    if delivering is None:
+        return None
+    return await deliver_step(ctx, delivering, interrupt, images)
+
+
+async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[ResultImage] | None:
+    """Download, check and keep the outputs; ``None`` when the job ended instead."""
+    label = label_of(ctx, job.provider)
     block_nsfw: bool | None = None
     blocked = 0
     images: list[ResultImage] = []
@@ -440,20 +471,16 @@ async def download_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> 
                 continue
         data = item.data if item.data is not None else await fetch(ctx, job, item.url)
         if data is None:
-            return await end_job(
-                ctx,
-                job,
-                JobStatus.FAILED,
-                messages.DOWNLOAD_FAILED,
-                messages.download_failed(label),
-            )
+            reason = messages.download_failed(label)
+            await end_job(ctx, job, JobStatus.FAILED, messages.DOWNLOAD_FAILED, reason)
+            return None
         try:
             info = await ctx.validate(data)
         except Exception:
             log.warning("job %d: output %d is not a usable image", job.id, index, exc_info=True)
-            return await end_job(
-                ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, messages.bad_output(label)
-            )
+            reason = messages.bad_output(label)
+            await end_job(ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, reason)
+            return None
         output = await ctx.repo.add_output(
             job.id,
             index=index,
@@ -466,25 +493,17 @@ async def download_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> 
             retention_seconds=ctx.config.output_retention_seconds,
         )
         images.append(ResultImage(output=output, data=info.data))
-    if not images:
-        if blocked:
-            return await end_job(
-                ctx,
-                job,
-                JobStatus.MODERATED,
-                messages.MODERATED,
-                f"{label}'s safety filter flagged the result, and this server does not allow "
-                "flagged images. Try a different image or prompt.",
-            )
-        return await end_job(
-            ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, messages.bad_output(label)
+    if images:
+        return images
+    if blocked:
+        reason = (
+            f"{label}'s safety filter flagged the result, and this server does not allow "
+            "flagged images. Try a different image or prompt."
         )
-    delivering = await ctx.repo.transition(
-        job.id, expected=JobStatus.DOWNLOADING, to=JobStatus.DELIVERING, now=ctx.clock.now()
-    )
-    if delivering is None:
-        return None
-    return await deliver_step(ctx, delivering, interrupt, images)
+        await end_job(ctx, job, JobStatus.MODERATED, messages.MODERATED, reason)
+    else:
+        await end_job(ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, messages.bad_output(label))
+    return None
 
 
 async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | None:

@@ -53,13 +53,17 @@ class Harness:
         values.update(overrides)
         return settings_for(self.provider, **values)
 
-    async def start(self, **overrides: Any) -> App:
+    async def start(self, *, engine: dict[str, Any] | None = None, **overrides: Any) -> App:
+        """Build the app from settings (``overrides``) and connect it; ``engine`` overrides
+        the engine's configuration (e.g. faster retries)."""
         assert self._stack is None, "already running"
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         try:
             app = await stack.enter_async_context(
-                open_app(self.settings(**overrides), guild_ready_timeout=0.05)
+                open_app(
+                    self.settings(**overrides), guild_ready_timeout=0.05, engine_overrides=engine
+                )
             )
             await stack.enter_async_context(self.fake.running(app.bot))
         except BaseException:

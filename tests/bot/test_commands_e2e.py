@@ -322,3 +322,39 @@ async def test_kontext_queue_lists_the_servers_waiting_jobs(kontext: Harness) ->
     assert "2 running, 1 waiting" in queue.content
     assert f"position 1 — job {waiting} by <@{fake.user('carol').id}>" in queue.content
     provider.release()
+
+
+async def test_edit_image_menu_fetches_fresh_attachment_urls(kontext: Harness) -> None:
+    fake = kontext.fake
+    alice = kontext.member("alice")
+    post = await alice.send("general", "old picture", files=[png_file("old.png")])
+    opened = await alice.use_message_command("Edit image", post)
+    assert await opened.acknowledged() == 9
+    fake.clock.advance(2 * 86400)  # the URLs the menu saw have expired meanwhile
+    ack = await (await alice.submit_modal({"What should change?": "still works"})).response()
+    job = await kontext.job(_job_id(ack.content))
+    result = await kontext.result_in(job.thread_id or job.channel_id)
+    assert "still works" in result.content
+
+
+async def test_a_job_whose_status_cannot_be_posted_is_withdrawn(
+    kontext: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import discord
+
+    class Refusal:  # what discord.py reads off an aiohttp response
+        status = 403
+        reason = "Forbidden"
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise discord.Forbidden(Refusal(), {"code": 50013, "message": "Missing Permissions"})  # type: ignore[arg-type]
+
+    app = kontext.app
+    assert app is not None
+    kontext.provider.script("submit", Outcome.stall())
+    monkeypatch.setattr(app.delivery, "open_status", refuse)
+    _, ack = await kontext.edit("cannot be shown")
+    assert "missing a permission" in ack.content
+    [job] = await app.repo.list_jobs()
+    assert job.status.value == "cancelled"
+    kontext.provider.release()

@@ -11,7 +11,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from bot.jobs.limits import RetryPolicy
 from tests.bot.conftest import Harness
 from tests.conftest import REPO_ROOT
 from tests.discord_fake import png_file
@@ -125,3 +129,30 @@ async def test_a_repeated_post_is_deduplicated_by_its_nonce(kontext: Harness) ->
     assert again.id == done.result.id
     assert len(kontext.results(done.thread_id)) == 1
     assert re.search(r"kx\d+", job.delivery_nonce)
+
+
+async def test_a_failure_after_posting_does_not_post_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window between Discord accepting the result and storage recording it: the engine
+    delivers again, and the job's nonce makes Discord return the first message."""
+    app = await harness.start(engine={"retry": RetryPolicy(base_delay=0.0)})
+    real = app.repo.set_output_message
+    failures = []
+
+    async def fail_once(output_id: int, **fields: Any) -> None:
+        if not failures:
+            failures.append(output_id)
+            raise OSError("disk full, just this once")
+        await real(output_id, **fields)
+
+    monkeypatch.setattr(app.repo, "set_output_message", fail_once)
+    done = await harness.edit_done("posted once")
+    assert failures
+    assert len(harness.results(done.thread_id)) == 1
+    posts = [
+        r
+        for r in harness.fake.requests_to("POST", "/channels/{channel_id}/messages")
+        if (r.body or {}).get("nonce") == f"kx{done.job_id}"
+    ]
+    assert len(posts) == 2  # posted twice, deduplicated by Discord

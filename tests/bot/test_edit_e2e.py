@@ -194,3 +194,31 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
     assert commands["Edit image"]["type"] == 3
     subs = [o["name"] for o in commands["kontext"]["options"]]
     assert sorted(subs) == ["cancel", "help", "history", "queue", "remix", "settings", "usage"]
+
+
+async def test_a_provider_outage_ends_in_a_clear_failure(harness: Harness) -> None:
+    from bot.jobs.limits import RetryPolicy
+    from tests.fakes import Outcome
+
+    await harness.start(engine={"retry": RetryPolicy(base_delay=0.0, max_delay=0.0)})
+    fake = harness.fake
+    harness.provider.set_default("submit", Outcome.http(503, "upstream down"))
+    _, ack = await harness.edit("during an outage")
+    job = await harness.job(int(re.findall(r"job (\d+)", ack.content)[0]))
+    assert job.status_message_id is not None
+    status_id = job.status_message_id
+    await fake.wait_for(lambda: "Failed" in fake.messages[status_id].content, what="failure")
+    assert "not answering properly" in fake.messages[status_id].content
+    assert not fake.messages[status_id].components
+    assert harness.results(job.thread_id or job.channel_id) == []
+
+
+async def test_discord_rate_limits_are_waited_out(kontext: Harness) -> None:
+    fake = kontext.fake
+    fake.rate_limit("POST", "/channels/{channel_id}/messages", retry_after=0.05, times=2)
+    fake.rate_limit(
+        "PATCH", "/channels/{channel_id}/messages/{message_id}", retry_after=0.05, times=2
+    )
+    done = await kontext.edit_done("despite 429s")
+    assert len(kontext.results(done.thread_id)) == 1
+    assert len(fake.rate_limited) == 4

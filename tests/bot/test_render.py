@@ -184,3 +184,13 @@ def test_intents_are_the_defaults_plus_guild_messages() -> None:
     assert plain.value == discord.Intents.default().value
     assert plain.guild_messages and not plain.message_content and not plain.members
     assert intents_for(Settings(_env_file=None, message_content=True)).message_content
+
+
+def test_modal_values_are_found_in_rows_and_labels() -> None:
+    from cogs.buttons import submitted_text
+
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": "prompt", "value": "a"}]}]
+    labelled = [{"type": 18, "component": {"type": 4, "custom_id": "prompt", "value": "b"}}]
+    assert submitted_text(rows, "prompt") == "a"
+    assert submitted_text(labelled, "prompt") == "b"
+    assert submitted_text([], "prompt") == ""

@@ -25,7 +25,8 @@ async def test_sync_provider_job_is_persisted_run_and_delivered(harness: Harness
     assert done is not None and done.status is JobStatus.DONE
     assert harness.kinds(job.id) == ["queued", "started", "done"]
     history = [status for status, _ in await harness.repo.job_history(job.id)]
-    assert history == ["queued", "submitting", "downloading", "delivering", "done"]
+    # Bytes came with the answer: kept as outputs at once, so no separate download step.
+    assert history == ["queued", "submitting", "delivering", "done"]
     images = harness.deliverer.delivered[job.id]
     assert len(images) == 1 and images[0].data.startswith(b"\x89PNG")
     outputs = await harness.repo.outputs_for_job(job.id)
