@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot import history
-from bot.access import NotAllowed, check_can_configure, check_can_iterate, check_can_request
+from bot.access import check_can_configure, check_can_iterate, check_can_request
 from bot.errors import KontextError
 from bot.images import MAX_IMAGE_BYTES, ImageRejected, prepare_image
 from bot.jobs.requests import EditRequest, ReferenceInput, sniff_mime
@@ -61,8 +61,8 @@ class ImageGone(KontextError):
     code = "image_gone"
 
 
-class History(KontextError):
-    code = "history"
+class HistoryUnavailable(KontextError):
+    code = "history_unavailable"
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ class IterateService:
         """The numbered chain (with branch markers) and its contact sheet."""
         tree = await history.load_tree(self.repo, output_id)
         if tree is None:
-            raise History("I have no history for that image (it may have been purged).")
+            raise HistoryUnavailable("I have no history for that image (it may have been purged).")
         sheet = await history.contact_sheet(tree)
         return HistoryView(text=history.format_chain(tree), sheet=sheet, steps=len(tree.steps))
 
@@ -416,11 +416,10 @@ class IterateService:
 
 __all__ = [
     "Fallback",
-    "History",
+    "HistoryUnavailable",
     "HistoryView",
     "ImageGone",
     "IterateService",
-    "NotAllowed",
     "UndoTarget",
     "strip_mention",
     "with_style",

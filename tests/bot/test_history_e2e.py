@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bot import history
 from tests.bot.conftest import Harness
 from tests.bot.iterating import (
@@ -152,3 +154,18 @@ async def test_stars_and_share_post_to_the_gallery_once(harness: Harness) -> Non
 async def test_share_button_without_a_gallery_is_not_shown(kontext: Harness) -> None:
     done = await kontext.edit_done("add a hat")
     assert "Share" not in labels(done.result)
+
+
+async def test_share_after_the_bytes_were_purged_uses_the_posted_image(harness: Harness) -> None:
+    fake = harness.fake
+    gallery = fake.add_channel(fake.guild, "gallery")
+    app = await harness.start()
+    handle = await harness.member("alice").run_command("kontext remix gallery", channel=gallery)
+    assert "posted in" in (await handle.response()).content
+    done = await harness.edit_done("add a hat")
+    await app.repo.purge_expired(now=time.time() + 400 * 86_400)
+    shared = await (await harness.member("bob").click(done.result, "Share")).response()
+    assert "Shared to the gallery" in shared.content
+    posted = await fake.wait_for_message(gallery.id, lambda m: bool(m.attachments))
+    original = fake.cdn.get(int(done.result.attachments[0]["id"])).data
+    assert fake.cdn.get(int(posted.attachments[0]["id"])).data == original
