@@ -102,15 +102,16 @@ class RemixCog(commands.Cog):
 
     async def _handle(self, message: discord.Message) -> None:
         me = self.bot.user
-        if me is None:
-            return
+        is_reply = message.type is discord.MessageType.reply and message.reference is not None
+        if me is None or not (is_reply or message.attachments):
+            return  # plain chat: not a request anywhere (and no database read per message)
         channel = message.channel
         parent_id = channel.parent_id if isinstance(channel, discord.Thread) else None
         remix = await self.bot.iterate.remix_channel(channel.id, parent_id)
         mentioned = any(user.id == me.id for user in message.mentions)
         prompt = strip_mention(message.content, me.id)
         reference = message.reference
-        if message.type is discord.MessageType.reply and reference is not None:
+        if is_reply and reference is not None:
             if remix is None and not (mentioned or self.bot.settings.message_content):
                 return  # without Message Content the bot only sees replies that ping it
             await self._on_reply(message, reference, remix, prompt, mentioned)
