@@ -217,6 +217,18 @@ class IterateService:
 
     # --- history and undo ----------------------------------------------------------------
 
+    async def output_of(self, job_id: int, message_id: int | None) -> int:
+        """The output a result message shows (an Undo re-post shows its parent's), else the
+        job's first output."""
+        if message_id is not None:
+            ref = await self.result_of(message_id)
+            if ref is not None and ref.output_id is not None:
+                return ref.output_id
+        outputs = await self.repo.outputs_for_job(job_id)
+        if not outputs:
+            raise HistoryUnavailable(f"Job {job_id} has no stored output to show a history of.")
+        return outputs[0].id
+
     async def history(self, output_id: int) -> HistoryView:
         """The numbered chain (with branch markers) and its contact sheet."""
         tree = await history.load_tree(self.repo, output_id)

@@ -28,8 +28,8 @@ from bot.custom_ids import Action
 from bot.discord_delivery import DEFAULT_UPLOAD_LIMIT
 from bot.errors import KontextError
 from bot.images import fit_for_upload
-from bot.mentions import NO_MENTIONS, mentions_for
-from cogs.buttons import JobButton
+from bot.mentions import NO_MENTIONS
+from cogs.buttons import JobButton, result_view
 from cogs.common import requester
 from cogs.remix import is_result_image
 
@@ -67,16 +67,8 @@ class HistoryButton(_SecondRow, template=custom_ids.template(Action.HISTORY)):
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        bot = _bot(interaction)
-        output_id = None
-        if interaction.message is not None:
-            ref = await bot.iterate.result_of(interaction.message.id)
-            output_id = ref.output_id if ref is not None else None
-        if output_id is None:
-            outputs = await bot.kontext.repo.outputs_for_job(self.job_id)
-            if not outputs:
-                raise NoHistory(f"Job {self.job_id} has no stored output to show a history of.")
-            output_id = outputs[0].id
+        message_id = interaction.message.id if interaction.message is not None else None
+        output_id = await _bot(interaction).iterate.output_of(self.job_id, message_id)
         await send_history(interaction, output_id)
 
 
@@ -99,8 +91,6 @@ class UndoButton(_SecondRow, template=custom_ids.template(Action.UNDO)):
             f"{render.mention_user(who.user_id)} undid the last edit · reply to this image to "
             "continue from here"
         )
-        from cogs.buttons import result_view
-
         view = result_view(
             target.job.id, undo=target.job.parent_output_id is not None, share=bool(gallery)
         )
@@ -110,7 +100,7 @@ class UndoButton(_SecondRow, template=custom_ids.template(Action.UNDO)):
             render.shorten(caption, render.MESSAGE_LIMIT),
             file=discord.File(io.BytesIO(data), filename=name),
             view=view,
-            allowed_mentions=mentions_for(who.user_id),
+            allowed_mentions=NO_MENTIONS,  # the one who pressed Undo is here already
         )
         await bot.iterate.index_result(
             message_id=message.id, channel_id=message.channel.id, output=target.output
