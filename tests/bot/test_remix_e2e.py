@@ -122,3 +122,24 @@ async def test_too_many_images_in_a_remix_post_are_refused(harness: Harness) -> 
     answer = await answer_to(harness, post)
     assert "at most 4 images" in answer.content and "has 5" in answer.content
     assert harness.provider.submits == 0
+
+
+@CONTENT
+async def test_in_a_remix_channel_anyone_may_remix_whatever_the_policy(harness: Harness) -> None:
+    await harness.start(message_content=True)
+    fake = harness.fake
+    await _add_remix(harness)
+    handle = await harness.member("alice").run_command("kontext settings", iterate="requester")
+    assert "Saved" in (await handle.response()).content
+    post = await harness.member("bob").send("images", "a red fox", files=[png_file()])
+    thread = await fake.wait_for(lambda: fake.channels.get(post.id), what="the post's thread")
+    result = await nth_result(harness, thread.id, 1)
+    # Carol remixes Bob's result in its thread, adding two images of her own.
+    extra = [png_file("a.png"), png_file("b.png")]
+    asked = await reply(harness, "carol", result, "add these friends", files=extra, ping=False)
+    second = await nth_result(harness, thread.id, 2)
+    assert replied_to(second) == asked.id
+    urls = harness.provider.bodies("submit")[-1]["image_url"]
+    assert isinstance(urls, list) and len(urls) == 3 and urls[0].startswith("data:image/")
+    child = await harness.job(job_id_of(second))
+    assert child.kind is JobKind.REMIX and child.user_id == fake.user("carol").id
