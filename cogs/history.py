@@ -235,7 +235,10 @@ class Gallery:
                 data = await images[0].read()
             gallery = self.bot.get_channel(gallery_id) or await self.bot.fetch_channel(gallery_id)
             if not isinstance(gallery, discord.abc.Messageable):
-                raise NoHistory("The gallery channel is not one I can post in.")
+                raise NoHistory(
+                    "The gallery channel is not one I can post in. An admin can pick another "
+                    "with `/kontext remix gallery`."
+                )
             limit = gallery.guild.filesize_limit if isinstance(gallery, GUILD_CHANNELS) else 0
             data, ext = await fit_for_upload(data, max_bytes=limit or DEFAULT_UPLOAD_LIMIT)
             caption = (
