@@ -127,21 +127,25 @@ async def throughput(folder: str, jobs: int, guilds: int, concurrency: int) -> d
 
 
 async def fairness(
-    folder: str, flood: int, small: int, latency: float, concurrency: int
+    folder: str, flood: int, small: int, latency: float, concurrency: int, spread: float = 0.0
 ) -> dict[str, float]:
-    repo = await open_repo(folder, "fairness.db")
+    """``spread`` > 0: the small guilds arrive one by one over that many seconds after the
+    flood instead of all at once."""
+    repo = await open_repo(folder, f"fairness-{spread}.db")
     provider = FakeProvider(
         capabilities("fake", concurrency=concurrency), default=Plan(latency=latency)
     )
     config = EngineConfig(
         default_provider="fake", providers={"fake": ProviderLimits(concurrency=concurrency)}
     )
+    # The flooding guild's admin lifted its limits, so only the scheduler stands between
+    # it and every slot.
     await repo.save_guild_settings(
         GuildSettings(
             guild_id=1,
             max_user_active=flood,
             max_guild_queue=flood,
-            max_guild_running=concurrency,
+            max_guild_running=flood,
             daily_quota=0,
         ),
         now=time.time(),
@@ -177,7 +181,9 @@ async def fairness(
     for i in range(flood):
         job = await engine.submit(imagine(1, 1, f"flood {i}"))
         queued_at[job.id] = time.perf_counter()
+    first_small = time.perf_counter()
     for g in range(small):
+        await asyncio.sleep(max(0.0, first_small + g * spread / small - time.perf_counter()))
         job = await engine.submit(imagine(100 + g, 1000 + g, f"small {g}"))
         queued_at[job.id] = time.perf_counter()
         small_ids.add(job.id)
@@ -189,10 +195,11 @@ async def fairness(
     fair_waits = [started_at[j] - queued_at[j] for j in small_ids]
     flood_waits = [started_at[j] - queued_at[j] for j in queued_at if j not in small_ids]
 
-    fifo_waits = await global_fifo(flood, small, latency, concurrency)
+    fifo_waits = await global_fifo(flood, small, latency, concurrency, spread)
     fair_p95 = percentile(fair_waits, 0.95)
     fifo_p95 = percentile(fifo_waits, 0.95)
     result = {
+        "small_arrival_spread_s": spread,
         "flood_jobs": flood,
         "small_guilds": small,
         "latency_ms": latency * 1000,
@@ -209,7 +216,9 @@ async def fairness(
     return result
 
 
-async def global_fifo(flood: int, small: int, latency: float, concurrency: int) -> list[float]:
+async def global_fifo(
+    flood: int, small: int, latency: float, concurrency: int, spread: float
+) -> list[float]:
     """The same load through one global first-in-first-out queue and the same slots."""
     queue: asyncio.Queue[tuple[bool, float]] = asyncio.Queue()
     waits: list[float] = []
@@ -225,7 +234,9 @@ async def global_fifo(flood: int, small: int, latency: float, concurrency: int) 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     for _ in range(flood):
         queue.put_nowait((False, time.perf_counter()))
-    for _ in range(small):
+    first_small = time.perf_counter()
+    for g in range(small):
+        await asyncio.sleep(max(0.0, first_small + g * spread / small - time.perf_counter()))
         queue.put_nowait((True, time.perf_counter()))
     await queue.join()
     for task in workers:
@@ -314,6 +325,10 @@ async def main() -> None:
             results["throughput"] = await throughput(folder, 10_000 // scale, 1_000 // scale, 64)
         if args.only in (None, "fairness"):
             results["fairness"] = await fairness(folder, 2_000 // scale, 200 // scale, 0.05, 8)
+            # The same guilds arriving one by one during the flood's first 5 s (the usual case).
+            results["fairness_arriving"] = await fairness(
+                folder, 2_000 // scale, 200 // scale, 0.05, 8, spread=5.0 / scale
+            )
         if args.only in (None, "memory"):
             results["memory"] = await memory(folder, 10_000 // scale)
     results["python_pid"] = os.getpid()

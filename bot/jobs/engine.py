@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import math
 import random
 import uuid
 from collections import deque
@@ -40,10 +41,11 @@ from .limits import (
 )
 from .ratelimit import ProviderGate
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
-from .runner import RunContext, cancel_at_provider, run_job
+from .runner import RunContext, cancel_at_provider, end_job, run_job
 
 log = logging.getLogger(__name__)
 
+_EWMA = 0.2  # weight of the newest sample in moving averages
 _CANCELLABLE = (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 
 
@@ -61,10 +63,27 @@ class _Lane:
     provider: Provider
     gate: ProviderGate
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    prefetch: int = 0  # jobs claimed ahead, started the moment a slot frees
+    fixed_prefetch: int | None = None  # configured; None: adapt (see prefetch)
+    claim_seconds: float = 0.0  # moving average of a claim's duration
+    hold_seconds: float | None = None  # moving average of how long a job holds a slot
     ready: deque[Job] = field(default_factory=deque)  # claimed, waiting for a slot
     due: list[float] = field(default_factory=list)  # heap of run_after times
     freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
+
+    @property
+    def prefetch(self) -> int:
+        """Jobs to claim ahead so a freed slot starts the next one at once.
+
+        Enough to cover one claim's round trip at the rate slots free up (Little's law,
+        doubled for safety): many for instant jobs, none for jobs that take seconds, since a
+        job claimed ahead is one a newly arriving guild can no longer overtake.
+        """
+        if self.fixed_prefetch is not None:
+            return self.fixed_prefetch
+        if self.gate.bucket.limited or not self.hold_seconds:
+            return 0
+        per_slot = self.claim_seconds / self.hold_seconds
+        return min(self.gate.concurrency, math.floor(2 * self.gate.concurrency * per_slot + 0.5))
 
 
 @dataclass(slots=True)
@@ -72,6 +91,8 @@ class _Active:
     task: asyncio.Task[None]
     interrupt: asyncio.Event
     lane: _Lane
+    began: float  # monotonic time the job took its slot
+    holds_slot: bool = True  # False once the provider is done with the job
 
 
 class JobEngine:
@@ -113,10 +134,9 @@ class JobEngine:
                 rate_per_minute=rate,
                 burst=burst,
             )
-            prefetch = self.config.prefetch
-            if prefetch is None:
-                prefetch = 0 if rate is not None else gate.concurrency // 4
-            self._lanes[name] = _Lane(name=name, provider=provider, gate=gate, prefetch=prefetch)
+            self._lanes[name] = _Lane(
+                name=name, provider=provider, gate=gate, fixed_prefetch=self.config.prefetch
+            )
         self._ctx = RunContext(
             repo=repo,
             providers=self._providers,
@@ -130,6 +150,7 @@ class JobEngine:
             park=self._park,
             on_requeue=self._requeued,
             on_rate_limited=self._rate_limited,
+            on_provider_done=self._provider_done,
         )
         self._active: dict[int, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -337,9 +358,7 @@ class JobEngine:
         active = self._active.get(job_id)
         if active is not None:
             active.interrupt.set()
-        for lane in self._lanes.values():
-            if any(ready.id == job_id for ready in lane.ready):
-                lane.ready = deque(ready for ready in lane.ready if ready.id != job_id)
+        self._take_ready(job_id)
         log.info("job %d cancelled by %d (was %s)", job_id, by_user_id, job.status.value)
         await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
         return cancelled
@@ -470,6 +489,7 @@ class JobEngine:
             self._start_ready(lane)
             wanted = gate.admissible() + lane.prefetch - len(lane.ready)
             if wanted > 0:
+                began = self.clock.monotonic()
                 try:
                     jobs = await self.repo.claim(
                         worker_id=self.worker_id,
@@ -482,6 +502,7 @@ class JobEngine:
                     log.exception("claiming work for %s failed", lane.name)
                     jobs = []
                     await self._park(self.config.safety_poll_seconds, lane.wake)
+                lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
                 lane.ready.extend(jobs)
                 self._start_ready(lane)
                 if jobs and len(jobs) == wanted:
@@ -509,7 +530,9 @@ class JobEngine:
         interrupt = asyncio.Event()
         lane.gate.running += 1
         task = self._spawn(self._work(lane, job, interrupt), f"job-{job.id}")
-        self._active[job.id] = _Active(task=task, interrupt=interrupt, lane=lane)
+        self._active[job.id] = _Active(
+            task=task, interrupt=interrupt, lane=lane, began=self.clock.monotonic()
+        )
 
     async def _work(self, lane: _Lane, job: Job, interrupt: asyncio.Event) -> None:
         if lane.freed:
@@ -517,14 +540,31 @@ class JobEngine:
         try:
             await run_job(self._ctx, job, interrupt)
         finally:
+            self._provider_done(job.id)
             self._active.pop(job.id, None)
-            lane.gate.running -= 1
-            if not self._stopping:
-                lane.freed.append(self.clock.monotonic())
-                if len(lane.freed) > lane.gate.concurrency:
-                    lane.freed.popleft()
-                self._start_ready(lane)
-            lane.wake.set()
+            lane.wake.set()  # the guild's running count dropped too: its next job may go
+
+    def _provider_done(self, job_id: int) -> None:
+        """Free the job's provider slot: downloading and delivering do not use the provider,
+        so the next job may start while this one finishes."""
+        active = self._active.get(job_id)
+        if active is None or not active.holds_slot:
+            return
+        active.holds_slot = False
+        lane = active.lane
+        held = self.clock.monotonic() - active.began
+        lane.hold_seconds = (
+            held
+            if lane.hold_seconds is None
+            else lane.hold_seconds + _EWMA * (held - lane.hold_seconds)
+        )
+        lane.gate.running -= 1
+        if not self._stopping:
+            lane.freed.append(self.clock.monotonic())
+            if len(lane.freed) > lane.gate.concurrency:
+                lane.freed.popleft()
+            self._start_ready(lane)
+        lane.wake.set()
 
     def _requeued(self, job: Job) -> None:
         lane = self._lanes.get(job.provider)
@@ -587,6 +627,16 @@ class JobEngine:
         log.info("job %d resumed in %s", job.id, job.status.value)
         self._start_worker(lane, job)
 
+    def _take_ready(self, job_id: int) -> Job | None:
+        """Remove a claimed job that has not started yet from its lane's buffer."""
+        for lane in self._lanes.values():
+            for job in lane.ready:
+                if job.id == job_id:
+                    lane.ready.remove(job)
+                    lane.wake.set()
+                    return job
+        return None
+
     def _watch_deadline(self, job: Job) -> None:
         if job.deadline_at is None:
             return
@@ -616,11 +666,11 @@ class JobEngine:
         if active is not None:
             active.interrupt.set()
             return
-        job = await self.repo.get_job(job_id)
-        if job is None or job.status is not JobStatus.QUEUED:
+        job = self._take_ready(job_id) or await self.repo.get_job(job_id)
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
             return
-        from .runner import end_job
-
+        if job.status is JobStatus.SUBMITTING and job.lease_owner != self.worker_id:
+            return  # another worker's: it expires the job when it starts it
         await end_job(
             self._ctx,
             job,

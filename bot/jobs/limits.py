@@ -58,8 +58,10 @@ class EngineConfig(Frozen):
     retry: RetryPolicy = RetryPolicy()
     poll_max_interval: float = Field(default=10.0, gt=0)
     poll_backoff: float = Field(default=1.5, ge=1)
-    #: Jobs claimed ahead per provider, started the moment a slot frees (None: a quarter of
-    #: the provider's concurrency, none for rate-limited providers).
+    #: Jobs claimed ahead per provider, started the moment a slot frees. None adapts it:
+    #: enough to hide a claim's round trip when jobs are very short, none when they take
+    #: seconds (a job claimed ahead can no longer be overtaken by a newly arriving guild)
+    #: or when the provider is rate-limited.
     prefetch: int | None = Field(default=None, ge=0)
     #: A low-frequency look at storage for work queued by other processes.
     safety_poll_seconds: float = Field(default=15.0, gt=0)

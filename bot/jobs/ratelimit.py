@@ -31,6 +31,10 @@ class TokenBucket:
             self._tokens = min(self._burst, self._tokens + elapsed * self._per_second)
         self._stamp = now
 
+    @property
+    def limited(self) -> bool:
+        return self._per_second is not None
+
     def available(self) -> int:
         if self._clock.monotonic() < self._blocked_until:
             return 0

@@ -73,6 +73,7 @@ class RunContext:
     park: Park  # wait on the clock (or until the event is set), visible to the drain mode
     on_requeue: Callable[[Job], None]  # the job went back to the queue (maybe with run_after)
     on_rate_limited: Callable[[str, float], None]  # provider, seconds to hold off
+    on_provider_done: Callable[[int], None]  # the job no longer needs its provider slot
 
 
 def encode_finished(result: Finished) -> str:
@@ -268,6 +269,8 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
     except ProviderError as err:
         return await fail_provider(ctx, job, err)
     now = ctx.clock.now()
+    if isinstance(result, Finished):
+        ctx.on_provider_done(job.id)
     if isinstance(result, Submitted):
         running = await ctx.repo.transition(
             job.id,
@@ -398,6 +401,7 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
         else:
             errors = 0
             if isinstance(result, Finished):
+                ctx.on_provider_done(job.id)
                 return await ctx.repo.transition(
                     job.id,
                     expected=JobStatus.RUNNING,
@@ -442,6 +446,7 @@ async def resume_running(ctx: RunContext, job: Job, interrupt: asyncio.Event) ->
 
 
 async def download_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
+    ctx.on_provider_done(job.id)  # resumed after a crash: the provider has finished
     if job.result_json is None:
         return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
     images = await store_outputs(ctx, job, decode_finished(job.result_json))
@@ -528,6 +533,7 @@ async def deliver_step(
     images: list[ResultImage] | None = None,
 ) -> Job | None:
     if images is None:
+        ctx.on_provider_done(job.id)
         images = []
         for output in await ctx.repo.outputs_for_job(job.id):
             data = await ctx.repo.get_blob(output.content_hash)
