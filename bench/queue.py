@@ -18,7 +18,6 @@ import gc
 import hashlib
 import io
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -331,7 +330,6 @@ async def main() -> None:
             )
         if args.only in (None, "memory"):
             results["memory"] = await memory(folder, 10_000 // scale)
-    results["python_pid"] = os.getpid()
     print(json.dumps(results))
 
 

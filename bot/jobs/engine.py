@@ -5,7 +5,7 @@ work is queued it claims as many jobs as it has free slots (storage picks them f
 take turns, users inside a guild take turns) and starts one worker task per job. Nothing
 polls on a timer except a low-frequency safety look for work queued by other processes.
 
-All waiting goes through :meth:`JobEngine._park`, which records what each task waits for;
+All waiting goes through :class:`~bot.jobs.parking.Parking`, which records what each task waits for;
 :meth:`JobEngine.run_until_idle` uses that to drive a :class:`~bot.clock.ManualClock` to the
 next wake-up when every task is parked, so tests run deterministically with no real sleeps.
 """
@@ -16,29 +16,28 @@ import asyncio
 import contextlib
 import heapq
 import logging
-import math
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
 from bot.providers.base import GenerationRequest, Provider, ReferenceImage
-from storage.base import LimitExceeded, LimitKind, Repository
+from storage.base import LimitExceeded, Repository
 
 from . import messages
 from .errors import AlreadyFinished, JobNotFound, NotAllowed, UnknownProvider
 from .events import EventBus, EventSink, JobCancelled, JobQueued
+from .lanes import ActiveJob, Lane
 from .limits import (
     EngineConfig,
     enqueue_limits,
-    limit_refusal,
     queue_eta,
     typical_duration,
+    word_refusal,
 )
+from .parking import Parking
 from .ratelimit import ProviderGate
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
 from .runner import RunContext, cancel_at_provider, end_job, run_job
@@ -47,52 +46,6 @@ log = logging.getLogger(__name__)
 
 _EWMA = 0.2  # weight of the newest sample in moving averages
 _CANCELLABLE = (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
-
-
-@dataclass(slots=True)
-class _Park:
-    deadline: float | None  # clock time this wait ends, None: only the event ends it
-    event: asyncio.Event | None
-
-
-@dataclass(slots=True)
-class _Lane:
-    """One provider: its gate, its dispatcher's wake-up, and when requeued work is due."""
-
-    name: str
-    provider: Provider
-    gate: ProviderGate
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    fixed_prefetch: int | None = None  # configured; None: adapt (see prefetch)
-    claim_seconds: float = 0.0  # moving average of a claim's duration
-    hold_seconds: float | None = None  # moving average of how long a job holds a slot
-    ready: deque[Job] = field(default_factory=deque)  # claimed, waiting for a slot
-    due: list[float] = field(default_factory=list)  # heap of run_after times
-    freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
-
-    @property
-    def prefetch(self) -> int:
-        """Jobs to claim ahead so a freed slot starts the next one at once.
-
-        Enough to cover one claim's round trip at the rate slots free up (Little's law,
-        doubled for safety): many for instant jobs, none for jobs that take seconds, since a
-        job claimed ahead is one a newly arriving guild can no longer overtake.
-        """
-        if self.fixed_prefetch is not None:
-            return self.fixed_prefetch
-        if self.gate.bucket.limited or not self.hold_seconds:
-            return 0
-        per_slot = self.claim_seconds / self.hold_seconds
-        return min(self.gate.concurrency, math.floor(2 * self.gate.concurrency * per_slot + 0.5))
-
-
-@dataclass(slots=True)
-class _Active:
-    task: asyncio.Task[None]
-    interrupt: asyncio.Event
-    lane: _Lane
-    began: float  # monotonic time the job took its slot
-    holds_slot: bool = True  # False once the provider is done with the job
 
 
 class JobEngine:
@@ -124,7 +77,7 @@ class JobEngine:
         self.events = EventBus(sinks)
         self._providers = dict(providers)
         self._rng = rng or random.Random()
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[str, Lane] = {}
         for name, provider in self._providers.items():
             caps = provider.capabilities
             rate, burst = self.config.provider_rate(caps)
@@ -134,9 +87,13 @@ class JobEngine:
                 rate_per_minute=rate,
                 burst=burst,
             )
-            self._lanes[name] = _Lane(
+            self._lanes[name] = Lane(
                 name=name, provider=provider, gate=gate, fixed_prefetch=self.config.prefetch
             )
+        fallback = self.config.fallback_provider
+        if fallback is not None and fallback not in self._providers:
+            log.warning("fallback provider %s is not configured: no fallback", fallback)
+        self._parking = Parking(self.clock)
         self._ctx = RunContext(
             repo=repo,
             providers=self._providers,
@@ -147,15 +104,12 @@ class JobEngine:
             fetcher=fetcher,
             validate=validate_output or probe_output,
             random=self._rng.random,
-            park=self._park,
+            park=self._parking.park,
             on_requeue=self._requeued,
             on_rate_limited=self._rate_limited,
             on_provider_done=self._provider_done,
         )
-        self._active: dict[int, _Active] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._parks: dict[int, _Park] = {}
-        self._changed = asyncio.Event()
+        self._active: dict[int, ActiveJob] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._deadline_wake = asyncio.Event()
         self._typical: dict[str, tuple[float, float]] = {}  # provider: (value, computed at)
@@ -177,9 +131,9 @@ class JobEngine:
         for job in queued:
             self._watch_deadline(job)
         for lane in self._lanes.values():
-            self._spawn(self._dispatch(lane), f"dispatch-{lane.name}")
-        self._spawn(self._maintain(), "maintain")
-        self._spawn(self._sweep_deadlines(), "deadlines")
+            self._parking.spawn(self._dispatch(lane), f"dispatch-{lane.name}")
+        self._parking.spawn(self._maintain(), "maintain")
+        self._parking.spawn(self._sweep_deadlines(), "deadlines")
         log.info("job engine %s started with %s", self.worker_id, ", ".join(self._lanes))
 
     async def stop(self) -> None:
@@ -187,7 +141,7 @@ class JobEngine:
         (their leases are released so that happens at once)."""
         self._stopping = True
         active = list(self._active)
-        tasks = list(self._tasks)
+        tasks = list(self._parking.tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -363,6 +317,18 @@ class JobEngine:
         await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
         return cancelled
 
+    async def get_job(self, job_id: int) -> Job | None:
+        return await self.repo.get_job(job_id)
+
+    async def set_status_message(
+        self, job_id: int, *, message_id: int, thread_id: int | None = None
+    ) -> Job | None:
+        """Remember the message that shows a job's status (and its thread), for restarts."""
+        fields: dict[str, object] = {"status_message_id": message_id}
+        if thread_id is not None:
+            fields["thread_id"] = thread_id
+        return await self.repo.update_job(job_id, now=self.clock.now(), **fields)
+
     async def queue_eta(self, job: Job) -> tuple[int | None, float | None]:
         """Current queue position and ETA of a queued job (for status refreshes)."""
         lane = self._lanes.get(job.provider)
@@ -393,72 +359,7 @@ class JobEngine:
             if max_seconds is not None
             else 2 * self.config.deadline_seconds + 4 * self.config.lease_seconds
         )
-        while True:
-            self._changed.clear()
-            if self._quiet():
-                if await self._idle():
-                    return
-                wake = self._next_wake() if self._quiet() else None
-                if wake is not None and advance is not None:
-                    if wake > limit:
-                        raise RuntimeError("run_until_idle: work remains past the time limit")
-                    advance(wake)
-                    continue
-            await self._changed.wait()
-
-    # --- internals: waiting ------------------------------------------------------------------
-
-    async def _park(self, seconds: float | None, event: asyncio.Event | None) -> None:
-        """Wait ``seconds`` on the clock, or until ``event`` is set, whichever comes first."""
-        if event is not None and event.is_set():
-            return
-        if seconds is not None and seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        park = _Park(
-            deadline=self.clock.now() + seconds if seconds is not None else None, event=event
-        )
-        key = id(park)
-        self._parks[key] = park
-        self._changed.set()
-        try:
-            if park.deadline is None:
-                assert event is not None
-                await event.wait()
-            elif event is None:
-                await self._sleep_until(park.deadline)
-            else:
-                sleeper = asyncio.ensure_future(self._sleep_until(park.deadline))
-                waiter = asyncio.ensure_future(event.wait())
-                try:
-                    await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    waiter.cancel()
-        finally:
-            del self._parks[key]
-            self._changed.set()
-
-    async def _sleep_until(self, deadline: float) -> None:
-        # Measured when the sleep starts: time may have moved since the park was recorded.
-        await self.clock.sleep(deadline - self.clock.now())
-
-    def _quiet(self) -> bool:
-        """Every engine task is parked on something that has not happened yet."""
-        live = sum(1 for task in self._tasks if not task.done())
-        if len(self._parks) < live:
-            return False
-        now = self.clock.now()
-        for park in self._parks.values():
-            if park.event is not None and park.event.is_set():
-                return False
-            if park.deadline is not None and park.deadline <= now:
-                return False
-        return True
-
-    def _next_wake(self) -> float | None:
-        deadlines = [p.deadline for p in self._parks.values() if p.deadline is not None]
-        return min(deadlines) if deadlines else None
+        await self._parking.drain(self._idle, advance=advance, until=limit)
 
     async def _idle(self) -> bool:
         if self._active:
@@ -467,22 +368,9 @@ class JobEngine:
             return False
         return await self.repo.count_running() == 0
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        self._changed.set()
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._changed.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("engine task %s died", task.get_name(), exc_info=task.exception())
-
     # --- internals: dispatch -----------------------------------------------------------------
 
-    async def _dispatch(self, lane: _Lane) -> None:
+    async def _dispatch(self, lane: Lane) -> None:
         gate = lane.gate
         while not self._stopping:
             lane.wake.clear()
@@ -501,7 +389,7 @@ class JobEngine:
                 except Exception:
                     log.exception("claiming work for %s failed", lane.name)
                     jobs = []
-                    await self._park(self.config.safety_poll_seconds, lane.wake)
+                    await self._parking.park(self.config.safety_poll_seconds, lane.wake)
                 lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
                 lane.ready.extend(jobs)
                 self._start_ready(lane)
@@ -516,25 +404,25 @@ class JobEngine:
             rate_wait = gate.next_at()
             if rate_wait is not None:
                 timeout = min(timeout, rate_wait)
-            await self._park(max(timeout, 1e-3), lane.wake)
+            await self._parking.park(max(timeout, 1e-3), lane.wake)
 
-    def _start_ready(self, lane: _Lane) -> None:
+    def _start_ready(self, lane: Lane) -> None:
         """Start claimed jobs while slots (and the rate) allow."""
         while lane.ready and lane.gate.admissible() > 0:
             lane.gate.bucket.take()
             self._start_worker(lane, lane.ready.popleft())
 
-    def _start_worker(self, lane: _Lane, job: Job) -> None:
+    def _start_worker(self, lane: Lane, job: Job) -> None:
         if job.id in self._active:
             return
         interrupt = asyncio.Event()
         lane.gate.running += 1
-        task = self._spawn(self._work(lane, job, interrupt), f"job-{job.id}")
-        self._active[job.id] = _Active(
+        task = self._parking.spawn(self._work(lane, job, interrupt), f"job-{job.id}")
+        self._active[job.id] = ActiveJob(
             task=task, interrupt=interrupt, lane=lane, began=self.clock.monotonic()
         )
 
-    async def _work(self, lane: _Lane, job: Job, interrupt: asyncio.Event) -> None:
+    async def _work(self, lane: Lane, job: Job, interrupt: asyncio.Event) -> None:
         if lane.freed:
             self.dispatch_latencies.append(self.clock.monotonic() - lane.freed.popleft())
         try:
@@ -584,7 +472,7 @@ class JobEngine:
     async def _maintain(self) -> None:
         interval = self.config.lease_seconds / 3
         while not self._stopping:
-            await self._park(interval, None)
+            await self._parking.park(interval, None)
             try:
                 held = [*self._active, *(j.id for lane in self._lanes.values() for j in lane.ready)]
                 if held:
@@ -659,7 +547,7 @@ class JobEngine:
                     log.exception("expiring job %d failed", job_id)
             timeout = self._deadlines[0][0] - now if self._deadlines else None
             if not due:
-                await self._park(timeout, self._deadline_wake)
+                await self._parking.park(timeout, self._deadline_wake)
 
     async def _expire_due(self, job_id: int) -> None:
         active = self._active.get(job_id)
@@ -694,23 +582,12 @@ class JobEngine:
     async def _refusal(
         self, err: LimitExceeded, request: EditRequest, provider: str, now: float
     ) -> Exception:
-        typical = await self._typical_seconds(provider)
-        user_frees_in: float | None = None
-        queue_frees_in: float | None = None
-        if err.limit is LimitKind.USER_ACTIVE:
-            mine = await self.repo.list_jobs(
-                guild_id=request.guild_id,
-                user_id=request.user_id,
-                statuses=list(ACTIVE_STATUSES),
-            )
-            starts = [j.started_at or j.updated_at for j in mine]
-            if starts:
-                user_frees_in = max(min(starts) + typical - now, 1.0)
-        elif err.limit is LimitKind.GUILD_QUEUE:
-            settings = await self.repo.get_guild_settings(request.guild_id)
-            lane = self._lanes[provider]
-            slots = max(1, min(settings.max_guild_running, lane.gate.concurrency))
-            queue_frees_in = typical / slots
-        return limit_refusal(
-            err, now=now, user_frees_in=user_frees_in, queue_frees_in=queue_frees_in
+        return await word_refusal(
+            self.repo,
+            err,
+            guild_id=request.guild_id,
+            user_id=request.user_id,
+            typical=await self._typical_seconds(provider),
+            provider_slots=self._lanes[provider].gate.concurrency,
+            now=now,
         )

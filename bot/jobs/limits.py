@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pydantic import Field
 
 from bot.config import Settings
-from bot.models import Frozen, GuildSettings
+from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
-from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.base import EnqueueLimits, LimitExceeded, LimitKind, Repository
 
 from .errors import LimitReached
 
@@ -177,3 +177,30 @@ def limit_refusal(
         limit=err.limit,
         retry_in=queue_frees_in,
     )
+
+
+async def word_refusal(
+    repo: Repository,
+    err: LimitExceeded,
+    *,
+    guild_id: int,
+    user_id: int,
+    typical: float,
+    provider_slots: int,
+    now: float,
+) -> LimitReached:
+    """Estimate when the limit frees up (from ``typical`` job seconds) and word it."""
+    user_frees_in: float | None = None
+    queue_frees_in: float | None = None
+    if err.limit is LimitKind.USER_ACTIVE:
+        mine = await repo.list_jobs(
+            guild_id=guild_id, user_id=user_id, statuses=list(ACTIVE_STATUSES)
+        )
+        starts = [j.started_at or j.updated_at for j in mine]
+        if starts:
+            user_frees_in = max(min(starts) + typical - now, 1.0)
+    elif err.limit is LimitKind.GUILD_QUEUE:
+        settings = await repo.get_guild_settings(guild_id)
+        slots = max(1, min(settings.max_guild_running, provider_slots))
+        queue_frees_in = typical / slots
+    return limit_refusal(err, now=now, user_frees_in=user_frees_in, queue_frees_in=queue_frees_in)

@@ -10,22 +10,18 @@ compare-and-set fails the job was cancelled or expired under us: the step stops 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.errors import KontextError
-from bot.models import Job, JobKind, JobStatus, NsfwPolicy
+from bot.models import Job, JobStatus, NsfwPolicy
 from bot.providers.base import (
     Finished,
     GenerationRequest,
-    OutputImage,
     Pending,
     Provider,
-    ReferenceImage,
     Submitted,
 )
 from bot.providers.errors import (
@@ -50,7 +46,8 @@ from .events import (
     ResultImage,
 )
 from .limits import EngineConfig, utc_day
-from .requests import Deliverer, Fetcher, OutputValidator, sniff_mime
+from .requests import Deliverer, Fetcher, OutputValidator
+from .stored import build_request, decode_finished, encode_finished
 
 log = logging.getLogger(__name__)
 
@@ -76,84 +73,9 @@ class RunContext:
     on_provider_done: Callable[[int], None]  # the job no longer needs its provider slot
 
 
-def encode_finished(result: Finished) -> str:
-    """A provider result as stored in ``result_json`` (bytes inline, base64)."""
-    return json.dumps(
-        {
-            "outputs": [
-                {
-                    "url": item.url,
-                    "data": base64.b64encode(item.data).decode() if item.data else None,
-                    "nsfw": item.nsfw,
-                }
-                for item in result.outputs
-            ],
-            "seed": result.seed,
-            "credits": result.credits,
-            "handle": result.handle,
-        }
-    )
-
-
-def decode_finished(text: str) -> Finished:
-    raw = json.loads(text)
-    outputs = tuple(
-        OutputImage(
-            url=item.get("url"),
-            data=base64.b64decode(item["data"]) if item.get("data") else None,
-            nsfw=bool(item.get("nsfw")),
-        )
-        for item in raw.get("outputs", ())
-    )
-    return Finished(
-        outputs=outputs, seed=raw.get("seed"), credits=raw.get("credits"), handle=raw.get("handle")
-    )
-
-
 def label_of(ctx: RunContext, provider: str) -> str:
     found = ctx.providers.get(provider)
     return found.capabilities.label if found is not None else provider
-
-
-async def build_request(repo: Repository, job: Job) -> GenerationRequest:
-    """The provider request of a stored job, references read back from their blobs."""
-    references: list[ReferenceImage] = []
-    if job.kind is not JobKind.IMAGINE:
-        for ref in sorted(await repo.get_references(job.id), key=lambda r: r.position):
-            data = await repo.get_blob(ref.content_hash)
-            if data is None:
-                raise KontextError(
-                    "A reference image of this edit is no longer stored. Please ask again."
-                )
-            width, height = ref.width, ref.height
-            if width is None or height is None:
-                info = await asyncio.to_thread(_size_of, data)
-                width, height = info
-            references.append(
-                ReferenceImage(
-                    data=data, mime=sniff_mime(data), width=width, height=height, url=ref.url
-                )
-            )
-    params = job.params
-    return GenerationRequest(
-        prompt=job.prompt,
-        references=tuple(references),
-        aspect_ratio=params.aspect_ratio,
-        seed=params.seed,
-        guidance=params.guidance,
-        safety_tolerance=params.safety_tolerance,
-        output_format=params.output_format,
-        num_images=params.num_images,
-    )
-
-
-def _size_of(data: bytes) -> tuple[int, int]:
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
 
 
 # --- endings ----------------------------------------------------------------------------------

@@ -110,3 +110,14 @@ async def test_eta_learns_from_recent_durations(harness: Harness) -> None:
     for job in jobs:
         latest = await harness.repo.get_job(job.id)
         assert latest is not None and latest.status is JobStatus.DONE
+
+
+async def test_status_message_is_remembered(harness: Harness) -> None:
+    engine = harness.engine()
+    job = await engine.submit(edit("x"))
+    updated = await engine.set_status_message(job.id, message_id=555, thread_id=777)
+    assert updated is not None and (updated.status_message_id, updated.thread_id) == (555, 777)
+    fetched = await engine.get_job(job.id)
+    assert fetched is not None and fetched.status_message_id == 555
+    position, eta = await engine.queue_eta(fetched)
+    assert (position, eta) == (1, 30.0)

@@ -138,3 +138,20 @@ def test_duration_wording() -> None:
     assert format_duration(5 * 3600 + 12 * 60) == "5 h 12 min"
     assert format_duration(7200) == "2 h"
     assert seconds_to_utc_midnight(T0) == 16 * 3600
+
+
+def test_config_from_settings() -> None:
+    from bot.config import Settings
+    from bot.jobs import EngineConfig
+
+    settings = Settings(
+        _env_file=None,
+        provider="wavespeed",
+        fallback_provider="aimlapi",
+        job_deadline_seconds=300,
+        retention_days=0,
+    )
+    config = EngineConfig.from_settings(settings, lease_seconds=10)
+    assert (config.default_provider, config.fallback_provider) == ("wavespeed", "aimlapi")
+    assert config.deadline_seconds == 300 and config.lease_seconds == 10
+    assert config.output_retention_seconds is None  # 0 days: keep outputs until deleted

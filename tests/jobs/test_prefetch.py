@@ -106,7 +106,7 @@ async def test_no_prefetch_for_rate_limited_providers(harness: Harness) -> None:
 
 
 def test_adaptive_prefetch_covers_a_claim_only_for_short_jobs(harness: Harness) -> None:
-    from bot.jobs.engine import _Lane
+    from bot.jobs.lanes import Lane as _Lane
     from bot.jobs.ratelimit import ProviderGate
 
     gate = ProviderGate(harness.clock, concurrency=8, rate_per_minute=None, burst=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.fakeprovider import Plan
 from bot.jobs import EngineConfig
-from bot.jobs.runner import encode_finished
+from bot.jobs.stored import encode_finished
 from bot.models import JobStatus
 from bot.providers.base import Finished, OutputImage, Submitted
 

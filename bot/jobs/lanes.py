@@ -1,0 +1,53 @@
+"""Per-provider state the engine keeps in memory: a lane per provider, an entry per job."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from bot.models import Job
+from bot.providers.base import Provider
+
+from .ratelimit import ProviderGate
+
+
+@dataclass(slots=True)
+class Lane:
+    """One provider: its gate, its dispatcher's wake-up, and when requeued work is due."""
+
+    name: str
+    provider: Provider
+    gate: ProviderGate
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    fixed_prefetch: int | None = None  # configured; None: adapt (see prefetch)
+    claim_seconds: float = 0.0  # moving average of a claim's duration
+    hold_seconds: float | None = None  # moving average of how long a job holds a slot
+    ready: deque[Job] = field(default_factory=deque)  # claimed, waiting for a slot
+    due: list[float] = field(default_factory=list)  # heap of run_after times
+    freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
+
+    @property
+    def prefetch(self) -> int:
+        """Jobs to claim ahead so a freed slot starts the next one at once.
+
+        Enough to cover one claim's round trip at the rate slots free up (Little's law,
+        doubled for safety): many for instant jobs, none for jobs that take seconds, since a
+        job claimed ahead is one a newly arriving guild can no longer overtake.
+        """
+        if self.fixed_prefetch is not None:
+            return self.fixed_prefetch
+        if self.gate.bucket.limited or not self.hold_seconds:
+            return 0
+        per_slot = self.claim_seconds / self.hold_seconds
+        return min(self.gate.concurrency, math.floor(2 * self.gate.concurrency * per_slot + 0.5))
+
+
+@dataclass(slots=True)
+class ActiveJob:
+    task: asyncio.Task[None]
+    interrupt: asyncio.Event
+    lane: Lane
+    began: float  # monotonic time the job took its slot
+    holds_slot: bool = True  # False once the provider is done with the job
