@@ -1,4 +1,5 @@
-"""The ``kontext-bot`` command line: ``edit`` and ``imagine`` one image without Discord.
+"""The ``kontext-bot`` command line: ``run`` the Discord bot, or ``edit`` and ``imagine`` one
+image without Discord.
 
 Exit codes (scripts can rely on them):
 
@@ -127,9 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Kontext Bot: FLUX.1 Kontext image editing.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_migrate, _add_edit, _add_imagine):
+    for add in (_add_run, _add_migrate, _add_edit, _add_imagine):
         add(commands)
     return parser
+
+
+# -- run ------------------------------------------------------------------------------
+
+
+def _add_run(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    parser.set_defaults(handler=_run_command)
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import ConfigurationError, run  # discord.py is imported only to run the bot
+
+    if args.verbose == 0:
+        logging.getLogger().setLevel(settings.log_level.upper())
+        logging.getLogger("discord").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run(settings))
+    except ConfigurationError as err:
+        raise _Refused(err) from err
+    return EXIT_OK
 
 
 # -- migrate ----------------------------------------------------------------------------

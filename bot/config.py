@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     job_deadline_seconds: float = Field(
         600.0, gt=0, validation_alias=_env("KONTEXT_JOB_DEADLINE_SECONDS")
     )
+    # How long a worker's claim on a job lasts without a heartbeat: after a crash, another
+    # process (or the restarted one) resumes the job once this has passed.
+    job_lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("KONTEXT_JOB_LEASE_SECONDS"))
 
     log_level: str = Field("INFO", validation_alias=_env("KONTEXT_LOG_LEVEL"))
 

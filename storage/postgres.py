@@ -262,13 +262,16 @@ class PostgresRepository(SqlRepository):
                 if not guild["ready"] or guild_id in full:
                     continue
                 for user in await tx.fetch(USER_LANES, provider, guild_id):
-                    picked = await tx.fetchrow(
-                        NEXT_JOB_OF_USER + self._LOCK_SKIP,
-                        provider,
-                        guild_id,
-                        user["user_id"],
-                        now,
-                    )
+                    args = (provider, guild_id, user["user_id"], now)
+                    picked = await tx.fetchrow(NEXT_JOB_OF_USER + self._LOCK_SKIP, *args)
+                    if picked is None:
+                        # SKIP LOCKED also passes over a queued job that a plain update holds
+                        # for a moment (the front end storing its status message right after
+                        # enqueue); the engine would then sleep until its safety poll. Wait
+                        # for that lock instead. This transaction holds no lock yet, so it
+                        # cannot deadlock; a job another claimer took is no longer queued
+                        # when the lock is released, and is not returned.
+                        picked = await tx.fetchrow(NEXT_JOB_OF_USER + " FOR UPDATE", *args)
                     if picked is None:
                         continue
                     row = await tx.fetchrow(

@@ -1,0 +1,157 @@
+"""The one place that builds the application from :class:`~bot.config.Settings` (STYLE §1).
+
+:func:`open_app` opens the shared resources (the HTTP client, the repository), builds the
+providers, the job engine, the Discord delivery and the bot, and closes them again in reverse
+order. ``kontext-bot run`` and the end-to-end tests both go through here, so the tests run
+the very wiring that production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.client import KontextBot
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.discord_delivery import DiscordDelivery
+from bot.discord_endpoints import point_discord_at
+from bot.errors import KontextError
+from bot.iterate import IterateService
+from bot.jobs.engine import JobEngine
+from bot.jobs.limits import EngineConfig
+from bot.kontext_service import KontextService
+from bot.media import MediaFetcher
+from bot.providers import CAPABILITIES, build_provider
+from bot.providers.base import Provider
+from storage import open_repository
+from storage.base import Repository
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(KontextError):
+    code = "configuration"
+
+
+@dataclass
+class App:
+    settings: Settings
+    http: httpx.AsyncClient
+    repo: Repository
+    providers: dict[str, Provider]
+    engine: JobEngine
+    delivery: DiscordDelivery
+    kontext: KontextService
+    bot: KontextBot
+
+
+def configured_providers(settings: Settings) -> list[str]:
+    """The providers with an API key, the default one first; refuses a missing default key."""
+    names = [name for name in CAPABILITIES if settings.api_key(name) is not None]
+    if settings.provider not in CAPABILITIES:
+        raise ConfigurationError(
+            f"KONTEXT_PROVIDER={settings.provider!r} is not a provider this bot knows; "
+            f"choose one of {', '.join(sorted(CAPABILITIES))}."
+        )
+    if settings.provider not in names:
+        raise ConfigurationError(
+            f"KONTEXT_PROVIDER is {settings.provider!r} but {settings.provider.upper()}_API_KEY "
+            "is not set. Set the key (or pick a provider whose key you have)."
+        )
+    names.remove(settings.provider)
+    return [settings.provider, *names]
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    sync_commands: bool = True,
+    engine_overrides: dict[str, Any] | None = None,
+    worker_id: str | None = None,
+    guild_ready_timeout: float = 2.0,
+) -> AsyncIterator[App]:
+    """Everything built and connected to storage; the bot is not logged in yet.
+
+    The caller runs ``app.bot.start(token)`` (or the test harness logs it in); leaving the
+    context closes the bot (which stops the engine), the providers, storage and the client.
+    """
+    clock = clock or SystemClock()
+    names = configured_providers(settings)
+    point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(60.0, connect=10.0))
+        )
+        repo = open_repository(settings.database_url)
+        await repo.connect()
+        stack.push_async_callback(repo.close)
+        providers: dict[str, Provider] = {}
+        for name in names:
+            provider = build_provider(name, settings, http, clock)
+            providers[name] = provider
+            stack.push_async_callback(provider.aclose)
+        result_hosts = {h for n in names for h in CAPABILITIES[n].result_hosts}
+        fetcher = MediaFetcher.from_settings(http, settings, tuple(sorted(result_hosts)))
+        capabilities = {name: CAPABILITIES[name] for name in names}
+        delivery = DiscordDelivery(repo=repo, clock=clock, capabilities=CAPABILITIES)
+        overrides: dict[str, Any] = {"lease_seconds": settings.job_lease_seconds}
+        overrides.update(engine_overrides or {})
+        config = EngineConfig.from_settings(settings, **overrides)
+        engine = JobEngine(
+            repo,
+            providers,
+            delivery,
+            clock=clock,
+            config=config,
+            fetcher=fetcher,
+            worker_id=worker_id,
+        )
+        kontext = KontextService(
+            repo=repo,
+            engine=engine,
+            capabilities=capabilities,
+            default_provider=settings.provider,
+            clock=clock,
+        )
+        bot = KontextBot(
+            settings=settings,
+            kontext=kontext,
+            delivery=delivery,
+            engine=engine,
+            events=engine.events,
+            sync_commands=sync_commands,
+            guild_ready_timeout=guild_ready_timeout,
+            iterate=IterateService(kontext),
+        )
+        stack.push_async_callback(_close_bot, bot)
+        yield App(settings, http, repo, providers, engine, delivery, kontext, bot)
+
+
+async def _close_bot(bot: KontextBot) -> None:
+    if not bot.is_closed():
+        await bot.close()
+
+
+async def run(settings: Settings) -> None:
+    """``kontext-bot run``: connect and serve until stopped."""
+    if settings.discord_token is None:
+        raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+    async with open_app(settings) as app:
+        log.info("starting with providers %s", ", ".join(app.providers))
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # Stop cleanly: the engine releases its leases, so a restart resumes at once.
+            loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(app.bot.close())))
+        await app.bot.start(settings.discord_token.get_secret_value())
+        await asyncio.gather(*stopping)

@@ -1,0 +1,52 @@
+"""The custom_ids of the bot's buttons and modals: ``kx:<action>:<job id>``.
+
+Buttons must keep working after a restart, so everything a press needs is in its custom_id
+(the job id; the rest is in storage), and :mod:`cogs.buttons` registers one
+``discord.ui.DynamicItem`` per action whose template is :func:`template`. Discord caps a
+custom_id at 100 characters; ours stay under 30.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+PREFIX = "kx"
+MAX_CUSTOM_ID = 100
+
+
+class Action(StrEnum):
+    REROLL = "reroll"
+    EDIT = "edit"
+    INFO = "info"
+    DELETE = "delete"
+    CANCEL = "cancel"
+    EDIT_MODAL = "editm"  # the modal the Edit button opens
+    MESSAGE_MODAL = "msgm"  # the modal of the "Edit image" context menu (message id)
+    HISTORY = "history"  # cogs.history: the chain's contact sheet
+    UNDO = "undo"  # cogs.history: re-post the parent output as the new tip
+    SHARE = "share"  # cogs.history: post the result to the gallery channel
+
+
+def build(action: Action, target_id: int) -> str:
+    """The custom_id for ``action`` on ``target_id`` (a job id, or a message id for MSG)."""
+    if target_id < 1:
+        raise ValueError(f"ids are positive, got {target_id}")
+    custom_id = f"{PREFIX}:{action.value}:{target_id}"
+    if len(custom_id) > MAX_CUSTOM_ID:  # pragma: no cover - ints are never this long
+        raise ValueError("custom_id too long")
+    return custom_id
+
+
+def template(action: Action) -> str:
+    """The regex a DynamicItem matches, capturing the id as ``id``."""
+    return rf"{PREFIX}:{re.escape(action.value)}:(?P<id>[1-9][0-9]{{0,19}})"
+
+
+def parse(custom_id: str) -> tuple[Action, int] | None:
+    """``(action, id)`` for one of ours, ``None`` for anything else."""
+    for action in Action:
+        match = re.fullmatch(template(action), custom_id)
+        if match:
+            return action, int(match["id"])
+    return None

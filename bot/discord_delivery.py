@@ -1,0 +1,444 @@
+"""Discord's side of a job: the status message, its thread, and posting the result.
+
+Everything here uses the bot token (``channel.send`` and message edits), never an
+interaction token, so a job that finishes long after its command (interaction tokens die after
+15 minutes) is still delivered, and so is a job resumed after a restart.
+
+* :meth:`DiscordDelivery.open_status` posts "queued — position N" with a Cancel button where the
+  command ran, starts a thread from it (or uses the current thread), and stores both ids on
+  the job before any result may be posted (:meth:`preparing` holds delivery back meanwhile).
+* :meth:`DiscordDelivery.on_event` is the engine's event sink; the status message itself is
+  kept up to date by :class:`bot.discord_status.StatusBoard`.
+* :meth:`DiscordDelivery.deliver` is the engine's Deliverer. It is idempotent: an output that
+  already has a message id in storage is never posted again, and the post carries the job's
+  nonce with ``enforce_nonce`` (discord.py 2.7 sends it with every nonce) so that a post
+  repeated after a crash, before its id was stored, is deduplicated by Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+from bot import render
+from bot.clock import Clock
+from bot.discord_status import StatusBoard
+from bot.errors import KontextError
+from bot.images import fit_for_upload
+from bot.jobs.events import JobEvent, ResultImage
+from bot.kontext_service import provider_and_model, result_seed
+from bot.mentions import NO_MENTIONS, mentions_for
+from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
+from bot.providers.base import Capabilities
+from cogs.buttons import result_view, status_view
+from storage.base import Repository
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+REQUEST_UPLOAD_LIMIT = 25 * 1024 * 1024 - 256 * 1024  # headroom for the multipart envelope
+SETUP_WAIT_SECONDS = 15.0
+
+
+class ChannelUnusable(KontextError):
+    code = "channel_unusable"
+
+
+@dataclass
+class Placement:
+    """Where a job's status and result live, and what the requester should know about it."""
+
+    status_message: discord.Message | None
+    thread: discord.Thread | None
+    where: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """One file to post; a fresh ``discord.File`` is made per attempt (a send closes it)."""
+
+    data: bytes
+    name: str
+    spoiler: bool
+
+
+class DiscordDelivery:
+    def __init__(
+        self, *, repo: Repository, clock: Clock, capabilities: Mapping[str, Capabilities]
+    ) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.capabilities = capabilities
+        self._client: discord.Client | None = None
+        self.board = StatusBoard(capabilities)
+        self._upload_limits: dict[int, int] = {}
+        self._preparing = 0
+        self._setup_done = asyncio.Condition()
+
+    def provider_label(self, name: str) -> str:
+        caps = self.capabilities.get(name)
+        return caps.label if caps else name
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def bind(self, client: discord.Client) -> None:
+        self._client = client
+        self.board.bind(client)
+
+    @property
+    def client(self) -> discord.Client:
+        if self._client is None:
+            raise RuntimeError("DiscordDelivery used before bind()")
+        return self._client
+
+    async def close(self) -> None:
+        await self.board.close()
+        self._upload_limits.clear()
+
+    async def on_event(self, event: JobEvent) -> None:
+        """The engine's event sink (see :class:`bot.discord_status.StatusBoard`)."""
+        await self.board.on_event(event)
+        if event.job.status.terminal:
+            self._upload_limits.pop(event.job.id, None)
+
+    # --- before a job is queued -----------------------------------------------------------
+
+    @staticmethod
+    def check_channel(interaction: discord.Interaction[Any]) -> None:
+        """Refuse up front when the bot could not post the result in this channel."""
+        channel = interaction.channel
+        if interaction.guild is None or not isinstance(
+            channel, discord.TextChannel | discord.Thread | discord.VoiceChannel
+        ):
+            return
+        perms = interaction.app_permissions
+        in_thread = isinstance(channel, discord.Thread)
+        send = perms.send_messages_in_threads if in_thread else perms.send_messages
+        if not (perms.view_channel and send):
+            raise ChannelUnusable(
+                "I can't post in this channel (I need View Channel and Send Messages), so I "
+                "could not deliver the result. Use me in another channel or ask a moderator."
+            )
+
+    @contextlib.asynccontextmanager
+    async def preparing(self) -> AsyncIterator[None]:
+        """Hold back deliveries of jobs whose status message is being set up right now."""
+        self._preparing += 1
+        try:
+            yield
+        finally:
+            self._preparing -= 1
+            async with self._setup_done:
+                self._setup_done.notify_all()
+
+    async def open_status(self, job: Job, interaction: discord.Interaction[Any]) -> Placement:
+        """Post the status message where ``interaction`` happened and open its thread."""
+        self._upload_limits[job.id] = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
+        found = interaction.channel
+        channel: discord.abc.Messageable = (
+            found
+            if isinstance(found, discord.abc.Messageable)
+            else self.client.get_partial_messageable(job.channel_id)
+        )
+        pending, final = self.board.pending_text(job.id)
+        text = pending or render.status_queued(
+            job.prompt, await self.repo.queue_position(job.id), None
+        )
+        if final:
+            message = await channel.send(text, allowed_mentions=NO_MENTIONS)
+        else:
+            message = await channel.send(
+                text, view=status_view(job.id), allowed_mentions=NO_MENTIONS
+            )
+        thread: discord.Thread | None = None
+        notes: list[str] = []
+        if isinstance(channel, discord.Thread):
+            thread = channel
+        elif isinstance(channel, discord.TextChannel):
+            if channel.permissions_for(channel.guild.me).create_public_threads:
+                try:
+                    thread = await channel.create_thread(
+                        name=render.thread_name(job.prompt), message=message
+                    )
+                except discord.HTTPException as err:
+                    log.warning("could not create a thread for job %d: %s", job.id, err)
+                    notes.append(
+                        "Discord would not let me start a thread here, so the result will be "
+                        "posted in this channel."
+                    )
+            else:
+                notes.append(
+                    "I can't create threads in this channel (Create Public Threads permission "
+                    "missing), so the result will be posted in the channel instead."
+                )
+        else:
+            notes.append("Threads aren't available here, so the result will be posted here.")
+        fields: dict[str, object] = {"status_message_id": message.id}
+        if thread is not None:
+            fields["thread_id"] = thread.id
+        await self.repo.update_job(job.id, now=self.clock.now(), **fields)
+        await self.repo.index_message(
+            MessageRef(
+                message_id=message.id,
+                channel_id=message.channel.id,
+                job_id=job.id,
+                kind=MessageKind.STATUS,
+            ),
+            now=self.clock.now(),
+        )
+        self.board.placed(job.id, message.channel.id, message.id, text)
+        where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
+        return Placement(message, thread, where, notes)
+
+    async def open_status_in(
+        self, job: Job, channel: discord.abc.Messageable, *, reply_to: int | None = None
+    ) -> discord.Message:
+        """The status message of a job started by a message (a reply, a remix post), posted
+        in ``channel`` (the job's thread or channel), as a reply to ``reply_to`` if given."""
+        pending, final = self.board.pending_text(job.id)
+        text = pending or render.status_queued(
+            job.prompt, await self.repo.queue_position(job.id), None
+        )
+        kwargs: dict[str, Any] = {}
+        if reply_to is not None:
+            kwargs["reference"] = discord.MessageReference(
+                message_id=reply_to,
+                channel_id=job.thread_id or job.channel_id,
+                fail_if_not_exists=False,
+            )
+        if not final:
+            kwargs["view"] = status_view(job.id)
+        message = await channel.send(text, allowed_mentions=NO_MENTIONS, **kwargs)
+        await self.repo.update_job(job.id, now=self.clock.now(), status_message_id=message.id)
+        await self.repo.index_message(
+            MessageRef(
+                message_id=message.id,
+                channel_id=message.channel.id,
+                job_id=job.id,
+                kind=MessageKind.STATUS,
+            ),
+            now=self.clock.now(),
+        )
+        self.board.placed(job.id, message.channel.id, message.id, text)
+        return message
+
+    # --- the status message ---------------------------------------------------------------
+
+    # --- the result -----------------------------------------------------------------------
+
+    async def _await_setup(self, job: Job) -> Job:
+        """The job as stored, once any status message being set up for it exists."""
+        loop = asyncio.get_running_loop()  # a safety net in real time, not a schedule
+        deadline = loop.time() + SETUP_WAIT_SECONDS
+        while True:
+            fresh = await self.repo.get_job(job.id) or job
+            if fresh.status_message_id is not None or self._preparing == 0:
+                return fresh
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return fresh
+            async with self._setup_done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._setup_done.wait(), timeout=remaining)
+
+    async def deliver(self, job: Job, images: Sequence[ResultImage]) -> None:
+        """Post the result (once). Raises ``discord.HTTPException`` if Discord refuses."""
+        job = await self._await_setup(job)
+        outputs = [image.output for image in images]
+        if outputs and all(o.message_id is not None for o in outputs):
+            log.info("job %d was already delivered; not posting again", job.id)
+            return
+        stored = {o.index: o for o in await self.repo.outputs_for_job(job.id)}
+        if stored and all(o.message_id is not None for o in stored.values()):
+            log.info("job %d was already delivered; not posting again", job.id)
+            return
+        channel = await self._target_channel(job)
+        settings = await self.repo.get_guild_settings(job.guild_id)
+        notes: list[str] = []
+        posted: list[ResultImage] = []
+        files: list[_Upload] = []
+        nsfw_ok = _is_nsfw(channel)
+        per_file = self._per_file_limit(job, channel, len(images))
+        for image in images:
+            spoiler = False
+            if image.output.nsfw:
+                if settings.nsfw_policy is NsfwPolicy.BLOCK:
+                    notes.append("An image was flagged as NSFW and withheld (server policy).")
+                    continue
+                if not nsfw_ok:
+                    notes.append(
+                        "An image was flagged as NSFW; it is only posted in age-restricted "
+                        "channels."
+                    )
+                    continue
+                spoiler = True
+            data, ext = await fit_for_upload(image.data, max_bytes=per_file)
+            if len(data) != len(image.data):
+                notes.append("Re-encoded to fit Discord's upload limit.")
+            name = f"kontext-{job.id}-{image.output.index + 1}.{ext}"
+            files.append(_Upload(data, name, spoiler))
+            posted.append(image)
+        if files and not _can_attach(channel):
+            await self._deliver_by_dm(job, channel, files, posted, images, notes)
+            return
+        try:
+            message = await self._send_result(job, channel, files, notes)
+        except (discord.NotFound, discord.Forbidden) as err:
+            parent = await self._parent_instead(job, channel, err)
+            if parent is None:
+                raise
+            notes.append("The thread was gone or closed to me, so I posted the result here.")
+            message = await self._send_result(job, parent, files, notes)
+        await self._record(job, message, posted, images)
+
+    async def _parent_instead(
+        self, job: Job, channel: discord.abc.Messageable, err: discord.HTTPException
+    ) -> discord.abc.Messageable | None:
+        """The channel the command ran in, when posting into the job's thread failed."""
+        if getattr(channel, "id", None) != job.thread_id or job.thread_id == job.channel_id:
+            return None
+        log.warning("job %d: cannot post in thread %s (%s)", job.id, job.thread_id, err.status)
+        found = self.client.get_channel(job.channel_id)
+        if found is None:
+            try:
+                found = await self.client.fetch_channel(job.channel_id)
+            except discord.HTTPException:
+                return None
+        return found if isinstance(found, discord.abc.Messageable) else None
+
+    def _per_file_limit(self, job: Job, channel: discord.abc.Messageable, count: int) -> int:
+        limit = self._upload_limits.get(job.id)
+        if limit is None:
+            guild = getattr(channel, "guild", None)
+            limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+        return min(limit, REQUEST_UPLOAD_LIMIT // max(1, count))
+
+    async def _target_channel(self, job: Job) -> discord.abc.Messageable:
+        for channel_id in dict.fromkeys(c for c in (job.thread_id, job.channel_id) if c):
+            channel = self.client.get_channel(channel_id)
+            if channel is None:
+                try:
+                    channel = await self.client.fetch_channel(channel_id)
+                except (discord.NotFound, discord.Forbidden):
+                    log.info("channel %d of job %d is unavailable", channel_id, job.id)
+                    continue
+            if isinstance(channel, discord.abc.Messageable):
+                return channel
+        if job.guild_id == 0:
+            return await self.client.create_dm(discord.Object(job.user_id))
+        raise ChannelUnusable(f"No channel left to deliver job {job.id} to.")
+
+    async def _send_result(
+        self,
+        job: Job,
+        channel: discord.abc.Messageable,
+        files: list[_Upload],
+        notes: list[str],
+    ) -> discord.Message:
+        label, model = provider_and_model(self.capabilities, job)
+        caption = render.result_caption(
+            prompt=job.prompt,
+            requester_id=job.user_id,
+            provider_label=label,
+            model=model,
+            seed=result_seed(job),
+            duration=self.clock.now() - (job.started_at or job.created_at),
+            notes=list(dict.fromkeys(notes)),
+        )
+        gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
+        kwargs: dict[str, Any] = {}
+        if job.reply_to_message_id is not None:
+            kwargs["reference"] = discord.MessageReference(
+                message_id=job.reply_to_message_id,
+                channel_id=job.channel_id,
+                fail_if_not_exists=False,
+            )
+        return await channel.send(
+            caption,
+            files=[
+                discord.File(io.BytesIO(f.data), filename=f.name, spoiler=f.spoiler) for f in files
+            ],
+            view=result_view(job.id, undo=job.parent_output_id is not None, share=bool(gallery)),
+            allowed_mentions=mentions_for(job.user_id),
+            nonce=job.delivery_nonce,
+            **kwargs,
+        )
+
+    async def _deliver_by_dm(
+        self,
+        job: Job,
+        channel: discord.abc.Messageable,
+        files: list[_Upload],
+        posted: list[ResultImage],
+        images: Sequence[ResultImage],
+        notes: list[str],
+    ) -> None:
+        """No Attach Files here: send the images to the requester and say so in the channel."""
+        try:
+            dm = await self.client.create_dm(discord.Object(job.user_id))
+            message = await self._send_result(job, dm, files, notes)
+        except discord.HTTPException:
+            notes.append(
+                "I can't attach files in this channel (Attach Files permission missing) and "
+                "could not DM you either. Ask a moderator to give me Attach Files."
+            )
+            message = await self._send_result(job, channel, [], notes)
+            await self._record(job, message, [], images)
+            return
+        await self._record(job, message, posted, images)
+        await channel.send(
+            f"{render.mention_user(job.user_id)} I can't attach files in this channel "
+            "(Attach Files permission missing), so I sent your result by DM.",
+            allowed_mentions=mentions_for(job.user_id),
+        )
+
+    async def _record(
+        self,
+        job: Job,
+        message: discord.Message,
+        posted: Sequence[ResultImage],
+        images: Sequence[ResultImage],
+    ) -> None:
+        """Store where each output went (before the engine marks the job done)."""
+        attachment_of = {
+            image.output.id: att.id for image, att in zip(posted, message.attachments, strict=False)
+        }
+        for image in images:
+            await self.repo.set_output_message(
+                image.output.id,
+                channel_id=message.channel.id,
+                message_id=message.id,
+                attachment_id=attachment_of.get(image.output.id),
+            )
+        first = posted[0].output.id if posted else (images[0].output.id if images else None)
+        await self.repo.index_message(
+            MessageRef(
+                message_id=message.id,
+                channel_id=message.channel.id,
+                job_id=job.id,
+                output_id=first,
+                kind=MessageKind.RESULT,
+            ),
+            now=self.clock.now(),
+        )
+        log.info("job %d delivered as message %d", job.id, message.id)
+
+
+def _is_nsfw(channel: object) -> bool:
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def _can_attach(channel: object) -> bool:
+    guild = getattr(channel, "guild", None)
+    if guild is None or not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        return True
+    return channel.permissions_for(guild.me).attach_files

@@ -1,0 +1,162 @@
+"""The status message of each job, kept in step with the engine's events.
+
+:meth:`StatusBoard.on_event` is the engine's event sink. It renders the event into the
+status text ("queued — position N, about T" → "editing…" → done / failed with the reason) and
+leaves the Discord edit to one task per job, which sends only the newest text: a burst of
+events costs at most one edit in flight and one queued. Edits use the bot token (the message's
+channel and id, stored on the job), so they keep working after the interaction token expired
+and after a restart. The Cancel button is removed once the job has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import discord
+
+from bot import render
+from bot.jobs.events import (
+    JobCancelled,
+    JobDelayed,
+    JobDone,
+    JobEvent,
+    JobExpired,
+    JobFailed,
+    JobFallback,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+)
+from bot.mentions import NO_MENTIONS
+from bot.providers.base import Capabilities
+from cogs.buttons import status_view
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Status:
+    text: str | None = None  # what the message should say
+    final: bool = False
+    shown: str | None = None  # what it says
+    channel_id: int | None = None
+    message_id: int | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class StatusBoard:
+    def __init__(self, capabilities: Mapping[str, Capabilities]) -> None:
+        self.capabilities = capabilities
+        self._client: discord.Client | None = None
+        self._statuses: dict[int, _Status] = {}
+
+    def bind(self, client: discord.Client) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> discord.Client:
+        if self._client is None:
+            raise RuntimeError("StatusBoard used before bind()")
+        return self._client
+
+    def provider_label(self, name: str) -> str:
+        caps = self.capabilities.get(name)
+        return caps.label if caps else name
+
+    async def close(self) -> None:
+        tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._statuses.clear()
+
+    def pending_text(self, job_id: int) -> tuple[str | None, bool]:
+        """The text an event asked for before the message existed, and whether it is final."""
+        status = self.status(job_id)
+        return status.text, status.final
+
+    def placed(self, job_id: int, channel_id: int, message_id: int, shown: str) -> None:
+        """The status message now exists and shows ``shown``; catch up with newer events."""
+        status = self.status(job_id)
+        status.channel_id, status.message_id, status.shown = channel_id, message_id, shown
+        self.kick(job_id)
+
+    def status(self, job_id: int) -> _Status:
+        return self._statuses.setdefault(job_id, _Status())
+
+    async def on_event(self, event: JobEvent) -> None:
+        """The engine's sink: remember the newest text and let the job's task edit it."""
+        rendered = self._render(event)
+        if rendered is None:
+            return
+        status = self.status(event.job.id)
+        if status.final:
+            return
+        status.text, status.final = rendered
+        if status.message_id is None and event.job.status_message_id is not None:
+            status.channel_id = event.job.channel_id
+            status.message_id = event.job.status_message_id
+        self.kick(event.job.id)
+
+    def _render(self, event: JobEvent) -> tuple[str, bool] | None:
+        job = event.job
+        prompt = job.prompt
+        if isinstance(event, JobQueued):
+            return render.status_queued(prompt, event.position, event.eta_seconds), False
+        if isinstance(event, JobStarted):
+            return render.status_running(prompt, None, self.provider_label(job.provider)), False
+        if isinstance(event, JobProgress):
+            label = self.provider_label(job.provider)
+            return render.status_running(prompt, event.progress, label), False
+        if isinstance(event, JobDelayed):
+            return render.status_delayed(prompt, event.reason, event.retry_at - event.at), False
+        if isinstance(event, JobFallback):
+            return render.status_fallback(
+                prompt,
+                self.provider_label(event.from_provider),
+                self.provider_label(event.to_provider),
+            ), False
+        if isinstance(event, JobDone):
+            started = job.started_at or job.created_at
+            return render.status_done(prompt, event.at - started), True
+        if isinstance(event, JobFailed):
+            return render.status_failed(prompt, event.reason), True
+        if isinstance(event, JobCancelled):
+            return render.status_cancelled(prompt, event.by_user_id), True
+        if isinstance(event, JobExpired):
+            return render.status_expired(prompt), True
+        return None
+
+    def kick(self, job_id: int) -> None:
+        status = self.status(job_id)
+        if status.task is None or status.task.done():
+            status.task = asyncio.create_task(self._flush(job_id), name=f"status-{job_id}")
+
+    async def _flush(self, job_id: int) -> None:
+        """Edit the status message until it shows the newest text (one edit at a time)."""
+        status = self.status(job_id)
+        if status.message_id is None:
+            return  # placed() kicks again once the message exists
+        while status.text is not None and status.text != status.shown:
+            text, final = status.text, status.final
+            assert status.channel_id is not None
+            channel = self.client.get_partial_messageable(status.channel_id)
+            try:
+                await channel.get_partial_message(status.message_id).edit(
+                    content=text,
+                    view=None if final else status_view(job_id),
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except discord.NotFound:
+                log.info("status message of job %d is gone", job_id)
+                status.shown = text
+                break
+            except discord.HTTPException as err:
+                log.warning("could not update the status of job %d: %s", job_id, err)
+                break
+            status.shown = text
+        if status.final and status.shown == status.text:
+            self._statuses.pop(job_id, None)

@@ -1,0 +1,299 @@
+"""Words the bot shows on Discord, as pure functions of plain values.
+
+Nothing here imports discord: the cogs and the deliverer pass in numbers and strings, and
+these functions decide the wording, so it is tested without a gateway. Anything a user typed
+is escaped before it is echoed (:func:`quote_prompt`), so a prompt can neither ping anyone nor
+break the message's formatting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.models import GuildSettings, Job, JobStatus, UsageRow
+
+#: Discord's limit on a message's content.
+MESSAGE_LIMIT = 2000
+#: Discord's limit on a thread name.
+THREAD_NAME_LIMIT = 100
+#: How much of a prompt a status or result message echoes.
+PROMPT_ECHO_LIMIT = 1500
+
+_MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+_LINE_START = re.compile(r"^([#>\-+])", re.MULTILINE)
+_NUMBERED = re.compile(r"^(\d+)\.", re.MULTILINE)
+_MENTION_START = re.compile(r"@|<(?=[@#&:/])")
+_ZWSP = "\u200b"
+
+
+def escape_text(text: str) -> str:
+    """Escape markdown and defuse mentions (``@everyone``, ``<@id>``, ``<#id>``) in ``text``.
+
+    ``allowed_mentions`` already stops pings; this also stops a prompt from *looking* like a
+    mention or restyling the message around it.
+    """
+    escaped = _MARKDOWN.sub(r"\\\1", text)
+    escaped = _NUMBERED.sub(r"\1\\.", _LINE_START.sub(r"\\\1", escaped))
+    return _MENTION_START.sub(lambda m: m.group(0) + _ZWSP, escaped)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, marking the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def quote_prompt(prompt: str, limit: int = PROMPT_ECHO_LIMIT) -> str:
+    """A prompt made safe to echo: one line per line, shortened, escaped."""
+    return escape_text(shorten(" ".join(prompt.split()), limit))
+
+
+def thread_name(prompt: str) -> str:
+    """A thread title from the prompt (thread names are plain text: no escaping needed)."""
+    flat = " ".join(prompt.split()) or "Kontext edit"
+    return shorten(flat, THREAD_NAME_LIMIT)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``12 s``, ``3 min 5 s``, ``1 h 2 min``; ``"a moment"`` for unknown or tiny values."""
+    if seconds is None or seconds < 1:
+        return "a moment" if seconds is None else "1 s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def mention_user(user_id: int) -> str:
+    return f"<@{user_id}>"
+
+
+# --- the status message ----------------------------------------------------------------------
+
+
+def status_queued(prompt: str, position: int | None, eta_seconds: float | None) -> str:
+    where = f"position {position}" if position else "waiting"
+    about = f", about {format_duration(eta_seconds)}" if eta_seconds is not None else ""
+    return f"⏳ **Queued** — {where}{about}\n> {quote_prompt(prompt, 300)}"
+
+
+def status_running(prompt: str, progress: float | None = None, provider: str = "") -> str:
+    pct = f" {round(progress * 100)}%" if progress is not None and 0 < progress < 1 else ""
+    via = f" with {provider}" if provider else ""
+    return f"🎨 **Editing…**{pct}{via}\n> {quote_prompt(prompt, 300)}"
+
+
+def status_delayed(prompt: str, reason: str, retry_in: float | None) -> str:
+    when = f", trying again in {format_duration(retry_in)}" if retry_in is not None else ""
+    return f"⏸️ **Waiting**{when}: {escape_text(reason)}\n> {quote_prompt(prompt, 300)}"
+
+
+def status_fallback(prompt: str, failed: str, now_using: str) -> str:
+    return (
+        f"🔁 **Editing…** {failed} is unavailable, trying {now_using}\n"
+        f"> {quote_prompt(prompt, 300)}"
+    )
+
+
+def status_done(prompt: str, duration: float | None, where: str | None = None) -> str:
+    posted = f" — result {where}" if where else ""
+    return f"✅ **Done** in {format_duration(duration)}{posted}\n> {quote_prompt(prompt, 300)}"
+
+
+def status_failed(prompt: str, reason: str) -> str:
+    return f"❌ **Failed:** {escape_text(reason)}\n> {quote_prompt(prompt, 300)}"
+
+
+def status_cancelled(prompt: str, by_user_id: int | None = None) -> str:
+    by = f" by {mention_user(by_user_id)}" if by_user_id else ""
+    return f"🚫 **Cancelled**{by}\n> {quote_prompt(prompt, 300)}"
+
+
+def status_expired(prompt: str) -> str:
+    return (
+        "⌛ **Expired:** the job waited too long and was dropped. Run the command again.\n"
+        f"> {quote_prompt(prompt, 300)}"
+    )
+
+
+def status_for_terminal(job: Job, duration: float | None = None) -> str:
+    """The final status line for a finished job, from its stored record alone."""
+    if job.status is JobStatus.DONE:
+        return status_done(job.prompt, duration)
+    if job.status is JobStatus.CANCELLED:
+        return status_cancelled(job.prompt)
+    if job.status is JobStatus.EXPIRED:
+        return status_expired(job.prompt)
+    return status_failed(job.prompt, job.error_message or "the edit did not succeed.")
+
+
+# --- the result message ----------------------------------------------------------------------
+
+
+def result_caption(
+    *,
+    prompt: str,
+    requester_id: int,
+    provider_label: str,
+    model: str | None,
+    seed: int | None,
+    duration: float | None,
+    notes: Sequence[str] = (),
+) -> str:
+    """The text above a result: the prompt, who asked, and how it was made."""
+    facts = [provider_label]
+    if model:
+        facts.append(model)
+    if seed is not None:
+        facts.append(f"seed {seed}")
+    facts.append(format_duration(duration))
+    lines = [
+        f"**{quote_prompt(prompt)}**",
+        f"{mention_user(requester_id)} · " + " · ".join(escape_text(f) for f in facts),
+        *(f"-# {note}" for note in notes),
+    ]
+    return shorten("\n".join(lines), MESSAGE_LIMIT)
+
+
+def info_text(
+    *,
+    job: Job,
+    provider_label: str,
+    seed: int | None,
+    model: str | None = None,
+    duration: float | None,
+    chain: Sequence[tuple[int, str]] = (),
+    reference_count: int = 0,
+) -> str:
+    """The Info button's ephemeral answer: everything needed to reproduce or trace an output.
+
+    ``chain`` lists the (job id, prompt) of the parents, root first, ending with this job.
+    """
+    params = job.params
+    lines = [
+        f"**Job {job.id}** · {job.kind.value} · {job.status.value}",
+        f"**Prompt:** {quote_prompt(job.prompt, 900)}",
+        f"**Provider:** {escape_text(provider_label)}"
+        + (f" · model {escape_text(model or job.model or '')}" if model or job.model else ""),
+        f"**Seed:** {seed if seed is not None else 'random'}"
+        f" · **Aspect ratio:** {params.aspect_ratio.value if params.aspect_ratio else 'auto'}"
+        f" · **Format:** {params.output_format.value}",
+        f"**References:** {reference_count} · **Requested by:** {mention_user(job.user_id)}",
+        f"**Duration:** {format_duration(duration)}"
+        f" · **Cost:** {_money(job.cost)} · **Credits:** {_number(job.credits)}",
+    ]
+    if len(chain) > 1:
+        steps = [f"{i + 1}. job {jid}: {quote_prompt(p, 80)}" for i, (jid, p) in enumerate(chain)]
+        lines.append("**Chain of edits (root first):**")
+        lines.extend(steps[-10:])
+        if len(steps) > 10:
+            lines.insert(len(lines) - 10, f"… {len(steps) - 10} earlier edits")
+    return shorten("\n".join(lines), MESSAGE_LIMIT)
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _number(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:g}"
+
+
+# --- /kontext --------------------------------------------------------------------------------
+
+
+def queue_text(
+    mine: Sequence[tuple[Job, int | None]],
+    waiting: Sequence[tuple[Job, int | None]],
+    guild_queued: int,
+    guild_running: int,
+) -> str:
+    """``/kontext queue``: the caller's unfinished jobs and the guild's queue, with positions
+    (positions count every server's waiting jobs for the same provider, in claim order)."""
+    lines = [f"**This server:** {guild_running} running, {guild_queued} waiting."]
+    for job, position in waiting:
+        where = f"position {position}" if position else job.status.value
+        lines.append(f"• {where} — job {job.id} by {mention_user(job.user_id)}")
+    if guild_queued > len(waiting):
+        lines.append(f"• … and {guild_queued - len(waiting)} more")
+    if not mine:
+        lines.append("You have no jobs waiting or running.")
+    else:
+        lines.append("**Your jobs:**")
+        for job, position in mine:
+            state = f"position {position}" if position else job.status.value
+            lines.append(f"• job {job.id} — {state} — {quote_prompt(job.prompt, 80)}")
+        lines.append("Cancel one with `/kontext cancel job:<id>`.")
+    return shorten("\n".join(lines), MESSAGE_LIMIT)
+
+
+def usage_text(rows: Sequence[UsageRow], *, since_day: str, user_id: int | None) -> str:
+    """``/kontext usage``: totals for the server and per user since ``since_day``."""
+    if not rows:
+        return f"No usage recorded since {since_day}."
+    per_user: dict[int, list[float]] = {}
+    for row in rows:
+        acc = per_user.setdefault(row.user_id, [0, 0, 0.0, 0.0])
+        acc[0] += row.jobs
+        acc[1] += row.images
+        acc[2] += row.credits
+        acc[3] += row.cost
+    total = [sum(v[i] for v in per_user.values()) for i in range(4)]
+    scope = "Your usage" if user_id is not None else "Server usage"
+    lines = [
+        f"**{scope} since {since_day}:** {int(total[0])} jobs, {int(total[1])} images, "
+        f"{total[2]:g} credits, ${total[3]:.4f}"
+    ]
+    ranked = sorted(per_user.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    for uid, (jobs, images, credits, cost) in ranked[:20]:
+        lines.append(
+            f"• {mention_user(uid)}: {int(jobs)} jobs, {int(images)} images, "
+            f"{credits:g} credits, ${cost:.4f}"
+        )
+    return shorten("\n".join(lines), MESSAGE_LIMIT)
+
+
+def settings_text(settings: GuildSettings, default_provider: str) -> str:
+    """``/kontext settings``: the guild's settings, one per line."""
+    roles = ", ".join(f"<@&{r}>" for r in settings.allowed_role_ids) or "everyone"
+    channels = ", ".join(f"<#{c}>" for c in settings.allowed_channel_ids) or "every channel"
+    return "\n".join(
+        [
+            "**Kontext settings for this server**",
+            f"• provider: `{settings.provider or default_provider}`"
+            + ("" if settings.provider else " (the bot's default)"),
+            f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
+            f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
+            f"• NSFW outputs: {settings.nsfw_policy.value}",
+            f"• per user at once: {settings.max_user_active} · running at once: "
+            f"{settings.max_guild_running} · queue length: {settings.max_guild_queue}",
+            f"• daily quota per user: {settings.daily_quota or 'unlimited'}",
+            f"• reroll/edit others' results: {settings.iterate_policy.value}",
+            f"• allowed roles: {roles} · allowed channels: {channels}",
+            "Change any of these with the options of `/kontext settings`.",
+        ]
+    )
+
+
+HELP_TEXT = """\
+**Kontext** edits images with FLUX.1 Kontext.
+• `/edit prompt image [image2..4] [aspect_ratio] [seed]` — edit up to four images.
+• `/imagine prompt [aspect_ratio] [seed]` — make an image from text.
+• Right-click a message → **Apps → Edit image** — edit that message's images.
+• Under a result: **Reroll** (same inputs, new seed), **Edit** (edit the result further), \
+**Info** (prompt, settings, cost, history), **Delete** (requester or moderators).
+• Reply to a result (with ping) to edit it further; images you attach are extra references. \
+**History** shows the chain as a contact sheet, **Undo** goes back a step, ⭐ or **Share** \
+posts it to the server's gallery. Reply to an earlier result to branch.
+• `/kontext history [message]` or right-click → **Apps → Edit history** — a result's history
+• `/kontext remix add|remove|list|gallery` — remix channels: post an image with text, or reply \
+to any image, to edit it without a command (Manage Server to change)
+• `/kontext queue` — your jobs and this server's queue · `/kontext cancel` — stop a job
+• `/kontext usage` — usage and credits · `/kontext settings` — server settings (Manage Server)
+Results are posted in a thread under the status message. Prompts up to 4000 characters."""

@@ -1,0 +1,354 @@
+"""Edits started by messages: replies to results, remix channels, and ``/kontext remix``.
+
+* A reply to one of the bot's results edits that result (the reply must mention the bot,
+  which a reply with ping does, unless the Message Content intent is on: then any reply).
+* In a remix channel, a message with image(s) and text is an edit request, and a reply with
+  text to any message with an image remixes that image. A post (or reply) in the channel
+  itself starts a new chain in a thread of its own; inside such a thread, replies continue it.
+* Anything else (chat, replies to ordinary messages outside remix channels) is ignored.
+
+Refusals are answered as a reply to the member's message (no interaction to answer
+ephemerally). The job goes through :class:`bot.iterate.IterateService` and the engine like
+``/edit``: same access rules, limits and quotas, same status message and result buttons.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.iterate import Fallback, ImageGone, strip_mention
+from bot.kontext_service import BadRequest, Requester
+from bot.mentions import NO_MENTIONS
+from bot.models import Job, RemixChannel
+from cogs import errors
+from cogs.buttons import looks_like_image
+from cogs.common import image_input, requester
+
+if TYPE_CHECKING:
+    from bot.client import KontextBot
+
+log = logging.getLogger(__name__)
+
+
+def is_result_image(attachment: discord.Attachment) -> bool:
+    """An image attachment of one of our results (the extension counts even when the stored
+    content type is generic: our results are only ever images)."""
+    name = attachment.filename.lower()
+    return looks_like_image(attachment) or name.endswith((".png", ".jpg", ".jpeg", ".webp"))
+
+
+def message_requester(message: discord.Message) -> Requester:
+    """Who posted ``message``, where, and with which powers."""
+    channel = message.channel
+    author = message.author
+    parent_id = channel.parent_id if isinstance(channel, discord.Thread) else None
+    moderator = manage_guild = False
+    roles: tuple[int, ...] = ()
+    if isinstance(author, discord.Member) and isinstance(
+        channel, discord.TextChannel | discord.Thread
+    ):
+        perms = channel.permissions_for(author)
+        moderator, manage_guild = perms.manage_messages, perms.manage_guild
+        roles = tuple(r.id for r in author.roles)
+    return Requester(
+        guild_id=message.guild.id if message.guild else 0,
+        channel_id=channel.id,
+        user_id=author.id,
+        parent_channel_id=parent_id,
+        thread_id=channel.id if isinstance(channel, discord.Thread) else None,
+        role_ids=roles,
+        moderator=moderator,
+        manage_guild=manage_guild,
+    )
+
+
+class RemixCog(commands.Cog):
+    """Listens to messages: replies to results, and posts and replies in remix channels."""
+
+    def __init__(self, bot: KontextBot) -> None:
+        self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.webhook_id is not None or message.guild is None:
+            return
+        channel = message.channel
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            return
+        perms = channel.permissions_for(message.guild.me)
+        in_thread = isinstance(channel, discord.Thread)
+        can_send = perms.send_messages_in_threads if in_thread else perms.send_messages
+        if not (perms.view_channel and can_send):
+            return  # nowhere to answer: /edit refuses the same up front
+        try:
+            await self._handle(message)
+        except Exception as error:
+            await self._refuse(message, error)
+
+    @commands.Cog.listener()
+    async def on_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:
+        """Messages that start with the bot's mention ("@Kontext a fox" in a remix channel)
+        reach the prefix-command parser too; there are no prefix commands, so that is no
+        error. (Having this listener also replaces discord.py's default logging.)"""
+        if not isinstance(error, commands.CommandNotFound):
+            log.error("prefix command error", exc_info=error)
+
+    async def _handle(self, message: discord.Message) -> None:
+        me = self.bot.user
+        is_reply = message.type is discord.MessageType.reply and message.reference is not None
+        if me is None or not (is_reply or message.attachments):
+            return  # plain chat: not a request anywhere (and no database read per message)
+        channel = message.channel
+        parent_id = channel.parent_id if isinstance(channel, discord.Thread) else None
+        remix = await self.bot.iterate.remix_channel(channel.id, parent_id)
+        mentioned = any(user.id == me.id for user in message.mentions)
+        prompt = strip_mention(message.content, me.id)
+        reference = message.reference
+        if is_reply and reference is not None:
+            if remix is None and not (mentioned or self.bot.settings.message_content):
+                return  # without Message Content the bot only sees replies that ping it
+            await self._on_reply(message, reference, remix, prompt, mentioned)
+        elif remix is not None:
+            images = [a for a in message.attachments if looks_like_image(a)]
+            if not images or not prompt:
+                return  # chat, or an image without words: nothing to do
+            who = message_requester(message)
+            await self._start(
+                message,
+                remix,
+                lambda reply_to: self.bot.iterate.remix(
+                    who,
+                    prompt,
+                    [image_input(a, message.id) for a in images],
+                    remix=remix,
+                    reply_to_message_id=reply_to,
+                ),
+            )
+
+    async def _on_reply(
+        self,
+        message: discord.Message,
+        reference: discord.MessageReference,
+        remix: RemixChannel | None,
+        prompt: str,
+        mentioned: bool,
+    ) -> None:
+        target_id = reference.message_id
+        if target_id is None:
+            return
+        result = await self.bot.iterate.result_of(target_id)
+        resolved = reference.resolved
+        if isinstance(resolved, discord.DeletedReferencedMessage):
+            if remix is not None or mentioned or result is not None:
+                raise ImageGone(
+                    "The message you replied to has been deleted, so there is nothing to "
+                    "edit. Reply to a message that still exists, or use `/edit`."
+                )
+            return
+        who = message_requester(message)
+        own = [a for a in message.attachments if looks_like_image(a)]
+        if result is not None and result.output_id is not None:
+            if not prompt:
+                raise BadRequest(
+                    "Your reply has no words: write what should change (e.g. “make it night”)."
+                )
+            output_id = result.output_id
+            fallback = self._fallback(reference.channel_id or message.channel.id, target_id)
+            await self._start(
+                message,
+                remix,
+                lambda reply_to: self.bot.iterate.reply(
+                    who,
+                    prompt,
+                    output_id,
+                    [image_input(a, message.id) for a in own],
+                    reply_to_message_id=reply_to,
+                    fallback=fallback,
+                    remix=remix,
+                ),
+            )
+            return
+        if remix is None or not prompt:
+            return  # a reply to an ordinary message outside remix channels: not for us
+        target = resolved if isinstance(resolved, discord.Message) else None
+        if target is None or not target.attachments:
+            target = await self._fetch(reference.channel_id or message.channel.id, target_id)
+        if target is None:
+            return  # gone since (a deleted message is answered above)
+        theirs = [a for a in target.attachments if looks_like_image(a)]
+        if not theirs:
+            return  # a reply to a message without an image is conversation
+        tid = target.id
+        await self._start(
+            message,
+            remix,
+            lambda reply_to: self.bot.iterate.remix(
+                who,
+                prompt,
+                [image_input(a, tid) for a in theirs],
+                remix=remix,
+                reply_to_message_id=reply_to,
+                extra=[image_input(a, message.id) for a in own],
+            ),
+        )
+
+    async def _start(
+        self,
+        message: discord.Message,
+        remix: RemixChannel | None,
+        submit: Callable[[int | None], Awaitable[Job]],
+    ) -> Job:
+        """Queue the job and open its status: in a new thread for a new chain in a remix
+        channel, else in this channel (thread) as a reply to the member's message."""
+        new_thread = remix is not None and not isinstance(message.channel, discord.Thread)
+        delivery = self.bot.delivery
+        async with delivery.preparing():
+            job = await submit(None if new_thread else message.id)
+            try:
+                channel: discord.abc.Messageable = message.channel
+                if new_thread:
+                    try:
+                        thread = await message.create_thread(name=render.thread_name(job.prompt))
+                    except discord.HTTPException as err:
+                        log.warning("no thread for remix job %d: %s", job.id, err)
+                    else:
+                        job = await self.bot.iterate.place(job.id, thread_id=thread.id)
+                        channel = thread
+                await delivery.open_status_in(job, channel, reply_to=job.reply_to_message_id)
+            except discord.HTTPException:
+                # Nowhere to show it: do not spend an edit nobody will see.
+                await self.bot.kontext.withdraw(job)
+                raise
+        return job
+
+    def _fallback(self, channel_id: int, message_id: int) -> Fallback:
+        """Reads the result's image again from a freshly fetched message (fresh URL)."""
+
+        async def read() -> bytes | None:
+            fresh = await self._fetch(channel_id, message_id)
+            if fresh is None:
+                return None
+            for attachment in fresh.attachments:
+                if is_result_image(attachment):
+                    try:
+                        return await attachment.read()
+                    except discord.HTTPException as err:
+                        log.info("attachment of message %d unreadable: %s", message_id, err)
+            return None
+
+        return read
+
+    async def _fetch(self, channel_id: int, message_id: int) -> discord.Message | None:
+        channel = self.bot.get_partial_messageable(channel_id)
+        try:
+            return await channel.fetch_message(message_id)
+        except (discord.NotFound, discord.Forbidden):
+            return None
+
+    async def _refuse(self, message: discord.Message, error: BaseException) -> None:
+        text = errors.user_message(error, context=f"message {message.id}")
+        try:
+            await message.reply(text, allowed_mentions=NO_MENTIONS, mention_author=False)
+        except discord.HTTPException:
+            log.warning("could not answer message %d in channel %d", message.id, message.channel.id)
+
+
+class RemixGroup(app_commands.Group, name="remix", description="Remix channels and the gallery"):
+    """``/kontext remix add|remove|list|gallery`` (changes need Manage Server)."""
+
+    def __init__(self, bot: KontextBot) -> None:
+        super().__init__()
+        self.bot = bot
+
+    @app_commands.command(description="Make a channel a remix channel (Manage Server)")
+    @app_commands.describe(
+        channel="The channel where image posts and replies become edits",
+        style="Text appended to every prompt in that channel (optional)",
+    )
+    async def add(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel,
+        style: app_commands.Range[str, 1, 300] | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        added = await self.bot.iterate.add_remix_channel(requester(interaction), channel.id, style)
+        lines = [f"{channel.mention} is a remix channel now: {_REMIX_HOWTO}"]
+        if added.style_suffix:
+            lines.append(f"Every prompt there ends with: {render.quote_prompt(added.style_suffix)}")
+        settings = await self.bot.kontext.guild_settings(interaction.guild_id or 0)
+        if settings.allowed_channel_ids and channel.id not in settings.allowed_channel_ids:
+            lines.append(
+                "-# Note: `/kontext settings` limits Kontext to other channels, so requests "
+                "there will be refused until you allow this channel too."
+            )
+        if not self.bot.settings.message_content:
+            lines.append(
+                "-# This bot runs without the Message Content intent: members must mention it "
+                "in their posts (or reply with ping) for it to read them."
+            )
+        await _answer(interaction, "\n".join(lines))
+
+    @app_commands.command(description="Stop a channel being a remix channel (Manage Server)")
+    @app_commands.describe(channel="The remix channel to turn back into a normal one")
+    async def remove(
+        self, interaction: discord.Interaction[Any], channel: discord.TextChannel
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        removed = await self.bot.iterate.remove_remix_channel(requester(interaction), channel.id)
+        text = (
+            f"{channel.mention} is no longer a remix channel."
+            if removed
+            else f"{channel.mention} was not a remix channel. See `/kontext remix list`."
+        )
+        await _answer(interaction, text)
+
+    @app_commands.command(name="list", description="This server's remix channels and gallery")
+    async def list_(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        who = requester(interaction)
+        channels = await self.bot.iterate.list_remix_channels(who.guild_id)
+        gallery = await self.bot.iterate.gallery_of(who.guild_id)
+        lines = ["**Remix channels**"] if channels else ["No remix channels yet."]
+        for found in channels:
+            style = (
+                f" — style: {render.quote_prompt(found.style_suffix, 100)}"
+                if found.style_suffix
+                else ""
+            )
+            lines.append(f"• <#{found.channel_id}>{style}")
+        lines.append(f"**Gallery:** <#{gallery}>" if gallery else "**Gallery:** none")
+        lines.append("Add one with `/kontext remix add` (Manage Server).")
+        await _answer(interaction, "\n".join(lines))
+
+    @app_commands.command(description="Where starred results are shared (Manage Server)")
+    @app_commands.describe(channel="The gallery channel; leave empty to turn the gallery off")
+    async def gallery(
+        self, interaction: discord.Interaction[Any], channel: discord.TextChannel | None = None
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.iterate.set_gallery(requester(interaction), channel.id if channel else None)
+        text = (
+            f"Results members star (⭐ reaction or the Share button) are posted in "
+            f"{channel.mention}."
+            if channel
+            else "The gallery is off."
+        )
+        await _answer(interaction, text)
+
+
+_REMIX_HOWTO = (
+    "a message with an image and text there is an edit request, and a reply with text to any "
+    "message with an image remixes it. Each new chain gets its own thread."
+)
+
+
+async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
