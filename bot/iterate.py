@@ -23,17 +23,15 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot import history
-from bot.access import check_can_configure, check_can_iterate, check_can_request
+from bot.access import check_can_configure, check_can_iterate
 from bot.errors import KontextError
-from bot.images import MAX_IMAGE_BYTES, ImageRejected, prepare_image
-from bot.jobs.requests import EditRequest, ReferenceInput, sniff_mime
+from bot.jobs.requests import ReferenceInput, sniff_mime
 from bot.kontext_service import BadRequest, ImageInput, KontextService, Requester, random_seed
 from bot.models import (
     MAX_PROMPT_LENGTH,
@@ -138,7 +136,7 @@ class IterateService:
         remix: RemixChannel | None = None,
     ) -> Job:
         """A reply to one of our results: edit its output, with ``extra`` images after it."""
-        settings = await self._allowed(who)
+        settings = await self.kontext.allowed(who)
         output = await self.repo.get_output(output_id)
         parent = await self.repo.get_job(output.job_id) if output is not None else None
         if output is None or parent is None:
@@ -149,7 +147,7 @@ class IterateService:
         if remix is None:
             check_can_iterate(settings, parent, user_id=who.user_id, moderator=who.moderator)
         prompt = self._prompt(prompt, remix)
-        caps = self._caps(settings)
+        caps = await self.kontext.caps_for(settings)
         self._check_count(caps, replied=1, attached=len(extra))
         data = await self.repo.get_blob(output.content_hash)
         if data is None and fallback is not None:
@@ -170,10 +168,10 @@ class IterateService:
             attachment_id=output.attachment_id,
             output_id=output.id,
         )
-        refs = (first, *await self._download(extra, caps, first_number=2))
+        refs = (first, *await self.kontext.read_images(extra, caps, first_number=2))
         kind = JobKind.REMIX if remix is not None else JobKind.REPLY
         params = JobParams(aspect_ratio=parent.params.aspect_ratio, seed=random_seed())
-        return await self._submit(
+        return await self.kontext.submit(
             who,
             settings,
             kind=kind,
@@ -196,15 +194,15 @@ class IterateService:
     ) -> Job:
         """A remix-channel post (``images`` are its own) or a reply to a member's image
         (``images`` are the replied-to message's, ``extra`` the reply's own)."""
-        settings = await self._allowed(who)
+        settings = await self.kontext.allowed(who)
         prompt = self._prompt(prompt, remix)
-        caps = self._caps(settings)
+        caps = await self.kontext.caps_for(settings)
         every = [*images, *extra]
         if not images:
             raise BadRequest("That message has no image to remix. Reply to a message with one.")
         self._check_count(caps, replied=len(images), attached=len(extra))
-        refs = await self._download(every, caps, first_number=1)
-        return await self._submit(
+        refs = await self.kontext.read_images(every, caps, first_number=1)
+        return await self.kontext.submit(
             who,
             settings,
             kind=JobKind.REMIX,
@@ -240,7 +238,7 @@ class IterateService:
     async def undo(self, who: Requester, job_id: int) -> UndoTarget:
         """The parent output of ``job_id``'s result, checked and with its bytes."""
         job = await self.kontext.job(job_id)
-        settings = await self._allowed(who)
+        settings = await self.kontext.allowed(who)
         check_can_iterate(settings, job, user_id=who.user_id, moderator=who.moderator)
         if job.parent_output_id is None:
             raise BadRequest("This is the first image of its chain: there is nothing to undo.")
@@ -311,26 +309,6 @@ class IterateService:
 
     # --- helpers -------------------------------------------------------------------------
 
-    async def _allowed(self, who: Requester) -> GuildSettings:
-        settings = await self.repo.get_guild_settings(who.guild_id)
-        check_can_request(
-            settings,
-            channel_id=who.channel_id,
-            parent_channel_id=who.parent_channel_id,
-            role_ids=who.role_ids,
-        )
-        return settings
-
-    def _caps(self, settings: GuildSettings) -> Capabilities:
-        name = settings.provider or self.kontext.default_provider
-        caps = self.kontext.capabilities.get(name)
-        if caps is None:
-            raise BadRequest(
-                f"This server is set to use the provider {name!r}, which this bot does not "
-                "have. An admin can pick another one with `/kontext settings`."
-            )
-        return caps
-
     @staticmethod
     def _prompt(prompt: str, remix: RemixChannel | None) -> str:
         prompt = prompt.strip()
@@ -362,68 +340,6 @@ class IterateService:
         else:
             detail = f"this message has {replied + attached}; post fewer"
         raise BadRequest(f"{caps.label} takes at most {most} image{plural} per edit: {detail}.")
-
-    async def _download(
-        self, images: Sequence[ImageInput], caps: Capabilities, *, first_number: int
-    ) -> tuple[ReferenceInput, ...]:
-        for number, image in enumerate(images, first_number):
-            if image.size > MAX_IMAGE_BYTES:
-                raise BadRequest(
-                    f"Image {number} ({image.filename}) is {image.size / 2**20:.1f} MiB; "
-                    f"the limit is {MAX_IMAGE_BYTES // 2**20} MiB. Attach a smaller image."
-                )
-
-        async def one(number: int, image: ImageInput) -> ReferenceInput:
-            data = await image.read()
-            try:
-                prepared = await prepare_image(data, max_side=caps.max_reference_side)
-            except ImageRejected as err:
-                raise ImageRejected(
-                    err.reason, f"Image {number} ({image.filename}): {err.user_message}"
-                ) from err
-            return ReferenceInput(
-                data=prepared.data,
-                mime=prepared.mime,
-                width=prepared.width,
-                height=prepared.height,
-                content_hash=prepared.content_hash,
-                source=ReferenceSource.ATTACHMENT,
-                url=None if prepared.reencoded else image.url,
-                message_id=image.message_id,
-                attachment_id=image.attachment_id,
-            )
-
-        numbered = enumerate(images, first_number)
-        return tuple(await asyncio.gather(*(one(n, image) for n, image in numbered)))
-
-    async def _submit(
-        self,
-        who: Requester,
-        settings: GuildSettings,
-        *,
-        kind: JobKind,
-        prompt: str,
-        refs: tuple[ReferenceInput, ...],
-        params: JobParams,
-        parent_output_id: int | None,
-        reply_to_message_id: int | None,
-    ) -> Job:
-        request = EditRequest(
-            guild_id=who.guild_id,
-            channel_id=who.channel_id,
-            thread_id=who.thread_id,
-            user_id=who.user_id,
-            kind=kind,
-            prompt=prompt,
-            params=params,
-            provider=settings.provider,
-            parent_output_id=parent_output_id,
-            reply_to_message_id=reply_to_message_id,
-            images=refs,
-        )
-        job = await self.kontext.engine.submit(request)
-        log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
-        return job
 
 
 __all__ = [

@@ -126,7 +126,7 @@ class KontextService:
             raise JobNotFound(f"Job {job_id} no longer exists (it may have been purged).")
         return job
 
-    async def _caps_for(self, settings: GuildSettings) -> Capabilities:
+    async def caps_for(self, settings: GuildSettings) -> Capabilities:
         name = settings.provider or self.default_provider
         caps = self.capabilities.get(name)
         if caps is None:
@@ -149,8 +149,8 @@ class KontextService:
     ) -> Job:
         """``/edit`` and the "Edit image" menu: validate everything, then queue."""
         prompt = self._check_prompt(prompt)
-        settings = await self._allowed(who)
-        caps = await self._caps_for(settings)
+        settings = await self.allowed(who)
+        caps = await self.caps_for(settings)
         if not images:
             raise BadRequest("Attach at least one image to edit (PNG, JPEG or WebP).")
         if len(images) > caps.max_references:
@@ -159,8 +159,8 @@ class KontextService:
                 f"{'s' if caps.max_references > 1 else ''} per edit and you gave {len(images)}. "
                 "Remove some, or ask an admin to switch provider in `/kontext settings`."
             )
-        refs = await self._download(images, caps)
-        return await self._submit(
+        refs = await self.read_images(images, caps)
+        return await self.submit(
             who,
             settings,
             kind=JobKind.EDIT,
@@ -198,22 +198,22 @@ class KontextService:
         seed: int | None = None,
     ) -> Job:
         prompt = self._check_prompt(prompt)
-        settings = await self._allowed(who)
-        caps = await self._caps_for(settings)
+        settings = await self.allowed(who)
+        caps = await self.caps_for(settings)
         if not caps.text_to_image:
             raise BadRequest(
                 f"{caps.label} cannot make an image from text alone. Use `/edit` with an image, "
                 "or ask an admin to switch provider in `/kontext settings`."
             )
         params = self._params(settings, aspect_ratio, seed)
-        return await self._submit(
+        return await self.submit(
             who, settings, kind=JobKind.IMAGINE, prompt=prompt, refs=(), params=params
         )
 
     async def reroll(self, who: Requester, job_id: int) -> Job:
         """The same inputs with a new seed."""
         original = await self.job(job_id)
-        settings = await self._allowed(who)
+        settings = await self.allowed(who)
         check_can_iterate(settings, original, user_id=who.user_id, moderator=who.moderator)
         refs = []
         for ref in await self.repo.get_references(job_id):
@@ -232,7 +232,7 @@ class KontextService:
                 )
             )
         params = original.params.model_copy(update={"seed": random_seed()})
-        return await self._submit(
+        return await self.submit(
             who,
             settings,
             kind=JobKind.REROLL,
@@ -248,7 +248,7 @@ class KontextService:
         """Edit a result further: its output becomes the reference and the parent."""
         prompt = self._check_prompt(prompt)
         original = await self.job(job_id)
-        settings = await self._allowed(who)
+        settings = await self.allowed(who)
         check_can_iterate(settings, original, user_id=who.user_id, moderator=who.moderator)
         outputs = await self.repo.outputs_for_job(job_id)
         output = next((o for o in outputs if o.id == output_id), outputs[0] if outputs else None)
@@ -267,7 +267,7 @@ class KontextService:
             output_id=output.id,
         )
         params = self._params(settings, original.params.aspect_ratio, None)
-        return await self._submit(
+        return await self.submit(
             who,
             settings,
             kind=JobKind.EDIT,
@@ -279,7 +279,7 @@ class KontextService:
 
     async def check_iterate(self, who: Requester, job: Job) -> None:
         """Raise unless ``who`` may reroll or edit ``job`` (checked before opening a modal)."""
-        settings = await self._allowed(who)
+        settings = await self.allowed(who)
         check_can_iterate(settings, job, user_id=who.user_id, moderator=who.moderator)
 
     async def cancel(self, who: Requester, job_id: int) -> Job:
@@ -383,7 +383,7 @@ class KontextService:
             )
         return prompt
 
-    async def _allowed(self, who: Requester) -> GuildSettings:
+    async def allowed(self, who: Requester) -> GuildSettings:
         settings = await self.repo.get_guild_settings(who.guild_id)
         check_can_request(
             settings,
@@ -412,10 +412,12 @@ class KontextService:
             )
         return data
 
-    async def _download(
-        self, images: Sequence[ImageInput], caps: Capabilities
+    async def read_images(
+        self, images: Sequence[ImageInput], caps: Capabilities, *, first_number: int = 1
     ) -> tuple[ReferenceInput, ...]:
-        for number, image in enumerate(images, 1):
+        """Validate attachments (declared size first, then real decoding) into references;
+        ``first_number`` is how the first of them is named in a refusal ("Image 2 ...")."""
+        for number, image in enumerate(images, first_number):
             if image.size > MAX_IMAGE_BYTES:
                 raise BadRequest(
                     f"Image {number} ({image.filename}) is {image.size / 2**20:.1f} MiB; "
@@ -444,9 +446,10 @@ class KontextService:
                 attachment_id=image.attachment_id,
             )
 
-        return tuple(await asyncio.gather(*(one(n, image) for n, image in enumerate(images, 1))))
+        numbered = enumerate(images, first_number)
+        return tuple(await asyncio.gather(*(one(n, image) for n, image in numbered)))
 
-    async def _submit(
+    async def submit(
         self,
         who: Requester,
         settings: GuildSettings,
@@ -456,7 +459,9 @@ class KontextService:
         refs: tuple[ReferenceInput, ...],
         params: JobParams,
         parent_output_id: int | None = None,
+        reply_to_message_id: int | None = None,
     ) -> Job:
+        """Queue a job through the engine (which refuses limits and quotas)."""
         request = EditRequest(
             guild_id=who.guild_id,
             channel_id=who.channel_id,
@@ -467,6 +472,7 @@ class KontextService:
             params=params,
             provider=settings.provider,
             parent_output_id=parent_output_id,
+            reply_to_message_id=reply_to_message_id,
             images=refs,
         )
         job = await self.engine.submit(request)
