@@ -181,20 +181,7 @@ class DiscordDelivery:
                 )
         else:
             notes.append("Threads aren't available here, so the result will be posted here.")
-        fields: dict[str, object] = {"status_message_id": message.id}
-        if thread is not None:
-            fields["thread_id"] = thread.id
-        await self.repo.update_job(job.id, now=self.clock.now(), **fields)
-        await self.repo.index_message(
-            MessageRef(
-                message_id=message.id,
-                channel_id=message.channel.id,
-                job_id=job.id,
-                kind=MessageKind.STATUS,
-            ),
-            now=self.clock.now(),
-        )
-        self.board.placed(job.id, message.channel.id, message.id, text)
+        await self._record_status(job, message, text, thread_id=thread.id if thread else None)
         where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
         return Placement(message, thread, where, notes)
 
@@ -217,7 +204,17 @@ class DiscordDelivery:
         if not final:
             kwargs["view"] = status_view(job.id)
         message = await channel.send(text, allowed_mentions=NO_MENTIONS, **kwargs)
-        await self.repo.update_job(job.id, now=self.clock.now(), status_message_id=message.id)
+        await self._record_status(job, message, text)
+        return message
+
+    async def _record_status(
+        self, job: Job, message: discord.Message, text: str, *, thread_id: int | None = None
+    ) -> None:
+        """Store and index a job's status message, and hand it to the status board."""
+        fields: dict[str, object] = {"status_message_id": message.id}
+        if thread_id is not None:
+            fields["thread_id"] = thread_id
+        await self.repo.update_job(job.id, now=self.clock.now(), **fields)
         await self.repo.index_message(
             MessageRef(
                 message_id=message.id,
@@ -228,7 +225,6 @@ class DiscordDelivery:
             now=self.clock.now(),
         )
         self.board.placed(job.id, message.channel.id, message.id, text)
-        return message
 
     # --- the status message ---------------------------------------------------------------
 
