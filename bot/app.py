@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+import discord
 import httpx
 
 from bot.client import KontextBot
@@ -39,6 +41,12 @@ log = logging.getLogger(__name__)
 
 class ConfigurationError(KontextError):
     code = "configuration"
+
+
+class DiscordUnavailable(KontextError):
+    """Discord refused the bot or could not be reached: nothing a retry here would fix."""
+
+    code = "discord_unavailable"
 
 
 @dataclass
@@ -153,5 +161,23 @@ async def run(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Stop cleanly: the engine releases its leases, so a restart resumes at once.
             loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(app.bot.close())))
-        await app.bot.start(settings.discord_token.get_secret_value())
+        try:
+            await app.bot.start(settings.discord_token.get_secret_value())
+        except discord.LoginFailure as err:
+            raise DiscordUnavailable(
+                "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer "
+                "portal (Bot → Reset Token) and set it."
+            ) from err
+        except discord.PrivilegedIntentsRequired as err:
+            raise DiscordUnavailable(
+                "KONTEXT_MESSAGE_CONTENT=1 asks for the Message Content intent, which this "
+                "application does not have: enable it in the developer portal (Bot → Privileged "
+                "Gateway Intents) or unset KONTEXT_MESSAGE_CONTENT."
+            ) from err
+        except (aiohttp.ClientError, OSError) as err:
+            raise DiscordUnavailable(
+                f"Could not reach Discord at {settings.discord_api_base} "
+                f"({type(err).__name__}). Check the network, DISCORD_API_BASE and "
+                "DISCORD_GATEWAY_URL."
+            ) from err
         await asyncio.gather(*stopping)

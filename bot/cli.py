@@ -147,6 +147,10 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.verbose == 0:
         logging.getLogger().setLevel(settings.log_level.upper())
         logging.getLogger("discord").setLevel(logging.WARNING)
+    # The bot never joins voice channels: discord.py's warnings about voice libraries are noise.
+    logging.getLogger("discord.client").addFilter(
+        lambda record: "voice will NOT be supported" not in record.getMessage()
+    )
     try:
         asyncio.run(run(settings))
     except ConfigurationError as err:

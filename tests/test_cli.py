@@ -388,3 +388,51 @@ def test_migrate_refuses_a_foreign_file_in_one_line(
     _assert_one_line_failure(err)
     assert str(db) in err
     assert db.read_bytes().startswith(b"this is not a database")
+
+
+# -- run ----------------------------------------------------------------------------------
+
+
+async def test_run_when_discord_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env={
+            **_clean_env(),
+            "DISCORD_TOKEN": "not-a-real-token",
+            "AIMLAPI_API_KEY": "test-key",
+            "DISCORD_API_BASE": f"http://127.0.0.1:{port}/api/v10",
+            "KONTEXT_DATABASE_URL": f"sqlite:///{tmp_path / 'kontext.db'}",
+            "KONTEXT_LOG_LEVEL": "ERROR",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == EXIT_FAILURE and out == b""
+    _assert_one_line_failure(err.decode())
+    assert f"Could not reach Discord at http://127.0.0.1:{port}/api/v10" in err.decode()
+    assert "not-a-real-token" not in err.decode()
+
+
+async def test_run_without_a_token_is_refused(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=_clean_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == EXIT_USAGE and out == b""
+    _assert_one_line_failure(err.decode())
+    assert "DISCORD_TOKEN is not set" in err.decode()
