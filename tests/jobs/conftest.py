@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 from collections.abc import AsyncIterator, Sequence
@@ -139,6 +140,13 @@ async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
 
 @pytest.fixture
 async def harness(repo: Repository) -> AsyncIterator[Harness]:
+    async with harness_over(repo) as h:
+        yield h
+
+
+@contextlib.asynccontextmanager
+async def harness_over(repo: Repository) -> AsyncIterator[Harness]:
+    """A harness (manual clock, scriptable provider) over ``repo``; stops its engines."""
     clock = ManualClock(T0)
     provider = FakeProvider(capabilities("fake", concurrency=2), clock=clock)
     h = Harness(

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities
-from bot.clock import ManualClock
 from bot.jobs import EngineConfig
 from bot.models import JobStatus
 from bot.providers.errors import UpstreamError
 from storage import open_repository
 from tests import pg
 
-from .conftest import T0, Harness, RecordingDeliverer, edit
+from .conftest import Harness, edit, harness_over
 
 
 @pytest.fixture(scope="module")
@@ -27,21 +26,10 @@ async def pg_harness(pg_url: str) -> AsyncIterator[Harness]:
     await pg.reset_database(pg_url)
     repo = open_repository(pg_url)
     await repo.connect()
-    clock = ManualClock(T0)
-    provider = FakeProvider(capabilities("fake", concurrency=2), clock=clock)
-    h = Harness(
-        repo=repo,
-        clock=clock,
-        provider=provider,
-        deliverer=RecordingDeliverer(),
-        events=[],
-        providers={"fake": provider},
-    )
     try:
-        yield h
+        async with harness_over(repo) as h:
+            yield h
     finally:
-        for engine in h.engines:
-            await engine.stop()
         await repo.close()
 
 
