@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import Field
 
 from bot.config import Settings
+from bot.durations import format_duration
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
 from storage.base import EnqueueLimits, LimitExceeded, LimitKind, Repository
@@ -115,18 +116,6 @@ def queue_eta(position: int, slots: int, typical: float) -> float:
     return math.ceil(position / max(1, slots)) * typical
 
 
-def format_duration(seconds: float) -> str:
-    """Short human wording: "40 s", "3 min", "5 h 12 min"."""
-    seconds = max(0, math.ceil(seconds))
-    if seconds < 60:
-        return f"{max(1, seconds)} s"
-    minutes = math.ceil(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(seconds // 60, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
 def seconds_to_utc_midnight(now: float) -> float:
     moment = datetime.fromtimestamp(now, tz=UTC)
     midnight = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -149,14 +138,14 @@ def limit_refusal(
         wait = seconds_to_utc_midnight(now)
         return LimitReached(
             f"You have used your {err.maximum} edits for today in this server. "
-            f"The quota resets at 00:00 UTC, in {format_duration(wait)}.",
+            f"The quota resets at 00:00 UTC, in {format_duration(wait, round_up=True)}.",
             limit=err.limit,
             retry_in=wait,
         )
     if err.limit is LimitKind.USER_ACTIVE:
         when = (
-            f"in about {format_duration(user_frees_in)}, when your oldest running edit "
-            "should finish"
+            f"in about {format_duration(user_frees_in, round_up=True)}, when your oldest "
+            "running edit should finish"
             if user_frees_in is not None
             else "when one of your queued edits has run"
         )
@@ -167,7 +156,8 @@ def limit_refusal(
             retry_in=user_frees_in,
         )
     when = (
-        f"in about {format_duration(queue_frees_in)}, when the next queued edit starts"
+        f"in about {format_duration(queue_frees_in, round_up=True)}, when the next queued "
+        "edit starts"
         if queue_frees_in is not None
         else "when the next queued edit starts"
     )

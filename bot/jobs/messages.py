@@ -6,6 +6,7 @@ credits). Provider modules already word input problems precisely, so those are p
 
 from __future__ import annotations
 
+from bot.durations import format_duration
 from bot.providers.errors import (
     AuthError,
     CreditsExhausted,
@@ -17,8 +18,6 @@ from bot.providers.errors import (
     UnsupportedRequest,
     UpstreamError,
 )
-
-from .limits import format_duration
 
 # Stable codes stored in ``Job.error_code``.
 BAD_INPUT = "bad_input"
@@ -73,8 +72,8 @@ def provider_down(label: str) -> str:
 
 def expired(deadline_seconds: float) -> str:
     return (
-        f"Your edit did not finish within {format_duration(deadline_seconds)} and was "
-        "stopped. The queue may be busy: please try again later."
+        f"Your edit did not finish within {format_duration(deadline_seconds, round_up=True)} "
+        "and was stopped. The queue may be busy: please try again later."
     )
 
 

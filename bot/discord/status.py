@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot import render
+from bot.edits import provider_label
 from bot.jobs.events import (
     JobCancelled,
     JobDelayed,
@@ -30,9 +30,11 @@ from bot.jobs.events import (
     JobQueued,
     JobStarted,
 )
-from bot.mentions import NO_MENTIONS
 from bot.providers.base import Capabilities
-from cogs.buttons import status_view
+
+from . import render
+from .mentions import NO_MENTIONS
+from .views import ButtonCatalog
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,9 @@ class _Status:
 
 
 class StatusBoard:
-    def __init__(self, capabilities: Mapping[str, Capabilities]) -> None:
+    def __init__(self, capabilities: Mapping[str, Capabilities], views: ButtonCatalog) -> None:
         self.capabilities = capabilities
+        self.views = views
         self._client: discord.Client | None = None
         self._statuses: dict[int, _Status] = {}
 
@@ -63,8 +66,7 @@ class StatusBoard:
         return self._client
 
     def provider_label(self, name: str) -> str:
-        caps = self.capabilities.get(name)
-        return caps.label if caps else name
+        return provider_label(self.capabilities, name)
 
     async def close(self) -> None:
         tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
@@ -147,7 +149,7 @@ class StatusBoard:
             try:
                 await channel.get_partial_message(status.message_id).edit(
                     content=text,
-                    view=None if final else status_view(job_id),
+                    view=None if final else self.views.status_view(job_id),
                     allowed_mentions=NO_MENTIONS,
                 )
             except discord.NotFound:
