@@ -162,7 +162,10 @@ class EditCog(commands.Cog):
             if action is Action.EDIT_MODAL:
                 await self._start(interaction, lambda: edits.iterate(who, target, prompt))
             else:
-                images = await self._images_of(interaction, target)
+
+                async def images() -> list[ImageInput]:
+                    return await self._images_of(interaction, target)
+
                 await self._start(
                     interaction, lambda: edits.edit_message(who, prompt, target, images)
                 )

@@ -39,7 +39,9 @@ class ShareButton(JobButton, template=custom_ids.template(Action.SHARE)):
         cog = bot.get_cog(GalleryCog.__cog_name__)
         if not isinstance(cog, GalleryCog):  # pragma: no cover - the button comes with the cog
             raise NoHistory("Sharing is not available right now.")
-        posted = await cog.share(interaction.message, shared_by=interaction.user.id)
+        posted = await cog.share(
+            interaction.message, shared_by=interaction.user.id, job_id=self.job_id
+        )
         await interaction.followup.send(
             f"Shared to the gallery: {posted.jump_url}",
             ephemeral=True,
@@ -54,10 +56,12 @@ class GalleryCog(commands.Cog):
         self.bot = bot
         self._lock = asyncio.Lock()
 
-    async def share(self, message: discord.Message, *, shared_by: int) -> discord.Message:
+    async def share(
+        self, message: discord.Message, *, shared_by: int, job_id: int | None = None
+    ) -> discord.Message:
         """Post ``message``'s result to the gallery; raises with a reason when it can't."""
         guild_id = message.guild.id if message.guild else 0
-        found = await self.bot.edits.shareable(guild_id, message.id)
+        found = await self.bot.edits.shareable(guild_id, message.id, job_id=job_id)
         async with self._lock:  # two stars at once must not post twice
             fresh = await self._fresh(message)
             if any(str(r.emoji) == STAR and r.me for r in fresh.reactions):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.access import NotAllowed
+from bot.access import NotAllowed, OtherServer
 from bot.clock import ManualClock
 from bot.discord.interactions import strip_mention
 from bot.edits import EditService, ImageGone, ImageInput, Requester
@@ -272,3 +272,44 @@ async def test_remix_channels_need_manage_server(service: EditService) -> None:
     assert await service.remix_channel(50, parent_id=None) is None
     settings = await service.set_gallery(admin, 60)
     assert settings.gallery_channel_id == 60 and await service.gallery_of(GUILD) == 60
+
+
+async def test_every_action_naming_a_job_or_output_of_another_server_is_refused(
+    service: EditService, engine: RecordingEngine, repo: Repository, clock: ManualClock
+) -> None:
+    """The service checks the server first, whatever the front end passed along."""
+    root = await result(repo, clock)
+    tip = await result(repo, clock, parent=root)
+    tip_job = (await repo.get_output(tip)).job_id  # type: ignore[union-attr]
+    await service.index_result(
+        message_id=777, channel_id=CHANNEL, output=(await repo.get_output(tip))
+    )  # type: ignore[arg-type]
+    stranger = who(BOB, guild_id=GUILD + 1, moderator=True, manage_guild=True)
+    actions = {
+        "reply": service.reply(stranger, "red", tip, [], reply_to_message_id=None),
+        "reroll": service.reroll(stranger, tip_job),
+        "edit": service.iterate(stranger, tip_job, "red"),
+        "edit check": service.check_iterate(stranger, tip_job),
+        "edit image": service.edit_message(stranger, "red", 777, _no_images),
+        "info": service.info(stranger, tip_job),
+        "cancel": service.cancel(stranger, tip_job),
+        "delete": service.check_delete(stranger, tip_job, 777),
+        "history": service.history(stranger, tip),
+        "history button": service.output_of(stranger, tip_job, 777),
+        "history link": service.result_output(stranger, 777),
+        "undo": service.undo(stranger, tip_job),
+        "share": service.shareable(GUILD + 1, 777, job_id=tip_job),
+        "star": service.shareable(GUILD + 1, 777),
+    }
+    for name, action in actions.items():
+        with pytest.raises(OtherServer, match="belongs to another server"):
+            await action
+        assert engine.requests == [], name
+    remix = RemixChannel(guild_id=GUILD, channel_id=CHANNEL)
+    with pytest.raises(BadRequest, match="not a remix channel of this server"):
+        await service.remix(stranger, "x", [image()], remix=remix, reply_to_message_id=None)
+    assert engine.requests == []
+
+
+async def _no_images() -> list[ImageInput]:
+    raise AssertionError("a result of ours is never read from Discord")

@@ -84,16 +84,22 @@ class CreatingJobs(EditBase):
         )
 
     async def edit_message(
-        self, who: Requester, prompt: str, message_id: int, images: Sequence[ImageInput]
+        self,
+        who: Requester,
+        prompt: str,
+        message_id: int,
+        images: Callable[[], Awaitable[Sequence[ImageInput]]],
     ) -> Job:
         """The "Edit image" menu: a result of ours is edited from its stored bytes (keeping
-        the chain of edits); any other message from its attachments."""
+        the chain of edits), once it is known to be of ``who``'s server; any other message
+        from its attachments, which ``images`` reads (only then)."""
         ref = await self.message_ref(message_id)
         if ref is not None and ref.kind is MessageKind.RESULT and ref.output_id is not None:
             return await self.iterate(who, ref.job_id, prompt, output_id=ref.output_id)
-        if not images:
+        found = await images()
+        if not found:
             raise BadRequest(NO_IMAGE)
-        return await self.edit(who, prompt, images)
+        return await self.edit(who, prompt, found)
 
     async def result_job_of(self, message_id: int) -> int | None:
         """The job whose result ``message_id`` is, if it is one of ours."""

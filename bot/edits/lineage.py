@@ -128,20 +128,27 @@ class Lineage(EditBase):
     async def gallery_of(self, guild_id: int) -> int | None:
         return (await self.repo.get_guild_settings(guild_id)).gallery_channel_id
 
-    async def shareable(self, guild_id: int, message_id: int) -> SharedResult:
-        """The result ``message_id`` shows, checked for the gallery of ``guild_id``."""
+    async def shareable(
+        self, guild_id: int, message_id: int, *, job_id: int | None = None
+    ) -> SharedResult:
+        """The result ``message_id`` shows, checked for the gallery of ``guild_id``; with
+        ``job_id`` (a Share button's), that job is checked first and must be the message's."""
+        if job_id is not None:
+            check_same_server(await self.job(job_id), guild_id=guild_id)
+        ref = await self.result_of(message_id)
+        if ref is not None and job_id is not None and ref.job_id != job_id:
+            ref = None
+        output = await self.repo.get_output(ref.output_id) if ref and ref.output_id else None
+        job = await self.repo.get_job(output.job_id) if output is not None else None
+        if output is None or job is None:
+            raise NoHistory("That message is not one of my results, so it can't be shared.")
+        check_same_server(job, guild_id=guild_id)
         gallery = await self.gallery_of(guild_id)
         if gallery is None:
             raise NoHistory(
                 "This server has no gallery channel. An admin can set one with "
                 "`/kontext remix gallery`."
             )
-        ref = await self.result_of(message_id)
-        output = await self.repo.get_output(ref.output_id) if ref and ref.output_id else None
-        job = await self.repo.get_job(output.job_id) if output is not None else None
-        if output is None or job is None:
-            raise NoHistory("That message is not one of my results, so it can't be shared.")
-        check_same_server(job, guild_id=guild_id)
         if output.nsfw:
             raise NoHistory("Results flagged as NSFW are not shared to the gallery.")
         data = await self.repo.get_blob(output.content_hash)
