@@ -9,7 +9,6 @@ several processes or machines (image bytes in the database).
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from storage.base import (
     DatabaseTooNew,
@@ -19,6 +18,7 @@ from storage.base import (
     LimitKind,
     Repository,
     StorageError,
+    redact_url,
 )
 
 __all__ = [
@@ -33,17 +33,6 @@ __all__ = [
     "open_repository",
     "redact_url",
 ]
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, fit for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def open_repository(url: str, *, data_dir: Path | None = None) -> Repository:

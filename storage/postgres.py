@@ -19,8 +19,8 @@ from typing import Any, cast
 import asyncpg
 
 from bot.models import Job
-from storage import redact_url, rows, schema
-from storage.base import DatabaseUnusable, StorageError
+from storage import rows, schema
+from storage.base import DatabaseUnusable, StorageError, redact_url
 from storage.blobfiles import sha256_hex
 from storage.queries import (
     CLAIM_SET,
