@@ -22,7 +22,13 @@ from bot.discord import custom_ids
 from bot.discord.client import KontextBot
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import Refused, report
-from bot.discord.interactions import image_input, looks_like_image, requester, start_job
+from bot.discord.interactions import (
+    MenuCog,
+    image_input,
+    looks_like_image,
+    requester,
+    start_job,
+)
 from bot.discord.views import JobButton, PromptModal, submitted_text
 from bot.edits import ImageInput
 from bot.edits.base import MAX_ID
@@ -53,17 +59,10 @@ class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
         )
 
 
-class EditCog(commands.Cog):
+class EditCog(MenuCog):
     def __init__(self, bot: KontextBot) -> None:
+        super().__init__(bot, "Edit image", self.edit_image_menu)
         self.bot = bot
-        # Its errors reach the tree's handler like every command's.
-        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.menu)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.guild_id is None:

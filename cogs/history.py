@@ -19,12 +19,11 @@ from typing import Any, cast
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.discord import custom_ids, render
 from bot.discord.client import KontextBot
 from bot.discord.custom_ids import Action
-from bot.discord.interactions import requester
+from bot.discord.interactions import MenuCog, requester
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.views import JobButton
 from bot.edits import NoHistory
@@ -131,18 +130,12 @@ async def history_command(
     )
 
 
-class HistoryCog(commands.Cog):
+class HistoryCog(MenuCog):
     """The "Edit history" message menu."""
 
     def __init__(self, bot: KontextBot) -> None:
+        super().__init__(bot, "Edit history", self.history_menu)
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name="Edit history", callback=self.history_menu)
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.menu)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     async def history_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message

@@ -92,18 +92,7 @@ class RemixCog(commands.Cog):
             images = [a for a in message.attachments if looks_like_image(a)]
             if not images or not prompt:
                 return  # chat, or an image without words: nothing to do
-            who = message_requester(message)
-            await self._start(
-                message,
-                remix,
-                lambda reply_to: self.bot.edits.remix(
-                    who,
-                    prompt,
-                    [image_input(a, message.id) for a in images],
-                    remix=remix,
-                    reply_to_message_id=reply_to,
-                ),
-            )
+            await self._remix(message, prompt, remix, message.id, images, [])
 
     async def _on_reply(
         self,
@@ -158,17 +147,27 @@ class RemixCog(commands.Cog):
         theirs = [a for a in target.attachments if looks_like_image(a)]
         if not theirs:
             return  # a reply to a message without an image is conversation
-        tid = target.id
-        await self._start(
+        await self._remix(message, prompt, remix, target.id, theirs, own)
+
+    async def _remix(
+        self,
+        message: discord.Message,
+        prompt: str,
+        remix: RemixChannel,
+        source_id: int,
+        images: list[discord.Attachment],
+        extra: list[discord.Attachment],
+    ) -> Job:
+        """A remix of ``images`` (of message ``source_id``), ``extra`` (the member's own
+        message's images) after them."""
+        who = message_requester(message)
+        inputs = [image_input(a, source_id) for a in images]
+        more = [image_input(a, message.id) for a in extra]
+        return await self._start(
             message,
             remix,
             lambda reply_to: self.bot.edits.remix(
-                who,
-                prompt,
-                [image_input(a, tid) for a in theirs],
-                remix=remix,
-                reply_to_message_id=reply_to,
-                extra=[image_input(a, message.id) for a in own],
+                who, prompt, inputs, remix=remix, reply_to_message_id=reply_to, extra=more
             ),
         )
 

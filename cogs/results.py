@@ -50,7 +50,7 @@ class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         info = await _bot(interaction).edits.info(requester(interaction), self.job_id)
-        await _answer(interaction, render.job_info_text(info))
+        await _answer(interaction, render.info_text(info))
 
 
 class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):

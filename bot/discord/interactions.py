@@ -4,10 +4,12 @@ status message, shared by every cog."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import discord
+from discord import app_commands
+from discord.ext import commands
 
 from bot.edits import EditService, ImageInput, Requester
 from bot.errors import KontextError
@@ -159,3 +161,21 @@ async def start_job(
         allowed_mentions=NO_MENTIONS,
     )
     return job
+
+
+MenuCallback = Callable[[discord.Interaction[Any], discord.Message], Coroutine[Any, Any, None]]
+
+
+class MenuCog(commands.Cog):
+    """A cog that owns one message context menu (right-click → Apps → ``name``), added to
+    the command tree while the cog is loaded. Its errors reach the tree's error handler."""
+
+    def __init__(self, bot: commands.Bot, name: str, callback: MenuCallback) -> None:
+        self.tree = bot.tree
+        self.menu = app_commands.ContextMenu(name=name, callback=callback)
+
+    async def cog_load(self) -> None:
+        self.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.tree.remove_command(self.menu.name, type=self.menu.type)

@@ -151,30 +151,22 @@ def result_caption(
     return shorten("\n".join(lines), MESSAGE_LIMIT)
 
 
-def info_text(
-    *,
-    job: Job,
-    provider_label: str,
-    seed: int | None,
-    model: str | None = None,
-    duration: float | None,
-    chain: Sequence[tuple[int, str]] = (),
-    reference_count: int = 0,
-) -> str:
+def info_text(info: JobInfo) -> str:
     """The Info button's ephemeral answer: everything needed to reproduce or trace an output.
 
-    ``chain`` lists the (job id, prompt) of the parents, root first, ending with this job.
+    ``info.chain`` lists the (job id, prompt) of the parents, root first, ending with this job.
     """
+    job, model, seed, chain, duration = info.job, info.model, info.seed, info.chain, info.duration
     params = job.params
     lines = [
         f"**Job {job.id}** · {job.kind.value} · {job.status.value}",
         f"**Prompt:** {quote_prompt(job.prompt, 900)}",
-        f"**Provider:** {escape_text(provider_label)}"
+        f"**Provider:** {escape_text(info.provider_label)}"
         + (f" · model {escape_text(model or job.model or '')}" if model or job.model else ""),
         f"**Seed:** {seed if seed is not None else 'random'}"
         f" · **Aspect ratio:** {params.aspect_ratio.value if params.aspect_ratio else 'auto'}"
         f" · **Format:** {params.output_format.value}",
-        f"**References:** {reference_count} · **Requested by:** {mention_user(job.user_id)}",
+        f"**References:** {info.reference_count} · **Requested by:** {mention_user(job.user_id)}",
         f"**Duration:** {format_duration(duration)}"
         f" · **Cost:** {_money(job.cost)} · **Credits:** {_number(job.credits)}",
     ]
@@ -185,18 +177,6 @@ def info_text(
         if len(steps) > 10:
             lines.insert(len(lines) - 10, f"… {len(steps) - 10} earlier edits")
     return shorten("\n".join(lines), MESSAGE_LIMIT)
-
-
-def job_info_text(info: JobInfo) -> str:
-    return info_text(
-        job=info.job,
-        provider_label=info.provider_label,
-        model=info.model,
-        seed=info.seed,
-        duration=info.duration,
-        chain=info.chain,
-        reference_count=info.reference_count,
-    )
 
 
 def _money(value: float | None) -> str:

@@ -18,18 +18,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.edits import provider_label
-from bot.jobs.events import (
-    JobCancelled,
-    JobDelayed,
-    JobDone,
-    JobEvent,
-    JobExpired,
-    JobFailed,
-    JobFallback,
-    JobProgress,
-    JobQueued,
-    JobStarted,
-)
+from bot.jobs import events
 from bot.providers.base import Capabilities
 
 from . import render
@@ -89,7 +78,7 @@ class StatusBoard:
     def status(self, job_id: int) -> _Status:
         return self._statuses.setdefault(job_id, _Status())
 
-    async def on_event(self, event: JobEvent) -> None:
+    async def on_event(self, event: events.JobEvent) -> None:
         """The engine's sink: remember the newest text and let the job's task edit it."""
         rendered = self._render(event)
         if rendered is None:
@@ -103,32 +92,32 @@ class StatusBoard:
             status.message_id = event.job.status_message_id
         self.kick(event.job.id)
 
-    def _render(self, event: JobEvent) -> tuple[str, bool] | None:
+    def _render(self, event: events.JobEvent) -> tuple[str, bool] | None:
         job = event.job
         prompt = job.prompt
-        if isinstance(event, JobQueued):
+        if isinstance(event, events.JobQueued):
             return render.status_queued(prompt, event.position, event.eta_seconds), False
-        if isinstance(event, JobStarted):
+        if isinstance(event, events.JobStarted):
             return render.status_running(prompt, None, self.provider_label(job.provider)), False
-        if isinstance(event, JobProgress):
+        if isinstance(event, events.JobProgress):
             label = self.provider_label(job.provider)
             return render.status_running(prompt, event.progress, label), False
-        if isinstance(event, JobDelayed):
+        if isinstance(event, events.JobDelayed):
             return render.status_delayed(prompt, event.reason, event.retry_at - event.at), False
-        if isinstance(event, JobFallback):
+        if isinstance(event, events.JobFallback):
             return render.status_fallback(
                 prompt,
                 self.provider_label(event.from_provider),
                 self.provider_label(event.to_provider),
             ), False
-        if isinstance(event, JobDone):
+        if isinstance(event, events.JobDone):
             started = job.started_at or job.created_at
             return render.status_done(prompt, event.at - started), True
-        if isinstance(event, JobFailed):
+        if isinstance(event, events.JobFailed):
             return render.status_failed(prompt, event.reason), True
-        if isinstance(event, JobCancelled):
+        if isinstance(event, events.JobCancelled):
             return render.status_cancelled(prompt, event.by_user_id), True
-        if isinstance(event, JobExpired):
+        if isinstance(event, events.JobExpired):
             return render.status_expired(prompt), True
         return None
 

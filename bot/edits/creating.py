@@ -69,19 +69,9 @@ class CreatingJobs(EditBase):
         seed: int | None = None,
     ) -> Job:
         """``/edit`` and the "Edit image" menu: validate everything, then queue."""
-        prompt = check_prompt(prompt)
-        settings = await self.allowed(who)
-        caps = await self.caps_for(settings)
         if not images:
             raise BadRequest("Attach at least one image to edit (PNG, JPEG or WebP).")
-        check_count(caps, replied=0, attached=len(images))
-        refs = await read_images(images, caps)
-        params = JobParams(
-            aspect_ratio=aspect_ratio, seed=seed if seed is not None else random_seed()
-        )
-        return await self.submit(
-            who, settings, kind=JobKind.EDIT, prompt=prompt, refs=refs, params=params
-        )
+        return await self._start(who, prompt, images, aspect_ratio=aspect_ratio, seed=seed)
 
     async def edit_message(
         self,
@@ -114,19 +104,35 @@ class CreatingJobs(EditBase):
         aspect_ratio: AspectRatio | None = None,
         seed: int | None = None,
     ) -> Job:
+        return await self._start(who, prompt, (), aspect_ratio=aspect_ratio, seed=seed)
+
+    async def _start(
+        self,
+        who: Requester,
+        prompt: str,
+        images: Sequence[ImageInput],
+        *,
+        aspect_ratio: AspectRatio | None,
+        seed: int | None,
+    ) -> Job:
+        """A new chain: an edit of ``images``, or an image from the prompt alone."""
         prompt = check_prompt(prompt)
         settings = await self.allowed(who)
         caps = await self.caps_for(settings)
-        if not caps.text_to_image:
+        if not images and not caps.text_to_image:
             raise BadRequest(
                 f"{caps.label} cannot make an image from text alone. Use `/edit` with an image, "
                 "or ask an admin to switch provider in `/kontext settings`."
             )
-        params = JobParams(
-            aspect_ratio=aspect_ratio, seed=seed if seed is not None else random_seed()
-        )
+        check_count(caps, replied=0, attached=len(images))
+        chosen = seed if seed is not None else random_seed()
         return await self.submit(
-            who, settings, kind=JobKind.IMAGINE, prompt=prompt, refs=(), params=params
+            who,
+            settings,
+            kind=JobKind.EDIT if images else JobKind.IMAGINE,
+            prompt=prompt,
+            refs=await read_images(images, caps),
+            params=JobParams(aspect_ratio=aspect_ratio, seed=chosen),
         )
 
     async def check_iterate(self, who: Requester, job_id: int) -> Job:

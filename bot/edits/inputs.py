@@ -56,34 +56,27 @@ def random_seed() -> int:
     return secrets.randbelow(MAX_SEED) + 1
 
 
+#: What a kept image's record says about where it came from, copied into a new reference.
+_ORIGIN = {"content_hash", "message_id", "attachment_id"}
+
+
 def from_output(output: Output, data: bytes) -> ReferenceInput:
     """A stored output (its kept ``data``) as the reference of a new job."""
+    origin = output.model_dump(include=_ORIGIN | {"width", "height"})
     return ReferenceInput(
         data=data,
         mime=sniff_mime(data),
-        width=output.width,
-        height=output.height,
-        content_hash=output.content_hash,
         source=ReferenceSource.OUTPUT,
-        message_id=output.message_id,
-        attachment_id=output.attachment_id,
         output_id=output.id,
+        **origin,
     )
 
 
 def from_reference(ref: Reference, data: bytes) -> ReferenceInput:
     """A stored reference of an earlier job (its kept ``data``), sent again (Reroll)."""
-    return ReferenceInput(
-        data=data,
-        mime=sniff_mime(data),
-        width=ref.width or 1,
-        height=ref.height or 1,
-        content_hash=ref.content_hash,
-        source=ref.source,
-        message_id=ref.message_id,
-        attachment_id=ref.attachment_id,
-        output_id=ref.output_id,
-    )
+    origin = ref.model_dump(include=_ORIGIN | {"source", "output_id"})
+    size = {"width": ref.width or 1, "height": ref.height or 1}
+    return ReferenceInput(data=data, mime=sniff_mime(data), **size, **origin)
 
 
 async def read_images(

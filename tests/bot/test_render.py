@@ -19,7 +19,7 @@ from bot.discord import custom_ids, render
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import user_message
 from bot.discord.mentions import NO_MENTIONS, mentions_for
-from bot.edits import result_seed
+from bot.edits import JobInfo, result_seed
 from bot.errors import BadRequest
 from bot.models import GuildSettings, IteratePolicy, Job, JobKind, JobParams, JobStatus
 from bot.prompts import check_prompt
@@ -102,12 +102,15 @@ def test_result_caption_and_info() -> None:
     assert "<@100>" in caption and "seed 9" in caption and "4 s" in caption
     assert "@everyone" not in caption
     info = render.info_text(
-        job=_job(cost=0.08),
-        provider_label="AIML API",
-        seed=9,
-        duration=3,
-        chain=[(1, "root"), (7, "a hat")],
-        reference_count=1,
+        JobInfo(
+            job=_job(cost=0.08),
+            provider_label="AIML API",
+            model=None,
+            seed=9,
+            duration=3,
+            chain=((1, "root"), (7, "a hat")),
+            reference_count=1,
+        )
     )
     assert "Job 7" in info and "$0.0800" in info and "Chain of edits" in info
 
