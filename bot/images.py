@@ -89,6 +89,14 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
+def image_too_large(size: int, max_bytes: int) -> ImageRejected:
+    return ImageRejected(
+        "too_large",
+        f"That image is {_mib(size)}; the limit is {_mib(max_bytes)}. "
+        "Use a smaller or more compressed image.",
+    )
+
+
 def _too_many_pixels(pixels: int, max_pixels: int) -> ImageRejected:
     if pixels <= 0:
         return ImageRejected(
@@ -295,11 +303,7 @@ def prepare_image_sync(
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
     if len(data) > max_bytes:
-        raise ImageRejected(
-            "too_large",
-            f"That image is {_mib(len(data))}; the limit is {_mib(max_bytes)}. "
-            "Use a smaller or more compressed image.",
-        )
+        raise image_too_large(len(data), max_bytes)
     with _open_lazy(data, max_pixels) as img:
         fmt = img.format or ""
         width, height = img.size

@@ -347,16 +347,18 @@ def test_files_are_never_overwritten(
     assert len(set(printed)) == 2 and len(list(out_dir.iterdir())) == 2
 
 
-def test_unwritable_out_dir_is_one_line_exit_1(
+def test_unwritable_out_dir_is_refused_before_any_request(
     aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Nothing is paid for a result that could not be saved."""
     blocker = tmp_path / "file"
     blocker.write_text("in the way")
     code = main(["imagine", "--prompt", "x", "--out-dir", str(blocker / "out")])
     captured = capsys.readouterr()
-    assert code == EXIT_FAILURE and captured.out == ""
+    assert code == EXIT_USAGE and captured.out == ""
     _assert_one_line_failure(captured.err)
-    assert "could not write" in captured.err
+    assert "cannot be written" in captured.err
+    assert aiml_cli.requests == []
 
 
 # -- migrate ------------------------------------------------------------------------------
