@@ -176,8 +176,8 @@ def _add_migrate(commands: argparse._SubParsersAction[_Parser]) -> None:
 def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     import storage
 
-    version = asyncio.run(storage.migrate(settings.database_url))
-    sys.stdout.write(f"{storage.redact_url(settings.database_url)}: schema version {version}\n")
+    version = asyncio.run(storage.migrate(settings.database_url.get_secret_value()))
+    sys.stdout.write(f"{settings.database_url}: schema version {version}\n")
     return EXIT_OK
 
 
