@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import os
 import socket
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 from bot.cli import EXIT_FAILURE, EXIT_USAGE, main
+from tests import imagecorpus
 from tests.conftest import REPO_ROOT
 from tests.fakes import FAKES, FakeProvider, Outcome, env_for, require_docs
 from tests.fakes.threaded import ThreadedFake
@@ -438,3 +440,18 @@ async def test_run_without_a_token_is_refused(tmp_path: Path) -> None:
     assert process.returncode == EXIT_USAGE and out == b""
     _assert_one_line_failure(err.decode())
     assert "DISCORD_TOKEN is not set" in err.decode()
+
+
+def test_a_photo_reaches_the_provider_without_its_metadata(
+    aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(imagecorpus.make_jpeg_with_metadata(320, 240, orientation=6))
+    assert main(["edit", "--image", str(photo), "--prompt", "x", "--out-dir", "out"]) == 0
+    capsys.readouterr()
+    [body] = aiml_cli.bodies("submit")
+    [url] = body["image_url"] if isinstance(body["image_url"], list) else [body["image_url"]]
+    sent = base64.b64decode(url.split(",", 1)[1])
+    assert imagecorpus.METADATA_MARKER not in sent and b"Exif\x00\x00" not in sent
+    with Image.open(io.BytesIO(sent)) as img:
+        assert img.size == (240, 320)  # turned upright before the metadata went
