@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
@@ -182,20 +182,20 @@ class PostgresRepository(SqlRepository):
             raise StorageError("The database is not connected; call connect() first.")
         return self._pool
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[Tx]:
-        async with self._faults_translated(), self._connected_pool().acquire() as conn:
-            try:
-                yield _PgTx(conn)
-            except asyncpg.InterfaceError as err:
-                self._raise_if_lost(conn, err)
-                raise
+    def _session(self) -> AbstractAsyncContextManager[Tx]:
+        return self._connection(transaction=False)
+
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
+        return self._connection(transaction=True)
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Tx]:
+    async def _connection(self, *, transaction: bool) -> AsyncIterator[Tx]:
         async with self._faults_translated(), self._connected_pool().acquire() as conn:
             try:
-                async with conn.transaction():
+                if transaction:
+                    async with conn.transaction():
+                        yield _PgTx(conn)
+                else:
                     yield _PgTx(conn)
             except asyncpg.InterfaceError as err:
                 self._raise_if_lost(conn, err)
