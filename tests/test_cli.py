@@ -455,3 +455,20 @@ def test_a_photo_reaches_the_provider_without_its_metadata(
     assert imagecorpus.METADATA_MARKER not in sent and b"Exif\x00\x00" not in sent
     with Image.open(io.BytesIO(sent)) as img:
         assert img.size == (240, 320)  # turned upright before the metadata went
+
+
+def test_provider_text_reaches_the_terminal_escaped(
+    cli_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hostile = "image is required\x1b[2J\x1b]0;owned\x07 \u202eelif"
+    for fake in _threaded("wavespeed", monkeypatch):
+        fake.script("submit", Outcome.http(422, hostile))
+        image = str(_picture(tmp_path / "p.png"))
+        code = main(["-v", "edit", "--image", image, "--prompt", "x", "--out-dir", "out"])
+        err = capsys.readouterr().err
+        assert code == EXIT_FAILURE
+        assert "\x1b" not in err and "\u202e" not in err and "\x07" not in err
+        assert "image is required\\x1b[2J\\x1b]0;owned\\x07" in err
