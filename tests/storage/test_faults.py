@@ -33,6 +33,7 @@ import pytest
 from bot.models import NewReference, ReferenceSource
 from storage import DatabaseFault
 from storage.base import FaultKind
+from storage.faults import postgres_fault, sqlite_fault
 from storage.postgres import PostgresRepository
 from storage.sqlite import SqliteRepository
 from tests import pg
@@ -287,3 +288,36 @@ async def _terminate(pid: int) -> None:
             pass  # until the server has ended that session
     finally:
         await admin.close()
+
+
+# --------------------------------------------------------------------------- the mapping
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (asyncpg.DiskFullError("could not extend file: No space left on device"), FaultKind.FULL),
+        (asyncpg.ReadOnlySQLTransactionError("read-only transaction"), FaultKind.READ_ONLY),
+        (asyncpg.AdminShutdownError("terminating connection"), FaultKind.GONE),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed"), FaultKind.GONE),
+        (ConnectionRefusedError(111, "Connection refused"), FaultKind.GONE),
+        (asyncpg.UniqueViolationError("duplicate key"), None),
+    ],
+)
+def test_postgres_errors_map_to_one_fault(error: BaseException, kind: FaultKind | None) -> None:
+    fault = postgres_fault(error, "postgresql://kontext:***@db/kontext")
+    assert (fault.kind if fault else None) is kind
+    if fault is not None:
+        assert str(fault).startswith(
+            f"The database at postgresql://kontext:***@db/kontext is {kind}"
+        )
+
+
+def test_only_sqlite_faults_are_translated() -> None:
+    syntax = sqlite3.OperationalError("near 'SELEC': syntax error")
+    syntax.sqlite_errorcode = 1  # type: ignore[attr-defined]
+    assert sqlite_fault(syntax, "x.db") is None
+    moved = sqlite3.OperationalError("attempt to write a readonly database")
+    moved.sqlite_errorcode = 1032  # type: ignore[attr-defined]  # SQLITE_READONLY_DBMOVED
+    fault = sqlite_fault(moved, "x.db")
+    assert fault is not None and fault.kind is FaultKind.GONE
