@@ -5,12 +5,15 @@ Exit codes (scripts can rely on them):
 
 * ``0``: the images were written; each path is printed on its own line.
 * ``2``: refused before any request reached a provider: bad arguments, a missing or invalid
-  image, a prompt over 4000 characters, a request the provider cannot serve, a missing API key.
+  image (or something that is not a regular file), an empty prompt or one over 4000
+  characters, a seed outside the provider's range, an ``--out-dir`` that cannot be written, a
+  request the provider cannot serve, a missing API key.
 * ``1``: failed after talking to the provider (auth, credits, rate limit, moderation,
   timeout, provider errors, download problems) or while writing the files.
 
 On failure exactly one line goes to stderr (what went wrong, what to do) and no file is
-written. Other logs (retries, say) are shown only with ``-v`` (INFO) or ``-vv`` (DEBUG).
+written. Text from outside (file names, provider messages) is printed with its control
+characters escaped, so a hostile name cannot drive the terminal. Other logs (retries, say) are shown only with ``-v`` (INFO) or ``-vv`` (DEBUG).
 
 Adding a subcommand is a function that adds its parser and sets ``handler`` (see
 :func:`_add_edit`); :func:`main` dispatches on it.
