@@ -13,7 +13,8 @@ Exit codes (scripts can rely on them):
 
 On failure exactly one line goes to stderr (what went wrong, what to do) and no file is
 written. Text from outside (file names, provider messages) is printed with its control
-characters escaped, so a hostile name cannot drive the terminal. Other logs (retries, say) are shown only with ``-v`` (INFO) or ``-vv`` (DEBUG).
+characters escaped, so a hostile name cannot drive the terminal. Other logs (retries, say)
+are shown only with ``-v`` (INFO) or ``-vv`` (DEBUG).
 
 Adding a subcommand is a function that adds its parser and sets ``handler`` (see
 :func:`_add_edit`); :func:`main` dispatches on it.
