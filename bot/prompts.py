@@ -1,24 +1,11 @@
-"""The one check of a prompt, for every front end: cleaned, not empty, not too long.
-
-Invisible characters (zero-width spaces and joiners, the byte-order mark, soft hyphens) are
-removed before anything else, so a prompt made only of them counts as empty; a remix
-channel's style suffix is appended before the length check.
-"""
+"""A remix channel's style suffix on a prompt. The prompt itself is checked by
+:func:`bot.text.check_prompt`, the one prompt check of every front end; the suffix is
+appended to what that check returns, and the whole must still fit the length limit."""
 
 from __future__ import annotations
 
-import re
-
-from bot.errors import BadRequest
 from bot.models import MAX_PROMPT_LENGTH
-
-#: Zero-width and other invisible format characters that carry no meaning in a prompt.
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-
-
-def clean_prompt(prompt: str) -> str:
-    """``prompt`` without invisible characters and surrounding whitespace."""
-    return _INVISIBLE.sub("", prompt).strip()
+from bot.text import PromptRefused, check_prompt
 
 
 def with_style(prompt: str, suffix: str | None) -> str:
@@ -31,17 +18,13 @@ def with_style(prompt: str, suffix: str | None) -> str:
     return f"{prompt}{joiner}{suffix}"
 
 
-def check_prompt(prompt: str, *, style: str | None = None) -> str:
-    """The cleaned prompt (with ``style`` appended); raises :class:`BadRequest` when it is
-    empty or longer than :data:`MAX_PROMPT_LENGTH`."""
-    cleaned = clean_prompt(prompt)
-    if not cleaned:
-        raise BadRequest("The prompt is empty: write the change you want.")
-    styled = with_style(cleaned, style)
+def styled_prompt(prompt: str, style: str | None) -> str:
+    """The checked prompt with ``style`` appended; refused when the whole is too long."""
+    styled = with_style(check_prompt(prompt), style)
     if len(styled) > MAX_PROMPT_LENGTH:
-        detail = " (with this channel's style)" if style and style.strip() else ""
-        raise BadRequest(
-            f"The prompt is {len(styled)} characters long{detail}; the limit is "
-            f"{MAX_PROMPT_LENGTH}. Shorten it and try again."
+        raise PromptRefused(
+            "too_long",
+            f"The prompt is {len(styled)} characters long with this channel's style; the "
+            f"limit is {MAX_PROMPT_LENGTH}. Shorten it and try again.",
         )
     return styled

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.redact import redact_url, scrub_password
 from storage.base import (
+    DatabaseFault,
     DatabaseTooNew,
     DatabaseUnusable,
     EnqueueLimits,
@@ -18,10 +20,10 @@ from storage.base import (
     LimitKind,
     Repository,
     StorageError,
-    redact_url,
 )
 
 __all__ = [
+    "DatabaseFault",
     "DatabaseTooNew",
     "DatabaseUnusable",
     "EnqueueLimits",
@@ -32,6 +34,7 @@ __all__ = [
     "migrate",
     "open_repository",
     "redact_url",
+    "scrub_password",
 ]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import KontextError
 from bot.models import (
@@ -43,6 +42,38 @@ class DatabaseUnusable(StorageError):
     """Not a database of ours (corrupted, foreign or unreadable)."""
 
     code = "database_unusable"
+
+
+class FaultKind(StrEnum):
+    FULL = "full"
+    READ_ONLY = "read-only"
+    LOCKED = "locked"
+    GONE = "gone"
+
+
+_FAULT_ADVICE = {
+    FaultKind.FULL: "Free some disk space (or raise the database's quota) and try again.",
+    FaultKind.READ_ONLY: "Make it writable again (file system, permissions, a read-only "
+    "replica) and restart the bot.",
+    FaultKind.LOCKED: "Another program holds it; try again in a moment, and run only one bot "
+    "per SQLite file (use PostgreSQL for several).",
+    FaultKind.GONE: "It was deleted, replaced or disconnected; restore it (or bring the "
+    "server back) and restart the bot.",
+}
+
+
+class DatabaseFault(StorageError):
+    """The database stopped working under a running bot: full, read-only, locked or gone.
+    The failed operation left nothing behind (its transaction was rolled back)."""
+
+    code = "database_fault"
+
+    def __init__(self, kind: FaultKind, where: str, detail: str) -> None:
+        super().__init__(
+            f"The database at {where} is {kind.value}: {detail}. {_FAULT_ADVICE[kind]}"
+        )
+        self.kind = kind
+        self.where = where
 
 
 class LimitKind(StrEnum):
@@ -263,23 +294,14 @@ class Repository(Protocol):
 
 # MessageKind is re-exported for convenience of callers building MessageRef.
 __all__ = [
+    "DatabaseFault",
     "DatabaseTooNew",
     "DatabaseUnusable",
     "EnqueueLimits",
+    "FaultKind",
     "LimitExceeded",
     "LimitKind",
     "MessageKind",
     "Repository",
     "StorageError",
 ]
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, fit for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -34,7 +34,8 @@ from bot.models import (
     MessageKind,
     RemixChannel,
 )
-from bot.prompts import check_prompt
+from bot.prompts import styled_prompt
+from bot.text import check_prompt
 
 from .base import EditBase, ImageGone
 from .inputs import (
@@ -202,7 +203,7 @@ class CreatingJobs(EditBase):
         settings = await self.allowed(who)
         if remix is None:
             check_can_iterate(settings, parent, user_id=who.user_id, moderator=who.moderator)
-        prompt = check_prompt(prompt, style=remix.style_suffix if remix else None)
+        prompt = styled_prompt(prompt, remix.style_suffix if remix else None)
         caps = await self.caps_for(settings)
         check_count(caps, replied=1, attached=len(extra))
         data = await self.repo.get_blob(output.content_hash)
@@ -242,7 +243,7 @@ class CreatingJobs(EditBase):
         if remix.guild_id != who.guild_id:
             raise BadRequest("That channel is not a remix channel of this server.")
         settings = await self.allowed(who)
-        prompt = check_prompt(prompt, style=remix.style_suffix)
+        prompt = styled_prompt(prompt, remix.style_suffix)
         caps = await self.caps_for(settings)
         if not images:
             raise BadRequest("That message has no image to remix. Reply to a message with one.")

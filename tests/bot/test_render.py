@@ -22,7 +22,7 @@ from bot.discord.mentions import NO_MENTIONS, mentions_for
 from bot.edits import JobInfo, result_seed
 from bot.errors import BadRequest
 from bot.models import GuildSettings, IteratePolicy, Job, JobKind, JobParams, JobStatus
-from bot.prompts import check_prompt
+from bot.text import check_prompt
 
 
 def _job(**fields: object) -> Job:
