@@ -12,14 +12,14 @@ or message a custom_id names belongs to the server the submission comes from.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import custom_ids
-from bot.discord.client import KontextBot
+from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import Refused, report
 from bot.discord.interactions import (
@@ -52,7 +52,7 @@ class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
     emoji = "✏️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        bot = cast(KontextBot, interaction.client)
+        bot = bot_of(interaction)
         await bot.edits.check_iterate(requester(interaction), self.job_id)
         await interaction.response.send_modal(
             PromptModal(Action.EDIT_MODAL, self.job_id, "Edit this result")

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+from typing import Any
 
 import discord
 from discord.ext import commands
 
 from bot.discord import custom_ids, render
-from bot.discord.client import KontextBot
+from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.delivery import DEFAULT_UPLOAD_LIMIT
-from bot.discord.interactions import is_result_image
-from bot.discord.mentions import NO_MENTIONS
+from bot.discord.interactions import answer, is_result_image
 from bot.discord.views import JobButton
 from bot.edits import NoHistory
 
@@ -35,18 +34,14 @@ class ShareButton(JobButton, template=custom_ids.template(Action.SHARE)):
         await interaction.response.defer(ephemeral=True, thinking=True)
         if interaction.message is None or interaction.guild_id is None:
             raise NoHistory("There is nothing to share here.")
-        bot = cast(KontextBot, interaction.client)
+        bot = bot_of(interaction)
         cog = bot.get_cog(GalleryCog.__cog_name__)
         if not isinstance(cog, GalleryCog):  # pragma: no cover - the button comes with the cog
             raise NoHistory("Sharing is not available right now.")
         posted = await cog.share(
             interaction.message, shared_by=interaction.user.id, job_id=self.job_id
         )
-        await interaction.followup.send(
-            f"Shared to the gallery: {posted.jump_url}",
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        await answer(interaction, f"Shared to the gallery: {posted.jump_url}")
 
 
 class GalleryCog(commands.Cog):

@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, cast
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.discord import custom_ids, render
-from bot.discord.client import KontextBot
+from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
-from bot.discord.interactions import MenuCog, requester
+from bot.discord.interactions import MenuCog, answer, requester
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.views import JobButton
 from bot.edits import NoHistory
 
 SCAN_LIMIT = 50  # how far back /kontext history looks for the newest result
 _MESSAGE_ID = re.compile(r"(?:/(?P<channel>\d{15,20})/)?(?P<message>\d{15,20})/?\s*$")
-
-
-def _bot(interaction: discord.Interaction[Any]) -> KontextBot:
-    return cast(KontextBot, interaction.client)
 
 
 class HistoryButton(JobButton, template=custom_ids.template(Action.HISTORY)):
@@ -45,7 +41,7 @@ class HistoryButton(JobButton, template=custom_ids.template(Action.HISTORY)):
         await interaction.response.defer(ephemeral=True, thinking=True)
         message_id = interaction.message.id if interaction.message is not None else None
         who = requester(interaction)
-        output_id = await _bot(interaction).edits.output_of(who, self.job_id, message_id)
+        output_id = await bot_of(interaction).edits.output_of(who, self.job_id, message_id)
         await send_history(interaction, output_id)
 
 
@@ -56,7 +52,7 @@ class UndoButton(JobButton, template=custom_ids.template(Action.UNDO)):
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        bot = _bot(interaction)
+        bot = bot_of(interaction)
         who = requester(interaction)
         target = await bot.edits.undo(who, self.job_id)
         channel = interaction.channel
@@ -78,16 +74,12 @@ class UndoButton(JobButton, template=custom_ids.template(Action.UNDO)):
         await bot.edits.index_result(
             message_id=message.id, channel_id=message.channel.id, output=target.output
         )
-        await interaction.followup.send(
-            f"Back to step {target.step}: {message.jump_url}",
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        await answer(interaction, f"Back to step {target.step}: {message.jump_url}")
 
 
 async def send_history(interaction: discord.Interaction[Any], output_id: int) -> None:
     """Answer (privately) with the contact sheet and the numbered chain of ``output_id``."""
-    found = await _bot(interaction).edits.history(requester(interaction), output_id)
+    found = await bot_of(interaction).edits.history(requester(interaction), output_id)
     await interaction.followup.send(
         render.history_text(found.tree),
         file=discord.File(io.BytesIO(found.sheet), filename="kontext-history.png"),
@@ -104,7 +96,7 @@ async def history_command(
     interaction: discord.Interaction[Any], message: str | None = None
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
-    bot = _bot(interaction)
+    bot = bot_of(interaction)
     who = requester(interaction)
     if message is not None:
         match = _MESSAGE_ID.search(message.strip())

@@ -6,24 +6,16 @@ is loaded (other cogs add ``remix`` and ``history``).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.discord import render
-from bot.discord.client import KontextBot
-from bot.discord.interactions import requester
+from bot.discord.client import KontextBot, bot_of
+from bot.discord.interactions import answer, requester
 from bot.discord.mentions import NO_MENTIONS
 from bot.models import AspectRatio, GuildSettings, IteratePolicy, NsfwPolicy
-
-
-def _bot(interaction: discord.Interaction[Any]) -> KontextBot:
-    return cast(KontextBot, interaction.client)
-
-
-async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 @app_commands.command(name="help", description="How to use Kontext")
@@ -67,7 +59,7 @@ async def settings(
     clear_roles: bool = False,
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
-    bot = _bot(interaction)
+    bot = bot_of(interaction)
     who = requester(interaction)
     current = await bot.edits.guild_settings(who.guild_id)
     choices = {"nsfw_policy": nsfw, "iterate_policy": iterate, "default_aspect_ratio": aspect_ratio}
@@ -85,7 +77,7 @@ async def settings(
     changes.update(_id_list_changes(current, "allowed_role_ids", allowed_role, clear=clear_roles))
     updated = await bot.edits.update_settings(who, changes)
     prefix = "Saved.\n" if changes else ""
-    await _answer(interaction, prefix + render.settings_text(updated, bot.edits.default_provider))
+    await answer(interaction, prefix + render.settings_text(updated, bot.edits.default_provider))
 
 
 def _id_list_changes(
@@ -104,7 +96,7 @@ async def _provider_names(
 ) -> list[app_commands.Choice[str]]:
     return [
         app_commands.Choice(name=f"{caps.label} ({name})", value=name)
-        for name, caps in sorted(_bot(interaction).edits.capabilities.items())
+        for name, caps in sorted(bot_of(interaction).edits.capabilities.items())
         if current.lower() in name
     ][:25]
 
@@ -112,16 +104,16 @@ async def _provider_names(
 @app_commands.command(description="Your jobs and this server's queue")
 async def queue(interaction: discord.Interaction[Any]) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
-    snapshot = await _bot(interaction).edits.queue(requester(interaction))
-    await _answer(interaction, render.queue_text(snapshot))
+    snapshot = await bot_of(interaction).edits.queue(requester(interaction))
+    await answer(interaction, render.queue_text(snapshot))
 
 
 @app_commands.command(description="Cancel one of your jobs (moderators: any job)")
 @app_commands.describe(job="The job number (see /kontext queue)")
 async def cancel(interaction: discord.Interaction[Any], job: app_commands.Range[int, 1]) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
-    cancelled = await _bot(interaction).edits.cancel(requester(interaction), job)
-    await _answer(interaction, render.cancelled_text(cancelled.id))
+    cancelled = await bot_of(interaction).edits.cancel(requester(interaction), job)
+    await answer(interaction, render.cancelled_text(cancelled.id))
 
 
 @app_commands.command(description="How many edits and credits were used")
@@ -132,8 +124,8 @@ async def usage(
     mine: bool = False,
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
-    report = await _bot(interaction).edits.usage(requester(interaction), days=days, only_me=mine)
-    await _answer(interaction, render.usage_text(report))
+    report = await bot_of(interaction).edits.usage(requester(interaction), days=days, only_me=mine)
+    await answer(interaction, render.usage_text(report))
 
 
 COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (help_, settings, queue, cancel, usage)

@@ -26,6 +26,7 @@ from bot.discord import render
 from bot.discord.client import KontextBot
 from bot.discord.error_handler import user_message
 from bot.discord.interactions import (
+    answer,
     image_input,
     is_result_image,
     looks_like_image,
@@ -258,7 +259,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
             restricted=bool(allowed) and channel.id not in allowed,
             message_content=self.bot.settings.message_content,
         )
-        await _answer(interaction, text)
+        await answer(interaction, text)
 
     @app_commands.command(description="Stop a channel being a remix channel (Manage Server)")
     @app_commands.describe(channel="The remix channel to turn back into a normal one")
@@ -272,7 +273,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
             if removed
             else f"{channel.mention} was not a remix channel. See `/kontext remix list`."
         )
-        await _answer(interaction, text)
+        await answer(interaction, text)
 
     @app_commands.command(name="list", description="This server's remix channels and gallery")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
@@ -280,7 +281,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         who = requester(interaction)
         channels = await self.bot.edits.list_remix_channels(who.guild_id)
         gallery = await self.bot.edits.gallery_of(who.guild_id)
-        await _answer(interaction, render.remix_list_text(channels, gallery))
+        await answer(interaction, render.remix_list_text(channels, gallery))
 
     @app_commands.command(description="Where starred results are shared (Manage Server)")
     @app_commands.describe(channel="The gallery channel; leave empty to turn the gallery off")
@@ -295,11 +296,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
             if channel
             else "The gallery is off."
         )
-        await _answer(interaction, text)
-
-
-async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, text)
 
 
 async def setup(bot: KontextBot) -> None:

@@ -7,25 +7,16 @@ then who may use it. Every failure goes to the one error handler.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import discord
 
 from bot.discord import custom_ids, render
-from bot.discord.client import KontextBot
+from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
-from bot.discord.interactions import requester, start_job
-from bot.discord.mentions import NO_MENTIONS
+from bot.discord.interactions import answer, requester, start_job
 from bot.discord.views import JobButton
 from bot.errors import BadRequest
-
-
-def _bot(interaction: discord.Interaction[Any]) -> KontextBot:
-    return cast(KontextBot, interaction.client)
-
-
-async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
@@ -35,7 +26,7 @@ class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        bot = _bot(interaction)
+        bot = bot_of(interaction)
         who = requester(interaction)
         await start_job(
             interaction, bot.delivery, bot.edits, lambda: bot.edits.reroll(who, self.job_id)
@@ -49,8 +40,8 @@ class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        info = await _bot(interaction).edits.info(requester(interaction), self.job_id)
-        await _answer(interaction, render.info_text(info))
+        info = await bot_of(interaction).edits.info(requester(interaction), self.job_id)
+        await answer(interaction, render.info_text(info))
 
 
 class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
@@ -60,7 +51,7 @@ class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
     style = discord.ButtonStyle.danger
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
+        bot = bot_of(interaction)
         message = interaction.message
         if message is None:
             raise BadRequest("There is nothing to delete here.")
@@ -68,7 +59,7 @@ class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await message.delete()
         await bot.edits.forget_message(message.id)
-        await _answer(interaction, "Deleted.")
+        await answer(interaction, "Deleted.")
 
 
 class CancelButton(JobButton, template=custom_ids.template(Action.CANCEL)):
@@ -79,8 +70,8 @@ class CancelButton(JobButton, template=custom_ids.template(Action.CANCEL)):
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await _bot(interaction).edits.cancel(requester(interaction), self.job_id)
-        await _answer(interaction, render.cancelled_text(job.id))
+        job = await bot_of(interaction).edits.cancel(requester(interaction), self.job_id)
+        await answer(interaction, render.cancelled_text(job.id))
 
 
 BUTTONS: tuple[type[JobButton], ...] = (RerollButton, InfoButton, DeleteButton, CancelButton)

@@ -7,7 +7,7 @@ stops what ``setup_hook`` started, in reverse order.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import discord
 from discord.ext import commands
@@ -164,3 +164,8 @@ class KontextBot(commands.Bot):
                 await self.unload_extension(name)
         finally:
             await super().close()
+
+
+def bot_of(interaction: discord.Interaction[Any]) -> KontextBot:
+    """The bot an interaction reached (every interaction of this application reaches one)."""
+    return cast(KontextBot, interaction.client)

@@ -104,7 +104,7 @@ class DiscordDelivery:
         self._upload_limits.clear()
 
     async def on_event(self, event: JobEvent) -> None:
-        """The engine's event sink (see :class:`bot.discord_status.StatusBoard`)."""
+        """The engine's event sink (see :class:`bot.discord.status.StatusBoard`)."""
         await self.board.on_event(event)
         if event.job.status.terminal:
             self._upload_limits.pop(event.job.id, None)

@@ -121,6 +121,11 @@ def image_input(attachment: discord.Attachment, message_id: int | None = None) -
     )
 
 
+async def answer(interaction: discord.Interaction[Any], text: str) -> None:
+    """The private answer to a deferred interaction; it pings nobody."""
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
 async def queue_and_show(
     delivery: DiscordDelivery,
     edits: EditService,
@@ -155,11 +160,7 @@ async def start_job(
         return job, await delivery.open_status(job, interaction)
 
     job, placement = await queue_and_show(delivery, edits, submit, show)
-    await interaction.followup.send(
-        render.queued_text(job.id, placement.where, placement.notes),
-        ephemeral=True,
-        allowed_mentions=NO_MENTIONS,
-    )
+    await answer(interaction, render.queued_text(job.id, placement.where, placement.notes))
     return job
 
 
