@@ -19,18 +19,24 @@ class OtherServer(NotAllowed):
 
     code = "other_server"
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, *, in_dm: bool = False) -> None:
+        hint = (
+            "Use it in that server's channels."
+            if in_dm
+            else "Use the buttons of a result posted on this server, or start a new edit with "
+            "/edit."
+        )
         super().__init__(
-            f"Job {job_id} belongs to another server, so it can't be used here. Use the "
-            "buttons of a result posted on this server, or start a new edit with /edit."
+            f"Job {job_id} belongs to another server, so it can't be used here. {hint}"
         )
         self.job_id = job_id
+        self.in_dm = in_dm
 
 
 def check_same_server(job: Job, *, guild_id: int) -> None:
     """Refuse a job of another server (a DM counts as server 0)."""
     if job.guild_id != guild_id:
-        raise OtherServer(job.id)
+        raise OtherServer(job.id, in_dm=guild_id == 0)
 
 
 def check_can_request(
