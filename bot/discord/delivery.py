@@ -123,10 +123,7 @@ class DiscordDelivery:
         in_thread = isinstance(channel, discord.Thread)
         send = perms.send_messages_in_threads if in_thread else perms.send_messages
         if not (perms.view_channel and send):
-            raise ChannelUnusable(
-                "I can't post in this channel (I need View Channel and Send Messages), so I "
-                "could not deliver the result. Use me in another channel or ask a moderator."
-            )
+            raise ChannelUnusable(render.CANNOT_POST_HERE)
 
     @contextlib.asynccontextmanager
     async def preparing(self) -> AsyncIterator[None]:
@@ -170,17 +167,11 @@ class DiscordDelivery:
                     )
                 except discord.HTTPException as err:
                     log.warning("could not create a thread for job %d: %s", job.id, err)
-                    notes.append(
-                        "Discord would not let me start a thread here, so the result will be "
-                        "posted in this channel."
-                    )
+                    notes.append(render.NOTE_THREAD_REFUSED)
             else:
-                notes.append(
-                    "I can't create threads in this channel (Create Public Threads permission "
-                    "missing), so the result will be posted in the channel instead."
-                )
+                notes.append(render.NOTE_NO_THREAD_PERMISSION)
         else:
-            notes.append("Threads aren't available here, so the result will be posted here.")
+            notes.append(render.NOTE_NO_THREADS_HERE)
         await self._record_status(job, message, text, thread_id=thread.id if thread else None)
         where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
         return Placement(message, thread, where, notes)
@@ -265,20 +256,17 @@ class DiscordDelivery:
             spoiler = False
             if image.output.nsfw:
                 if settings.nsfw_policy is NsfwPolicy.BLOCK:
-                    notes.append("An image was flagged as NSFW and withheld (server policy).")
+                    notes.append(render.NOTE_NSFW_WITHHELD)
                     continue
                 if not nsfw_ok:
-                    notes.append(
-                        "An image was flagged as NSFW; it is only posted in age-restricted "
-                        "channels."
-                    )
+                    notes.append(render.NOTE_NSFW_AGE_RESTRICTED)
                     continue
                 spoiler = True
             upload = await self.fitted(
                 image.data, job_id=job.id, index=image.output.index, limit=per_file
             )
             if len(upload.data) != len(image.data):
-                notes.append("Re-encoded to fit Discord's upload limit.")
+                notes.append(render.NOTE_REENCODED)
             files.append(Upload(upload.data, upload.name, spoiler))
             posted.append(image)
         if files and not _can_attach(channel):
@@ -290,7 +278,7 @@ class DiscordDelivery:
             parent = await self._parent_instead(job, channel, err)
             if parent is None:
                 raise
-            notes.append("The thread was gone or closed to me, so I posted the result here.")
+            notes.append(render.NOTE_THREAD_GONE)
             message = await self._send_result(job, parent, files, notes)
         await self._record(job, message, posted, images)
 
@@ -420,10 +408,7 @@ class DiscordDelivery:
             dm = await self.client.create_dm(discord.Object(job.user_id))
             message = await self._send_result(job, dm, files, notes)
         except discord.HTTPException:
-            notes.append(
-                "I can't attach files in this channel (Attach Files permission missing) and "
-                "could not DM you either. Ask a moderator to give me Attach Files."
-            )
+            notes.append(render.NOTE_NO_ATTACH_NO_DM)
             message = await self._send_result(job, channel, [], notes)
             await self._record(job, message, [], images)
             return

@@ -361,6 +361,32 @@ def gallery_caption(*, prompt: str, requester_id: int, shared_by: int, link: str
     )
 
 
+# --- where a result goes, and why not where expected ------------------------------------------
+
+CANNOT_POST_HERE = (
+    "I can't post in this channel (I need View Channel and Send Messages), so I could not "
+    "deliver the result. Use me in another channel or ask a moderator."
+)
+NOTE_THREAD_REFUSED = (
+    "Discord would not let me start a thread here, so the result will be posted in this channel."
+)
+NOTE_NO_THREAD_PERMISSION = (
+    "I can't create threads in this channel (Create Public Threads permission missing), so the "
+    "result will be posted in the channel instead."
+)
+NOTE_NO_THREADS_HERE = "Threads aren't available here, so the result will be posted here."
+NOTE_NSFW_WITHHELD = "An image was flagged as NSFW and withheld (server policy)."
+NOTE_NSFW_AGE_RESTRICTED = (
+    "An image was flagged as NSFW; it is only posted in age-restricted channels."
+)
+NOTE_REENCODED = "Re-encoded to fit Discord's upload limit."
+NOTE_THREAD_GONE = "The thread was gone or closed to me, so I posted the result here."
+NOTE_NO_ATTACH_NO_DM = (
+    "I can't attach files in this channel (Attach Files permission missing) and could not DM "
+    "you either. Ask a moderator to give me Attach Files."
+)
+
+
 def cancelled_text(job_id: int) -> str:
     return f"Job {job_id} is cancelled."
 
