@@ -50,6 +50,7 @@ class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
     action = Action.EDIT
     label = "Edit"
     emoji = "✏️"
+    defer = False  # it answers with the prompt modal
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         bot = bot_of(interaction)

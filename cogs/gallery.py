@@ -31,7 +31,6 @@ class ShareButton(JobButton, template=custom_ids.template(Action.SHARE)):
     emoji = STAR
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         if interaction.message is None or interaction.guild_id is None:
             raise NoHistory("There is nothing to share here.")
         bot = bot_of(interaction)

@@ -38,7 +38,6 @@ class HistoryButton(JobButton, template=custom_ids.template(Action.HISTORY)):
     emoji = "🧬"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         message_id = interaction.message.id if interaction.message is not None else None
         who = requester(interaction)
         output_id = await bot_of(interaction).edits.output_of(who, self.job_id, message_id)
@@ -51,7 +50,6 @@ class UndoButton(JobButton, template=custom_ids.template(Action.UNDO)):
     emoji = "↩️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         bot = bot_of(interaction)
         who = requester(interaction)
         target = await bot.edits.undo(who, self.job_id)

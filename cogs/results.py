@@ -25,7 +25,6 @@ class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
     emoji = "🎲"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         bot = bot_of(interaction)
         who = requester(interaction)
         await start_job(
@@ -39,7 +38,6 @@ class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
     emoji = "ℹ️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         info = await bot_of(interaction).edits.info(requester(interaction), self.job_id)
         await answer(interaction, render.info_text(info))
 
@@ -56,7 +54,6 @@ class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
         if message is None:
             raise BadRequest("There is nothing to delete here.")
         await bot.edits.check_delete(requester(interaction), self.job_id, message.id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
         await message.delete()
         await bot.edits.forget_message(message.id)
         await answer(interaction, "Deleted.")
@@ -69,7 +66,6 @@ class CancelButton(JobButton, template=custom_ids.template(Action.CANCEL)):
     style = discord.ButtonStyle.danger
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         job = await bot_of(interaction).edits.cancel(requester(interaction), self.job_id)
         await answer(interaction, render.cancelled_text(job.id))
 

@@ -38,6 +38,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?
     label: ClassVar[str]
     emoji: ClassVar[str | None] = None
     style: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+    #: Acknowledge the press privately before :meth:`pressed` runs (a button that answers
+    #: with a modal sets this to false: a modal must be the first answer).
+    defer: ClassVar[bool] = True
 
     def __init__(self, job_id: int, *, row: int | None = None) -> None:
         super().__init__(
@@ -63,6 +66,8 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
+            if self.defer:
+                await interaction.response.defer(ephemeral=True, thinking=True)
             await self.pressed(interaction)
         except Exception as error:
             await report(interaction, error)
