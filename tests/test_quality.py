@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -9,7 +11,10 @@ from pathlib import Path
 
 import grimp
 
+from bot.errors import KontextError
 from tests.conftest import REPO_ROOT
+
+PACKAGES = ("bot", "cogs", "storage")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -117,3 +122,20 @@ def test_comments_cite_nothing_outside_the_repository() -> None:
         if cited.search(line)
     ]
     assert found == []
+
+
+def test_errors_have_one_root_unique_names_and_their_own_codes() -> None:
+    for package in ("bot", "cogs", "storage"):
+        root = importlib.import_module(package)
+        for found in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if not found.name.endswith("__main__"):
+                importlib.import_module(found.name)
+
+    def subclasses(cls: type[KontextError]) -> set[type[KontextError]]:
+        direct = set(cls.__subclasses__())
+        return direct.union(*(subclasses(c) for c in direct))
+
+    ours = {c for c in subclasses(KontextError) if c.__module__.split(".")[0] in PACKAGES}
+    names = sorted(c.__name__ for c in ours)
+    assert len(names) == len(set(names)), names
+    assert [c.__name__ for c in ours if "code" not in vars(c)] == []
