@@ -20,6 +20,7 @@ from bot.models import Job, JobKind, Output, Reference, ReferenceSource
 from bot.providers.base import Capabilities
 
 MAX_SEED = 2**31 - 1
+ATTACHMENT = ReferenceSource.ATTACHMENT
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,10 @@ async def read_images(
             raise ImageRejected(
                 err.reason, f"Image {number} ({image.filename}): {err.user_message}"
             ) from err
-        return ReferenceInput(
-            data=prepared.data,
-            mime=prepared.mime,
-            width=prepared.width,
-            height=prepared.height,
-            content_hash=prepared.content_hash,
-            source=ReferenceSource.ATTACHMENT,
-            url=None if prepared.reencoded else image.url,
-            message_id=image.message_id,
-            attachment_id=image.attachment_id,
-        )
+        # A re-encoded image differs from the attachment: its link must not stand for it.
+        origin = {"url": None if prepared.reencoded else image.url, "source": ATTACHMENT}
+        ids = {"message_id": image.message_id, "attachment_id": image.attachment_id}
+        return ReferenceInput(**prepared.model_dump(exclude={"reencoded"}), **origin, **ids)
 
     numbered = enumerate(images, first_number)
     return tuple(await asyncio.gather(*(one(n, image) for n, image in numbered)))
