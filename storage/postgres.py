@@ -12,15 +12,21 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
 
 from bot.models import Job
-from storage import redact_url, rows, schema
-from storage.base import DatabaseUnusable, StorageError
+from storage import pgshared, redact_url, rows, schema
+from storage.base import (
+    AccountLimits,
+    DatabaseUnusable,
+    QueueSignal,
+    StorageError,
+    Subscription,
+)
 from storage.blobfiles import sha256_hex
 from storage.queries import (
     CLAIM_SET,
@@ -88,6 +94,7 @@ class _PgTx:
 
 
 class PostgresRepository(SqlRepository):
+    multi_process = True
     _LOCK_SKIP = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
@@ -218,7 +225,14 @@ class PostgresRepository(SqlRepository):
 
     # --- the claim ----------------------------------------------------------------------------
     async def claim(
-        self, *, worker_id: str, provider: str, now: float, lease_seconds: float, limit: int = 1
+        self,
+        *,
+        worker_id: str,
+        provider: str,
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+        account: AccountLimits | None = None,
     ) -> list[Job]:
         claimed: list[Job] = []
         full: set[int] = set()
@@ -226,9 +240,17 @@ class PostgresRepository(SqlRepository):
         while len(claimed) < limit:
             try:
                 async with self._transaction() as tx:
+                    tokens = 0.0
+                    if account is not None:
+                        admitted = await pgshared.take_slot(tx, provider, float(now), account)
+                        if admitted is None:
+                            break  # the account is busy or out of tokens
+                        tokens = admitted
                     job = await self._claim_one(
                         tx, worker_id, provider, float(now), float(now + lease_seconds), full
                     )
+                    if job is not None and account is not None:
+                        await pgshared.spend(tx, provider, float(now), tokens, account)
             except _GuildFull as err:
                 full.add(err.guild_id)
                 continue
@@ -242,6 +264,20 @@ class PostgresRepository(SqlRepository):
                 break
             claimed.append(job)
         return claimed
+
+    async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
+        async with self._session() as tx:
+            return await pgshared.wait_seconds(tx, provider, float(now), account)
+
+    async def block_account(self, provider: str, *, until: float) -> None:
+        async with self._session() as tx:
+            await tx.execute(pgshared.BLOCK, provider, float(until), float(until))
+
+    async def subscribe(self, on_signal: Callable[[QueueSignal], None]) -> Subscription | None:
+        self._connected_pool()
+        listener = pgshared.Listener(self.url, on_signal)
+        await listener.start()
+        return listener
 
     async def _claim_one(
         self,
