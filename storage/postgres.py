@@ -76,6 +76,10 @@ class _GuildFull(Exception):
         self.guild_id = guild_id
 
 
+class _AccountFull(Exception):
+    """A concurrent claim took the account's last slot or token first: roll back, stop."""
+
+
 class _PgTx:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
@@ -240,17 +244,22 @@ class PostgresRepository(SqlRepository):
         while len(claimed) < limit:
             try:
                 async with self._transaction() as tx:
-                    tokens = 0.0
-                    if account is not None:
-                        admitted = await pgshared.take_slot(tx, provider, float(now), account)
-                        if admitted is None:
-                            break  # the account is busy or out of tokens
-                        tokens = admitted
+                    if account is not None and not await pgshared.admits(
+                        tx, provider, float(now), account, claimed=False
+                    ):
+                        break  # the account is busy or out of tokens
                     job = await self._claim_one(
                         tx, worker_id, provider, float(now), float(now + lease_seconds), full
                     )
                     if job is not None and account is not None:
+                        tokens = await pgshared.admits(
+                            tx, provider, float(now), account, claimed=True
+                        )
+                        if tokens is None:
+                            raise _AccountFull  # another process took the last slot
                         await pgshared.spend(tx, provider, float(now), tokens, account)
+            except _AccountFull:
+                break
             except _GuildFull as err:
                 full.add(err.guild_id)
                 continue

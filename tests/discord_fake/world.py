@@ -105,6 +105,7 @@ class World:
         self.users: dict[int, User] = {self.bot_user.id: self.bot_user}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
+        self.thread_ids: dict[int, list[int]] = {}  # guild id -> its threads, oldest first
         self.messages: dict[int, StoredMessage] = {}
         self.global_commands: list[Json] = []
         self.guild_commands: dict[int, list[Json]] = {}
@@ -216,6 +217,7 @@ class World:
             member_ids={owner.id},
         )
         self.channels[thread.id] = thread
+        self.thread_ids.setdefault(thread.guild_id or 0, []).append(thread.id)
         return thread
 
     def dm_channel(self, user: User) -> Channel:
