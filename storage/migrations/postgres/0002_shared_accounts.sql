@@ -1,7 +1,8 @@
 -- Several processes share one PostgreSQL database: provider accounts and notifications.
--- A claim locks its provider's account row, counts the provider's jobs that hold a slot
--- (submitting or running: jobs_provider_busy) and spends a token of the bucket kept here.
--- Lock order: provider_accounts -> job -> queue_lanes -> queue_user_lanes -> guild_load.
+-- After claiming its job, a claim locks its provider's account row, counts the provider's
+-- jobs that hold a slot (submitting or running: jobs_provider_busy) and spends a token of
+-- the bucket kept here. Lock order: job -> queue_lanes -> queue_user_lanes -> guild_load ->
+-- provider_accounts (a claim holding this lock waits for nothing else).
 
 CREATE TABLE provider_accounts (
     provider      TEXT PRIMARY KEY,
