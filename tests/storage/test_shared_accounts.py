@@ -59,7 +59,11 @@ async def test_the_account_concurrency_holds_across_processes(repos: list[Reposi
     assert await _claim(second, account) == []
     # Running at the provider still holds the slot; downloading no longer does.
     running = await first.transition(
-        taken[0].id, expected=JobStatus.SUBMITTING, to=JobStatus.RUNNING, now=T0, provider_handle="h"
+        taken[0].id,
+        expected=JobStatus.SUBMITTING,
+        to=JobStatus.RUNNING,
+        now=T0,
+        provider_handle="h",
     )
     assert running is not None
     assert await _claim(second, account) == []
