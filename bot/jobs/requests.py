@@ -55,21 +55,28 @@ class EditRequest(Frozen):
 
     def generation_request(self, params: JobParams) -> GenerationRequest:
         """What a provider is asked, with ``params`` (the request's, defaults filled in)."""
-        return GenerationRequest(
-            prompt=self.prompt,
-            references=tuple(
-                ReferenceImage(
-                    data=img.data, mime=img.mime, width=img.width, height=img.height, url=img.url
-                )
-                for img in self.images
-            ),
-            aspect_ratio=params.aspect_ratio,
-            seed=params.seed,
-            guidance=params.guidance,
-            safety_tolerance=params.safety_tolerance,
-            output_format=params.output_format,
-            num_images=params.num_images,
+        references = tuple(
+            ReferenceImage(
+                data=img.data, mime=img.mime, width=img.width, height=img.height, url=img.url
+            )
+            for img in self.images
         )
+        return generation_request(self.prompt, references, params)
+
+
+def generation_request(
+    prompt: str, references: tuple[ReferenceImage, ...], params: JobParams
+) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=prompt,
+        references=references,
+        aspect_ratio=params.aspect_ratio,
+        seed=params.seed,
+        guidance=params.guidance,
+        safety_tolerance=params.safety_tolerance,
+        output_format=params.output_format,
+        num_images=params.num_images,
+    )
 
 
 class Deliverer(Protocol):
