@@ -139,6 +139,10 @@ class Listener:
         conn.add_termination_listener(self._lost)
         self._conn = conn
 
+    def server_pid(self) -> int:
+        """The server process of the listening connection (0 while reconnecting)."""
+        return 0 if self._conn is None else int(self._conn.get_server_pid())
+
     def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
         signal = parse(payload)
         if signal is not None:

@@ -93,3 +93,26 @@ async def test_the_process_holding_a_job_it_cancels_tells_the_provider_once(
     queued = await worker.submit(edit("next"))  # a later notification, so the first was read
     await until_running(h, queued.id)
     assert h.provider.cancels == h.provider.handle_of("mine")
+
+
+async def test_a_worker_takes_only_its_share_of_the_account(
+    shared: tuple[Harness, Repository],
+) -> None:
+    h, front_repo = shared
+    h.provider.default = Plan(sync=False, finish_after=10_000.0)
+    h.providers["fake"] = FakeProvider(
+        capabilities("fake", concurrency=3), clock=h.clock, default=h.provider.default
+    )
+    h.provider = h.providers["fake"]
+    small = h.engine(EngineConfig(default_provider="fake", worker_concurrency=1))
+    whole = h.engine(EngineConfig(default_provider="fake"))
+    assert (small.concurrency("fake"), whole.concurrency("fake")) == (1, 3)
+    front, _ = _front(h, front_repo)
+    jobs = [await front.submit(edit(f"job {g}", guild=g, user=g)) for g in range(1, 6)]
+    await small.start()
+    await until_running(h, jobs[0].id)
+    await whole.start()
+    await until_running(h, jobs[2].id)  # the account's other two slots
+    running = await h.repo.list_jobs(statuses=[JobStatus.RUNNING, JobStatus.SUBMITTING])
+    assert len(running) == 3  # the account is full: the rest wait in the queue
+    assert small.running() == 1 and whole.running() == 2

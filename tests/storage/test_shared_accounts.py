@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from bot.models import JobStatus
 from storage import open_repository
 from storage.base import AccountLimits, QueueSignal, Repository, SignalKind
+from storage.pgshared import Listener
 from tests import pg
 
 from .conftest import T0, new_job
@@ -170,3 +172,25 @@ async def test_sqlite_has_no_one_to_share_with(tmp_path) -> None:  # type: ignor
         assert len(claimed) == 1
     finally:
         await repo.close()
+
+
+async def test_a_lost_listening_connection_comes_back_and_says_so(
+    repos: list[Repository], pg_database: str
+) -> None:
+    heard: asyncio.Queue[QueueSignal] = asyncio.Queue()
+    subscription = await repos[1].subscribe(heard.put_nowait)
+    assert isinstance(subscription, Listener)
+    try:
+        admin = await asyncpg.connect(pg_database)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", subscription.server_pid())
+        finally:
+            await admin.close()
+        # Signals sent meanwhile are lost: the listener says so once it is back.
+        assert await asyncio.wait_for(heard.get(), 30) == QueueSignal(SignalKind.RESYNC)
+        await repos[0].enqueue(new_job(), now=T0)
+        assert await asyncio.wait_for(heard.get(), 10) == QueueSignal(
+            SignalKind.QUEUED, provider="aiml"
+        )
+    finally:
+        await subscription.close()
