@@ -46,8 +46,13 @@ class SharedQueue:
         self._cancelled_here: set[int] = set()  # this process cancelled them itself
 
     async def start(self) -> None:
-        if self._subscription is None:
+        if self._subscription is not None:
+            return
+        try:
             self._subscription = await self._ctx.repo.subscribe(self._signal)
+        except Exception:
+            # Work still gets done, only later: the safety poll finds it.
+            log.warning("cannot listen for other processes' changes", exc_info=True)
 
     async def stop(self) -> None:
         if self._subscription is not None:
