@@ -1,12 +1,11 @@
 """What processes sharing one PostgreSQL database coordinate through: provider accounts and
 notifications.
 
-Accounts: a claim looks first (no lock) whether the account has room; after claiming its job
-the transaction locks the provider's ``provider_accounts`` row (so claims of one provider
-commit one at a time across processes), counts the provider's jobs that hold a slot
-(``submitting`` or ``running``, its own included) and refills the token bucket kept in that
-row; when either refuses, the claim is rolled back. The token is spent in the same
-transaction.
+Accounts: a claim's transaction first locks the provider's ``provider_accounts`` row (so
+claims of one provider take turns across processes, which also keeps the fair order exact),
+counts the provider's jobs that hold a slot (``submitting`` or ``running``) and refills the
+token bucket kept in that row; the job is claimed only when both admit it, and its token is
+spent in the same transaction.
 
 Notifications: triggers ``NOTIFY kontext_jobs`` with ``queued:<provider>``,
 ``freed:<provider>`` or ``cancelled:<job id>`` at commit. A :class:`Listener` holds its own
@@ -39,10 +38,6 @@ _INSERT = (
     "ON CONFLICT (provider) DO NOTHING"
 )
 _BUSY = "SELECT COUNT(*) AS n FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')"
-_LOOK = (  # the account row and the busy count in one round trip, no lock
-    "SELECT tokens, stamp, blocked_until, (SELECT COUNT(*) FROM jobs WHERE provider = ? "
-    "AND status IN ('submitting', 'running')) AS busy FROM provider_accounts WHERE provider = ?"
-)
 _SPEND = "UPDATE provider_accounts SET tokens = ?, stamp = GREATEST(stamp, ?) WHERE provider = ?"
 BLOCK = (
     "INSERT INTO provider_accounts (provider, tokens, stamp, blocked_until) VALUES (?, 0, ?, ?) "
@@ -61,39 +56,23 @@ def _tokens(row: Row, now: float, account: AccountLimits) -> float:
     return min(float(account.burst), refilled)
 
 
-async def admits(
-    tx: Tx, provider: str, now: float, account: AccountLimits, *, claimed: bool
-) -> float | None:
-    """The bucket's tokens if the account admits one more job now, else ``None``.
-
-    ``claimed=False``: a look before claiming, without a lock. ``claimed=True``: after this
-    transaction claimed a job, under the account row's lock, counting that job among the
-    busy ones (this transaction sees its own claim; other claims of the provider wait for
-    the lock, and each statement here sees every claim committed before it got the lock).
-    Taking the lock last keeps it held for two statements, not for the whole claim.
-    """
-    if claimed:
+async def admits(tx: Tx, provider: str, now: float, account: AccountLimits) -> float | None:
+    """Lock the provider's account row; the bucket's tokens if a job may start now, else
+    ``None``. Claims of one provider then commit one at a time across processes, so each
+    sees every claim before it (its count is a statement of its own, whose snapshot is taken
+    after the lock was granted) and guilds take their turns exactly."""
+    row = await tx.fetchrow(_ROW + " FOR UPDATE", provider)
+    if row is None:
+        await tx.execute(_INSERT, provider, float(account.burst), now)
         row = await tx.fetchrow(_ROW + " FOR UPDATE", provider)
-        if row is None:
-            await tx.execute(_INSERT, provider, float(account.burst), now)
-            row = await tx.fetchrow(_ROW + " FOR UPDATE", provider)
-        # A statement of its own, so its snapshot is taken after the lock was granted.
-        found = await tx.fetchrow(_BUSY, provider)
-        busy = 0 if found is None else int(found["n"])
-    else:
-        row = await tx.fetchrow(_LOOK, provider, provider)
-        if row is None:
-            found = await tx.fetchrow(_BUSY, provider)
-            busy = 0 if found is None else int(found["n"])
-        else:
-            busy = int(row["busy"])
-    tokens = math.inf if account.rate_per_minute is None else float(account.burst)
-    if row is not None:
-        if now < float(row["blocked_until"]):
-            return None
-        tokens = _tokens(row, now, account)
-    allowed = account.concurrency if claimed else account.concurrency - 1
-    if tokens < 1.0 - _EPSILON or busy > allowed:
+    assert row is not None
+    if now < float(row["blocked_until"]):
+        return None
+    tokens = _tokens(row, now, account)
+    if tokens < 1.0 - _EPSILON:
+        return None
+    busy = await tx.fetchrow(_BUSY, provider)
+    if busy is not None and int(busy["n"]) >= account.concurrency:
         return None
     return tokens
 

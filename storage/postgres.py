@@ -79,8 +79,10 @@ class _GuildFull(Exception):
         self.guild_id = guild_id
 
 
-class _AccountFull(Exception):
-    """A concurrent claim took the account's last slot or token first: roll back, stop."""
+async def _no_reset(conn: Any) -> None:
+    """Pool connections keep no session state (no SET or LISTEN; the advisory locks here are
+    transaction-scoped, and asyncpg rolls back an open transaction itself), so handing one
+    back needs no reset query: that saves a round trip per session."""
 
 
 class _PgTx:
@@ -125,7 +127,7 @@ class PostgresRepository(SqlRepository):
         where = redact_url(self.url)
         try:
             pool = await asyncpg.create_pool(
-                self.url, min_size=self._min_pool, max_size=self._max_pool
+                self.url, min_size=self._min_pool, max_size=self._max_pool, reset=_no_reset
             )
         except (*_CONNECT_ERRORS, ValueError) as err:  # ValueError: a malformed URL
             detail = scrub_password(str(err) or type(err).__name__, self.url)
@@ -280,22 +282,17 @@ class PostgresRepository(SqlRepository):
         while len(claimed) < limit:
             try:
                 async with self._transaction() as tx:
-                    if account is not None and not await pgshared.admits(
-                        tx, provider, float(now), account, claimed=False
-                    ):
-                        break  # the account is busy or out of tokens
+                    tokens = 0.0
+                    if account is not None:
+                        admitted = await pgshared.admits(tx, provider, float(now), account)
+                        if admitted is None:
+                            break  # the account is busy or out of tokens
+                        tokens = admitted
                     job = await self._claim_one(
                         tx, worker_id, provider, float(now), float(now + lease_seconds), full
                     )
                     if job is not None and account is not None:
-                        tokens = await pgshared.admits(
-                            tx, provider, float(now), account, claimed=True
-                        )
-                        if tokens is None:
-                            raise _AccountFull  # another process took the last slot
                         await pgshared.spend(tx, provider, float(now), tokens, account)
-            except _AccountFull:
-                break
             except _GuildFull as err:
                 full.add(err.guild_id)
                 continue

@@ -1,8 +1,8 @@
 -- Several processes share one PostgreSQL database: provider accounts and notifications.
--- After claiming its job, a claim locks its provider's account row, counts the provider's
--- jobs that hold a slot (submitting or running: jobs_provider_busy) and spends a token of
--- the bucket kept here. Lock order: job -> queue_lanes -> queue_user_lanes -> guild_load ->
--- provider_accounts (a claim holding this lock waits for nothing else).
+-- A claim first locks its provider's account row (claims of one provider take turns across
+-- processes), counts the provider's jobs that hold a slot (submitting or running:
+-- jobs_provider_busy) and spends a token of the bucket kept here. Lock order:
+-- provider_accounts -> job -> queue_lanes -> queue_user_lanes -> guild_load.
 
 CREATE TABLE provider_accounts (
     provider      TEXT PRIMARY KEY,
