@@ -36,7 +36,7 @@ from storage import open_repository
 from tests import pg
 
 LATENCY = 0.2
-SLOTS = 4  # jobs one engine process works on at once
+SLOTS = 2  # jobs one engine process works on at once
 GUILDS = 100
 PROCESS_TIMEOUT = 300.0
 
@@ -165,7 +165,7 @@ def _busy(calls: list[tuple[float, float]], start: float, end: float) -> tuple[i
 
 
 async def measure_engines(url: str, quick: bool) -> dict[str, Any]:
-    per_process_jobs = 60 if quick else 150
+    per_process_jobs = 40 if quick else 80
     out: dict[str, Any] = {"latency_s": LATENCY, "slots_per_process": SLOTS}
     rates: dict[int, float] = {}
     for processes in (1, 2, 4):
