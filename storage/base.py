@@ -205,6 +205,12 @@ class Repository(Protocol):
         submit; 0 when it admits one now."""
         ...
 
+    async def release_account(self, job_id: int) -> None:
+        """The provider has finished with the job (its outputs are still being stored): it
+        no longer holds an account slot, though its status still says so until the next
+        step is written. Other processes hear of the freed slot."""
+        ...
+
     async def block_account(self, provider: str, *, until: float) -> None:
         """No process submits to ``provider`` before ``until`` (it answered 429)."""
         ...

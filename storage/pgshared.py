@@ -3,8 +3,9 @@ notifications.
 
 Accounts: a claim's transaction first locks the provider's ``provider_accounts`` row (so
 claims of one provider take turns across processes, which also keeps the fair order exact),
-counts the provider's jobs that hold a slot (``submitting`` or ``running``) and refills the
-token bucket kept in that row; the job is claimed only when both admit it, and its token is
+counts the provider's jobs that hold a slot (``submitting`` or ``running``, less those the
+provider has already finished with: ``provider_released``) and refills the token bucket kept
+in that row; the job is claimed only when both admit it, and its token is
 spent in the same transaction.
 
 Notifications: triggers ``NOTIFY kontext_jobs`` with ``queued:<provider>``,
@@ -37,7 +38,19 @@ _INSERT = (
     "INSERT INTO provider_accounts (provider, tokens, stamp) VALUES (?, ?, ?) "
     "ON CONFLICT (provider) DO NOTHING"
 )
-_BUSY = "SELECT COUNT(*) AS n FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')"
+_BUSY = (
+    "SELECT COUNT(*) AS n FROM jobs j WHERE j.provider = ? "
+    "AND j.status IN ('submitting', 'running') "
+    "AND NOT EXISTS (SELECT 1 FROM provider_released r WHERE r.job_id = j.id)"
+)
+RELEASE = """
+WITH released AS (
+    INSERT INTO provider_released (job_id, provider)
+    SELECT id, provider FROM jobs WHERE id = ? AND status IN ('submitting', 'running')
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING provider)
+SELECT pg_notify('kontext_jobs', 'freed:' || provider) FROM released
+"""
 _SPEND = "UPDATE provider_accounts SET tokens = ?, stamp = GREATEST(stamp, ?) WHERE provider = ?"
 BLOCK = (
     "INSERT INTO provider_accounts (provider, tokens, stamp, blocked_until) VALUES (?, 0, ?, ?) "

@@ -311,6 +311,10 @@ class PostgresRepository(SqlRepository):
         async with self._session() as tx:
             return await pgshared.wait_seconds(tx, provider, float(now), account)
 
+    async def release_account(self, job_id: int) -> None:
+        async with self._session() as tx:
+            await tx.execute(pgshared.RELEASE, job_id)
+
     async def block_account(self, provider: str, *, until: float) -> None:
         async with self._session() as tx:
             await tx.execute(pgshared.BLOCK, provider, float(until), float(until))

@@ -455,6 +455,9 @@ class SqliteRepository(SqlRepository):
     async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
         return 0.0
 
+    async def release_account(self, job_id: int) -> None:
+        """The engine's gate already freed the slot."""
+
     async def block_account(self, provider: str, *, until: float) -> None:
         """The engine's own bucket holds the provider off."""
 

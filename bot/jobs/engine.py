@@ -429,6 +429,8 @@ class JobEngine:
             else lane.hold_seconds + _EWMA * (held - lane.hold_seconds)
         )
         lane.gate.running -= 1
+        if self._shared is not None:
+            self._parking.spawn(self._shared.release(job_id), f"release-{job_id}")
         if not self._stopping:
             lane.freed.append(self.clock.monotonic())
             if len(lane.freed) > lane.gate.concurrency:

@@ -81,6 +81,14 @@ class SharedQueue:
             lane.name, now=self._ctx.clock.now(), account=account
         )
 
+    async def release(self, job_id: int) -> None:
+        """The provider is done with the job: free its account slot for every process now,
+        not only once the job's next status is written."""
+        try:
+            await self._ctx.repo.release_account(job_id)
+        except Exception:
+            log.warning("could not free job %d's account slot early", job_id, exc_info=True)
+
     async def block(self, provider: str, seconds: float) -> None:
         """Hold every process off ``provider`` (it answered "slow down")."""
         try:

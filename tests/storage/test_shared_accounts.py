@@ -166,6 +166,7 @@ async def test_sqlite_has_no_one_to_share_with(tmp_path) -> None:  # type: ignor
     try:
         assert repo.multi_process is False
         assert await repo.subscribe(lambda signal: None) is None
+        await repo.release_account(1)  # nothing to free: the engine's gate holds the account
         await repo.enqueue(new_job(), now=T0)
         # The engine's own gate holds the account in the one process: storage ignores it.
         claimed = await _claim(repo, AccountLimits(concurrency=1, rate_per_minute=1.0))
@@ -194,3 +195,36 @@ async def test_a_lost_listening_connection_comes_back_and_says_so(
         )
     finally:
         await subscription.close()
+
+
+async def test_a_job_the_provider_is_done_with_frees_its_slot_at_once(
+    repos: list[Repository], pg_database: str
+) -> None:
+    first, second = repos[0], repos[1]
+    await first.enqueue(new_job(1, 1), now=T0)
+    await first.enqueue(new_job(2, 2), now=T0)
+    account = AccountLimits(concurrency=1)
+    (job,) = await _claim(first, account)
+    assert await _claim(second, account) == []
+    heard: asyncio.Queue[QueueSignal] = asyncio.Queue()
+    subscription = await second.subscribe(heard.put_nowait)
+    assert subscription is not None
+    try:
+        # Its outputs are still being stored: the status says submitting, the slot is free.
+        await first.release_account(job.id)
+        assert await asyncio.wait_for(heard.get(), 10) == QueueSignal(
+            SignalKind.FREED, provider="aiml"
+        )
+    finally:
+        await subscription.close()
+    (other,) = await _claim(second, account)
+    assert other.id != job.id
+    # The mark goes with the job's next status; a job holding no slot has none to free.
+    await first.transition(job.id, expected=JobStatus.SUBMITTING, to=JobStatus.DELIVERING, now=T0)
+    await first.release_account(job.id)
+    conn = await asyncpg.connect(pg_database)
+    try:
+        assert await conn.fetchval("SELECT COUNT(*) FROM provider_released") == 0
+    finally:
+        await conn.close()
+    assert await _claim(first, account) == []  # the other job still holds the one slot

@@ -13,6 +13,14 @@ CREATE TABLE provider_accounts (
 
 CREATE INDEX jobs_provider_busy ON jobs (provider) WHERE status IN ('submitting', 'running');
 
+-- Jobs the provider has finished with while their status still says submitting or running
+-- (their outputs are being stored): they no longer hold a slot of the account. A row goes
+-- when its job leaves those statuses.
+CREATE TABLE provider_released (
+    job_id   BIGINT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    provider TEXT NOT NULL
+);
+
 -- Wake other processes (LISTEN kontext_jobs): work queued, an account slot freed, a job
 -- cancelled. Delivered when the transaction commits; repeats within one are merged.
 CREATE FUNCTION kontext_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -24,6 +32,7 @@ BEGIN
     END IF;
     IF TG_OP = 'UPDATE' AND OLD.status IN ('submitting', 'running')
             AND (NEW.status NOT IN ('submitting', 'running') OR moved) THEN
+        DELETE FROM provider_released WHERE job_id = OLD.id;
         PERFORM pg_notify('kontext_jobs', 'freed:' || OLD.provider);
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.status = 'cancelled' AND OLD.status <> 'cancelled' THEN
