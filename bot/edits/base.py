@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.access import check_can_request, check_same_server
@@ -39,21 +40,16 @@ class Engine(Protocol):
     async def cancel(self, job_id: int, *, by_user_id: int, moderator: bool) -> Job: ...
 
 
+@dataclass(kw_only=True, eq=False)
 class EditBase:
-    def __init__(
-        self,
-        *,
-        repo: Repository,
-        engine: Engine,
-        capabilities: Mapping[str, Capabilities],
-        default_provider: str,
-        clock: Clock,
-    ) -> None:
-        self.repo = repo
-        self.engine = engine
-        self.capabilities = capabilities
-        self.default_provider = default_provider
-        self.clock = clock
+    """Storage, the engine, the configured providers' capabilities, the bot's default
+    provider and the clock: all the service works with, given by the composition root."""
+
+    repo: Repository
+    engine: Engine
+    capabilities: Mapping[str, Capabilities]
+    default_provider: str
+    clock: Clock
 
     async def job(self, job_id: int) -> Job:
         job = await self.repo.get_job(job_id) if 0 < job_id <= MAX_ID else None
