@@ -337,7 +337,12 @@ class ProviderHttp:
             what="an answer too large to read",
         )
 
-    def decode(self, response: httpx.Response, body: bytes, call: Call = Call.SUBMIT) -> Any:
+    def decode(
+        self, response: httpx.Response, body: bytes | None = None, call: Call = Call.SUBMIT
+    ) -> Any:
+        """The JSON of an answer (``body``: read with the cap; default: the response's)."""
+        if body is None:
+            body = response.content
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -62,7 +62,7 @@ def _submit(outcome: Outcome) -> Callable[[FakeProvider], None]:
 
 
 def _cdn(outcome: Outcome) -> Callable[[FakeProvider], None]:
-    return lambda fake: fake.script("cdn", outcome)
+    return lambda fake: fake.script("cdn", replace(outcome, release=asyncio.Event()))
 
 
 def _private(fake: FakeProvider) -> None:
@@ -163,6 +163,12 @@ def rows_for(name: str) -> list[Row]:
             AT_ONCE + 10),
         Row("result is not an image", _cdn(Outcome.not_image()), failed, "bad_output",
             "not a usable image", UpstreamError, "not a usable image", 1, AT_ONCE + 10),
+        Row("result download hangs", _cdn(Outcome.stall()), JobStatus.EXPIRED, "expired",
+            "did not finish within 5 min", ProviderTimeout, "did not finish within 300 s", 1,
+            DEADLINE),
+        Row("result download trickles", _cdn(Outcome.trickle(5)), JobStatus.EXPIRED,
+            "expired", "did not finish within 5 min", ProviderTimeout,
+            "did not finish within 300 s", 1, DEADLINE),
         Row("result oversized (6 MiB > 4 MiB)", _cdn(Outcome.huge(6 * 1024 * 1024)), failed,
             "download_failed", "larger than", DownloadFailed, "larger than", 1, AT_ONCE + 10),
     ]  # fmt: skip
