@@ -33,6 +33,7 @@ import json
 import logging
 import random
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -200,11 +201,13 @@ class ProviderHttp:
     # -- text hygiene -------------------------------------------------------------------
 
     def safe(self, text: str | None) -> str:
-        """Provider text fit for a user message or a log: one line, short, no secret."""
+        """Provider text fit for a user message or a log: one line, short, no secret, no
+        control or formatting character (ANSI escapes, bidi overrides), no live mention."""
         if not text:
             return ""
         if self._secret:
             text = text.replace(self._secret, "***")
+        text = "".join(c for c in text if c.isspace() or unicodedata.category(c)[0] != "C")
         text = " ".join(text.split())
         if len(text) > _MAX_PROVIDER_TEXT:
             text = text[: _MAX_PROVIDER_TEXT - 1] + "…"
