@@ -29,10 +29,10 @@ from bot.media import MediaFetcher
 from bot.providers import build_provider
 from bot.providers.base import Provider
 from bot.providers.http import RetryPolicy
-from storage import open_repository
 from storage.base import Repository
 from tests.fakes import FakeProvider, running, settings_for
 from tests.jobs.conftest import T0, RecordingDeliverer
+from tests.jobs.conftest import repo as repo  # the engine tests' real SQLite fixture
 
 T = TypeVar("T")
 
@@ -147,16 +147,6 @@ class Rig:
 
     async def _sink(self, event: JobEvent) -> None:
         self.events.append(event)
-
-
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = open_repository(f"sqlite:///{tmp_path / 'kontext.db'}")
-    await repository.connect()
-    try:
-        yield repository
-    finally:
-        await repository.close()
 
 
 @contextlib.asynccontextmanager
