@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
-import unicodedata
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -53,6 +51,7 @@ from bot.providers.errors import (
     RateLimited,
     UpstreamError,
 )
+from bot.text import escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,6 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 _MAX_PROVIDER_TEXT = 200
 #: The largest JSON answer read from a provider (answers with inline images ask for more).
 MAX_JSON_BYTES = 4 * 1024 * 1024
-#: ``@`` and the ``<`` of ``<@id>``, ``<@&id>``, ``<#id>``: a zero-width space after each
-#: keeps provider text from pinging or linking anyone wherever it is shown.
-_MENTION_START = re.compile(r"@|<(?=[@#&:/])")
 
 
 class Call(Enum):
@@ -201,17 +197,18 @@ class ProviderHttp:
     # -- text hygiene -------------------------------------------------------------------
 
     def safe(self, text: str | None) -> str:
-        """Provider text fit for a user message or a log: one line, short, no secret, no
-        control or formatting character (ANSI escapes, bidi overrides), no live mention."""
+        """Provider text fit for a user message or a log: one line, short, no secret, control
+        and formatting characters (ANSI escapes, bidi overrides) shown as escapes, and no
+        ``@`` that could mention anyone (a full-width ``＠`` reads the same and pings no one,
+        on Discord or anywhere else)."""
         if not text:
             return ""
         if self._secret:
             text = text.replace(self._secret, "***")
-        text = "".join(c for c in text if c.isspace() or unicodedata.category(c)[0] != "C")
-        text = " ".join(text.split())
+        text = escape_controls(" ".join(text.split()))
         if len(text) > _MAX_PROVIDER_TEXT:
             text = text[: _MAX_PROVIDER_TEXT - 1] + "…"
-        return _MENTION_START.sub(lambda m: m.group(0) + "\u200b", text)
+        return text.replace("@", "\uff20")
 
     # -- sending ------------------------------------------------------------------------
 

@@ -93,7 +93,6 @@ async def test_provider_text_is_one_clean_line_that_pings_nobody() -> None:
         http = ProviderHttp(
             name="p", label="P", key_env="P_KEY", secret="sk-1", client=client, clock=ManualClock()
         )
-        said = http.safe("bad key sk-1\n\x1b[31mred\u202e @everyone <@123> <#7>")
+        said = http.safe("bad key sk-1\n\x1b[31mred\u202e @everyone <@123>")
         assert len(http.safe("x" * 1000)) == 200
-    zw = "\u200b"
-    assert said == f"bad key *** [31mred @{zw}everyone <{zw}@{zw}123> <{zw}#7>"
+    assert said == "bad key *** \\x1b[31mred\\u202e \uff20everyone <\uff20123>"
