@@ -200,7 +200,8 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
         delay = err.retry_after or ctx.config.retry.delay(1, ctx.random())
         ctx.on_rate_limited(job.provider, delay)
         deadline = job.deadline_at
-        if err.retry_after is not None and deadline is not None and now + delay >= deadline:
+        waits_past = deadline is not None and ctx.clock.now() + delay >= deadline
+        if err.retry_after is not None and waits_past:
             reason = messages.rate_limited(label_of(ctx, job.provider), delay)
             return await end_job(ctx, job, JobStatus.FAILED, messages.RATE_LIMITED, reason)
         return await requeue(
