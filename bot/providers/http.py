@@ -297,7 +297,8 @@ class ProviderHttp:
         headers: dict[str, str] | None,
         max_bytes: int,
     ) -> tuple[httpx.Response, bytes]:
-        """One request and its whole answer, read with the size cap."""
+        """One request and its whole answer, read with the size cap. An error answer over the
+        cap is judged by its status alone (its body is not read)."""
         request = self.client.build_request(
             method,
             url,
@@ -309,13 +310,20 @@ class ProviderHttp:
         response = await self.client.send(request, stream=True)
         try:
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise self._oversized(response, call, max_bytes, f"declared {declared} bytes")
             body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise self._oversized(response, call, max_bytes, "still streaming")
+            if declared.isdigit() and int(declared) > max_bytes:
+                how = f"declared {declared} bytes"
+            else:
+                how = ""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        how = "still streaming"
+                        break
+            if how and response.is_success:
+                raise self._oversized(response, call, max_bytes, how)
+            if how:
+                body = bytearray()
         finally:
             await response.aclose()
         return response, bytes(body)
