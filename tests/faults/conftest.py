@@ -171,7 +171,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, fault, path, status, code, reason, submits, polls, cdn, seconds in RESULTS:
-        text = " ".join(reason.replace("|", "/").split())[:110]
+        text = " ".join(reason.replace("|", "/").split())[:240]
         lines.append(
             f"| {name} | {fault} | {path} | {status} | {code} | {text} | {submits} | {polls} "
             f"| {cdn} | {seconds:g} |"
