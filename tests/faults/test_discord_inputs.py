@@ -10,8 +10,12 @@ from dataclasses import dataclass
 import pytest
 
 from tests.bot.conftest import Delivered, Harness
+from tests.bot.conftest import harness as harness  # the real bot on the fake Discord
+from tests.bot.conftest import provider as provider
 from tests.bot.iterating import answer_to, png_files, reply
 from tests.discord_fake import FileUpload, StoredMessage
+from tests.discord_fake.plugin import discord_spec as discord_spec
+from tests.discord_fake.plugin import fake_discord as fake_discord
 
 UNKNOWN = "not one I know"
 OTHER_SERVER = "belongs to another server"
