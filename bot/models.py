@@ -56,6 +56,7 @@ class JobKind(StrEnum):
     REROLL = "reroll"
     REPLY = "reply"
     REMIX = "remix"
+    PICK = "pick"  # one image of a batch, chosen and posted alone (no provider call)
 
 
 class JobStatus(StrEnum):
@@ -121,7 +122,11 @@ class JobParams(Frozen):
     guidance: float | None = Field(default=None, ge=0, le=20)
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
     output_format: OutputFormat = OutputFormat.PNG
-    num_images: int = Field(default=1, ge=1, le=4)
+    num_images: int = Field(default=1, ge=1, le=4)  # the batch size: images in one job
+    style: str | None = None  # the style applied to the member's words (its name)
+    request_prompt: str | None = None  # the member's own words, when a style changed them
+    #: Where each resolved value came from ("option", "member", "server", "provider").
+    origins: dict[str, str] = Field(default_factory=dict)
 
 
 class GuildSettings(Frozen):
@@ -219,6 +224,7 @@ class Job(Frozen):
     run_after: float | None = None  # not claimable before this time (retry backoff)
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
 
     @property
     def delivery_nonce(self) -> str:
@@ -241,6 +247,11 @@ class Output(Frozen):
     attachment_id: int | None = None
     created_at: float
     expires_at: float | None = None
+
+    @property
+    def number(self) -> int:
+        """The image's number in its batch, from 1 (what a member sees and picks by)."""
+        return self.index + 1
 
 
 class MessageKind(StrEnum):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
+from bot.creative.models import BatchItem, CreativeSettings, MemberPrefs, Style
 from bot.errors import KontextError
 from bot.models import (
     Frozen,
@@ -87,11 +88,12 @@ class LimitExceeded(StorageError):
 
     code = "limit"
 
-    def __init__(self, limit: LimitKind, current: int, maximum: int) -> None:
-        super().__init__(f"{limit.value} limit reached ({current}/{maximum})")
+    def __init__(self, limit: LimitKind, current: int, maximum: int, *, requested: int = 1):
+        super().__init__(f"{limit.value} limit reached ({current}+{requested}/{maximum})")
         self.limit = limit
         self.current = current
         self.maximum = maximum
+        self.requested = requested  # what the refused job counts for (a batch: its size)
 
 
 class EnqueueLimits(Frozen):
@@ -290,6 +292,43 @@ class Repository(Protocol):
     async def usage(
         self, *, guild_id: int, since_day: str, user_id: int | None = None
     ) -> list[UsageRow]: ...
+
+    # --- batches, styles, preferences, creative settings, picks (storage.creative) ---------
+    async def init_batch_items(
+        self, job_id: int, seeds: Sequence[int | None], *, now: float
+    ) -> list[BatchItem]:
+        """Create a batch's items once (a repeat keeps the saved ones); return them all."""
+        ...
+
+    async def batch_items(self, job_id: int) -> list[BatchItem]: ...
+
+    async def update_batch_item(
+        self, job_id: int, index: int, *, now: float, **fields: object
+    ) -> BatchItem | None: ...
+
+    async def add_guild_style(
+        self, guild_id: int, name: str, prompt: str, *, created_by: int, now: float
+    ) -> bool:
+        """``False`` (nothing written) when the server already has a style of that name."""
+        ...
+
+    async def remove_guild_style(self, guild_id: int, name: str) -> bool: ...
+
+    async def list_guild_styles(self, guild_id: int) -> list[Style]: ...
+
+    async def get_member_prefs(self, guild_id: int, user_id: int) -> MemberPrefs: ...
+
+    async def save_member_prefs(
+        self, guild_id: int, user_id: int, prefs: MemberPrefs, *, now: float
+    ) -> None: ...
+
+    async def get_creative_settings(self, guild_id: int) -> CreativeSettings: ...
+
+    async def save_creative_settings(self, settings: CreativeSettings, *, now: float) -> None: ...
+
+    async def record_pick(self, source: Output, job: NewJob, *, now: float) -> tuple[Job, Output]:
+        """A finished ``pick`` job, child of ``source``, sharing its bytes (one transaction)."""
+        ...
 
 
 # MessageKind is re-exported for convenience of callers building MessageRef.
