@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from bot.models import TERMINAL_STATUSES, Job, JobStatus, NewJob
 from storage import rows
 from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.creative import CreativeRecordsMixin
 from storage.queries import (
     JOB_INSERT,
     JOB_VALUES,
@@ -23,7 +24,6 @@ from storage.queries import (
     job_values,
     job_weight,
 )
-from storage.creative import CreativeRecordsMixin
 from storage.records import RecordsMixin
 from storage.rows import ACTIVE_SQL, OPEN_SQL
 from storage.sqlbase import Tx
