@@ -23,16 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
-from bot.providers.base import GenerationRequest, Provider, ReferenceImage
+from bot.providers.base import Provider
 from storage.base import LimitExceeded, Repository
 
 from . import messages
 from .errors import AlreadyFinished, JobNotFound, NotAllowed, UnknownProvider
 from .events import EventBus, EventSink, JobCancelled, JobQueued
+from .intake import checked_params, community_limits
 from .lanes import ActiveJob, Lane
 from .limits import (
     EngineConfig,
-    enqueue_limits,
     queue_eta,
     typical_duration,
     word_refusal,
@@ -190,8 +190,8 @@ class JobEngine:
 
     async def submit(self, request: EditRequest) -> Job:
         """Validate against the provider, persist (limits checked in the same transaction),
-        announce ``queued``. Raises LimitReached, UnknownProvider or UnsupportedRequest
-        (nothing queued)."""
+        announce ``queued``. Raises LimitReached, UnknownProvider, UnsupportedRequest or
+        PromptBlocked (nothing queued)."""
         now = self.clock.now()
         settings = await self.repo.get_guild_settings(request.guild_id)
         name = request.provider or settings.provider or self.config.default_provider
@@ -202,32 +202,8 @@ class JobEngine:
                 f"The provider '{name}' is not available here (available: {available}). "
                 "Pick another one, or ask an admin to change this server's provider."
             )
-        params = request.params
-        if params.aspect_ratio is None and settings.default_aspect_ratio is not None:
-            params = params.model_copy(update={"aspect_ratio": settings.default_aspect_ratio})
-        if params.safety_tolerance is None and lane.provider.capabilities.safety_tolerance:
-            params = params.model_copy(update={"safety_tolerance": settings.safety_tolerance})
-        lane.provider.check(
-            GenerationRequest(
-                prompt=request.prompt,
-                references=tuple(
-                    ReferenceImage(
-                        data=img.data,
-                        mime=img.mime,
-                        width=img.width,
-                        height=img.height,
-                        url=img.url,
-                    )
-                    for img in request.images
-                ),
-                aspect_ratio=params.aspect_ratio,
-                seed=params.seed,
-                guidance=params.guidance,
-                safety_tolerance=params.safety_tolerance,
-                output_format=params.output_format,
-                num_images=params.num_images,
-            )
-        )
+        params = checked_params(request, settings, lane.provider)
+        limits = await community_limits(self.repo, request, settings)
         references = []
         for img in request.images:
             content_hash = await self.repo.put_blob(img.data, now=now)
@@ -259,7 +235,7 @@ class JobEngine:
             deadline_at=now + self.config.deadline_seconds,
         )
         try:
-            job = await self.repo.enqueue(new_job, now=now, limits=enqueue_limits(settings))
+            job = await self.repo.enqueue(new_job, now=now, limits=limits)
         except LimitExceeded as err:
             raise await self._refusal(err, request, name, now) from err
         self._watch_deadline(job)

@@ -51,6 +51,7 @@ class EditRequest(Frozen):
     parent_output_id: int | None = None
     reply_to_message_id: int | None = None
     images: tuple[ReferenceInput, ...] = Field(default=(), max_length=MAX_REFERENCES)
+    role_ids: tuple[int, ...] = ()  # the member's roles: the best role tier's limits apply
 
 
 class Deliverer(Protocol):

@@ -410,7 +410,7 @@ async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[R
             return None
         output = await ctx.repo.add_output(
             job.id,
-            index=index,
+            index=index if item.index is None else item.index,
             data=info.data,
             format=info.format,
             width=info.width,
@@ -509,12 +509,23 @@ STEPS: dict[JobStatus, Step] = {
 }
 
 
+def steps_for(ctx: RunContext, job: Job) -> Mapping[JobStatus, Step]:
+    """The steps of ``job``: a batch its provider makes one image at a time has its own."""
+    # Imported here: the batch steps are built from this module's helpers.
+    from .batch import SPLIT_STEPS, splits
+
+    provider = ctx.providers.get(job.provider)
+    if provider is not None and splits(job, provider.capabilities):
+        return SPLIT_STEPS
+    return STEPS
+
+
 async def run_job(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> None:
     """Drive a claimed (or reclaimed) job until it ends, goes back to the queue, or is lost."""
     current: Job | None = job
     try:
         while current is not None and not current.status.terminal:
-            step = STEPS.get(current.status)
+            step = steps_for(ctx, current).get(current.status)
             if step is None:
                 return
             current = await step(ctx, current, interrupt)
