@@ -85,7 +85,7 @@ def test_search_ranks_prefix_then_words_then_fuzzy_server_first_at_most_25() -> 
     ]
     names = [c.name for c in search_styles("nig", server)]
     assert names[:2] == ["night-market", "night"]  # both prefixes: the server's own first
-    assert [c.name for c in search_styles("sketch", server)][0] == "line-sketch"  # word prefix
+    assert search_styles("sketch", server)[0].name == "line-sketch"  # word prefix
     assert "watercolor" in [c.name for c in search_styles("watercolour", server)]  # fuzzy
     assert [c.name for c in search_styles("ghibli", server)] == ["anime-film"]  # description
     many = [Style(name=f"s{i}", prompt="x") for i in range(40)]
