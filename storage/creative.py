@@ -14,6 +14,7 @@ from bot.creative.models import (
 )
 from bot.models import Job, JobKind, NewJob, Output
 from storage import rows
+from storage.queries import JOB_INSERT, JOB_VALUES, job_values
 from storage.sqlbase import SqlBase
 
 _ITEM_FIELDS = frozenset(
@@ -165,24 +166,12 @@ class CreativeRecordsMixin(SqlBase):
         assert job.kind is JobKind.PICK and job.parent_output_id == source.id
         async with self._transaction() as tx:
             row = await tx.fetchrow(
-                "INSERT INTO jobs (guild_id, channel_id, thread_id, user_id, kind, prompt, "
-                "params, provider, model, parent_output_id, reply_to_message_id, status, "
-                "created_at, updated_at, started_at, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'done', ?, ?, NULL, ?) RETURNING *",
-                job.guild_id,
-                job.channel_id,
-                job.thread_id,
-                job.user_id,
-                job.kind.value,
-                job.prompt,
-                job.params.model_dump_json(),
-                job.provider,
-                job.model,
-                job.parent_output_id,
-                job.reply_to_message_id,
-                float(now),
-                float(now),
-                float(now),
+                JOB_INSERT.format(source=JOB_VALUES.replace("'queued'", "'done'")),
+                *job_values(job, now),
+            )
+            assert row is not None
+            row = await tx.fetchrow(
+                "UPDATE jobs SET finished_at = ? WHERE id = ? RETURNING *", float(now), row["id"]
             )
             assert row is not None
             made = await tx.fetchrow(

@@ -33,6 +33,7 @@ from .runner import (
     Step,
     cancel_at_provider,
     end_job,
+    expire,
     label_of,
     past_deadline,
     requeue,
@@ -91,13 +92,7 @@ async def _cancel_items(ctx: RunContext, job: Job) -> None:
 
 
 async def _expire(ctx: RunContext, job: Job) -> Job | None:
-    ended = await end_job(
-        ctx,
-        job,
-        JobStatus.EXPIRED,
-        messages.EXPIRED,
-        messages.expired(ctx.config.deadline_seconds),
-    )
+    ended = await expire(ctx, job)
     if ended is not None:
         await _cancel_items(ctx, job)
     return ended

@@ -3,35 +3,26 @@ real engine and storage (SQLite and PostgreSQL), a manual clock."""
 
 from __future__ import annotations
 
-import hashlib
-
 import httpx
 import pytest
 
-from bench.fakeprovider import png_bytes
 from bot.clock import ManualClock
 from bot.creative.models import RequestOptions
 from bot.creative.service import CreativeService
 from bot.jobs import EngineConfig, JobEngine, ReferenceInput
 from bot.media import MediaFetcher
-from bot.models import GuildSettings, JobKind, JobStatus, ReferenceSource
+from bot.models import GuildSettings, JobKind, JobStatus
 from bot.providers import CAPABILITIES, build_provider
 from storage.base import Repository
 from tests.fakes import running, settings_for
 from tests.jobs.conftest import RecordingDeliverer
+from tests.jobs.conftest import reference as jobs_reference
 from tests.storage.conftest import T0
 
 
 def reference() -> ReferenceInput:
-    data = png_bytes(64, 48, (30, 90, 200))
-    return ReferenceInput(
-        data=data,
-        mime="image/png",
-        width=64,
-        height=48,
-        content_hash=hashlib.sha256(data).hexdigest(),
-        source=ReferenceSource.ATTACHMENT,
-    )
+    """A local reference (no public URL): each provider module sends or uploads its bytes."""
+    return jobs_reference().model_copy(update={"url": None})
 
 
 @pytest.mark.parametrize("name", ["aimlapi", "modelslab", "wavespeed"])

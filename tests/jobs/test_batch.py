@@ -9,12 +9,12 @@ import pytest
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities
 from bot.creative.models import BatchItemStatus
-from bot.jobs import EngineConfig, JobEvent, LimitReached
+from bot.jobs import EngineConfig, LimitReached
 from bot.jobs.batch import batch_report, batch_seeds
 from bot.models import GuildSettings, JobParams, JobStatus
 from bot.providers.errors import InvalidInput, Moderated, RateLimited
 
-from .conftest import T0, Harness, edit
+from .conftest import T0, Harness, edit, until_running
 
 LEASE = 30.0
 
@@ -32,20 +32,6 @@ def one_at_a_time(harness: Harness, name: str = "single", **plan: object) -> Fak
 def batch(prompt: str, count: int, **kwargs: object) -> object:
     request = edit(prompt, **kwargs)  # type: ignore[arg-type]
     return request.model_copy(update={"params": JobParams(num_images=count)})
-
-
-async def until_progress(harness: Harness, job_id: int) -> None:
-    seen = asyncio.Event()
-
-    async def watch(event: JobEvent) -> None:
-        if event.job.id == job_id and event.kind == "progress":
-            seen.set()
-
-    for engine in harness.engines:
-        engine.events.add(watch)
-    await seen.wait()
-    for engine in harness.engines:
-        engine.events.remove(watch)
 
 
 async def allow_four(harness: Harness) -> None:
@@ -204,7 +190,7 @@ async def test_cancelling_a_running_batch_cancels_every_request(harness: Harness
     engine = harness.engine(EngineConfig(default_provider="single"))
     await engine.start()
     job = await engine.submit(batch("stop", 3, user=5))  # type: ignore[arg-type]
-    await until_progress(harness, job.id)
+    await until_running(harness, job.id)
     await engine.cancel(job.id, by_user_id=5)
     await engine.run_until_idle()
     assert sorted(single.cancels) == sorted(single.handle_of("stop"))
