@@ -125,6 +125,7 @@ class JobParams(Frozen):
     num_images: int = Field(default=1, ge=1, le=4)  # the batch size: images in one job
     style: str | None = None  # the style applied to the member's words (its name)
     request_prompt: str | None = None  # the member's own words, when a style changed them
+    ping: bool = False  # mention the requester when the result is posted
     #: Where each resolved value came from ("option", "member", "server", "provider").
     origins: dict[str, str] = Field(default_factory=dict)
 

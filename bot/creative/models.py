@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from bot.models import AspectRatio, Frozen, Job, JobParams, Output, OutputFormat
+from bot.models import AspectRatio, Frozen, GuildSettings, Job, JobParams, Output, OutputFormat
 
 MAX_BATCH = 4  # images per job (AIML API's num_images maximum)
 MAX_STYLE_NAME = 32
@@ -97,7 +97,8 @@ class CreativeSettings(Frozen):
     max_count: int = Field(default=MAX_BATCH, ge=1, le=MAX_BATCH)
     default_style: str | None = None
     default_guidance: float | None = Field(default=None, ge=0, le=20)
-    max_safety_tolerance: int = Field(default=2, ge=1, le=6)
+    #: The loosest safety tolerance a member may ask for; None: the server's own setting.
+    max_safety_tolerance: int | None = Field(default=None, ge=1, le=6)
     members_choose_provider: bool = False
     ping_when_done: bool = False
     tiers: tuple[Tier, ...] = Field(default=(), max_length=MAX_TIERS)
@@ -106,6 +107,12 @@ class CreativeSettings(Frozen):
     @classmethod
     def defaults(cls, guild_id: int) -> CreativeSettings:
         return cls(guild_id=guild_id)
+
+    def safety_ceiling(self, guild: GuildSettings) -> int:
+        """The loosest safety tolerance members may choose here (1 is the strictest)."""
+        if self.max_safety_tolerance is not None:
+            return self.max_safety_tolerance
+        return guild.safety_tolerance
 
     def best_tier(self, role_ids: tuple[int, ...] | list[int]) -> Tier | None:
         """The most generous tier among the member's roles, merged per limit."""

@@ -145,7 +145,9 @@ def _knob(
 
 
 def _safety(options: RequestOptions, caps: Capabilities, ctx: Context) -> tuple[int | None, Origin]:
-    most = ctx.creative.max_safety_tolerance
+    """A member may be stricter than the server, never looser than its ceiling; the server's
+    own setting is used as the admin chose it."""
+    most = ctx.creative.safety_ceiling(ctx.guild)
     if options.safety_tolerance is not None and options.safety_tolerance > most:
         raise OptionRefused(
             f"This server allows a safety tolerance of at most {most} (1 is the strictest); "
@@ -155,8 +157,9 @@ def _safety(options: RequestOptions, caps: Capabilities, ctx: Context) -> tuple[
     value, origin = _pick(
         options.safety_tolerance, ctx.prefs.safety_tolerance, ctx.guild.safety_tolerance
     )
-    capped = None if value is None else min(value, most)
-    return _knob("safety_tolerance", caps, ctx, capped, origin)
+    if value is not None and origin is Origin.MEMBER:
+        value = min(value, most)
+    return _knob("safety_tolerance", caps, ctx, value, origin)
 
 
 def resolve(options: RequestOptions, ctx: Context, *, remix_suffix: str | None = None) -> Resolved:
@@ -213,6 +216,7 @@ def resolve(options: RequestOptions, ctx: Context, *, remix_suffix: str | None =
         num_images=count,
         style=style.name if style is not None else None,
         request_prompt=words if words != prompt else None,
+        ping=bool(ping),
         origins={k: v.value for k, v in origins.items()},
     )
     return Resolved(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import regex
 from pydantic import ValidationError
 
 from bot.access import check_can_configure, check_can_iterate
@@ -55,6 +56,19 @@ SETTING_FIELDS = frozenset(
         "ping_when_done",
     }
 )
+
+
+_NUMBERED = regex.compile(r"^\s*#?(\d)\s*[:.)\-\u2013\u2014]\s*(.*)$", regex.DOTALL)
+
+
+def reply_number(text: str, count: int) -> tuple[int | None, str]:
+    """A reply to a batch that starts with an image's number ("2: make it night") as
+    ``(2, "make it night")``; ``(None, text)`` when it starts with no number from 1 to
+    ``count``."""
+    match = _NUMBERED.match(text)
+    if match is None or not 1 <= int(match[1]) <= count:
+        return None, text
+    return int(match[1]), match[2].strip()
 
 
 def _invalid(err: ValidationError, what: str) -> OptionRefused:
@@ -193,7 +207,7 @@ class CreativeService:
                     f"(available: {available}).",
                     option="provider",
                 )
-        most = ctx.creative.max_safety_tolerance
+        most = ctx.creative.safety_ceiling(ctx.guild)
         if prefs.safety_tolerance is not None and prefs.safety_tolerance > most:
             raise OptionRefused(
                 f"This server allows a safety tolerance of at most {most} (1 is the strictest).",

@@ -84,7 +84,7 @@ async def _fail_item(
     )
 
 
-async def _cancel_items(ctx: RunContext, job: Job) -> None:
+async def cancel_items(ctx: RunContext, job: Job) -> None:
     """Tell the provider to stop every request of the batch still running."""
     for item in await ctx.repo.batch_items(job.id):
         if item.status is BatchItemStatus.RUNNING and item.provider_handle:
@@ -94,7 +94,7 @@ async def _cancel_items(ctx: RunContext, job: Job) -> None:
 async def _expire(ctx: RunContext, job: Job) -> Job | None:
     ended = await expire(ctx, job)
     if ended is not None:
-        await _cancel_items(ctx, job)
+        await cancel_items(ctx, job)
     return ended
 
 
@@ -146,7 +146,7 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
         job.id, expected=JobStatus.SUBMITTING, to=JobStatus.RUNNING, now=ctx.clock.now()
     )
     if running is None:
-        await _cancel_items(ctx, job)  # cancelled while submitting: only we know the handles
+        await cancel_items(ctx, job)  # cancelled while submitting: only we know the handles
     return running
 
 
@@ -214,9 +214,7 @@ async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job
             interrupt.clear()
             current = await ctx.repo.get_job(job.id)
             if current is None or current.status is not JobStatus.RUNNING:
-                if current is not None and current.status.terminal:
-                    await _cancel_items(ctx, job)  # cancelled: stop what still runs
-                return None
+                return None  # cancelled (the canceller stopped the requests) or taken over
 
 
 async def _combine(ctx: RunContext, job: Job, items: Sequence[BatchItem]) -> Job | None:

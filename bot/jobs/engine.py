@@ -27,6 +27,7 @@ from bot.providers.base import Provider
 from storage.base import LimitExceeded, Repository
 
 from . import messages
+from .batch import cancel_items
 from .errors import AlreadyFinished, JobNotFound, NotAllowed, UnknownProvider
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .intake import checked_params, community_limits
@@ -285,6 +286,7 @@ class JobEngine:
             raise AlreadyFinished(f"Job #{job_id} is changing state; please try again.")
         if job.status is JobStatus.RUNNING and job.provider_handle:
             await cancel_at_provider(self._ctx, job.provider, job.provider_handle)
+        await cancel_items(self._ctx, job)  # a batch's requests accepted so far
         active = self._active.get(job_id)
         if active is not None:
             active.interrupt.set()

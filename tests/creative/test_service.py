@@ -9,7 +9,7 @@ from bot.access import NotAllowed
 from bot.clock import ManualClock
 from bot.creative.models import Origin, RequestOptions
 from bot.creative.resolve import OptionRefused
-from bot.creative.service import CreativeService
+from bot.creative.service import CreativeService, reply_number
 from bot.creative.styles import PRESETS, StyleError
 from bot.models import (
     AspectRatio,
@@ -231,3 +231,23 @@ async def test_pick_refusals(repo: Repository) -> None:
         await svc.pick(job.id, 2, by_user_id=99)
     picked = await svc.pick(job.id, 2, by_user_id=U)
     assert picked.output.number == 1 and picked.source.number == 2
+
+
+async def test_the_server_safety_setting_is_the_members_ceiling(repo: Repository) -> None:
+    svc = service(repo)
+    await repo.save_guild_settings(GuildSettings(guild_id=G, safety_tolerance=4), now=T0)
+    assert (await svc.resolve(G, U, RequestOptions(prompt="x"))).params.safety_tolerance == 4
+    stricter = await svc.resolve(G, U, RequestOptions(prompt="x", safety_tolerance=1))
+    assert stricter.params.safety_tolerance == 1
+    with pytest.raises(OptionRefused, match="at most 4"):
+        await svc.resolve(G, U, RequestOptions(prompt="x", safety_tolerance=5))
+    await svc.update_settings(G, {"max_safety_tolerance": 5}, manage_guild=True)
+    looser = await svc.resolve(G, U, RequestOptions(prompt="x", safety_tolerance=5))
+    assert looser.params.safety_tolerance == 5
+
+
+def test_a_reply_may_start_with_the_image_number() -> None:
+    assert reply_number("2: make it night", 4) == (2, "make it night")
+    assert reply_number(" #3 - add snow", 4) == (3, "add snow")
+    assert reply_number("5: too far", 4) == (None, "5: too far")
+    assert reply_number("make 2 cats", 4) == (None, "make 2 cats")

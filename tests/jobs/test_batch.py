@@ -9,7 +9,7 @@ import pytest
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities
 from bot.creative.models import BatchItemStatus
-from bot.jobs import EngineConfig, LimitReached
+from bot.jobs import EngineConfig, JobEvent, LimitReached
 from bot.jobs.batch import batch_report, batch_seeds
 from bot.models import GuildSettings, JobParams, JobStatus
 from bot.providers.errors import InvalidInput, Moderated, RateLimited
@@ -32,6 +32,21 @@ def one_at_a_time(harness: Harness, name: str = "single", **plan: object) -> Fak
 def batch(prompt: str, count: int, **kwargs: object) -> object:
     request = edit(prompt, **kwargs)  # type: ignore[arg-type]
     return request.model_copy(update={"params": JobParams(num_images=count)})
+
+
+async def until_delayed(harness: Harness, job_id: int) -> None:
+    """Wait (on events, never on time) until the job went back to the queue to retry."""
+    seen = asyncio.Event()
+
+    async def watch(event: JobEvent) -> None:
+        if event.job.id == job_id and event.kind == "delayed":
+            seen.set()
+
+    for engine in harness.engines:
+        engine.events.add(watch)
+    await seen.wait()
+    for engine in harness.engines:
+        engine.events.remove(watch)
 
 
 async def allow_four(harness: Harness) -> None:
@@ -135,12 +150,8 @@ async def test_restart_mid_batch_polls_saved_handles_and_never_resubmits(
     first = harness.engine(EngineConfig(default_provider="single", lease_seconds=LEASE))
     await first.start()
     job = await first.submit(batch("crash", 4))  # type: ignore[arg-type]
-    while True:
-        items = await harness.repo.batch_items(job.id)
-        current = await harness.repo.get_job(job.id)
-        if current is not None and current.status is JobStatus.QUEUED and items:
-            break
-        await asyncio.sleep(0)
+    await until_delayed(harness, job.id)
+    items = await harness.repo.batch_items(job.id)
     accepted = [i.provider_handle for i in items if i.status is BatchItemStatus.RUNNING]
     assert len(accepted) == 2
     await first.stop()  # the process goes away; a new one takes over
@@ -209,3 +220,21 @@ async def test_a_batch_counts_its_size_against_the_member_limits(harness: Harnes
     assert "A batch of 2 images counts as 2 edits" in refused.value.user_message
     assert "1 free" in refused.value.user_message
     await engine.submit(batch("one", 1))  # type: ignore[arg-type]
+
+
+async def test_cancelling_a_batch_back_in_the_queue_cancels_the_accepted_requests(
+    harness: Harness,
+) -> None:
+    single = one_at_a_time(harness, finish_after=100.0)
+    single.script(
+        "wait",
+        Plan(sync=False, finish_after=100.0),
+        Plan(submit_error=RateLimited("single", "slow down", retry_after=50.0)),
+    )
+    engine = harness.engine(EngineConfig(default_provider="single"))
+    await engine.start()
+    job = await engine.submit(batch("wait", 3, user=5))  # type: ignore[arg-type]
+    await until_delayed(harness, job.id)
+    await engine.cancel(job.id, by_user_id=5)
+    await engine.run_until_idle()
+    assert single.cancels == single.handle_of("wait") and len(single.cancels) == 1
