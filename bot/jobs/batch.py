@@ -98,6 +98,16 @@ async def _expire(ctx: RunContext, job: Job) -> Job | None:
     return ended
 
 
+async def _retry_later(
+    ctx: RunContext, job: Job, *, delay: float, reason: str, attempts: int
+) -> Job | None:
+    """Back to the queue, keeping the accepted requests; past the deadline, expire instead
+    (and stop the accepted requests)."""
+    if job.deadline_at is not None and ctx.clock.now() + delay >= job.deadline_at:
+        return await _expire(ctx, job)
+    return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
+
+
 async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
     """Submit every image not yet accepted; then the job runs (polled per image)."""
     now = ctx.clock.now()
@@ -122,13 +132,13 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
             delay = err.retry_after or policy.delay(1, ctx.random())
             ctx.on_rate_limited(job.provider, delay)
             reason = "the provider asked us to slow down"
-            return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
+            return await _retry_later(ctx, job, delay=delay, reason=reason, attempts=attempts)
         except (UpstreamError, ProviderTimeout) as err:
             attempts += 1
             if attempts < policy.submit_attempts:
                 delay = policy.delay(attempts, ctx.random())
                 reason = f"the provider failed ({err.code})"
-                return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
+                return await _retry_later(ctx, job, delay=delay, reason=reason, attempts=attempts)
             await _fail_item(ctx, job, item, *messages.provider_failure(err, label))
             continue
         except ProviderError as err:

@@ -537,13 +537,14 @@ class JobEngine:
             return
         if job.status is JobStatus.SUBMITTING and job.lease_owner != self.worker_id:
             return  # another worker's: it expires the job when it starts it
-        await end_job(
+        if await end_job(
             self._ctx,
             job,
             JobStatus.EXPIRED,
             messages.EXPIRED,
             messages.expired(self.config.deadline_seconds),
-        )
+        ):
+            await cancel_items(self._ctx, job)  # a batch waiting to retry: stop its requests
 
     # --- internals: estimates and refusals ---------------------------------------------------
 
