@@ -326,8 +326,11 @@ class Repository(Protocol):
 
     async def save_creative_settings(self, settings: CreativeSettings, *, now: float) -> None: ...
 
-    async def record_pick(self, source: Output, job: NewJob, *, now: float) -> tuple[Job, Output]:
-        """A finished ``pick`` job, child of ``source``, sharing its bytes (one transaction)."""
+    async def record_pick(
+        self, source: Output, job: NewJob, *, now: float
+    ) -> tuple[Job, Output, bool]:
+        """A finished ``pick`` job, child of ``source``, sharing its bytes (one transaction);
+        ``False`` and the earlier pick when the image was picked before."""
         ...
 
 

@@ -160,16 +160,31 @@ class CreativeRecordsMixin(SqlBase):
             )
 
     # --- picks --------------------------------------------------------------------------------
-    async def record_pick(self, source: Output, job: NewJob, *, now: float) -> tuple[Job, Output]:
+    async def record_pick(
+        self, source: Output, job: NewJob, *, now: float
+    ) -> tuple[Job, Output, bool]:
         """Record ``job`` (kind ``pick``, a child of ``source``) as done, with an output that
-        shares ``source``'s bytes, in one transaction. Returns the job and its output."""
+        shares ``source``'s bytes, in one transaction. An image is picked once: when it was
+        picked before (even by a racing request), that pick is returned with ``False``."""
         assert job.kind is JobKind.PICK and job.parent_output_id == source.id
+        done = JOB_VALUES.replace("'queued'", "'done'")
         async with self._transaction() as tx:
             row = await tx.fetchrow(
-                JOB_INSERT.format(source=JOB_VALUES.replace("'queued'", "'done'")),
+                JOB_INSERT.format(
+                    source=f"{done} ON CONFLICT (parent_output_id) WHERE kind = 'pick' DO NOTHING"
+                ),
                 *job_values(job, now),
             )
-            assert row is not None
+            if row is None:
+                found = await tx.fetchrow(
+                    "SELECT * FROM jobs WHERE parent_output_id = ? AND kind = 'pick'", source.id
+                )
+                made_row = await tx.fetchrow(
+                    "SELECT * FROM outputs WHERE job_id = ? AND image_index = 0",
+                    None if found is None else found["id"],
+                )
+                assert found is not None and made_row is not None
+                return rows.job_from_row(found), rows.output_from_row(made_row), False
             row = await tx.fetchrow(
                 "UPDATE jobs SET finished_at = ? WHERE id = ? RETURNING *", float(now), row["id"]
             )
@@ -189,4 +204,4 @@ class CreativeRecordsMixin(SqlBase):
                 source.expires_at,
             )
             assert made is not None
-        return rows.job_from_row(row), rows.output_from_row(made)
+        return rows.job_from_row(row), rows.output_from_row(made), True

@@ -440,10 +440,6 @@ class CreativeService:
                 "while), so it cannot be posted again.",
                 option="number",
             )
-        for child in await self.repo.children(source.id):
-            if child.kind is JobKind.PICK:
-                (made,) = await self.repo.outputs_for_job(child.id)
-                return PickResult(job=child, output=made, source=source, created=False)
         pick = NewJob(
             guild_id=job.guild_id,
             channel_id=job.channel_id,
@@ -456,5 +452,5 @@ class CreativeService:
             model=job.model,
             parent_output_id=source.id,
         )
-        made_job, made = await self.repo.record_pick(source, pick, now=self.clock.now())
-        return PickResult(job=made_job, output=made, source=source, created=True)
+        made_job, made, created = await self.repo.record_pick(source, pick, now=self.clock.now())
+        return PickResult(job=made_job, output=made, source=source, created=created)

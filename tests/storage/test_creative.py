@@ -142,8 +142,11 @@ async def test_a_pick_is_a_finished_child_sharing_the_bytes(repo: Repository) ->
         provider=job.provider,
         parent_output_id=source.id,
     )
-    picked, output = await repo.record_pick(source, pick, now=T0 + 3)
-    assert picked.status is JobStatus.DONE and picked.image_count == 0
+    picked, output, created = await repo.record_pick(source, pick, now=T0 + 3)
+    assert created and picked.status is JobStatus.DONE and picked.image_count == 0
+    assert picked.finished_at == T0 + 3
+    again = await repo.record_pick(source, pick.model_copy(update={"user_id": 11}), now=T0 + 4)
+    assert again == (picked, output, False)
     assert output.content_hash == source.content_hash and output.number == 1
     assert [j.id for j in await repo.children(source.id)] == [picked.id]
     chain = await repo.lineage(output.id)
@@ -152,3 +155,35 @@ async def test_a_pick_is_a_finished_child_sharing_the_bytes(repo: Repository) ->
     # A pick is not queued work and does not count against the quota.
     assert await repo.count_queued() == 1
     await repo.enqueue(batch(3), now=T0, limits=EnqueueLimits(daily_quota=5))
+
+
+async def test_racing_picks_of_one_image_make_one_pick(repo: Repository) -> None:
+    import asyncio
+
+    job = await repo.enqueue(batch(1), now=T0)
+    source = await repo.add_output(
+        job.id,
+        index=0,
+        data=b"one",
+        format=OutputFormat.PNG,
+        width=1,
+        height=1,
+        nsfw=False,
+        now=T0,
+        retention_seconds=None,
+    )
+    picks = [
+        NewJob(
+            guild_id=1,
+            channel_id=2,
+            user_id=user,
+            kind=JobKind.PICK,
+            prompt="p",
+            provider="aiml",
+            parent_output_id=source.id,
+        )
+        for user in (10, 11, 12)
+    ]
+    results = await asyncio.gather(*(repo.record_pick(source, p, now=T0) for p in picks))
+    assert sorted(created for *_, created in results) == [False, False, True]
+    assert len({made.id for made, *_ in results}) == 1

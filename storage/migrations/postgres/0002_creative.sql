@@ -6,6 +6,9 @@ ALTER TABLE jobs ADD COLUMN image_count INTEGER GENERATED ALWAYS AS (
     CASE WHEN kind = 'pick' THEN 0
          ELSE COALESCE((params ->> 'num_images')::integer, 1) END) STORED;
 
+-- An image of a batch is picked once: a second press finds the first pick.
+CREATE UNIQUE INDEX jobs_one_pick ON jobs (parent_output_id) WHERE kind = 'pick';
+
 -- One row per image of a batch that is made by separate provider requests, so each request's
 -- handle is saved before it is polled and a restart never submits an accepted one again.
 CREATE TABLE batch_items (
