@@ -27,7 +27,7 @@ from .models import (
     Resolved,
     Style,
 )
-from .styles import apply_style, search_styles, style_name, suffix_style
+from .styles import NO_STYLE, apply_style, search_styles, style_name, suffix_style
 
 T = TypeVar("T")
 
@@ -111,6 +111,8 @@ def _count(options: RequestOptions, ctx: Context) -> tuple[int, Origin]:
 def _style(options: RequestOptions, ctx: Context) -> tuple[Style | None, Origin]:
     if options.style is not None and options.style.strip():
         wanted = style_name(options.style)
+        if wanted in NO_STYLE:
+            return None, Origin.OPTION
         found = ctx.styles.get(wanted)
         if found is None:
             close = search_styles(wanted, [s for s in ctx.styles.values() if not s.builtin])[:3]

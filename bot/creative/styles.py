@@ -104,6 +104,8 @@ PRESETS: dict[str, Style] = {
 PRESETS = {name: style.model_copy(update={"builtin": True}) for name, style in PRESETS.items()}
 
 _NAME = regex.compile(r"^[\w][\w-]*$")
+#: Typed as a style, these mean "no style this time" (over a preference or server default).
+NO_STYLE = frozenset({"none", "off"})
 
 
 class StyleError(KontextError):
@@ -130,10 +132,9 @@ def check_style_name(text: str) -> str:
             "A style name may hold letters, digits, hyphens and underscores only "
             f"(you gave `{name}`)."
         )
-    if name in PRESETS:
-        raise StyleError(
-            f"`{name}` is a built-in style. Choose another name for the server's own style."
-        )
+    if name in PRESETS or name in NO_STYLE:
+        what = "means no style" if name in NO_STYLE else "is a built-in style"
+        raise StyleError(f"`{name}` {what}. Choose another name for the server's own style.")
     return name
 
 

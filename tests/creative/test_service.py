@@ -58,6 +58,9 @@ async def test_precedence_option_member_server_provider(repo: Repository) -> Non
     )
     assert option.params.num_images == 1 and option.origins["count"] is Origin.OPTION
     assert option.style == "sticker" and option.origins["style"] is Origin.OPTION
+    bare = await svc.resolve(G, U, RequestOptions(prompt="a cat", style="none"))
+    assert bare.prompt == "a cat" and bare.style is None
+    assert bare.origins["style"] is Origin.OPTION
     # What Info shows: the member's words, the style, the full prompt, and the origins.
     assert option.prompt == f"a cat. {PRESETS['sticker'].prompt}"
     assert option.params.request_prompt == "a cat" and option.params.style == "sticker"

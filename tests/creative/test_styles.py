@@ -67,6 +67,7 @@ def test_a_style_with_a_slot_takes_the_words_and_needs_them() -> None:
         ("x" * 33, "keep it to 32"),
         ("neon!", "letters, digits, hyphens"),
         ("Watercolor", "built-in style"),
+        ("None", "means no style"),
     ],
 )
 def test_style_names_are_checked(name: str, problem: str) -> None:
