@@ -240,14 +240,21 @@ async def test_cancelling_a_batch_back_in_the_queue_cancels_the_accepted_request
     assert single.cancels == single.handle_of("wait") and len(single.cancels) == 1
 
 
-async def test_a_batch_expiring_while_running_stops_every_accepted_request(
-    harness: Harness,
+@pytest.mark.parametrize(
+    ("retry_after", "cancelled"),
+    [
+        (50.0, 2),  # retried in time: both requests run, then the deadline passes
+        (500.0, 1),  # a retry would pass the deadline: it expires at once
+    ],
+)
+async def test_a_batch_that_expires_stops_every_accepted_request(
+    harness: Harness, retry_after: float, cancelled: int
 ) -> None:
     single = one_at_a_time(harness, finish_after=1000.0)
     single.script(
         "late",
         Plan(sync=False, finish_after=1000.0),
-        Plan(submit_error=RateLimited("single", "slow down", retry_after=50.0)),
+        Plan(submit_error=RateLimited("single", "slow down", retry_after=retry_after)),
     )
     engine = harness.engine(EngineConfig(default_provider="single", deadline_seconds=100.0))
     await engine.start()
@@ -255,22 +262,4 @@ async def test_a_batch_expiring_while_running_stops_every_accepted_request(
     await engine.run_until_idle()
     ended = await harness.repo.get_job(job.id)
     assert ended is not None and ended.status is JobStatus.EXPIRED
-    assert single.cancels == single.handle_of("late") and len(single.cancels) == 2
-
-
-async def test_a_retry_past_the_deadline_expires_and_stops_the_accepted_requests(
-    harness: Harness,
-) -> None:
-    single = one_at_a_time(harness, finish_after=1000.0)
-    single.script(
-        "never",
-        Plan(sync=False, finish_after=1000.0),
-        Plan(submit_error=RateLimited("single", "slow down", retry_after=500.0)),
-    )
-    engine = harness.engine(EngineConfig(default_provider="single", deadline_seconds=100.0))
-    await engine.start()
-    job = await engine.submit(batch("never", 2))  # type: ignore[arg-type]
-    await engine.run_until_idle()
-    ended = await harness.repo.get_job(job.id)
-    assert ended is not None and ended.status is JobStatus.EXPIRED
-    assert single.cancels == single.handle_of("never") and len(single.cancels) == 1
+    assert single.cancels == single.handle_of("late") and len(single.cancels) == cancelled
