@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.creative.community import screen_prompt
 from bot.models import GuildSettings, JobParams
-from bot.providers.base import GenerationRequest, Provider, ReferenceImage
+from bot.providers.base import Provider
 from storage.base import EnqueueLimits, Repository
 
 from .limits import enqueue_limits
@@ -24,21 +24,7 @@ def checked_params(request: EditRequest, settings: GuildSettings, provider: Prov
         params = params.model_copy(update={"safety_tolerance": settings.safety_tolerance})
     per_request = 1 if params.num_images > caps.max_num_images else params.num_images
     provider.check(
-        GenerationRequest(
-            prompt=request.prompt,
-            references=tuple(
-                ReferenceImage(
-                    data=img.data, mime=img.mime, width=img.width, height=img.height, url=img.url
-                )
-                for img in request.images
-            ),
-            aspect_ratio=params.aspect_ratio,
-            seed=params.seed,
-            guidance=params.guidance,
-            safety_tolerance=params.safety_tolerance,
-            output_format=params.output_format,
-            num_images=per_request,
-        )
+        request.generation_request(params.model_copy(update={"num_images": per_request}))
     )
     return params
 
