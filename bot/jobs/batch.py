@@ -125,6 +125,14 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
     for item in items:
         if item.status is not BatchItemStatus.PENDING:
             continue  # accepted (or ended) before: never submitted twice
+        if interrupt.is_set():  # cancelled or past the deadline: submit no more
+            interrupt.clear()
+            current = await ctx.repo.get_job(job.id)
+            if current is None or current.status is not JobStatus.SUBMITTING:
+                await cancel_items(ctx, job)  # including any accepted after the cancel
+                return None
+            if past_deadline(current, ctx.clock.now()):
+                return await _expire(ctx, current)
         one = request.model_copy(update={"num_images": 1, "seed": item.seed})
         try:
             result = await provider.submit(one)

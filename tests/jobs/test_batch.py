@@ -12,6 +12,7 @@ from bot.creative.models import BatchItemStatus
 from bot.jobs import EngineConfig, JobEvent, LimitReached
 from bot.jobs.batch import batch_report, batch_seeds
 from bot.models import GuildSettings, JobParams, JobStatus
+from bot.providers.base import Finished, GenerationRequest, Submitted
 from bot.providers.errors import InvalidInput, Moderated, RateLimited
 
 from .conftest import T0, Harness, edit, until_running
@@ -263,3 +264,29 @@ async def test_a_batch_that_expires_stops_every_accepted_request(
     ended = await harness.repo.get_job(job.id)
     assert ended is not None and ended.status is JobStatus.EXPIRED
     assert single.cancels == single.handle_of("late") and len(single.cancels) == cancelled
+
+
+async def test_a_batch_cancelled_while_submitting_submits_no_more(harness: Harness) -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    class Slow(FakeProvider):
+        async def submit(self, request: GenerationRequest) -> Submitted | Finished:
+            result = await super().submit(request)
+            entered.set()
+            await release.wait()
+            return result
+
+    caps = capabilities("slow", asynchronous=True).model_copy(update={"max_num_images": 1})
+    slow = Slow(caps, clock=harness.clock, default=Plan(sync=False, finish_after=100.0))
+    harness.providers["slow"] = slow
+    await allow_four(harness)
+    engine = harness.engine(EngineConfig(default_provider="slow"))
+    await engine.start()
+    job = await engine.submit(batch("stop early", 4, user=5))  # type: ignore[arg-type]
+    await entered.wait()  # the first request is with the provider
+    await engine.cancel(job.id, by_user_id=5)
+    release.set()
+    await engine.run_until_idle()
+    assert slow.submits["stop early"] == 1
+    assert slow.cancels == slow.handle_of("stop early")
