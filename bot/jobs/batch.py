@@ -31,6 +31,7 @@ from .runner import (
     STEPS,
     RunContext,
     Step,
+    before_deadline,
     cancel_at_provider,
     end_job,
     expire,
@@ -91,28 +92,30 @@ async def cancel_items(ctx: RunContext, job: Job) -> None:
             await cancel_at_provider(ctx, job.provider, item.provider_handle)
 
 
-async def _expire(ctx: RunContext, job: Job) -> Job | None:
-    ended = await expire(ctx, job)
+async def _expire(ctx: RunContext, job: Job, *, at_provider: bool = True) -> Job | None:
+    ended = await expire(ctx, job, at_provider=at_provider)
     if ended is not None:
         await cancel_items(ctx, job)
     return ended
 
 
-async def _retry_later(
-    ctx: RunContext, job: Job, *, delay: float, reason: str, attempts: int
-) -> Job | None:
-    """Back to the queue, keeping the accepted requests; past the deadline, expire instead
-    (and stop the accepted requests)."""
-    if job.deadline_at is not None and ctx.clock.now() + delay >= job.deadline_at:
-        return await _expire(ctx, job)
-    return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
+def _fits(ctx: RunContext, job: Job, delay: float) -> bool:
+    """Whether a retry after ``delay`` comes before the job's deadline."""
+    return job.deadline_at is None or ctx.clock.now() + delay < job.deadline_at
+
+
+async def _fail_pending(ctx: RunContext, job: Job, code: str, reason: str) -> None:
+    """No more submits fit before the deadline: the images not yet asked for fail."""
+    for item in await ctx.repo.batch_items(job.id):
+        if item.status is BatchItemStatus.PENDING:
+            await _fail_item(ctx, job, item, code, reason)
 
 
 async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
     """Submit every image not yet accepted; then the job runs (polled per image)."""
     now = ctx.clock.now()
     if past_deadline(job, now):
-        return await _expire(ctx, job)
+        return await _expire(ctx, job, at_provider=False)
     provider = ctx.providers[job.provider]
     caps = provider.capabilities
     seeds = batch_seeds(job.params.num_images, caps, job.params.seed, ctx.random)
@@ -135,18 +138,24 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
                 return await _expire(ctx, current)
         one = request.model_copy(update={"num_images": 1, "seed": item.seed})
         try:
-            result = await provider.submit(one)
+            result = await before_deadline(ctx, job, provider.submit(one))
+        except TimeoutError:
+            return await _expire(ctx, job)
         except RateLimited as err:
             delay = err.retry_after or policy.delay(1, ctx.random())
             ctx.on_rate_limited(job.provider, delay)
+            if not _fits(ctx, job, delay):  # keep what was accepted; the rest cannot be made
+                reason = messages.rate_limited(label, delay)
+                await _fail_pending(ctx, job, messages.RATE_LIMITED, reason)
+                break
             reason = "the provider asked us to slow down"
-            return await _retry_later(ctx, job, delay=delay, reason=reason, attempts=attempts)
+            return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
         except (UpstreamError, ProviderTimeout) as err:
             attempts += 1
-            if attempts < policy.submit_attempts:
-                delay = policy.delay(attempts, ctx.random())
+            delay = policy.delay(attempts, ctx.random())
+            if attempts < policy.submit_attempts and _fits(ctx, job, delay):
                 reason = f"the provider failed ({err.code})"
-                return await _retry_later(ctx, job, delay=delay, reason=reason, attempts=attempts)
+                return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
             await _fail_item(ctx, job, item, *messages.provider_failure(err, label))
             continue
         except ProviderError as err:
@@ -175,7 +184,7 @@ async def _poll_item(
     assert item.provider_handle is not None
     label = label_of(ctx, job.provider)
     try:
-        result = await provider.poll(item.provider_handle)
+        result = await before_deadline(ctx, job, provider.poll(item.provider_handle))
     except (UpstreamError, ProviderTimeout, RateLimited) as err:
         errors[item.index] = errors.get(item.index, 0) + 1
         if errors[item.index] > ctx.config.retry.poll_errors:
@@ -214,7 +223,10 @@ async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job
         running = [i for i in items if i.status is BatchItemStatus.RUNNING]
         if not running:
             return await _combine(ctx, job, items)
-        progress = [await _poll_item(ctx, provider, job, item, errors) for item in running]
+        try:
+            progress = [await _poll_item(ctx, provider, job, item, errors) for item in running]
+        except TimeoutError:
+            return await _expire(ctx, job)
         ended = len(items) - len(running) + sum(p is None for p in progress)
         if ended == len(items):
             continue  # the last ones just finished: combine at once

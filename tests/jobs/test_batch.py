@@ -290,3 +290,24 @@ async def test_a_batch_cancelled_while_submitting_submits_no_more(harness: Harne
     await engine.run_until_idle()
     assert slow.submits["stop early"] == 1
     assert slow.cancels == slow.handle_of("stop early")
+
+
+async def test_a_rate_limit_past_the_deadline_keeps_the_accepted_images(
+    harness: Harness,
+) -> None:
+    single = one_at_a_time(harness)
+    single.script(
+        "partly",
+        Plan(sync=False, finish_after=10.0),
+        Plan(submit_error=RateLimited("single", "slow down", retry_after=500.0)),
+    )
+    engine = harness.engine(EngineConfig(default_provider="single", deadline_seconds=100.0))
+    await engine.start()
+    job = await engine.submit(batch("partly", 3))  # type: ignore[arg-type]
+    await engine.run_until_idle()
+    done = await harness.repo.get_job(job.id)
+    assert done is not None and done.status is JobStatus.DONE
+    assert [i.output.number for i in harness.deliverer.delivered[job.id]] == [1]
+    report = await batch_report(harness.repo, done)
+    assert [(f.number, f.code) for f in report.failed] == [(2, "rate_limited"), (3, "rate_limited")]
+    assert single.submits["partly"] == 2
