@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import discord
 import httpx
+from pydantic import SecretStr
 
 from bot.client import KontextBot
 from bot.clock import Clock, SystemClock
@@ -31,9 +32,10 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.limits import EngineConfig
 from bot.kontext_service import KontextService
 from bot.media import MediaFetcher
+from bot.ops.service import Operations
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import Provider
-from storage import open_repository
+from storage import open_repository, redact_url, resolve_database_url
 from storage.base import Repository
 
 log = logging.getLogger(__name__)
@@ -59,11 +61,12 @@ class App:
     delivery: DiscordDelivery
     kontext: KontextService
     bot: KontextBot
+    ops: Operations
 
 
 def configured_providers(settings: Settings) -> list[str]:
     """The providers with an API key, the default one first; refuses a missing default key."""
-    names = [name for name in CAPABILITIES if settings.api_key(name) is not None]
+    names = [name for name in CAPABILITIES if _usable(settings.api_key(name))]
     if settings.provider not in CAPABILITIES:
         raise ConfigurationError(
             f"KONTEXT_PROVIDER={settings.provider!r} is not a provider this bot knows; "
@@ -76,6 +79,10 @@ def configured_providers(settings: Settings) -> list[str]:
         )
     names.remove(settings.provider)
     return [settings.provider, *names]
+
+
+def _usable(key: SecretStr | None) -> bool:
+    return key is not None and bool(key.get_secret_value().strip())
 
 
 @contextlib.asynccontextmanager
@@ -142,7 +149,11 @@ async def open_app(
             iterate=IterateService(kontext),
         )
         stack.push_async_callback(_close_bot, bot)
-        yield App(settings, http, repo, providers, engine, delivery, kontext, bot)
+        labels = {name: CAPABILITIES[name].label for name in names}
+        ops = Operations(settings, repo, engine, labels, clock=clock)
+        await ops.start()
+        stack.push_async_callback(ops.stop)
+        yield App(settings, http, repo, providers, engine, delivery, kontext, bot, ops)
 
 
 async def _close_bot(bot: KontextBot) -> None:
@@ -152,8 +163,14 @@ async def _close_bot(bot: KontextBot) -> None:
 
 async def run(settings: Settings) -> None:
     """``kontext-bot run``: connect and serve until stopped."""
-    if settings.discord_token is None:
+    token = settings.discord_token
+    if token is None:
         raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+    # Resolved once: a relative SQLite path would otherwise depend on the working folder.
+    settings = settings.model_copy(
+        update={"database_url": resolve_database_url(settings.database_url)}
+    )
+    log.info("database %s", redact_url(settings.database_url))
     async with open_app(settings) as app:
         log.info("starting with providers %s", ", ".join(app.providers))
         loop = asyncio.get_running_loop()
@@ -162,7 +179,7 @@ async def run(settings: Settings) -> None:
             # Stop cleanly: the engine releases its leases, so a restart resumes at once.
             loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(app.bot.close())))
         try:
-            await app.bot.start(settings.discord_token.get_secret_value())
+            await app.bot.start(token.get_secret_value())
         except discord.LoginFailure as err:
             raise DiscordUnavailable(
                 "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer "

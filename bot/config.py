@@ -6,7 +6,8 @@ Secrets are :class:`~pydantic.SecretStr`; their values are never logged or print
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -23,6 +24,8 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         frozen=True,
+        # An empty value (DISCORD_TOKEN= in a copied .env.example) counts as unset.
+        env_ignore_empty=True,
     )
 
     # Discord
@@ -69,6 +72,17 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", validation_alias=_env("KONTEXT_LOG_LEVEL"))
 
+    # Operating it
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("KONTEXT_LOG_FORMAT"))
+    http_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("KONTEXT_HTTP_PORT"))
+    http_host: str = Field("127.0.0.1", validation_alias=_env("KONTEXT_HTTP_HOST"))
+    # How often a paused provider (refused key, no credits) is tried again with one job.
+    provider_probe_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("KONTEXT_PROVIDER_PROBE_SECONDS")
+    )
+    # Days after the bot left a server until its data is deleted; 0 keeps it.
+    guild_data_days: int = Field(30, ge=0, validation_alias=_env("KONTEXT_GUILD_DATA_DAYS"))
+
     @field_validator("media_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -91,3 +105,13 @@ class Settings(BaseSettings):
     def base_url(self, provider: str) -> str:
         url: str = getattr(self, f"{provider}_base_url")
         return url
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, for masking in logs."""
+        found = [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr)
+        ]
+        password = urlsplit(self.database_url).password
+        return [v for v in [*found, password] if v]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from bot.models import TERMINAL_STATUSES, Job, JobStatus, NewJob
 from storage import rows
 from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.operations import OperationsMixin
 from storage.queries import (
     JOB_INSERT,
     JOB_VALUES,
@@ -29,7 +30,7 @@ from storage.sqlbase import Tx
 log = logging.getLogger(__name__)
 
 
-class SqlRepository(RecordsMixin):
+class SqlRepository(OperationsMixin, RecordsMixin):
     """Implements :class:`storage.base.Repository` on top of :class:`storage.sqlbase.Tx`."""
 
     # --- the queue ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.errors import KontextError
 from bot.models import Job, JobStatus, NsfwPolicy
+from bot.ops.logs import bind_job
 from bot.providers.base import (
     Finished,
     GenerationRequest,
@@ -46,6 +47,7 @@ from .events import (
     ResultImage,
 )
 from .limits import EngineConfig, utc_day
+from .pausing import ACCOUNT_ERRORS, LanePauses, pause_and_requeue
 from .requests import Deliverer, Fetcher, OutputValidator
 from .stored import build_request, decode_finished, encode_finished
 
@@ -71,6 +73,7 @@ class RunContext:
     on_requeue: Callable[[Job], None]  # the job went back to the queue (maybe with run_after)
     on_rate_limited: Callable[[str, float], None]  # provider, seconds to hold off
     on_provider_done: Callable[[int], None]  # the job no longer needs its provider slot
+    pauses: LanePauses | None = None  # pausing a provider whose account was refused
 
 
 def label_of(ctx: RunContext, provider: str) -> str:
@@ -188,8 +191,15 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
         )
     except (UpstreamError, ProviderTimeout) as err:
         return await submit_failed(ctx, job, err, request)
+    except ACCOUNT_ERRORS as err:
+        if ctx.pauses is None or not ctx.pauses.enabled:
+            return await fail_provider(ctx, job, err)
+        await pause_and_requeue(ctx, job, err)
+        return None
     except ProviderError as err:
         return await fail_provider(ctx, job, err)
+    if ctx.pauses is not None:
+        await ctx.pauses.accepted(job.provider)
     now = ctx.clock.now()
     if isinstance(result, Finished):
         ctx.on_provider_done(job.id)
@@ -511,6 +521,7 @@ STEPS: dict[JobStatus, Step] = {
 
 async def run_job(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> None:
     """Drive a claimed (or reclaimed) job until it ends, goes back to the queue, or is lost."""
+    bind_job(job)  # this task's log lines name the job
     current: Job | None = job
     try:
         while current is not None and not current.status.terminal:

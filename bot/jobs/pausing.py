@@ -1,0 +1,117 @@
+"""Pausing a provider whose account was refused (a bad key, no credits).
+
+Failing every queued job one by one when the key is dead helps nobody: the first job that
+meets :class:`~bot.providers.errors.AuthError` or
+:class:`~bot.providers.errors.CreditsExhausted` at submit pauses its provider instead. The
+engine stops claiming for it, the job goes back to the queue (with a ``paused`` event for the
+requester), and the :class:`PauseHandler` records the pause for every process and tells the
+operator once. A probe lets one trial job through now and then; the first job a paused
+provider accepts resumes it.
+
+Pausing is on only when a handler is installed (``engine.pauses.handler``); without one these
+errors end the job as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+from bot.models import Job, JobStatus
+from bot.providers.errors import AuthError, CreditsExhausted, ProviderError
+
+from . import messages
+from .events import JobPaused
+from .lanes import Lane
+
+if TYPE_CHECKING:
+    from .runner import RunContext
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_ERRORS = (AuthError, CreditsExhausted)
+
+
+class PauseHandler(Protocol):
+    """Records pauses for every process and tells the operator (bot.ops.pauses)."""
+
+    async def paused(self, provider: str, error: ProviderError) -> None: ...
+
+    async def resumed(self, provider: str) -> None: ...
+
+
+class LanePauses:
+    """Which of this engine's providers are paused, and the trial job a probe allows."""
+
+    def __init__(self, lanes: Mapping[str, Lane]) -> None:
+        self._lanes = lanes
+        self.handler: PauseHandler | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.handler is not None
+
+    def is_paused(self, provider: str) -> bool:
+        lane = self._lanes.get(provider)
+        return lane is not None and lane.paused
+
+    def pause(self, provider: str) -> None:
+        """Stop claiming jobs for ``provider`` in this engine."""
+        lane = self._lanes.get(provider)
+        if lane is not None and not lane.paused:
+            lane.paused = True
+            log.warning("provider %s paused in this engine", provider)
+
+    def resume(self, provider: str) -> None:
+        lane = self._lanes.get(provider)
+        if lane is not None and lane.paused:
+            lane.paused = lane.trial = False
+            lane.wake.set()
+            log.warning("provider %s resumed in this engine", provider)
+
+    def allow_trial(self, provider: str) -> None:
+        """Let one queued job of a paused provider through, to test its account."""
+        lane = self._lanes.get(provider)
+        if lane is not None and lane.paused:
+            lane.trial = True
+            lane.wake.set()
+
+    async def accepted(self, provider: str) -> None:
+        """The provider accepted a job: its account works, so a pause is over."""
+        if self.handler is not None and self.is_paused(provider):
+            self.resume(provider)
+            try:
+                await self.handler.resumed(provider)
+            except Exception:
+                log.exception("recording that %s resumed failed", provider)
+
+
+async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> None:
+    """Pause the job's provider for everyone and put the job back in the queue."""
+    pauses = ctx.pauses
+    assert pauses is not None and pauses.handler is not None
+    pauses.pause(job.provider)
+    try:
+        await pauses.handler.paused(job.provider, err)
+    except Exception:
+        log.exception("recording the pause of %s failed", job.provider)
+    now = ctx.clock.now()
+    queued = await ctx.repo.transition(
+        job.id, expected=job.status, to=JobStatus.QUEUED, now=now, run_after=None
+    )
+    if queued is None:
+        return
+    provider = ctx.providers.get(job.provider)
+    label = provider.capabilities.label if provider is not None else job.provider
+    log.warning("job %d waits: %s is paused (%s)", job.id, job.provider, err.code)
+    await ctx.events.emit(
+        JobPaused(
+            job=queued,
+            at=now,
+            provider=job.provider,
+            code=err.code,
+            reason=messages.paused(label, err.code),
+        )
+    )
+    ctx.on_requeue(queued)

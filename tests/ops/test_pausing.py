@@ -1,0 +1,104 @@
+"""A provider whose key dies mid-run is paused for everyone: jobs wait instead of failing, the
+operator is told once, a probe resumes it and the waiting jobs complete."""
+
+from __future__ import annotations
+
+from bot.jobs.pausing import JobPaused
+from bot.models import JobStatus
+from bot.ops.service import UPKEEP_SECONDS
+from tests.jobs.conftest import edit
+from tests.ops.conftest import PROBE, Stack
+
+
+async def test_a_revoked_key_pauses_alerts_once_and_a_probe_resumes(stack: Stack) -> None:
+    engine, fake = stack.engine, stack.fake
+    good_key = fake.api_key
+    first = await engine.submit(edit("before"))
+    await engine.run_until_idle()
+    assert (await stack.repo.get_job(first.id)).status is JobStatus.DONE  # type: ignore[union-attr]
+
+    fake.api_key = "rotated-at-the-provider"  # our key is revoked mid-run
+    jobs = [await engine.submit(edit(f"edit {n}", user=100 + n)) for n in range(4)]
+    await stack.until(lambda: len(stack.alerts) == 1, "the operator alert")
+    await stack.until(lambda: engine.running() == 0, "the jobs that met the dead key back")
+
+    # Paused for everyone: stored, no further submits, every job still queued.
+    (pause,) = await stack.repo.provider_pauses()
+    assert (pause.provider, pause.code) == ("aimlapi", "auth")
+    alert = stack.alerts[0]
+    assert (alert.kind, alert.provider, alert.code) == ("paused", "aimlapi", "auth")
+    assert "AIMLAPI_API_KEY" in alert.message and good_key not in alert.message
+    paused = [e for e in stack.events if isinstance(e, JobPaused)]
+    assert all(e.operator_told and "operator has been told" in e.reason for e in paused)
+    for job in jobs:
+        stored = await stack.repo.get_job(job.id)
+        assert stored is not None and stored.status is JobStatus.QUEUED
+    submits = fake.submits
+    assert 1 + 1 <= submits <= 1 + 2  # the first job, then those that met the dead key
+    assert len(paused) == submits - 1
+
+    # Before the probe is due nothing is tried; a probe while the key is still dead pauses
+    # again without a second alert.
+    stack.clock.advance(PROBE - 2 * UPKEEP_SECONDS)
+    await stack.until(lambda: stack.clock.sleepers >= 1, "the upkeep loop to sleep")
+    assert fake.submits == submits
+    stack.clock.advance(2 * UPKEEP_SECONDS)
+    await stack.until(lambda: fake.submits == submits + 1, "the probe's trial job")
+    await stack.until(
+        lambda: sum(isinstance(e, JobPaused) for e in stack.events) == len(paused) + 1,
+        "the trial job back",
+    )
+    assert len(stack.alerts) == 1
+
+    # The operator fixes the account; the next probe's job goes through and resumes it.
+    fake.api_key = good_key
+    stack.clock.advance(PROBE)
+    await stack.until(lambda: len(stack.alerts) == 2, "the resumed notice")
+    await engine.run_until_idle()
+
+    assert [a.kind for a in stack.alerts] == ["paused", "resumed"]
+    assert await stack.repo.provider_pauses() == []
+    for job in jobs:
+        stored = await stack.repo.get_job(job.id)
+        assert stored is not None and stored.status is JobStatus.DONE
+    assert set(stack.deliverer.delivered) == {first.id, *(j.id for j in jobs)}
+
+
+async def test_healthz_names_the_paused_provider(stack: Stack) -> None:
+    stack.fake.api_key = "rotated-at-the-provider"
+    await stack.engine.submit(edit())
+    await stack.until(lambda: len(stack.alerts) == 1, "the operator alert")
+    healthy, body = await stack.ops.health.report()
+    assert not healthy and body["down"] == ["providers"]
+    assert body["providers"]["aimlapi"]["state"] == "paused"
+    assert body["providers"]["aimlapi"]["code"] == "auth"
+
+    assert await stack.ops.pauses.resume("aimlapi")  # the admin command
+    assert not await stack.ops.pauses.resume("aimlapi")
+    healthy, body = await stack.ops.health.report()
+    assert healthy and body["providers"]["aimlapi"] == {"state": "ok"}
+
+
+async def test_another_process_pause_is_followed(stack: Stack) -> None:
+    await stack.repo.pause_provider("aimlapi", code="credits", detail="403", now=stack.clock.now())
+    await stack.ops.pauses.tick()
+    assert stack.engine.pauses.is_paused("aimlapi")
+    job = await stack.engine.submit(edit())
+    stack.clock.advance(UPKEEP_SECONDS)
+    await stack.until(lambda: stack.clock.sleepers >= 1, "the upkeep loop to sleep")
+    assert stack.fake.submits == 0 and not stack.alerts  # that process told the operator
+    await stack.repo.resume_provider("aimlapi")
+    await stack.ops.pauses.tick()
+    await stack.engine.run_until_idle()
+    stored = await stack.repo.get_job(job.id)
+    assert stored is not None and stored.status is JobStatus.DONE
+
+
+async def test_no_pause_handler_means_the_job_fails_as_before(stack: Stack) -> None:
+    stack.engine.pauses.handler = None
+    stack.fake.api_key = "rotated-at-the-provider"
+    job = await stack.engine.submit(edit())
+    await stack.engine.run_until_idle()
+    stored = await stack.repo.get_job(job.id)
+    assert stored is not None and stored.status is JobStatus.FAILED
+    assert stored.error_code == "auth" and not stack.alerts
