@@ -166,6 +166,7 @@ async def run(settings: Settings) -> None:
     token = settings.discord_token
     if token is None:
         raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+    configured_providers(settings)  # no usable provider key: refuse before anything starts
     # Resolved once: a relative SQLite path would otherwise depend on the working folder.
     settings = settings.model_copy(
         update={"database_url": resolve_database_url(settings.database_url)}

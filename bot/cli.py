@@ -30,6 +30,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
+from bot.cli_ops import OPS_COMMANDS
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.errors import KontextError
@@ -37,6 +38,7 @@ from bot.generate import GeneratedImage, generate
 from bot.images import prepare_image, to_reference
 from bot.media import MediaFetcher
 from bot.models import MAX_PROMPT_LENGTH, MAX_REFERENCES, AspectRatio, OutputFormat
+from bot.ops.logs import setup_logging
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import GenerationRequest, ReferenceImage
 
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Kontext Bot: FLUX.1 Kontext image editing.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_migrate, _add_edit, _add_imagine):
+    for add in (_add_run, _add_migrate, _add_edit, _add_imagine, *OPS_COMMANDS):
         add(commands)
     return parser
 
@@ -315,18 +317,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a usage error already reported in one line
         return done.code if isinstance(done.code, int) else EXIT_USAGE
-    level = {0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if args.verbose < 2:
-        logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         settings = Settings()
     except ValidationError as err:
         first = err.errors()[0]
         _fail(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}.")
         return EXIT_USAGE
+    level = {0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    setup_logging(level, fmt=settings.log_format, secrets=settings.secret_values())
+    if args.verbose < 2:
+        logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         code: int = args.handler(args, settings)
     except _Refused as refused:

@@ -55,6 +55,7 @@ class DataLifecycle:
         self.clock = clock
         self.retention_days = retention_days
         self.guild_data_days = guild_data_days
+        self.runs = 0  # passes completed (for tests and the curious)
 
     async def run_once(self) -> RetentionReport:
         """One pass of retention and of the departed servers' deletion."""
@@ -71,6 +72,7 @@ class DataLifecycle:
                 if await self.delete_guild(guild_id) is not None:
                     guilds += 1
         report = RetentionReport(prompts=prompts, outputs=outputs, blobs=blobs, guilds=guilds)
+        self.runs += 1
         if prompts or outputs or blobs or guilds:
             log.info(
                 "retention: %d prompts erased, %d outputs expired, %d images deleted, "

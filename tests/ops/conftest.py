@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,16 @@ async def stack_for(tmp_path: Path, **overrides: Any) -> AsyncIterator[Stack]:
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with stack_for(tmp_path, provider_probe_seconds=PROBE) as s:
         yield s
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For tests that call ``setup_logging`` (or ``main``): put pytest's handlers back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)

@@ -3,6 +3,8 @@ parsed with prometheus_client's own parser."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main
 from bot.models import JobStatus
 from tests.fakes import Outcome
 from tests.jobs.conftest import edit
@@ -115,3 +118,23 @@ async def test_healthz_is_200_when_all_is_well_and_503_naming_what_is_down(
 
 async def test_no_port_means_no_server(stack: Stack) -> None:
     assert stack.ops.server is None
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_health_command_for_the_docker_health_check(
+    served: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = served.ops.server
+    assert server is not None
+    monkeypatch.setenv("KONTEXT_HTTP_PORT", str(server.port))
+    monkeypatch.setenv("KONTEXT_HTTP_HOST", "0.0.0.0")  # asked on loopback
+    assert await asyncio.to_thread(main, ["health"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["status"] == "ok"
+
+    await served.repo.pause_provider("aimlapi", code="auth", detail=None, now=served.clock.now())
+    await served.ops.pauses.tick()
+    assert await asyncio.to_thread(main, ["health"]) == EXIT_FAILURE
+    assert capsys.readouterr().err.splitlines()[-1].endswith("503: providers down.")
+
+    monkeypatch.delenv("KONTEXT_HTTP_PORT")
+    assert await asyncio.to_thread(main, ["health"]) == EXIT_USAGE
