@@ -1,5 +1,6 @@
 """Operator subcommands of ``kontext-bot``: ``backup`` and ``restore`` (see bot.ops.backup),
-``health`` (asks the running bot's ``/healthz``; the Docker health check).
+``health`` (asks the running bot's ``/healthz``; the Docker health check) and ``doctor``
+(checks a setup, see bot.ops.doctor).
 
 Each ``add_*`` function adds its parser and sets ``handler`` as :mod:`bot.cli` expects; they
 are listed in :data:`OPS_COMMANDS`.
@@ -20,6 +21,7 @@ from bot.ops.backup import BackupError, backup_sqlite, restore_sqlite
 from storage import open_repository, redact_url, resolve_database_url
 
 EXIT_OK = 0
+EXIT_FAILURE = 1
 
 
 class OpsRefusal(KontextError):
@@ -125,8 +127,30 @@ def _down(answer: Any) -> list[str]:
     return [str(d) for d in down] if isinstance(down, list) and down else ["something"]
 
 
+def add_doctor(commands: argparse._SubParsersAction[Any]) -> None:
+    parser = commands.add_parser(
+        "doctor", help="check the setup: one line per check, exit 0 only when all pass"
+    )
+    parser.set_defaults(handler=_doctor)
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    from bot.ops.doctor import report, run_checks
+
+    async def check() -> tuple[bool, str]:
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            return report(await run_checks(settings, http))
+
+    passed, text = asyncio.run(check())
+    sys.stdout.write(text)
+    return EXIT_OK if passed else EXIT_FAILURE
+
+
 OPS_COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     add_backup,
     add_restore,
     add_health,
+    add_doctor,
 )
