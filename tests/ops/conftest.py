@@ -23,6 +23,7 @@ from bot.ops.service import Operations
 from bot.providers import CAPABILITIES, build_provider
 from storage import open_repository
 from storage.base import Repository
+from tests import pg
 from tests.fakes import AimlApiFake, require_docs, settings_for
 from tests.jobs.conftest import T0, RecordingDeliverer
 
@@ -52,8 +53,14 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def stack_for(tmp_path: Path, **overrides: Any) -> AsyncIterator[Stack]:
-    async with AimlApiFake(docs=require_docs()) as fake:
+async def stack_for(
+    tmp_path: Path, *, fake: AimlApiFake | None = None, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """The stack over ``tmp_path/kontext.db`` (two stacks over one folder are two processes
+    sharing a database); ``fake`` shares one provider fake between them."""
+    async with contextlib.AsyncExitStack() as own:
+        if fake is None:
+            fake = await own.enter_async_context(AimlApiFake(docs=require_docs()))
         values: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path / 'kontext.db'}"}
         values.update(overrides)
         settings = settings_for(fake, **values)
@@ -96,7 +103,7 @@ async def stack_for(tmp_path: Path, **overrides: Any) -> AsyncIterator[Stack]:
                     await provider.aclose()
         finally:
             await repo.close()
-    fake.assert_clean()
+        fake.assert_clean()
 
 
 @pytest.fixture
@@ -116,3 +123,19 @@ def restore_logging() -> Iterator[None]:
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database for the session (see tests.pg)."""
+    yield from pg.session_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def shared_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One database two stacks share, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    await pg.reset_database(url)
+    return url

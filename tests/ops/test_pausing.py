@@ -3,11 +3,15 @@ operator is told once, a probe resumes it and the waiting jobs complete."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from bot.jobs.pausing import JobPaused
 from bot.models import JobStatus
 from bot.ops.service import UPKEEP_SECONDS
+from tests.fakes import AimlApiFake, require_docs
 from tests.jobs.conftest import edit
-from tests.ops.conftest import PROBE, Stack
+from tests.ops.conftest import PROBE, Stack, stack_for
 
 
 async def test_a_revoked_key_pauses_alerts_once_and_a_probe_resumes(stack: Stack) -> None:
@@ -102,3 +106,57 @@ async def test_no_pause_handler_means_the_job_fails_as_before(stack: Stack) -> N
     stored = await stack.repo.get_job(job.id)
     assert stored is not None and stored.status is JobStatus.FAILED
     assert stored.error_code == "auth" and not stack.alerts
+
+
+async def test_two_processes_pause_together_and_tell_the_operator_once(
+    tmp_path: Path, shared_db_url: str
+) -> None:
+    async with (
+        AimlApiFake(docs=require_docs()) as fake,
+        stack_for(
+            tmp_path / "a", fake=fake, database_url=shared_db_url, provider_probe_seconds=PROBE
+        ) as a,
+        stack_for(
+            tmp_path / "b", fake=fake, database_url=shared_db_url, provider_probe_seconds=PROBE
+        ) as b,
+    ):
+        good_key = fake.api_key
+        fake.api_key = "rotated-at-the-provider"
+        jobs = [await a.engine.submit(edit(f"a{n}", user=100 + n)) for n in range(3)]
+        jobs += [await b.engine.submit(edit(f"b{n}", user=200 + n)) for n in range(3)]
+        await a.until(lambda: len(a.alerts) + len(b.alerts) == 1, "one operator alert")
+        for stack in (a, b):  # each process follows the shared pause on its next upkeep
+            stack.clock.advance(UPKEEP_SECONDS)
+        await a.until(
+            lambda: a.engine.pauses.is_paused("aimlapi") and b.engine.pauses.is_paused("aimlapi"),
+            "both processes paused",
+        )
+        await a.until(lambda: a.engine.running() + b.engine.running() == 0, "jobs back")
+        for job in jobs:
+            stored = await a.repo.get_job(job.id)
+            assert stored is not None and stored.status is JobStatus.QUEUED
+
+        fake.api_key = good_key
+        for stack in (a, b):
+            stack.clock.advance(PROBE)
+        await a.until(
+            lambda: (
+                not a.engine.pauses.is_paused("aimlapi") or not b.engine.pauses.is_paused("aimlapi")
+            ),
+            "a probe to resume one process",
+        )
+        for stack in (a, b):
+            stack.clock.advance(UPKEEP_SECONDS)
+        await a.until(
+            lambda: (
+                not (a.engine.pauses.is_paused("aimlapi") or b.engine.pauses.is_paused("aimlapi"))
+            ),
+            "the other process to follow",
+        )
+        await asyncio.gather(a.engine.run_until_idle(), b.engine.run_until_idle())
+        for job in jobs:
+            stored = await a.repo.get_job(job.id)
+            assert stored is not None and stored.status is JobStatus.DONE
+        kinds = sorted(alert.kind for alert in [*a.alerts, *b.alerts])
+        assert kinds == ["paused", "resumed"]
+        assert await a.repo.provider_pauses() == []
