@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from bot.client import KontextBot
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import DatabaseUrl, Settings
 from bot.discord_delivery import DiscordDelivery
 from bot.discord_endpoints import point_discord_at
 from bot.errors import KontextError
@@ -35,7 +35,7 @@ from bot.media import MediaFetcher
 from bot.ops.service import Operations
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import Provider
-from storage import open_repository, redact_url, resolve_database_url
+from storage import open_repository, resolve_database_url
 from storage.base import Repository
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ async def open_app(
         http = await stack.enter_async_context(
             httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(60.0, connect=10.0))
         )
-        repo = open_repository(settings.database_url)
+        repo = open_repository(settings.database_url.get_secret_value())
         await repo.connect()
         stack.push_async_callback(repo.close)
         providers: dict[str, Provider] = {}
@@ -168,10 +168,9 @@ async def run(settings: Settings) -> None:
         raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
     configured_providers(settings)  # no usable provider key: refuse before anything starts
     # Resolved once: a relative SQLite path would otherwise depend on the working folder.
-    settings = settings.model_copy(
-        update={"database_url": resolve_database_url(settings.database_url)}
-    )
-    log.info("database %s", redact_url(settings.database_url))
+    url = resolve_database_url(settings.database_url.get_secret_value())
+    settings = settings.model_copy(update={"database_url": DatabaseUrl(url)})
+    log.info("database %s", settings.database_url)  # shown with its password masked
     async with open_app(settings) as app:
         log.info("starting with providers %s", ", ".join(app.providers))
         loop = asyncio.get_running_loop()

@@ -36,7 +36,7 @@ def _sqlite_paths(settings: Settings, command: str) -> tuple[Path, Path]:
     """The database file and the image folder of a SQLite URL; PostgreSQL is refused."""
     from storage.sqlite import SqliteRepository
 
-    url = resolve_database_url(settings.database_url)
+    url = resolve_database_url(settings.database_url.get_secret_value())
     repo = open_repository(url)
     if not isinstance(repo, SqliteRepository):
         raise OpsRefusal(

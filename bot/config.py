@@ -7,10 +7,19 @@ Secrets are :class:`~pydantic.SecretStr`; their values are never logged or print
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, Secret, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storage import redact_url
+
+
+class DatabaseUrl(Secret[str]):
+    """``KONTEXT_DATABASE_URL``: shown (repr, str, dumps, logs) with its password masked;
+    ``get_secret_value()`` gives the real URL to the code that connects."""
+
+    def _display(self) -> str:
+        return redact_url(self.get_secret_value())
 
 
 def _env(name: str) -> AliasChoices:
@@ -38,8 +47,8 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = Field(None, validation_alias=_env("KONTEXT_DEV_GUILD_ID"))
 
     # Storage
-    database_url: str = Field(
-        "sqlite:///data/kontext.db", validation_alias=_env("KONTEXT_DATABASE_URL")
+    database_url: DatabaseUrl = Field(
+        DatabaseUrl("sqlite:///data/kontext.db"), validation_alias=_env("KONTEXT_DATABASE_URL")
     )
     retention_days: int = Field(30, ge=0, validation_alias=_env("KONTEXT_RETENTION_DAYS"))
 
@@ -107,11 +116,11 @@ class Settings(BaseSettings):
         return url
 
     def secret_values(self) -> list[str]:
-        """Every secret's value, for masking in logs."""
+        """The values of the secret settings (token, keys), for masking in logs; the database
+        URL's password is masked with :func:`storage.scrub_password`."""
         found = [
             value.get_secret_value()
             for name in type(self).model_fields
             if isinstance(value := getattr(self, name), SecretStr)
         ]
-        password = urlsplit(self.database_url).password
-        return [v for v in [*found, password] if v]
+        return [v for v in found if v]

@@ -141,7 +141,7 @@ async def _discord(settings: Settings, http: httpx.AsyncClient) -> list[Check]:
 async def _storage(settings: Settings) -> list[Check]:
     from storage.sqlite import SqliteRepository
 
-    url = resolve_database_url(settings.database_url)
+    url = resolve_database_url(settings.database_url.get_secret_value())
     try:
         repo = open_repository(url)
     except KontextError as err:

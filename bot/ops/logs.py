@@ -21,6 +21,8 @@ from typing import TextIO
 from pythonjsonlogger.json import JsonFormatter
 
 from bot.models import Job
+from bot.text import escape_controls
+from storage import scrub_password
 
 #: The fields of the job a task is working on (set per task by :func:`bind_job`).
 _JOB_FIELDS: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
@@ -83,23 +85,33 @@ class TextFormatter(logging.Formatter):
 
 
 class _Scrubbed(logging.Formatter):
-    """Formats with ``inner``, then masks every secret value."""
+    """Formats with ``inner``, then masks every secret value and the database password;
+    text lines also get their control characters escaped (JSON escapes its own)."""
 
-    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+    def __init__(
+        self, inner: logging.Formatter, secrets: Iterable[str], database_url: str | None
+    ) -> None:
         super().__init__()
         self._inner = inner
         # Longest first, so a secret that contains another is masked whole.
         self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._database_url = database_url
 
     def format(self, record: logging.LogRecord) -> str:
         text = self._inner.format(record)
+        if isinstance(self._inner, TextFormatter):
+            text = escape_controls(text, keep="\n")
         for secret in self._secrets:
             text = text.replace(secret, "***")
+        if self._database_url:
+            text = scrub_password(text, self._database_url)
         return text
 
 
-def make_formatter(fmt: str, secrets: Iterable[str] = ()) -> logging.Formatter:
-    """A formatter for "text" or "json" that masks ``secrets``."""
+def make_formatter(
+    fmt: str, secrets: Iterable[str] = (), database_url: str | None = None
+) -> logging.Formatter:
+    """A formatter for "text" or "json" that masks ``secrets`` and the database password."""
     inner: logging.Formatter = (
         JsonFormatter(
             ["levelname", "name", "message"],
@@ -109,7 +121,7 @@ def make_formatter(fmt: str, secrets: Iterable[str] = ()) -> logging.Formatter:
         if fmt == "json"
         else TextFormatter()
     )
-    return _Scrubbed(inner, secrets)
+    return _Scrubbed(inner, secrets, database_url)
 
 
 def setup_logging(
@@ -117,13 +129,14 @@ def setup_logging(
     *,
     fmt: str = "text",
     secrets: Iterable[str] = (),
+    database_url: str | None = None,
     stream: TextIO | None = None,
     quiet: Iterable[str] = (),
 ) -> logging.Handler:
     """Replace the root logger's handlers with one handler on ``stream`` (stderr) in ``fmt``
     ("text" or "json"); loggers named in ``quiet`` only show warnings and worse."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(make_formatter(fmt, secrets))
+    handler.setFormatter(make_formatter(fmt, secrets, database_url))
     handler.addFilter(JobContext())
     root = logging.getLogger()
     for old in list(root.handlers):

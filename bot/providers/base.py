@@ -15,6 +15,10 @@ from pydantic import Field
 
 from bot.models import MAX_PROMPT_LENGTH, MAX_REFERENCES, AspectRatio, Frozen, OutputFormat
 
+#: The largest integer JSON parsers agree on (RFC 8259 section 6: beyond 2**53 - 1, numbers
+#: held as doubles lose precision): the seed ceiling where a provider documents none.
+MAX_JSON_INTEGER = 2**53 - 1
+
 
 class ReferenceImage(Frozen):
     """A validated reference image: bytes always, plus a public URL when one exists."""
@@ -61,6 +65,7 @@ class Capabilities(Frozen):
     aspect_ratios: frozenset[AspectRatio] = frozenset(AspectRatio)
     output_formats: frozenset[OutputFormat] = frozenset(OutputFormat)
     seed: bool = True
+    max_seed: int = MAX_JSON_INTEGER  # seeds run from 1 to this (the provider's documented top)
     guidance_range: tuple[float, float] | None = None
     safety_tolerance: bool = False
     asynchronous: bool  # submit returns a handle to poll

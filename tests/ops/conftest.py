@@ -65,7 +65,7 @@ async def stack_for(
         values.update(overrides)
         settings = settings_for(fake, **values)
         clock = ManualClock(T0)
-        repo = open_repository(settings.database_url)
+        repo = open_repository(settings.database_url.get_secret_value())
         await repo.connect()
         try:
             async with httpx.AsyncClient() as client:

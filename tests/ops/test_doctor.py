@@ -83,7 +83,7 @@ async def test_each_problem_is_one_failing_line_saying_what_to_do(
 ) -> None:
     discord.granted_intents = 0
     settings = _settings(discord, tmp_path, message_content=True, aimlapi_api_key=None)
-    repo = open_repository(settings.database_url)
+    repo = open_repository(settings.database_url.get_secret_value())
     await repo.connect()
     await repo.pause_provider("modelslab", code="credits", detail="402", now=0.0)
     await repo.close()

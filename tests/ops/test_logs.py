@@ -45,11 +45,18 @@ def test_text_lines_start_with_a_utc_timestamp_and_mask_secrets() -> None:
         database_url="postgresql://kontext:pg-password-1@db/kontext",
     )
     out = io.StringIO()
-    setup_logging("INFO", stream=out, secrets=settings.secret_values())
+    setup_logging(
+        "INFO",
+        stream=out,
+        secrets=settings.secret_values(),
+        database_url=settings.database_url.get_secret_value(),
+    )
     log = logging.getLogger("bot.test")
     log.info("connecting with %s to %s", TOKEN, "postgresql://kontext:pg-password-1@db/kontext")
     log.info("plain", extra={"job_id": 7, "duration_seconds": 1.5})
-    first, second = out.getvalue().splitlines()
+    log.info("a provider said %s", "red\x1b[31m text")
+    first, second, third = out.getvalue().splitlines()
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO bot\.test: ", first)
     assert TOKEN not in first and "pg-password-1" not in first and first.count("***") == 2
     assert second.endswith("plain [job=7 duration=1.50s]")
+    assert "\x1b" not in third and third.endswith("a provider said red\\x1b[31m text")
