@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 import discord
 import httpx
-from pydantic import SecretStr
 
 from bot.client import KontextBot
 from bot.clock import Clock, SystemClock
@@ -66,7 +65,7 @@ class App:
 
 def configured_providers(settings: Settings) -> list[str]:
     """The providers with an API key, the default one first; refuses a missing default key."""
-    names = [name for name in CAPABILITIES if _usable(settings.api_key(name))]
+    names = [name for name in CAPABILITIES if settings.has_key(name)]
     if settings.provider not in CAPABILITIES:
         raise ConfigurationError(
             f"KONTEXT_PROVIDER={settings.provider!r} is not a provider this bot knows; "
@@ -79,10 +78,6 @@ def configured_providers(settings: Settings) -> list[str]:
         )
     names.remove(settings.provider)
     return [settings.provider, *names]
-
-
-def _usable(key: SecretStr | None) -> bool:
-    return key is not None and bool(key.get_secret_value().strip())
 
 
 @contextlib.asynccontextmanager

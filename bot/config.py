@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         key: SecretStr | None = getattr(self, f"{provider}_api_key", None)
         return key
 
+    def has_key(self, provider: str) -> bool:
+        """Whether a provider's key is set to something other than blanks."""
+        key = self.api_key(provider)
+        return key is not None and bool(key.get_secret_value().strip())
+
     def base_url(self, provider: str) -> str:
         url: str = getattr(self, f"{provider}_base_url")
         return url

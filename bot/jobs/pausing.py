@@ -102,8 +102,9 @@ async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> No
     )
     if queued is None:
         return
-    provider = ctx.providers.get(job.provider)
-    label = provider.capabilities.label if provider is not None else job.provider
+    from .runner import label_of  # runner imports this module
+
+    label = label_of(ctx, job.provider)
     log.warning("job %d waits: %s is paused (%s)", job.id, job.provider, err.code)
     await ctx.events.emit(
         JobPaused(

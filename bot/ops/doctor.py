@@ -219,9 +219,7 @@ def _disk(folder: Path) -> Check:
 def _providers(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     for name, caps in CAPABILITIES.items():
-        key = settings.api_key(name)
-        usable = key is not None and bool(key.get_secret_value().strip())
-        if not usable:
+        if not settings.has_key(name):
             if name == settings.provider:
                 checks.append(
                     Check(
@@ -248,8 +246,7 @@ def media_hosts(settings: Settings) -> list[str]:
     hosts and ``KONTEXT_MEDIA_HOSTS``."""
     hosts: list[str] = list(DISCORD_CDN_HOSTS)
     for name, caps in CAPABILITIES.items():
-        key = settings.api_key(name)
-        if key is not None and key.get_secret_value().strip():
+        if settings.has_key(name):
             hosts += caps.result_hosts
     hosts += settings.media_hosts
     return list(dict.fromkeys(hosts))

@@ -30,6 +30,7 @@ _JOB_FIELDS: contextvars.ContextVar[dict[str, object] | None] = contextvars.Cont
 )
 _FIELDS = ("job_id", "guild_id", "user_id", "provider")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+HANDLER_NAME = "kontext"
 
 
 def bind_job(job: Job) -> None:
@@ -133,16 +134,24 @@ def setup_logging(
     stream: TextIO | None = None,
     quiet: Iterable[str] = (),
 ) -> logging.Handler:
-    """Replace the root logger's handlers with one handler on ``stream`` (stderr) in ``fmt``
-    ("text" or "json"); loggers named in ``quiet`` only show warnings and worse."""
+    """Log to ``stream`` (stderr) in ``fmt`` ("text" or "json") through one root handler
+    (named :data:`HANDLER_NAME`; a second call replaces the first one's); loggers named in
+    ``quiet`` only show warnings and worse."""
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(HANDLER_NAME)
     handler.setFormatter(make_formatter(fmt, secrets, database_url))
     handler.addFilter(JobContext())
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    remove_handler()
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
+
+
+def remove_handler() -> None:
+    """Take away the handler :func:`setup_logging` installed (if any)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(old)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ from bot.ops.service import Operations
 from bot.providers import CAPABILITIES, build_provider
 from storage import open_repository
 from storage.base import Repository
-from tests import pg
 from tests.fakes import AimlApiFake, require_docs, settings_for
 from tests.jobs.conftest import T0, RecordingDeliverer
+from tests.storage.conftest import db_url, pg_database  # noqa: F401 - fixtures by name
 
 PROBE = 60.0  # KONTEXT_PROVIDER_PROBE_SECONDS in these tests (well within a job's deadline)
 
@@ -110,32 +109,3 @@ async def stack_for(
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with stack_for(tmp_path, provider_probe_seconds=PROBE) as s:
         yield s
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """For tests that call ``setup_logging`` (or ``main``): put pytest's handlers back."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A throw-away PostgreSQL database for the session (see tests.pg)."""
-    yield from pg.session_database()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def shared_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One database two stacks share, on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shared.db'}"
-    url: str = request.getfixturevalue("pg_database")
-    await pg.reset_database(url)
-    return url

@@ -61,7 +61,6 @@ def test_restore_never_overwrites_a_database(tmp_path: Path) -> None:
         restore_sqlite(tmp_path / "backup", tmp_path / "live.db", tmp_path / "blobs")
 
 
-@pytest.mark.usefixtures("restore_logging")
 async def test_backup_and_restore_commands(
     stack: Stack,
     tmp_path: Path,

@@ -110,7 +110,6 @@ async def test_each_problem_is_one_failing_line_saying_what_to_do(
     assert "Reset Token" in (await _checks(bad))["discord token"].detail
 
 
-@pytest.mark.usefixtures("restore_logging")
 async def test_the_command_prints_one_line_per_check(
     discord: FakeDiscord,
     tmp_path: Path,

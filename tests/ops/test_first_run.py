@@ -27,7 +27,7 @@ def first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / ".env"
 
 
-@pytest.mark.usefixtures("first_run", "restore_logging")
+@pytest.mark.usefixtures("first_run")
 def test_an_unchanged_env_example_asks_for_the_token(capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings()
     assert settings.discord_token is None and settings.aimlapi_api_key is None
@@ -38,7 +38,6 @@ def test_an_unchanged_env_example_asks_for_the_token(capsys: pytest.CaptureFixtu
     ]
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_no_usable_provider_key_refuses_in_one_line(
     first_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

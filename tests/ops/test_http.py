@@ -120,7 +120,6 @@ async def test_no_port_means_no_server(stack: Stack) -> None:
     assert stack.ops.server is None
 
 
-@pytest.mark.usefixtures("restore_logging")
 async def test_health_command_for_the_docker_health_check(
     served: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

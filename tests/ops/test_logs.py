@@ -7,7 +7,6 @@ import json
 import logging
 import re
 
-import pytest
 from pydantic import SecretStr
 
 from bot.config import Settings
@@ -18,7 +17,6 @@ from tests.ops.conftest import Stack
 TOKEN = "MTA1.discord-token-value.xyz"
 
 
-@pytest.mark.usefixtures("restore_logging")
 async def test_json_lines_carry_the_job_and_its_duration(stack: Stack) -> None:
     out = io.StringIO()
     setup_logging("INFO", fmt="json", stream=out, secrets=stack.settings.secret_values())
@@ -37,7 +35,6 @@ async def test_json_lines_carry_the_job_and_its_duration(stack: Stack) -> None:
     assert stack.fake.api_key not in out.getvalue()
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_text_lines_start_with_a_utc_timestamp_and_mask_secrets() -> None:
     settings = Settings(
         _env_file=None,

@@ -109,15 +109,16 @@ async def test_no_pause_handler_means_the_job_fails_as_before(stack: Stack) -> N
 
 
 async def test_two_processes_pause_together_and_tell_the_operator_once(
-    tmp_path: Path, shared_db_url: str
+    tmp_path: Path, db_url: str
 ) -> None:
+    """``db_url`` is one database on each backend; each stack has its own folder."""
     async with (
         AimlApiFake(docs=require_docs()) as fake,
         stack_for(
-            tmp_path / "a", fake=fake, database_url=shared_db_url, provider_probe_seconds=PROBE
+            tmp_path / "a", fake=fake, database_url=db_url, provider_probe_seconds=PROBE
         ) as a,
         stack_for(
-            tmp_path / "b", fake=fake, database_url=shared_db_url, provider_probe_seconds=PROBE
+            tmp_path / "b", fake=fake, database_url=db_url, provider_probe_seconds=PROBE
         ) as b,
     ):
         good_key = fake.api_key
