@@ -195,9 +195,8 @@ class JobEngine:
         return self._lanes[provider].gate.concurrency
 
     async def submit(self, request: EditRequest) -> Job:
-        """Validate against the provider, persist (limits checked in the same transaction),
-        announce ``queued``. Raises LimitReached, UnknownProvider or UnsupportedRequest
-        (nothing queued)."""
+        """Validate, persist (limits checked in the same transaction), announce ``queued``
+        (and ``paused``). Raises LimitReached, UnknownProvider or UnsupportedRequest."""
         now = self.clock.now()
         settings = await self.repo.get_guild_settings(request.guild_id)
         await check_daily_credits(self.repo, settings, now)
@@ -274,6 +273,7 @@ class JobEngine:
         typical = await self._typical_seconds(name)
         eta = queue_eta(position or 1, lane.gate.concurrency, typical)
         await self.events.emit(JobQueued(job=job, at=now, position=position, eta_seconds=eta))
+        await self.pauses.announce(self._ctx, job)
         lane.wake.set()
         return job
 

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACCOUNT_ERRORS = (AuthError, CreditsExhausted)
+#: Waiting jobs told at once when a provider pauses (newest first); the rest learn it when
+#: their status is next refreshed.
+_TELL_AT_MOST = 1000
 
 
 class PauseHandler(Protocol):
@@ -47,6 +50,8 @@ class LanePauses:
     def __init__(self, lanes: Mapping[str, Lane]) -> None:
         self._lanes = lanes
         self.handler: PauseHandler | None = None
+        #: Why each paused provider is paused ("auth" or "credits"), as last known.
+        self.paused_code: dict[str, str] = {}
 
     @property
     def enabled(self) -> bool:
@@ -56,12 +61,16 @@ class LanePauses:
         lane = self._lanes.get(provider)
         return lane is not None and lane.paused
 
-    def pause(self, provider: str) -> None:
-        """Stop claiming jobs for ``provider`` in this engine."""
+    def pause(self, provider: str, code: str | None = None) -> bool:
+        """Stop claiming jobs for ``provider`` in this engine; ``True`` if it was running."""
+        if code is not None:
+            self.paused_code[provider] = code
         lane = self._lanes.get(provider)
-        if lane is not None and not lane.paused:
-            lane.paused = True
-            log.warning("provider %s paused in this engine", provider)
+        if lane is None or lane.paused:
+            return False
+        lane.paused = True
+        log.warning("provider %s paused in this engine", provider)
+        return True
 
     def resume(self, provider: str) -> None:
         lane = self._lanes.get(provider)
@@ -77,6 +86,12 @@ class LanePauses:
             lane.trial = True
             lane.wake.set()
 
+    async def announce(self, ctx: RunContext, job: Job) -> None:
+        """Tell the requester of a job just queued for a paused provider that it waits."""
+        if self.handler is not None and self.is_paused(job.provider):
+            code = self.paused_code.get(job.provider, "auth")
+            await ctx.events.emit(paused_event(ctx, job, code, ctx.clock.now()))
+
     async def accepted(self, provider: str) -> None:
         """The provider accepted a job: its account works, so a pause is over."""
         if self.handler is not None and self.is_paused(provider):
@@ -91,28 +106,28 @@ async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> No
     """Pause the job's provider for everyone and put the job back in the queue."""
     pauses = ctx.pauses
     assert pauses is not None and pauses.handler is not None
-    pauses.pause(job.provider)
+    newly = pauses.pause(job.provider, err.code)
     try:
         await pauses.handler.paused(job.provider, err)
     except Exception:
         log.exception("recording the pause of %s failed", job.provider)
     now = ctx.clock.now()
+    if newly:  # tell the requesters of the jobs already waiting for it
+        for waiting in await ctx.repo.list_jobs(statuses=[JobStatus.QUEUED], limit=_TELL_AT_MOST):
+            if waiting.provider == job.provider:
+                await ctx.events.emit(paused_event(ctx, waiting, err.code, now))
     queued = await ctx.repo.transition(
         job.id, expected=job.status, to=JobStatus.QUEUED, now=now, run_after=None
     )
     if queued is None:
         return
+    log.warning("job %d waits: %s is paused (%s)", job.id, job.provider, err.code)
+    await ctx.events.emit(paused_event(ctx, queued, err.code, now))
+    ctx.on_requeue(queued)
+
+
+def paused_event(ctx: RunContext, job: Job, code: str, now: float) -> JobPaused:
     from .runner import label_of  # runner imports this module
 
-    label = label_of(ctx, job.provider)
-    log.warning("job %d waits: %s is paused (%s)", job.id, job.provider, err.code)
-    await ctx.events.emit(
-        JobPaused(
-            job=queued,
-            at=now,
-            provider=job.provider,
-            code=err.code,
-            reason=messages.paused(label, err.code),
-        )
-    )
-    ctx.on_requeue(queued)
+    reason = messages.paused(label_of(ctx, job.provider), code)
+    return JobPaused(job=job, at=now, provider=job.provider, code=code, reason=reason)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.errors import KontextError
 from bot.ops.metrics import CONTENT_TYPE, Metrics
 from bot.ops.pauses import PauseService
 from storage.base import Repository
@@ -26,6 +27,10 @@ STORAGE_TIMEOUT = 5.0
 
 #: Shard id: connected. Installed by the Discord edge.
 ShardSource = Callable[[], Mapping[int, bool]]
+
+
+class PortUnavailable(KontextError):
+    code = "http_port"
 
 
 class EngineState(Protocol):
@@ -108,9 +113,13 @@ class OpsServer:
         site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
-        except OSError:
+        except OSError as err:
             await runner.cleanup()
-            raise
+            raise PortUnavailable(
+                f"Cannot serve /healthz and /metrics on {self.host}:{self.port} "
+                f"({err.strerror or err}): choose another KONTEXT_HTTP_PORT or "
+                "KONTEXT_HTTP_HOST, or unset KONTEXT_HTTP_PORT."
+            ) from err
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         log.info("health and metrics on http://%s:%d (/healthz, /metrics)", self.host, self.port)

@@ -148,7 +148,7 @@ class PauseService:
             if pause is not None:
                 self._pauses[name] = pause
                 if not self.lanes.is_paused(name):
-                    self.lanes.pause(name)
+                    self.lanes.pause(name, pause.code)
                     self._schedule_probe(now)
             elif self.lanes.is_paused(name):
                 self._pauses.pop(name, None)

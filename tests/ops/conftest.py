@@ -93,8 +93,8 @@ async def stack_for(
                 ops.pauses.add_alert_sink(alert)
                 engine.events.add(sink)
                 await engine.start()
-                await ops.start()
                 try:
+                    await ops.start()
                     yield stack
                 finally:
                     await ops.stop()

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main
 from bot.models import JobStatus
+from bot.ops.http import PortUnavailable
 from tests.fakes import Outcome
 from tests.jobs.conftest import edit
 from tests.ops.conftest import Stack, stack_for
@@ -137,3 +138,11 @@ async def test_health_command_for_the_docker_health_check(
 
     monkeypatch.delenv("KONTEXT_HTTP_PORT")
     assert await asyncio.to_thread(main, ["health"]) == EXIT_USAGE
+
+
+async def test_a_port_in_use_is_one_clear_error(served: Stack, tmp_path: Path) -> None:
+    server = served.ops.server
+    assert server is not None
+    with pytest.raises(PortUnavailable, match="choose another KONTEXT_HTTP_PORT"):
+        async with stack_for(tmp_path / "second", http_port=server.port):
+            pass

@@ -39,7 +39,9 @@ async def test_a_revoked_key_pauses_alerts_once_and_a_probe_resumes(stack: Stack
         assert stored is not None and stored.status is JobStatus.QUEUED
     submits = fake.submits
     assert 1 + 1 <= submits <= 1 + 2  # the first job, then those that met the dead key
-    assert len(paused) == submits - 1
+    # Every waiting job was told: those that met the dead key when they went back to the
+    # queue, those already waiting when it paused, those queued after it at once.
+    assert {e.job.id for e in paused} == {j.id for j in jobs}
 
     # Before the probe is due nothing is tried; a probe while the key is still dead pauses
     # again without a second alert.
@@ -52,6 +54,7 @@ async def test_a_revoked_key_pauses_alerts_once_and_a_probe_resumes(stack: Stack
         lambda: sum(isinstance(e, JobPaused) for e in stack.events) == len(paused) + 1,
         "the trial job back",
     )
+    assert stack.events[-1].kind == "paused"
     assert len(stack.alerts) == 1
 
     # The operator fixes the account; the next probe's job goes through and resumes it.
@@ -88,6 +91,9 @@ async def test_another_process_pause_is_followed(stack: Stack) -> None:
     await stack.ops.pauses.tick()
     assert stack.engine.pauses.is_paused("aimlapi")
     job = await stack.engine.submit(edit())
+    (told,) = [e for e in stack.events if isinstance(e, JobPaused)]  # queued, then told
+    assert [e.kind for e in stack.events if e.job.id == job.id] == ["queued", "paused"]
+    assert (told.job.id, told.code) == (job.id, "credits") and "out of credits" in told.reason
     stack.clock.advance(UPKEEP_SECONDS)
     await stack.until(lambda: stack.clock.sleepers >= 1, "the upkeep loop to sleep")
     assert stack.fake.submits == 0 and not stack.alerts  # that process told the operator
