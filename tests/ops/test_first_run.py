@@ -11,6 +11,7 @@ import pytest
 
 from bot.cli import EXIT_USAGE, main
 from bot.config import Settings
+from storage import resolve_database_url
 from tests.conftest import REPO_ROOT
 
 _OURS = ("DISCORD_", "_API_KEY", "_BASE_URL", "KONTEXT_")
@@ -54,3 +55,13 @@ def test_empty_values_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KONTEXT_HTTP_PORT", "")
     settings = Settings(_env_file=None)
     assert settings.retention_days == 30 and settings.http_port is None
+
+
+def test_the_sqlite_path_is_resolved_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_database_url("sqlite:///data/kontext.db") == (
+        f"sqlite:///{tmp_path / 'data' / 'kontext.db'}"
+    )
+    assert resolve_database_url("sqlite:////srv/k.db") == "sqlite:////srv/k.db"
+    url = "postgresql://kontext:pw@db/kontext"
+    assert resolve_database_url(url) == url
