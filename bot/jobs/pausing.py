@@ -8,6 +8,9 @@ requester), and the :class:`PauseHandler` records the pause for every process an
 operator once. A probe lets one trial job through now and then; the first job a paused
 provider accepts resumes it.
 
+A job the provider already accepted that meets these errors while being polled pauses the
+provider too, and is polled again (slowly) until it finishes or its deadline passes.
+
 Pausing is on only when a handler is installed (``engine.pauses.handler``); without one these
 errors end the job as before.
 """
@@ -102,8 +105,9 @@ class LanePauses:
                 log.exception("recording that %s resumed failed", provider)
 
 
-async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> None:
-    """Pause the job's provider for everyone and put the job back in the queue."""
+async def record_pause(ctx: RunContext, job: Job, err: ProviderError) -> None:
+    """Pause the job's provider for everyone (the handler stores it and tells the operator);
+    the first time in this engine, tell the requesters of the jobs already waiting for it."""
     pauses = ctx.pauses
     assert pauses is not None and pauses.handler is not None
     newly = pauses.pause(job.provider, err.code)
@@ -111,11 +115,17 @@ async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> No
         await pauses.handler.paused(job.provider, err)
     except Exception:
         log.exception("recording the pause of %s failed", job.provider)
-    now = ctx.clock.now()
-    if newly:  # tell the requesters of the jobs already waiting for it
+    if newly:
+        now = ctx.clock.now()
         for waiting in await ctx.repo.list_jobs(statuses=[JobStatus.QUEUED], limit=_TELL_AT_MOST):
             if waiting.provider == job.provider:
                 await ctx.events.emit(paused_event(ctx, waiting, err.code, now))
+
+
+async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> None:
+    """A submit met a refused account: pause the provider and put the job back in the queue."""
+    await record_pause(ctx, job, err)
+    now = ctx.clock.now()
     queued = await ctx.repo.transition(
         job.id, expected=job.status, to=JobStatus.QUEUED, now=now, run_after=None
     )

@@ -47,7 +47,7 @@ from .events import (
     ResultImage,
 )
 from .limits import EngineConfig, utc_day
-from .pausing import ACCOUNT_ERRORS, LanePauses, pause_and_requeue
+from .pausing import ACCOUNT_ERRORS, LanePauses, pause_and_requeue, record_pause
 from .requests import Deliverer, Fetcher, OutputValidator
 from .stored import build_request, decode_finished, encode_finished
 
@@ -328,6 +328,11 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
             retry_after = err.retry_after if isinstance(err, RateLimited) else None
             delay = max(interval, retry_after or policy.delay(errors, ctx.random()))
             log.info("job %d: poll failed (%s), retry %d in %.1fs", job.id, err.code, errors, delay)
+        except ACCOUNT_ERRORS as err:
+            if ctx.pauses is None or not ctx.pauses.enabled:
+                return await fail_provider(ctx, job, err)
+            await record_pause(ctx, job, err)  # the provider has the job: keep asking, slowly
+            delay = ceiling
         except ProviderError as err:
             return await fail_provider(ctx, job, err)
         else:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bench.fakeprovider import Plan
 from bot.jobs.pausing import JobPaused
 from bot.models import JobStatus
+from bot.ops.pauses import OperatorAlert, PauseService
 from bot.ops.service import UPKEEP_SECONDS
+from bot.providers.base import Pending
+from bot.providers.errors import AuthError
 from tests.fakes import AimlApiFake, require_docs
-from tests.jobs.conftest import edit
+from tests.jobs.conftest import Harness, edit, harness, repo  # noqa: F401 - fixtures
 from tests.ops.conftest import PROBE, Stack, stack_for
 
 
@@ -167,3 +171,30 @@ async def test_two_processes_pause_together_and_tell_the_operator_once(
         kinds = sorted(alert.kind for alert in [*a.alerts, *b.alerts])
         assert kinds == ["paused", "resumed"]
         assert await a.repo.provider_pauses() == []
+
+
+async def test_a_job_already_accepted_is_polled_on_while_paused(
+    harness: Harness,  # noqa: F811 - the fixture
+) -> None:
+    """The scriptable engine fake: the key dies while a job runs at the provider."""
+    engine = harness.engine()
+    pauses = PauseService(
+        harness.repo, engine.pauses, {"fake": "Fake"}, clock=harness.clock, probe_seconds=PROBE
+    )
+    alerts: list[OperatorAlert] = []
+
+    async def alert(item: OperatorAlert) -> None:
+        alerts.append(item)
+
+    pauses.add_alert_sink(alert)
+    dead = AuthError("fake", "bad key", detail="HTTP 401")
+    harness.provider.default = Plan(sync=False, polls=(dead, dead, Pending(status="processing")))
+    await engine.start()
+    job = await engine.submit(edit())
+    await engine.run_until_idle()
+
+    done = await harness.repo.get_job(job.id)
+    assert done is not None and done.status is JobStatus.DONE
+    assert [a.kind for a in alerts] == ["paused"]  # once, though two polls were refused
+    assert engine.pauses.is_paused("fake")  # until a new job goes through (the probe)
+    assert sum(harness.provider.submits.values()) == 1
