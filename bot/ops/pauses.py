@@ -74,6 +74,7 @@ class PauseService:
         self._sinks: list[AlertSink] = []
         self._pauses: dict[str, ProviderPause] = {}
         self._next_probe: float | None = None
+        self.ticks = 0  # upkeep rounds done (for tests and the curious)
         lanes.handler = self
 
     def add_alert_sink(self, sink: AlertSink) -> None:
@@ -156,6 +157,7 @@ class PauseService:
 
     async def tick(self) -> None:
         """One round of upkeep: follow the database, and probe when it is time."""
+        self.ticks += 1
         await self.refresh()
         now = self.clock.now()
         if self._next_probe is not None and now >= self._next_probe:

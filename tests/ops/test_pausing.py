@@ -49,8 +49,9 @@ async def test_a_revoked_key_pauses_alerts_once_and_a_probe_resumes(stack: Stack
 
     # Before the probe is due nothing is tried; a probe while the key is still dead pauses
     # again without a second alert.
+    ticks = stack.ops.pauses.ticks
     stack.clock.advance(PROBE - 2 * UPKEEP_SECONDS)
-    await stack.until(lambda: stack.clock.sleepers >= 1, "the upkeep loop to sleep")
+    await stack.until(lambda: stack.ops.pauses.ticks > ticks, "an upkeep round")
     assert fake.submits == submits
     stack.clock.advance(2 * UPKEEP_SECONDS)
     await stack.until(lambda: fake.submits == submits + 1, "the probe's trial job")
@@ -98,8 +99,9 @@ async def test_another_process_pause_is_followed(stack: Stack) -> None:
     (told,) = [e for e in stack.events if isinstance(e, JobPaused)]  # queued, then told
     assert [e.kind for e in stack.events if e.job.id == job.id] == ["queued", "paused"]
     assert (told.job.id, told.code) == (job.id, "credits") and "out of credits" in told.reason
+    ticks = stack.ops.pauses.ticks
     stack.clock.advance(UPKEEP_SECONDS)
-    await stack.until(lambda: stack.clock.sleepers >= 1, "the upkeep loop to sleep")
+    await stack.until(lambda: stack.ops.pauses.ticks > ticks, "an upkeep round")
     assert stack.fake.submits == 0 and not stack.alerts  # that process told the operator
     await stack.repo.resume_provider("aimlapi")
     await stack.ops.pauses.tick()
