@@ -223,6 +223,12 @@ class Job(Frozen):
     lease_expires_at: float | None = None
 
     @property
+    def erased(self) -> bool:
+        """Retention or an erasure request removed this finished job's prompt (its images
+        expired with it): it can be shown, but not rerolled."""
+        return not self.prompt
+
+    @property
     def delivery_nonce(self) -> str:
         """A stable nonce for the result message, so a repeated post is deduplicated."""
         return f"kx{self.id}"

@@ -46,7 +46,7 @@ async def test_retention_runs_in_the_running_bot(stack: Stack) -> None:
     await _next_pass(stack, 11)  # the first job is 31 days old, the second 11
 
     gone = await stack.repo.get_job(old)
-    assert gone is not None and gone.prompt == ""
+    assert gone is not None and gone.prompt == "" and gone.erased
     assert await stack.repo.get_blob(old_output.content_hash) is None
     (shared_reference,) = await stack.repo.get_references(old)  # the recent job uses it too
     assert await stack.repo.get_blob(shared_reference.content_hash) is not None
