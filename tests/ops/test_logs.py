@@ -6,9 +6,12 @@ import io
 import json
 import logging
 import re
+from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
+from bot.cli import main
 from bot.config import Settings
 from bot.ops.logs import setup_logging
 from tests.jobs.conftest import edit
@@ -57,3 +60,14 @@ def test_text_lines_start_with_a_utc_timestamp_and_mask_secrets() -> None:
     assert TOKEN not in first and "pg-password-1" not in first and first.count("***") == 2
     assert second.endswith("plain [job=7 duration=1.50s]")
     assert "\x1b" not in third and third.endswith("a provider said red\\x1b[31m text")
+
+
+def test_every_command_logs_through_the_one_setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KONTEXT_DATABASE_URL", f"sqlite:///{tmp_path / 'kontext.db'}")
+    monkeypatch.setenv("KONTEXT_LOG_FORMAT", "json")
+    assert main(["-v", "migrate"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert any(x["message"].startswith("applied SQLite migration 0001") for x in lines)
+    assert all(x["level"] in {"INFO", "WARNING"} and x["timestamp"] for x in lines)
