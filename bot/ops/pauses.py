@@ -49,8 +49,7 @@ def pause_message(label: str, provider: str, code: str, detail: str | None) -> s
         )
     return (
         f"{what} Jobs for {label} wait in the queue meanwhile; the bot tries one again every "
-        "few minutes and resumes by itself once it works, or resume it now with the admin "
-        "resume command."
+        "few minutes (and right after a restart) and resumes by itself once it works."
     )
 
 
@@ -167,6 +166,12 @@ class PauseService:
                     log.info("probing paused provider %s with one queued job", name)
                     self.lanes.allow_trial(name)
                     self._schedule_probe(now)
+
+    def probe_soon(self) -> None:
+        """Probe paused providers at the next upkeep round (at start: the operator may have
+        fixed the key and restarted)."""
+        if any(self.lanes.is_paused(name) for name in self.labels):
+            self._next_probe = self.clock.now()
 
     def _schedule_probe(self, now: float) -> None:
         if self._next_probe is None:

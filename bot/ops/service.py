@@ -80,7 +80,8 @@ class Operations:
 
     async def start(self) -> None:
         self.engine.events.add(self.metrics.on_event)
-        await self.pauses.refresh()  # a pause recorded before this start still holds
+        await self.pauses.refresh()  # a pause recorded before this start still holds,
+        self.pauses.probe_soon()  # but the key may have been fixed before the restart
         if self.server is not None:
             await self.server.start()
         self._tasks = [

@@ -200,3 +200,20 @@ async def test_a_job_already_accepted_is_polled_on_while_paused(
     assert [a.kind for a in alerts] == ["paused"]  # once, though two polls were refused
     assert engine.pauses.is_paused("fake")  # until a new job goes through (the probe)
     assert sum(harness.provider.submits.values()) == 1
+
+
+async def test_after_a_restart_a_pause_is_probed_at_the_first_upkeep(tmp_path: Path) -> None:
+    async with stack_for(tmp_path, provider_probe_seconds=PROBE) as first:
+        first.fake.api_key = "rotated-at-the-provider"
+        job = await first.engine.submit(edit())
+        await first.until(lambda: len(first.alerts) == 1, "the operator alert")
+        await first.until(lambda: first.engine.running() == 0, "the job back in the queue")
+    # The operator sets a working key and restarts (a new fake answers the configured key).
+    async with stack_for(tmp_path, provider_probe_seconds=PROBE) as second:
+        assert second.engine.pauses.is_paused("aimlapi")
+        second.clock.advance(UPKEEP_SECONDS)  # well before PROBE
+        await second.until(lambda: len(second.alerts) == 1, "the resumed notice")
+        await second.engine.run_until_idle()
+        assert [a.kind for a in second.alerts] == ["resumed"]
+        stored = await second.repo.get_job(job.id)
+        assert stored is not None and stored.status is JobStatus.DONE
