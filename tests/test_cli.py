@@ -212,7 +212,7 @@ FAILURES = {
         (Outcome.http(401), "refused the API key"),
         (Outcome.http(403, "You've run out of credits"), "out of credits"),
         (Outcome.http(400, "Body validation error!"), "refused the request"),
-        (Outcome.rate_limited(20), "Try again in 20 s"),
+        (Outcome.rate_limited(3600), "Try again in 3600 s"),
         (Outcome.http(502), "had a problem"),
         (Outcome.http(504, "Generation timeout"), "timed out"),
         (Outcome.malformed(), "not valid JSON"),
@@ -222,7 +222,7 @@ FAILURES = {
     "modelslab": [
         (Outcome.failed("Unable to fetch image from provided URL"), "Unable to fetch image"),
         (Outcome.http(402), "out of credits"),
-        (Outcome.rate_limited(30, where="body", message="Maximum 5 queued requests"), "30 s"),
+        (Outcome.rate_limited(900, where="body", message="Maximum 5 queued requests"), "900 s"),
         (Outcome.failed("Server error"), "could not make the image"),
     ],
     "wavespeed": [
