@@ -147,6 +147,8 @@ class GuildSettings(Frozen):
     allowed_channel_ids: tuple[int, ...] = ()  # empty: everywhere
     gallery_channel_id: int | None = None
     iterate_policy: IteratePolicy = IteratePolicy.ANYONE
+    #: Credits (as the providers report them) the whole server may spend per UTC day; 0: no cap.
+    daily_credit_cap: float = Field(default=0.0, ge=0)
 
     @classmethod
     def defaults(cls, guild_id: int) -> GuildSettings:
@@ -228,6 +230,12 @@ class Job(Frozen):
     image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
 
     @property
+    def erased(self) -> bool:
+        """Retention or an erasure request removed this finished job's prompt (its images
+        expired with it): it can be shown, but not rerolled."""
+        return not self.prompt
+
+    @property
     def delivery_nonce(self) -> str:
         """A stable nonce for the result message, so a repeated post is deduplicated."""
         return f"kx{self.id}"
@@ -277,3 +285,20 @@ class UsageRow(Frozen):
     images: int
     credits: float
     cost: float
+
+
+class ProviderPause(Frozen):
+    """A provider paused for every process: its key was refused or its credits ran out."""
+
+    provider: str
+    code: str  # "auth" or "credits"
+    detail: str | None = None  # what the provider said, for the operator
+    paused_at: float
+
+
+class DataErased(Frozen):
+    """What an erasure removed (a member's data, or a server's)."""
+
+    jobs: int  # jobs whose prompts and images were erased (or deleted)
+    images: int  # distinct images whose bytes were deleted
+    still_running: int = 0  # unfinished jobs left alone (erase again once they finished)

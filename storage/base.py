@@ -17,6 +17,7 @@ from typing import Protocol
 from bot.creative.models import BatchItem, CreativeSettings, MemberPrefs, Style
 from bot.errors import KontextError
 from bot.models import (
+    DataErased,
     Frozen,
     GuildSettings,
     Job,
@@ -26,6 +27,7 @@ from bot.models import (
     NewJob,
     Output,
     OutputFormat,
+    ProviderPause,
     Reference,
     RemixChannel,
     UsageRow,
@@ -82,6 +84,7 @@ class LimitKind(StrEnum):
     USER_ACTIVE = "user_active"  # jobs waiting + running for one user in one guild
     GUILD_QUEUE = "guild_queue"  # jobs waiting in one guild
     DAILY_QUOTA = "daily_quota"  # jobs started by one user in one guild today (UTC)
+    DAILY_CREDITS = "daily_credits"  # credits one guild spent today (UTC), from the ledger
 
 
 class LimitExceeded(StorageError):
@@ -327,7 +330,9 @@ class Repository(Protocol):
         """Jobs that edited this output (branches)."""
         ...
 
-    async def purge_expired(self, *, now: float) -> int:
+    async def purge_expired(
+        self, *, now: float, reference_retention_seconds: float | None = None
+    ) -> int:
         """Delete output bytes past their retention (and unreferenced blobs)."""
         ...
 
@@ -393,6 +398,41 @@ class Repository(Protocol):
     ) -> tuple[Job, Output, bool]:
         """A finished ``pick`` job, child of ``source``, sharing its bytes (one transaction);
         ``False`` and the earlier pick when the image was picked before."""
+        ...
+
+    # --- operations (storage.operations) ----------------------------------------------------
+    async def pause_provider(
+        self, provider: str, *, code: str, detail: str | None, now: float
+    ) -> bool:
+        """Pause a provider for every process; ``True`` only for the call that paused it."""
+        ...
+
+    async def resume_provider(self, provider: str) -> bool: ...
+
+    async def provider_pauses(self) -> list[ProviderPause]: ...
+
+    async def queue_depths(self) -> dict[str, int]: ...
+
+    async def spend_by_provider(self) -> dict[str, tuple[float, float]]: ...
+
+    async def retire_before(self, *, cutoff: float, now: float) -> tuple[int, int]:
+        """Erase prompts of jobs finished before ``cutoff``, expire outputs made before it."""
+        ...
+
+    async def erase_user(self, user_id: int, *, guild_id: int | None, now: float) -> DataErased:
+        """Erase a member's prompts and images (in one server, or everywhere)."""
+        ...
+
+    async def mark_guild_departed(self, guild_id: int, *, now: float) -> None: ...
+
+    async def mark_guild_present(self, guild_id: int) -> None: ...
+
+    async def departed_guilds(self, *, left_before: float) -> list[int]: ...
+
+    async def guilds_with_data(self) -> list[int]: ...
+
+    async def delete_guild_data(self, guild_id: int, *, now: float) -> DataErased | None:
+        """Delete everything stored for a server; ``None`` while it has unfinished jobs."""
         ...
 
 

@@ -14,6 +14,7 @@ from bot.models import TERMINAL_STATUSES, Job, JobStatus, NewJob
 from storage import rows
 from storage.base import EnqueueLimits, LimitExceeded, LimitKind
 from storage.creative import CreativeRecordsMixin
+from storage.operations import OperationsMixin
 from storage.queries import (
     JOB_INSERT,
     JOB_VALUES,
@@ -31,7 +32,7 @@ from storage.sqlbase import Tx
 log = logging.getLogger(__name__)
 
 
-class SqlRepository(CreativeRecordsMixin, RecordsMixin):
+class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
     """Implements :class:`storage.base.Repository` on top of :class:`storage.sqlbase.Tx`."""
 
     # --- the queue ------------------------------------------------------------------------------

@@ -1,13 +1,11 @@
 """The job engine: persist requests, dispatch them fairly to providers, recover after crashes.
 
-One dispatcher task per provider keeps that provider's slots busy: whenever a slot frees or
-work is queued it claims as many jobs as it has free slots (storage picks them fairly: guilds
-take turns, users inside a guild take turns) and starts one worker task per job. Nothing
-polls on a timer except a low-frequency safety look for work queued by other processes.
-
-All waiting goes through :class:`~bot.jobs.parking.Parking`, which records what each task waits for;
-:meth:`JobEngine.run_until_idle` uses that to drive a :class:`~bot.clock.ManualClock` to the
-next wake-up when every task is parked, so tests run deterministically with no real sleeps.
+One dispatcher task per provider keeps its slots busy: whenever a slot frees or work is queued
+it claims as many jobs as it has free slots (storage picks them fairly: guilds, then users
+inside a guild, take turns) and starts one worker task per job. Only a low-frequency safety
+look for work queued by other processes runs on a timer. All waiting goes through `Parking`
+(bot.jobs.parking), which records what each task waits for, so `run_until_idle` can move a
+ManualClock to the next wake-up once every task is parked: tests never really sleep.
 """
 
 from __future__ import annotations
@@ -34,11 +32,13 @@ from .intake import checked_params, community_limits
 from .lanes import ActiveJob, Lane, build_lane
 from .limits import (
     EngineConfig,
+    check_daily_credits,
     queue_eta,
     typical_duration,
     word_refusal,
 )
 from .parking import Parking
+from .pausing import LanePauses
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
 from .runner import RunContext, cancel_at_provider, end_job, run_job
 from .shared import SharedQueue
@@ -86,6 +86,7 @@ class JobEngine:
         if fallback is not None and fallback not in self._providers:
             log.warning("fallback provider %s is not configured: no fallback", fallback)
         self._parking = Parking(self.clock)
+        self.pauses = LanePauses(self._lanes)  # see bot.jobs.pausing
         self._ctx = RunContext(
             repo=repo,
             providers=self._providers,
@@ -100,6 +101,7 @@ class JobEngine:
             on_requeue=self._requeued,
             on_rate_limited=self._rate_limited,
             on_provider_done=self._provider_done,
+            pauses=self.pauses,
         )
         self._active: dict[int, ActiveJob] = {}
         self._deadlines: list[tuple[float, int]] = []
@@ -173,6 +175,10 @@ class JobEngine:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def started(self) -> bool:
+        return self._started and not self._stopping
+
     # --- front-end API -----------------------------------------------------------------------
 
     def provider_names(self) -> list[str]:
@@ -190,10 +196,11 @@ class JobEngine:
 
     async def submit(self, request: EditRequest) -> Job:
         """Validate against the provider, persist (limits checked in the same transaction),
-        announce ``queued``. Raises LimitReached, UnknownProvider, UnsupportedRequest or
-        PromptBlocked (nothing queued)."""
+        announce ``queued`` (and ``paused``). Raises LimitReached, UnknownProvider,
+        UnsupportedRequest or PromptBlocked (nothing queued)."""
         now = self.clock.now()
         settings = await self.repo.get_guild_settings(request.guild_id)
+        await check_daily_credits(self.repo, settings, now)
         name = request.provider or settings.provider or self.config.default_provider
         lane = self._lanes.get(name)
         if lane is None:
@@ -243,6 +250,7 @@ class JobEngine:
         typical = await self._typical_seconds(name)
         eta = queue_eta(position or 1, lane.gate.concurrency, typical)
         await self.events.emit(JobQueued(job=job, at=now, position=position, eta_seconds=eta))
+        await self.pauses.announce(self._ctx, job)
         lane.wake.set()
         return job
 
@@ -353,7 +361,7 @@ class JobEngine:
         while not self._stopping:
             lane.wake.clear()
             self._start_ready(lane)
-            wanted = gate.admissible() + lane.prefetch - len(lane.ready)
+            wanted = lane.claim_count()
             if wanted > 0:
                 began = self.clock.monotonic()
                 try:

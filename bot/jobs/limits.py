@@ -242,3 +242,22 @@ async def word_refusal(
         slots = max(1, min(settings.max_guild_running, provider_slots))
         queue_frees_in = typical / slots
     return limit_refusal(err, now=now, user_frees_in=user_frees_in, queue_frees_in=queue_frees_in)
+
+
+async def check_daily_credits(repo: Repository, settings: GuildSettings, now: float) -> None:
+    """Refuse when the guild has spent its daily credit cap (from the usage ledger)."""
+    cap = settings.daily_credit_cap
+    if not cap:
+        return
+    spent = sum(
+        r.credits for r in await repo.usage(guild_id=settings.guild_id, since_day=utc_day(now))
+    )
+    if spent >= cap:
+        wait = seconds_to_utc_midnight(now)
+        raise LimitReached(
+            f"This server has used its {cap:g} credits for today ({spent:g} spent). "
+            f"New edits can start after 00:00 UTC, in {format_duration(wait)}; a server "
+            "admin can raise the cap.",
+            limit=LimitKind.DAILY_CREDITS,
+            retry_in=wait,
+        )
