@@ -21,7 +21,7 @@ import discord
 import httpx
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import DatabaseUrl, Settings
 from bot.discord.client import KontextBot
 from bot.discord.delivery import DiscordDelivery
 from bot.discord.endpoints import point_discord_at
@@ -30,9 +30,10 @@ from bot.errors import KontextError
 from bot.jobs.engine import JobEngine
 from bot.jobs.limits import EngineConfig
 from bot.media import MediaFetcher
+from bot.ops.service import Operations
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import Provider
-from storage import open_repository
+from storage import open_repository, resolve_database_url
 from storage.base import Repository
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,12 @@ class App:
     delivery: DiscordDelivery
     edits: EditService
     bot: KontextBot
+    ops: Operations
 
 
 def configured_providers(settings: Settings) -> list[str]:
     """The providers with an API key, the default one first; refuses a missing default key."""
-    names = [name for name in CAPABILITIES if settings.api_key(name) is not None]
+    names = [name for name in CAPABILITIES if settings.has_key(name)]
     if settings.provider not in CAPABILITIES:
         raise ConfigurationError(
             f"KONTEXT_PROVIDER={settings.provider!r} is not a provider this bot knows; "
@@ -140,7 +142,11 @@ async def open_app(
             guild_ready_timeout=guild_ready_timeout,
         )
         stack.push_async_callback(_close_bot, bot)
-        yield App(settings, http, repo, providers, engine, delivery, edits, bot)
+        labels = {name: CAPABILITIES[name].label for name in names}
+        ops = Operations(settings, repo, engine, labels, clock=clock)
+        await ops.start()
+        stack.push_async_callback(ops.stop)
+        yield App(settings, http, repo, providers, engine, delivery, edits, bot, ops)
 
 
 async def _close_bot(bot: KontextBot) -> None:
@@ -150,8 +156,14 @@ async def _close_bot(bot: KontextBot) -> None:
 
 async def run(settings: Settings) -> None:
     """``kontext-bot run``: connect and serve until stopped."""
-    if settings.discord_token is None:
+    token = settings.discord_token
+    if token is None:
         raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+    configured_providers(settings)  # no usable provider key: refuse before anything starts
+    # Resolved once: a relative SQLite path would otherwise depend on the working folder.
+    url = resolve_database_url(settings.database_url.get_secret_value())
+    settings = settings.model_copy(update={"database_url": DatabaseUrl(url)})
+    log.info("database %s", settings.database_url)  # shown with its password masked
     async with open_app(settings) as app:
         log.info("starting with providers %s", ", ".join(app.providers))
         loop = asyncio.get_running_loop()
@@ -160,7 +172,7 @@ async def run(settings: Settings) -> None:
             # Stop cleanly: the engine releases its leases, so a restart resumes at once.
             loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(app.bot.close())))
         try:
-            await app.bot.start(settings.discord_token.get_secret_value())
+            await app.bot.start(token.get_secret_value())
         except discord.LoginFailure as err:
             raise DiscordUnavailable(
                 "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer "

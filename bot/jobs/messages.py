@@ -95,8 +95,8 @@ def provider_failed(label: str) -> str:
 def rate_limited(label: str, retry_after: float) -> str:
     return (
         f"{label} is rate limiting the bot and asked it to wait "
-        f"{format_duration(retry_after)}, longer than an edit may take. Please try again "
-        "later."
+        f"{format_duration(retry_after, round_up=True)}, longer than an edit may take. Please "
+        "try again later."
     )
 
 
@@ -109,8 +109,9 @@ def expired(deadline_seconds: float) -> str:
 
 def expired_at_provider(deadline_seconds: float, label: str) -> str:
     return (
-        f"Your edit did not finish within {format_duration(deadline_seconds)}: {label} was "
-        "still working on it or not answering, so it was stopped. Please try again later."
+        f"Your edit did not finish within {format_duration(deadline_seconds, round_up=True)}: "
+        f"{label} was still working on it or not answering, so it was stopped. Please try "
+        "again later."
     )
 
 
@@ -132,3 +133,16 @@ def download_failed(label: str, why: str | None = None) -> str:
 
 def delivery_failed() -> str:
     return "Your edit finished but could not be posted. Please try again."
+
+
+def paused(label: str, code: str) -> str:
+    """A job waits because its provider is paused (see bot.jobs.pausing)."""
+    why = (
+        "the bot's account is out of credits"
+        if code == CREDITS
+        else "the bot's API key was refused"
+    )
+    return (
+        f"{label} is paused because {why}. The bot's operator has been told; your edit "
+        "waits in the queue and runs once it works again (or expires at its deadline)."
+    )
