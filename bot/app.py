@@ -14,7 +14,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import discord
@@ -37,6 +37,11 @@ from storage import open_repository, resolve_database_url
 from storage.base import Repository
 
 log = logging.getLogger(__name__)
+
+
+#: ``run``: gateway and worker in one process; ``gateway``: Discord only, no provider calls;
+#: ``worker``: provider work and REST posting, no gateway connection.
+Role = Literal["run", "gateway", "worker"]
 
 
 class ConfigurationError(KontextError):
@@ -88,11 +93,14 @@ async def open_app(
     engine_overrides: dict[str, Any] | None = None,
     worker_id: str | None = None,
     guild_ready_timeout: float = 2.0,
+    role: Role = "run",
 ) -> AsyncIterator[App]:
     """Everything built and connected to storage; the bot is not logged in yet.
 
     The caller runs ``app.bot.start(token)`` (or the test harness logs it in); leaving the
     context closes the bot (which stops the engine), the providers, storage and the client.
+    ``role`` ``"gateway"`` never starts the engine (it only queues and cancels); ``"worker"``
+    starts it when the bot logs in and never syncs commands.
     """
     clock = clock or SystemClock()
     names = configured_providers(settings)
@@ -113,6 +121,7 @@ async def open_app(
         fetcher = MediaFetcher.from_settings(http, settings, tuple(sorted(result_hosts)))
         capabilities = {name: CAPABILITIES[name] for name in names}
         delivery = DiscordDelivery(repo=repo, clock=clock, capabilities=CAPABILITIES)
+        delivery.setup_elsewhere = role == "worker"
         overrides: dict[str, Any] = {"lease_seconds": settings.job_lease_seconds}
         overrides.update(engine_overrides or {})
         config = EngineConfig.from_settings(settings, **overrides)
@@ -138,12 +147,14 @@ async def open_app(
             delivery=delivery,
             engine=engine,
             events=engine.events,
-            sync_commands=sync_commands,
+            sync_commands=sync_commands and role != "worker",
             guild_ready_timeout=guild_ready_timeout,
+            start_engine=role != "gateway",
         )
         stack.push_async_callback(_close_bot, bot)
         labels = {name: CAPABILITIES[name].label for name in names}
         ops = Operations(settings, repo, engine, labels, clock=clock)
+        bot.ops = ops
         await ops.start()
         stack.push_async_callback(ops.stop)
         yield App(settings, http, repo, providers, engine, delivery, edits, bot, ops)
@@ -154,25 +165,42 @@ async def _close_bot(bot: KontextBot) -> None:
         await bot.close()
 
 
-async def run(settings: Settings) -> None:
-    """``kontext-bot run``: connect and serve until stopped."""
+async def run(settings: Settings, role: Role = "run") -> None:
+    """``kontext-bot run`` (or ``gateway``, ``worker``): connect and serve until stopped."""
     token = settings.discord_token
     if token is None:
         raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
     configured_providers(settings)  # no usable provider key: refuse before anything starts
     # Resolved once: a relative SQLite path would otherwise depend on the working folder.
     url = resolve_database_url(settings.database_url.get_secret_value())
+    if role != "run" and not url.lower().startswith(("postgresql:", "postgres:")):
+        raise ConfigurationError(
+            f"kontext-bot {role} needs PostgreSQL: set KONTEXT_DATABASE_URL=postgresql://"
+            "user@host/dbname (SQLite serves only kontext-bot run)."
+        )
     settings = settings.model_copy(update={"database_url": DatabaseUrl(url)})
     log.info("database %s", settings.database_url)  # shown with its password masked
-    async with open_app(settings) as app:
-        log.info("starting with providers %s", ", ".join(app.providers))
+    async with open_app(settings, role=role) as app:
+        log.info("starting as %s with providers %s", role, ", ".join(app.providers))
         loop = asyncio.get_running_loop()
         stopping: list[asyncio.Task[None]] = []
+        stopped = asyncio.Event()
+
+        def stop() -> None:
+            stopped.set()
+            stopping.append(loop.create_task(app.bot.close()))
+
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Stop cleanly: the engine releases its leases, so a restart resumes at once.
-            loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(app.bot.close())))
+            loop.add_signal_handler(sig, stop)
         try:
-            await app.bot.start(token.get_secret_value())
+            if role == "worker":
+                # Logged in over HTTP only: results and status edits go through REST.
+                await app.bot.login(token.get_secret_value())
+                log.info("worker %s is taking jobs", app.engine.worker_id)
+                await stopped.wait()
+            else:
+                await app.bot.start(token.get_secret_value())
         except discord.LoginFailure as err:
             raise DiscordUnavailable(
                 "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer "

@@ -149,7 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run(commands: argparse._SubParsersAction[_Parser]) -> None:
     parser = commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
-    parser.set_defaults(handler=_run_command)
+    parser.set_defaults(handler=_run_command, role="run")
+    parser = commands.add_parser(
+        "gateway", help="serve Discord only; workers do the provider work (needs PostgreSQL)"
+    )
+    parser.set_defaults(handler=_run_command, role="gateway")
+    parser = commands.add_parser(
+        "worker", help="run queued jobs and post results over REST, no gateway (needs PostgreSQL)"
+    )
+    parser.set_defaults(handler=_run_command, role="worker")
 
 
 def _run_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,7 +171,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         lambda record: "voice will NOT be supported" not in record.getMessage()
     )
     try:
-        asyncio.run(run(settings))
+        asyncio.run(run(settings, args.role))
     except ConfigurationError as err:
         raise _Refused(err) from err
     return EXIT_OK

@@ -444,6 +444,30 @@ async def test_run_without_a_token_is_refused(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN is not set" in err.decode()
 
 
+@pytest.mark.parametrize("role", ["gateway", "worker"])
+async def test_gateway_and_worker_refuse_sqlite(tmp_path: Path, role: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        role,
+        cwd=tmp_path,
+        env={
+            **_clean_env(),
+            "DISCORD_TOKEN": "not-a-real-token",
+            "AIMLAPI_API_KEY": "test-key",
+            "KONTEXT_DATABASE_URL": f"sqlite:///{tmp_path / 'kontext.db'}",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == EXIT_USAGE and out == b""
+    _assert_one_line_failure(err.decode())
+    assert f"kontext-bot {role} needs PostgreSQL: set KONTEXT_DATABASE_URL=" in err.decode()
+    assert not (tmp_path / "kontext.db").exists()
+
+
 def test_a_photo_reaches_the_provider_without_its_metadata(
     aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,13 +1,15 @@
-"""The ``commands.Bot`` subclass. It builds nothing itself: :mod:`bot.app` hands it its
-services as typed attributes. ``setup_hook`` loads the cogs by name (each registers its own
-commands, listeners and buttons), syncs the commands and starts the job engine; ``close``
+"""The ``commands.AutoShardedBot`` subclass (one or more gateway shards per process). It
+builds nothing itself: :mod:`bot.app` hands it its services as typed attributes.
+``setup_hook`` loads the cogs by name (each registers its own commands, listeners and
+buttons), syncs the commands and starts the job engine (not on a gateway-only process);
+``before_identify_hook`` paces IDENTIFYs by Discord's ``max_concurrency``; ``close``
 stops what ``setup_hook`` started, in reverse order.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import discord
 from discord.ext import commands
@@ -15,10 +17,14 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.edits import EditService
 from bot.jobs.events import EventSink
+from bot.shards import IdentifyPacer
 
 from .delivery import DiscordDelivery
 from .mentions import NO_MENTIONS
 from .views import ButtonCatalog, JobButton
+
+if TYPE_CHECKING:
+    from bot.ops.service import Operations
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.remix",  # replies, remix channels, /kontext remix
     "cogs.history",  # History, Undo, "Edit history", /kontext history
     "cogs.gallery",  # Share and ⭐ reactions
+    "cogs.shards",  # each gateway shard's state and latency in the logs and metrics
 )
 
 
@@ -70,7 +77,7 @@ class KontextGroup(discord.app_commands.Group):
         return True
 
 
-class KontextBot(commands.Bot):
+class KontextBot(commands.AutoShardedBot):
     settings: Settings
     edits: EditService
     delivery: DiscordDelivery
@@ -88,14 +95,24 @@ class KontextBot(commands.Bot):
         events: EventSource,
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
+        start_engine: bool = True,
     ) -> None:
+        # Unset: every shard (discord.py's default); the stubs do not allow None.
+        shards: dict[str, Any] = (
+            {"shard_ids": list(settings.shard_ids)} if settings.shard_ids else {}
+        )
         super().__init__(
+            shard_count=settings.shard_count,
+            # Memory grows with servers, not members: no feature needs the member list.
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
             guild_ready_timeout=guild_ready_timeout,
             command_prefix=commands.when_mentioned,
             intents=intents_for(settings),
             help_command=None,
             allowed_mentions=NO_MENTIONS,
             max_messages=1000,
+            **shards,
         )
         self.settings = settings
         self.edits = edits
@@ -103,8 +120,12 @@ class KontextBot(commands.Bot):
         self.engine = engine
         self.events = events
         self.sync_commands = sync_commands
+        self.start_engine = start_engine
+        self.ops: Operations | None = None  # set by bot.app once operations exist
+        self.pacer: IdentifyPacer | None = None
         self.kontext_group = KontextGroup()
         self._engine_started = False
+        self._listening = False
 
     @property
     def buttons(self) -> ButtonCatalog:
@@ -127,8 +148,18 @@ class KontextBot(commands.Bot):
         if self.sync_commands:
             await self._sync()
         self.events.add(self.delivery.on_event)
-        await self.engine.start()
-        self._engine_started = True
+        self._listening = True
+        if self.start_engine:
+            await self.engine.start()
+            self._engine_started = True
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """IDENTIFY as fast as Discord's ``max_concurrency`` allows (discord.py's default
+        waits 5 s before every shard but the first)."""
+        if self.pacer is None:
+            limits = await self.fetch_session_start_limits()
+            self.pacer = IdentifyPacer(limits.max_concurrency)
+        await self.pacer.wait(shard_id or 0)
 
     async def _sync(self) -> None:
         guild_id = self.settings.dev_guild_id
@@ -152,11 +183,13 @@ class KontextBot(commands.Bot):
         status updates, the extensions and the connection; each step runs even if one before
         failed."""
         try:
-            if self._engine_started:
-                self._engine_started = False
-                try:
+            try:
+                if self._engine_started:
+                    self._engine_started = False
                     await self.engine.stop()
-                finally:
+            finally:
+                if self._listening:
+                    self._listening = False
                     self.events.remove(self.delivery.on_event)
             await self.delivery.close()
             self.tree.remove_command(self.kontext_group.name)

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 REQUEST_UPLOAD_LIMIT = 25 * 1024 * 1024 - 256 * 1024  # headroom for the multipart envelope
 SETUP_WAIT_SECONDS = 15.0
+SETUP_POLL_SECONDS = 0.2  # how often a worker looks for a status message a gateway is posting
 
 
 class ChannelUnusable(KontextError):
@@ -86,6 +87,9 @@ class DiscordDelivery:
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
+        # A worker process: status messages are set up by a gateway process, so a job may be
+        # claimed here before its status message and thread are stored.
+        self.setup_elsewhere = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -105,6 +109,10 @@ class DiscordDelivery:
 
     async def on_event(self, event: JobEvent) -> None:
         """The engine's event sink (see :class:`bot.discord.status.StatusBoard`)."""
+        if self.setup_elsewhere and event.job.status_message_id is None:
+            fresh = await self.repo.get_job(event.job.id)
+            if fresh is not None and fresh.status_message_id is not None:
+                event = event.model_copy(update={"job": fresh})
         await self.board.on_event(event)
         if event.job.status.terminal:
             self._upload_limits.pop(event.job.id, None)
@@ -225,11 +233,15 @@ class DiscordDelivery:
         deadline = loop.time() + SETUP_WAIT_SECONDS
         while True:
             fresh = await self.repo.get_job(job.id) or job
-            if fresh.status_message_id is not None or self._preparing == 0:
+            if fresh.status_message_id is not None or (
+                self._preparing == 0 and not self.setup_elsewhere
+            ):
                 return fresh
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return fresh
+            if self.setup_elsewhere:  # another process stores it: look again shortly
+                remaining = min(remaining, SETUP_POLL_SECONDS)
             async with self._setup_done:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._setup_done.wait(), timeout=remaining)
@@ -458,4 +470,10 @@ def _can_attach(channel: object) -> bool:
     guild = getattr(channel, "guild", None)
     if guild is None or not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
         return True
-    return channel.permissions_for(guild.me).attach_files
+    me = getattr(guild, "me", None)
+    if me is None:  # a worker has no gateway cache: Discord's answer to the post decides
+        return True
+    try:
+        return channel.permissions_for(me).attach_files
+    except discord.ClientException:  # a thread whose parent channel is not cached
+        return True

@@ -171,7 +171,9 @@ class MenuCog(commands.Cog):
     """A cog that owns one message context menu (right-click → Apps → ``name``), added to
     the command tree while the cog is loaded. Its errors reach the tree's error handler."""
 
-    def __init__(self, bot: commands.Bot, name: str, callback: MenuCallback) -> None:
+    def __init__(
+        self, bot: commands.Bot | commands.AutoShardedBot, name: str, callback: MenuCallback
+    ) -> None:
         self.tree = bot.tree
         self.menu = app_commands.ContextMenu(name=name, callback=callback)
 
