@@ -155,6 +155,7 @@ async def open_app(
         labels = {name: CAPABILITIES[name].label for name in names}
         ops = Operations(settings, repo, engine, labels, clock=clock)
         bot.ops = ops
+        ops.health.engine_expected = role != "gateway"
         await ops.start()
         stack.push_async_callback(ops.stop)
         yield App(settings, http, repo, providers, engine, delivery, edits, bot, ops)

@@ -25,7 +25,7 @@ class ShardsCog(commands.Cog):
     def connected(self) -> dict[int, bool]:
         """Whether each shard this process runs is connected (for ``/healthz``)."""
         states = {}
-        for shard_id in self.bot.shard_ids or ():
+        for shard_id in self.bot.shard_ids or range(self.bot.shard_count or 0):
             shard = self.bot.get_shard(shard_id)
             states[shard_id] = shard is not None and not shard.is_closed()
         return states

@@ -51,6 +51,7 @@ class Health:
         self.engine = engine
         self.pauses = pauses
         self.shards = shards
+        self.engine_expected = True  # False in a gateway-only process, which runs no engine
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
         """``(healthy, body)``; the body's ``down`` lists what is down."""
@@ -63,7 +64,7 @@ class Health:
             storage = {"ok": False, "error": type(err).__name__}
             down.append("storage")
         engine = {"running": self.engine.started}
-        if not self.engine.started:
+        if self.engine_expected and not self.engine.started:
             down.append("engine")
         providers: dict[str, Any] = {}
         for name in self.pauses.labels:

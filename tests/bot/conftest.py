@@ -37,6 +37,8 @@ class Harness:
 
     def __init__(self, fake: FakeDiscord, provider: AimlApiFake, db: Path) -> None:
         self.fake = fake
+        # Restarts here come within Discord's 5 s IDENTIFY window, which a real restart is not.
+        fake.identify_window = 0.05
         self.provider = provider
         self.db = db
         self.app: App | None = None

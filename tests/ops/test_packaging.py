@@ -45,7 +45,8 @@ def test_the_image_installs_from_the_lock_and_checks_its_health() -> None:
     assert "--require-hashes" in dockerfile and "-r requirements.lock" in dockerfile
     assert 'CMD ["kontext-bot", "health"]' in dockerfile
     compose = (REPO_ROOT / "docker-compose.yml").read_text()
-    assert compose.count('test: ["CMD", "kontext-bot", "health"]') == 2
+    # kontext, kontext-pg, gateway-0 (gateway-1 inherits it) and worker
+    assert compose.count('test: ["CMD", "kontext-bot", "health"]') == 4
 
 
 def test_dev_tools_are_pinned_exactly() -> None:
