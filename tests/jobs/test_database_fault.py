@@ -36,9 +36,8 @@ async def test_a_vanished_database_while_claiming_is_one_line(harness: Harness) 
     logger.addHandler(seen)
     try:
         await engine.start()
-        while harness.clock.next_wake() is None:  # the claim loop parked until the next poll
-            await asyncio.sleep(0)
-        Path(harness.repo.path).unlink()
+        await engine.run_until_idle()  # the claim loop parked until the next safety poll
+        await asyncio.to_thread(Path(harness.repo.path).unlink)
         harness.clock.advance(POLL)
         await asyncio.wait_for(seen.event.wait(), timeout=30)
     finally:
