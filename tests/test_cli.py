@@ -427,42 +427,39 @@ async def test_run_when_discord_cannot_be_reached_is_one_line(tmp_path: Path) ->
     assert "not-a-real-token" not in err.decode()
 
 
-async def test_run_without_a_token_is_refused(tmp_path: Path) -> None:
+async def _bot(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int | None, bytes, bytes]:
+    """``python -m bot ARGS`` in ``tmp_path``: its exit code, stdout and stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
-        "run",
+        *args,
         cwd=tmp_path,
-        env=_clean_env(),
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
-    assert process.returncode == EXIT_USAGE and out == b""
+    return process.returncode, out, err
+
+
+async def test_run_without_a_token_is_refused(tmp_path: Path) -> None:
+    code, out, err = await _bot(tmp_path, _clean_env(), "run")
+    assert code == EXIT_USAGE and out == b""
     _assert_one_line_failure(err.decode())
     assert "DISCORD_TOKEN is not set" in err.decode()
 
 
 @pytest.mark.parametrize("role", ["gateway", "worker"])
 async def test_gateway_and_worker_refuse_sqlite(tmp_path: Path, role: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        role,
-        cwd=tmp_path,
-        env={
-            **_clean_env(),
-            "DISCORD_TOKEN": "not-a-real-token",
-            "AIMLAPI_API_KEY": "test-key",
-            "KONTEXT_DATABASE_URL": f"sqlite:///{tmp_path / 'kontext.db'}",
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode == EXIT_USAGE and out == b""
+    env = {
+        **_clean_env(),
+        "DISCORD_TOKEN": "not-a-real-token",
+        "AIMLAPI_API_KEY": "test-key",
+        "KONTEXT_DATABASE_URL": f"sqlite:///{tmp_path / 'kontext.db'}",
+    }
+    code, out, err = await _bot(tmp_path, env, role)
+    assert code == EXIT_USAGE and out == b""
     _assert_one_line_failure(err.decode())
     assert f"kontext-bot {role} needs PostgreSQL: set KONTEXT_DATABASE_URL=" in err.decode()
     assert not (tmp_path / "kontext.db").exists()
