@@ -19,7 +19,10 @@ it on). The provider keeps its documented concurrency (2), so most jobs wait in 
 queue; that wait is reported apart and not counted as overhead.
 Prints readable lines, then one JSON line.
 
-    python -m bench.discord [--jobs 200] [--isolated 30] [--postgres]
+    python -m bench.discord [--jobs 200] [--isolated 30] [--postgres] [--roles]
+
+``--roles`` (implies ``--postgres``) runs ``kontext-bot gateway`` and one ``kontext-bot
+worker`` instead of ``run``; the CPU reported for the bot is the gateway process's.
 """
 
 from __future__ import annotations
@@ -171,7 +174,9 @@ def _done_count(fake: FakeDiscord) -> int:
     )
 
 
-async def run(jobs: int, isolated: int, postgres: bool = False) -> dict[str, Any]:
+async def run(
+    jobs: int, isolated: int, postgres: bool = False, roles: bool = False
+) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
     profile = os.environ.get("BENCH_PROFILE")  # a cProfile output path for the bot process
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,12 +192,26 @@ async def run(jobs: int, isolated: int, postgres: bool = False) -> dict[str, Any
                     *(["-m", "cProfile", "-o", profile] if profile else []),
                     "-m",
                     "bot",
-                    "run",
+                    "gateway" if roles else "run",
                     cwd=ROOT,
                     env=_bot_env(fake, provider, url),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
+                processes = [bot]
+                if roles:
+                    processes.append(
+                        await asyncio.create_subprocess_exec(
+                            sys.executable,
+                            "-m",
+                            "bot",
+                            "worker",
+                            cwd=ROOT,
+                            env=_bot_env(fake, provider, url),
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
                 try:
                     await fake.wait_for(
                         lambda: fake.guild_commands.get(fake.guild.id) and fake.gateway.connected(),
@@ -222,8 +241,10 @@ async def run(jobs: int, isolated: int, postgres: bool = False) -> dict[str, Any
                             what="the isolated result",
                         )
                 finally:
-                    bot.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(bot.wait(), timeout=30)
+                    for process in processes:
+                        process.send_signal(signal.SIGTERM)
+                    for process in processes:
+                        await asyncio.wait_for(process.wait(), timeout=30)
                     log.close()
                 summary = await _measure(url, fake, burst)
                 single = await _measure(url, fake, alone) if alone else {}
@@ -250,11 +271,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200, help="simultaneous /edit (burst)")
     parser.add_argument("--isolated", type=int, default=30, help="then /edit one at a time")
     parser.add_argument(
+        "--roles", action="store_true", help="a gateway and a worker process (PostgreSQL)"
+    )
+    parser.add_argument(
         "--postgres", action="store_true", help="a throw-away PostgreSQL database (tests.pg)"
     )
     args = parser.parse_args()
-    summary = asyncio.run(run(args.jobs, args.isolated, args.postgres))
-    print(f"storage: {'PostgreSQL' if args.postgres else 'SQLite'}")
+    postgres = args.postgres or args.roles
+    summary = asyncio.run(run(args.jobs, args.isolated, postgres, args.roles))
+    print(f"storage: {'PostgreSQL' if postgres else 'SQLite'}")
+    print(f"processes: {'gateway + worker' if args.roles else 'run'}")
     print(
         f"{summary['jobs']} simultaneous /edit, {summary['failed']} failed, "
         f"{summary['wall_seconds']} s"
