@@ -70,6 +70,10 @@ class Capabilities(Frozen):
     default_concurrency: int = 2  # from the provider's documented entry tier
     default_rate_per_minute: float | None = None
     result_hosts: tuple[str, ...] = ()  # hosts results are downloaded from (allowlist)
+    models: tuple[str, ...] = ()  # model tiers offered (``<PROVIDER>_MODEL``), default first
+    cancel: bool = False  # the provider has a cancel call
+    sync_mode: bool = False  # the submit can answer with the finished result when it is quick
+    price_per_image: float | None = None  # US dollars, where the provider documents it
 
     @property
     def text_to_image(self) -> bool:

@@ -31,6 +31,7 @@ class HttpProvider:
 
     CAPABILITIES: Capabilities
     KEY_ENV: str
+    HTTP: type[ProviderHttp] = ProviderHttp  # a provider may read its error bodies its own way
 
     def __init__(
         self,
@@ -41,12 +42,13 @@ class HttpProvider:
         catalog: Mapping[str, Capabilities] | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
-        caps = self.CAPABILITIES
+        caps = self.capabilities_for(settings)
+        self.caps = caps
         self._key = settings.api_key(caps.name)
         self._catalog: Mapping[str, Capabilities] = catalog or {caps.name: caps}
         self.base_url = settings.base_url(caps.name)
         secret = self._key.get_secret_value() if self._key is not None else None
-        self.http = ProviderHttp(
+        self.http = self.HTTP(
             name=caps.name,
             label=caps.label,
             key_env=self.KEY_ENV,
@@ -56,17 +58,22 @@ class HttpProvider:
             policy=policy,
         )
 
+    @classmethod
+    def capabilities_for(cls, settings: Settings) -> Capabilities:
+        """This provider's capabilities under ``settings`` (a model choice may change them)."""
+        return cls.CAPABILITIES
+
     @property
     def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
+        return self.caps
 
     def check(self, request: GenerationRequest) -> None:
-        check_request(self.CAPABILITIES, request, self._catalog)
-        require_key(self.CAPABILITIES, self.KEY_ENV, self._key)
+        check_request(self.caps, request, self._catalog)
+        require_key(self.caps, self.KEY_ENV, self._key)
 
     def key(self) -> str:
         """The API key; refuses clearly (before any network call) when it is not set."""
-        return require_key(self.CAPABILITIES, self.KEY_ENV, self._key)
+        return require_key(self.caps, self.KEY_ENV, self._key)
 
     async def poll(self, handle: str) -> Pending | Finished:
         raise ProviderError(
@@ -77,6 +84,11 @@ class HttpProvider:
     async def cancel(self, handle: str) -> bool:
         """None of the seed providers documents a cancel call."""
         return False
+
+    async def key_status(self) -> str | None:
+        """Prove the key works with one cheap authenticated call and describe the account;
+        ``None`` where the provider documents no such call."""
+        return None
 
     async def aclose(self) -> None:
         """The HTTP client belongs to the caller; nothing to close here."""
@@ -113,11 +125,30 @@ def finish(
         raise provider.http.moderated(detail or "every output was flagged NSFW")
     if not outputs:
         raise UpstreamError(
-            provider.CAPABILITIES.name,
-            f"{provider.CAPABILITIES.label} finished without returning an image. Try again.",
+            provider.caps.name,
+            f"{provider.caps.label} finished without returning an image. Try again.",
             detail=detail,
         )
     return Finished(outputs=tuple(outputs), seed=seed, credits=credits, handle=handle)
+
+
+def job_failed(provider: HttpProvider, message: str | None) -> ProviderError:
+    """A job the provider reports as failed for good: moderation, credits and the like map by
+    their words; anything else is a terminal :class:`ProviderError` (polling the same job
+    again cannot change its outcome, so it must not look retryable)."""
+    error = provider.http.failure(message)
+    if isinstance(error, UpstreamError):
+        return ProviderError(provider.caps.name, error.user_message, detail=error.detail)
+    return error
+
+
+def unreadable(provider: HttpProvider, why: str) -> UpstreamError:
+    """An answer that could not be read (the reason goes to logs only)."""
+    return UpstreamError(
+        provider.caps.name,
+        f"{provider.caps.label} sent an answer that could not be read. Try again in a minute.",
+        detail=why,
+    )
 
 
 def to_int(value: object) -> int | None:
@@ -130,3 +161,18 @@ def to_int(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def url_on(url: object, base_url: str, domains: tuple[str, ...] = ()) -> bool:
+    """Whether ``url`` may receive this provider's key: an ``https`` URL on one of ``domains``
+    (or a subdomain), or a URL with the scheme and host of the configured base URL."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parsed, base = httpx.URL(url), httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    host = parsed.host.lower()
+    if parsed.scheme == base.scheme and host == base.host.lower():
+        return True
+    return parsed.scheme == "https" and any(host == d or host.endswith("." + d) for d in domains)

@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import itertools
 import json
@@ -143,6 +144,10 @@ class FakeProvider:
 
     name = "fake"
     default_size = (1024, 1024)
+    key_env: str | None = None  # the key's environment variable, if not <NAME>_API_KEY
+    #: Result URLs stop working this many seconds (on the injected clock) after they were made.
+    result_ttl: float | None = None
+    expired_status = 404
 
     def __init__(
         self,
@@ -160,6 +165,7 @@ class FakeProvider:
         self._queues: dict[str, deque[Outcome]] = defaultdict(deque)
         self._defaults: dict[str, Outcome] = {}
         self._files: dict[str, tuple[bytes, str]] = {}
+        self._born: dict[str, float] = {}
         self._stalls: list[asyncio.Event] = []
         self._ids = itertools.count(1000)
         self._runner: web.AppRunner | None = None
@@ -321,11 +327,33 @@ class FakeProvider:
         for index in range(count):
             name = f"{self.new_id()}.{'jpg' if fmt == 'jpeg' else fmt}"
             self._files[name] = (render(size, fmt, index), f"image/{fmt}")
+            if self.clock is not None:
+                self._born[name] = self.clock.monotonic()
             urls.append(f"{self.base_url}/cdn/{name}")
         return urls
 
     def image_bytes(self, url: str) -> bytes:
         return self._files[url.rsplit("/", 1)[-1]][0]
+
+    def reference_size(self, url: str) -> tuple[int, int]:
+        """The output size a model keeping a reference's shape makes (long side 1024): the
+        reference is read from this fake's CDN or from a ``data:`` URI, else 1024×1024."""
+        if url.startswith("data:"):
+            try:
+                data: bytes | None = base64.b64decode(url.partition(",")[2])
+            except ValueError:
+                data = None
+        else:
+            found = (
+                self._files.get(url.rsplit("/", 1)[-1]) if url.startswith(self.base_url) else None
+            )
+            data = found[0] if found else None
+        if not data:
+            return (1024, 1024)
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+        scale = 1024 / max(width, height)
+        return (max(16, round(width * scale)), max(16, round(height * scale)))
 
     def store_upload(self, data: bytes, mime: str) -> str:
         name = f"upload-{self.new_id()}.{mime.split('/')[-1]}"
@@ -340,7 +368,14 @@ class FakeProvider:
             return answer
         if answer.kind is Kind.NOT_IMAGE:
             return web.Response(body=b"<html>not an image</html>", content_type="image/png")
-        found = self._files.get(request.match_info["name"])
+        name = request.match_info["name"]
+        found = self._files.get(name)
+        born = self._born.get(name)
+        ttl = self.result_ttl
+        if ttl is not None and self.clock is not None and born is not None:
+            expired = self.clock.monotonic() - born >= ttl
+            if expired:
+                return web.Response(status=self.expired_status, text="expired")
         if found is None:
             return web.Response(status=404, text="Not Found")
         return web.Response(body=found[0], content_type=found[1])
