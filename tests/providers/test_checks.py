@@ -15,14 +15,18 @@ from tests.providers.conftest import SteppingClock, provider_for, reference
 
 
 def test_registry_is_explicit_and_matches_capabilities() -> None:
-    assert set(PROVIDERS) == set(CAPABILITIES) == {
-        "aimlapi",
-        "modelslab",
-        "wavespeed",
-        "bfl",
-        "fal",
-        "replicate",
-    }
+    assert (
+        set(PROVIDERS)
+        == set(CAPABILITIES)
+        == {
+            "aimlapi",
+            "modelslab",
+            "wavespeed",
+            "bfl",
+            "fal",
+            "replicate",
+        }
+    )
     for name, caps in CAPABILITIES.items():
         assert caps.name == name
 
