@@ -18,7 +18,7 @@ from tests.conftest import REPO_ROOT
 from tests.fakes import FAKES, FakeProvider, Outcome, env_for, require_docs
 from tests.fakes.threaded import ThreadedFake
 
-_OUR_ENV = ("_API_KEY", "_BASE_URL", "KONTEXT_")
+_OUR_ENV = ("_API_KEY", "_API_TOKEN", "FAL_KEY", "_BASE_URL", "_MODEL", "KONTEXT_")
 
 
 def _clean_env() -> dict[str, str]:
@@ -227,6 +227,23 @@ FAILURES = {
         (Outcome.http(422, "image is required"), "image is required"),
         (Outcome.http(503), "had a problem"),
     ],
+    "bfl": [
+        (Outcome.http(402), "out of credits"),
+        (Outcome.rate_limited(20, message="Too many active tasks"), "Try again in 20 s"),
+        (Outcome.processing(0, then=Outcome.failed("Request Moderated")), "safety filter"),
+    ],
+    "fal": [
+        (
+            Outcome.http(403, "User is locked. Reason: Exhausted balance. Top up your balance."),
+            "out of credits",
+        ),
+        (Outcome.processing(0, then=Outcome.failed("content_policy_violation")), "safety filter"),
+    ],
+    "replicate": [
+        (Outcome.http(402), "out of credits"),
+        (Outcome.rate_limited(30, where="text"), "Try again in 30 s"),
+        (Outcome.failed("The input or output was flagged as sensitive. (E005)"), "safety filter"),
+    ],
 }
 
 
@@ -310,7 +327,16 @@ def test_requests_a_provider_cannot_serve_exit_2(
         words = "guidance from 1 to 20"
     elif threaded.name == "modelslab":
         args = ["edit", "--prompt", "x"] + [a for i in images for a in ("--image", i)]
-        words = "AIML API (up to 4) and WaveSpeed (up to 4) can take 3"
+        words = "AIML API (up to 4), WaveSpeed (up to 4), Black Forest Labs (up to 4)"
+    elif threaded.name == "bfl":
+        args = ["imagine", "--prompt", "x", "--num-images", "2"]
+        words = "Black Forest Labs makes one image per request; you asked for 2."
+    elif threaded.name == "fal":
+        args = ["imagine", "--prompt", "x", "--guidance", "0.5"]
+        words = "fal.ai takes guidance from 1 to 20"
+    elif threaded.name == "replicate":
+        args = ["edit", "--prompt", "x"] + [a for i in images for a in ("--image", i)]
+        words = "Replicate takes at most 1 reference images; you gave 3."
     else:
         args = ["imagine", "--prompt", "x"]
         words = "no text-to-image model; use AIML API"
@@ -327,7 +353,7 @@ def test_missing_key_exit_2(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = f"{threaded.name.upper()}_API_KEY"
+    env = threaded.key_env or f"{threaded.name.upper()}_API_KEY"
     monkeypatch.delenv(env)
     code = main(
         ["edit", "--image", str(_picture(tmp_path / "p.png")), "--prompt", "x", "--out-dir", "o"]
