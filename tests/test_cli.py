@@ -462,3 +462,49 @@ async def test_run_without_a_token_is_refused(tmp_path: Path) -> None:
     assert process.returncode == EXIT_USAGE and out == b""
     _assert_one_line_failure(err.decode())
     assert "DISCORD_TOKEN is not set" in err.decode()
+
+
+# -- providers ----------------------------------------------------------------------------
+
+
+def test_providers_lists_capabilities_and_tests_each_key(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes import BflFake, ReplicateFake, WaveSpeedFake
+
+    with (
+        ThreadedFake(BflFake, docs=require_docs()) as bfl,
+        ThreadedFake(ReplicateFake, docs=require_docs()) as replicate,
+        ThreadedFake(WaveSpeedFake, docs=require_docs()) as wavespeed,
+    ):
+        for fake in (bfl, replicate, wavespeed):
+            for key, value in env_for(fake).items():
+                monkeypatch.setenv(key, value)
+        monkeypatch.setenv("REPLICATE_API_TOKEN", "wrong")
+        code = main(["providers"])
+        captured = capsys.readouterr()
+        assert replicate.requests[0].endpoint == "account"
+        assert wavespeed.requests == []  # no cheap authenticated call: nothing is sent
+    assert code == EXIT_FAILURE, captured.err  # one key was refused
+    out = captured.out
+    assert "bfl  Black Forest Labs  model max (flux-kontext-max; also pro)" in out
+    assert "references 0–4 · text-to-image yes · images/request 1" in out
+    assert "key works: 1234 credits ($12.34)" in out
+    assert "$0.08/image" in out
+    assert (
+        "key refused: Replicate refused the API key (HTTP 401). Check REPLICATE_API_TOKEN." in out
+    )
+    assert "wavespeed  WaveSpeed" in out and "key set: no cheap authenticated call" in out
+    assert "not configured: aimlapi (AIMLAPI_API_KEY), modelslab (MODELSLAB_API_KEY), " in out
+    assert "fal (FAL_KEY)" in out
+    assert "wrong" not in out + captured.err
+
+
+def test_providers_without_any_key_is_refused(
+    cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["providers"])
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    _assert_one_line_failure(captured.err)
+    assert "No provider has a key. Set one of AIMLAPI_API_KEY" in captured.err
