@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
-from bot.providers.base import GenerationRequest, Provider, ReferenceImage
+from bot.providers.base import Provider
 from storage.base import LimitExceeded, Repository
 
 from . import messages
-from .errors import AlreadyFinished, JobNotFound, NotAllowed, UnknownProvider
+from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .lanes import ActiveJob, Lane
 from .limits import (
@@ -40,6 +40,7 @@ from .limits import (
 from .parking import Parking
 from .ratelimit import ProviderGate
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
+from .routing import Router
 from .runner import RunContext, cancel_at_provider, end_job, run_job
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,14 @@ class JobEngine:
         if fallback is not None and fallback not in self._providers:
             log.warning("fallback provider %s is not configured: no fallback", fallback)
         self._parking = Parking(self.clock)
+        self.router = Router(
+            self._providers,
+            concurrency=lambda name: self._lanes[name].gate.concurrency,
+            typical=self._typical_seconds,
+            backlog=repo.provider_backlog,
+            settings=repo.get_guild_settings,
+            fallback=fallback,
+        )
         self._ctx = RunContext(
             repo=repo,
             providers=self._providers,
@@ -108,6 +117,7 @@ class JobEngine:
             on_requeue=self._requeued,
             on_rate_limited=self._rate_limited,
             on_provider_done=self._provider_done,
+            reroute=self.router.fallback,
         )
         self._active: dict[int, ActiveJob] = {}
         self._deadlines: list[tuple[float, int]] = []
@@ -194,40 +204,18 @@ class JobEngine:
         (nothing queued)."""
         now = self.clock.now()
         settings = await self.repo.get_guild_settings(request.guild_id)
-        name = request.provider or settings.provider or self.config.default_provider
-        lane = self._lanes.get(name)
-        if lane is None:
-            available = ", ".join(sorted(self._lanes)) or "none"
-            raise UnknownProvider(
-                f"The provider '{name}' is not available here (available: {available}). "
-                "Pick another one, or ask an admin to change this server's provider."
-            )
         params = request.params
         if params.aspect_ratio is None and settings.default_aspect_ratio is not None:
             params = params.model_copy(update={"aspect_ratio": settings.default_aspect_ratio})
-        if params.safety_tolerance is None and lane.provider.capabilities.safety_tolerance:
+        if params.safety_tolerance is None:
             params = params.model_copy(update={"safety_tolerance": settings.safety_tolerance})
-        lane.provider.check(
-            GenerationRequest(
-                prompt=request.prompt,
-                references=tuple(
-                    ReferenceImage(
-                        data=img.data,
-                        mime=img.mime,
-                        width=img.width,
-                        height=img.height,
-                        url=img.url,
-                    )
-                    for img in request.images
-                ),
-                aspect_ratio=params.aspect_ratio,
-                seed=params.seed,
-                guidance=params.guidance,
-                safety_tolerance=params.safety_tolerance,
-                output_format=params.output_format,
-                num_images=params.num_images,
-            )
-        )
+        route = await self.router.route(request, settings, self.config.default_provider, params)
+        name, lane = route.provider, self._lanes[route.provider]
+        if (
+            request.params.safety_tolerance is None
+            and not lane.provider.capabilities.safety_tolerance
+        ):
+            params = params.model_copy(update={"safety_tolerance": None})
         references = []
         for img in request.images:
             content_hash = await self.repo.put_blob(img.data, now=now)
@@ -257,6 +245,7 @@ class JobEngine:
             reply_to_message_id=request.reply_to_message_id,
             references=tuple(references),
             deadline_at=now + self.config.deadline_seconds,
+            route_reason=route.reason,
         )
         try:
             job = await self.repo.enqueue(new_job, now=now, limits=enqueue_limits(settings))
