@@ -20,7 +20,7 @@ The choice and its reason are stored on the job (``route_reason``) for Info to s
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.models import GuildSettings, Job, JobParams
@@ -32,6 +32,21 @@ from .limits import format_duration
 from .requests import EditRequest
 
 log = logging.getLogger(__name__)
+
+
+def allowed_providers(text: str, known: Collection[str]) -> tuple[str, ...]:
+    """A guild's provider list from an admin's text ("fal, bfl"; "none" or "" clears it), in
+    the order given; unknown names are refused, naming the ones this bot has."""
+    names = [n.strip().lower() for n in text.replace(",", " ").split()]
+    if names in ([], ["none"]):
+        return ()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UnknownProvider(
+            f"Unknown provider {unknown[0]!r}. This bot has: {', '.join(sorted(known))}. "
+            "List them separated by commas, the preferred one first."
+        )
+    return tuple(dict.fromkeys(names))
 
 
 def expected_seconds(ahead: int, typical: float, concurrency: int) -> float:

@@ -12,8 +12,8 @@ import pytest
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities
 from bot.clock import ManualClock
-from bot.jobs import EngineConfig, JobEngine, JobEvent
-from bot.jobs.routing import expected_seconds
+from bot.jobs import EngineConfig, JobEngine, JobEvent, UnknownProvider
+from bot.jobs.routing import allowed_providers, expected_seconds
 from bot.models import GuildSettings, Job, JobStatus
 from bot.providers.errors import UpstreamError
 from storage.base import Repository
@@ -86,6 +86,14 @@ async def _learn(bench: Bench) -> None:
             )
     await bench.engine.run_until_idle()
     bench.clock.advance(60)  # the engine refreshes its duration estimates once a minute
+
+
+def test_an_admin_lists_providers_in_order() -> None:
+    known = {"fal", "bfl", "replicate"}
+    assert allowed_providers("fal, BFL fal", known) == ("fal", "bfl")
+    assert allowed_providers("none", known) == allowed_providers("  ", known) == ()
+    with pytest.raises(UnknownProvider, match=r"Unknown provider 'midjourney'\. This bot has: bfl"):
+        allowed_providers("fal, midjourney", known)
 
 
 async def test_expected_time_formula() -> None:
