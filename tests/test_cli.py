@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from bot.cli import EXIT_FAILURE, EXIT_USAGE, main
+from storage.schema import latest_version
 from tests.conftest import REPO_ROOT
 from tests.fakes import FAKES, FakeProvider, Outcome, env_for, require_docs
 from tests.fakes.threaded import ThreadedFake
@@ -397,7 +398,9 @@ def test_migrate_creates_the_database_and_is_idempotent(
     assert main(["migrate"]) == 0
     assert main(["migrate"]) == 0
     out, err = capsys.readouterr()
-    assert out.splitlines() == [f"{url}: schema version 1"] * 2 and err == ""
+    assert (
+        out.splitlines() == [f"{url}: schema version {latest_version('sqlite')}"] * 2 and err == ""
+    )
     assert (tmp_path / "deep" / "kontext.db").is_file()
 
 

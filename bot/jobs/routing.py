@@ -75,21 +75,13 @@ class Route:
 
 def generation_request(request: EditRequest, params: JobParams) -> GenerationRequest:
     """The provider-level request of an edit request with its final parameters."""
-    return GenerationRequest(
-        prompt=request.prompt,
-        references=tuple(
-            ReferenceImage(
-                data=img.data, mime=img.mime, width=img.width, height=img.height, url=img.url
-            )
-            for img in request.images
-        ),
-        aspect_ratio=params.aspect_ratio,
-        seed=params.seed,
-        guidance=params.guidance,
-        safety_tolerance=params.safety_tolerance,
-        output_format=params.output_format,
-        num_images=params.num_images,
+    references = tuple(
+        ReferenceImage(
+            data=img.data, mime=img.mime, width=img.width, height=img.height, url=img.url
+        )
+        for img in request.images
     )
+    return GenerationRequest.of(request.prompt, references, params)
 
 
 class Router:

@@ -68,17 +68,7 @@ async def build_request(repo: Repository, job: Job) -> GenerationRequest:
                     data=data, mime=sniff_mime(data), width=width, height=height, url=ref.url
                 )
             )
-    params = job.params
-    return GenerationRequest(
-        prompt=job.prompt,
-        references=tuple(references),
-        aspect_ratio=params.aspect_ratio,
-        seed=params.seed,
-        guidance=params.guidance,
-        safety_tolerance=params.safety_tolerance,
-        output_format=params.output_format,
-        num_images=params.num_images,
-    )
+    return GenerationRequest.of(job.prompt, tuple(references), job.params)
 
 
 def _size_of(data: bytes) -> tuple[int, int]:

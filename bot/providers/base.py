@@ -13,7 +13,14 @@ from typing import Literal, Protocol
 
 from pydantic import Field
 
-from bot.models import MAX_PROMPT_LENGTH, MAX_REFERENCES, AspectRatio, Frozen, OutputFormat
+from bot.models import (
+    MAX_PROMPT_LENGTH,
+    MAX_REFERENCES,
+    AspectRatio,
+    Frozen,
+    JobParams,
+    OutputFormat,
+)
 
 
 class ReferenceImage(Frozen):
@@ -37,6 +44,22 @@ class GenerationRequest(Frozen):
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
     output_format: OutputFormat = OutputFormat.PNG
     num_images: int = Field(default=1, ge=1, le=4)
+
+    @classmethod
+    def of(
+        cls, prompt: str, references: tuple[ReferenceImage, ...], params: JobParams
+    ) -> GenerationRequest:
+        """The request for a prompt, its references and a job's parameters."""
+        return cls(
+            prompt=prompt,
+            references=references,
+            aspect_ratio=params.aspect_ratio,
+            seed=params.seed,
+            guidance=params.guidance,
+            safety_tolerance=params.safety_tolerance,
+            output_format=params.output_format,
+            num_images=params.num_images,
+        )
 
     def effective_aspect_ratio(self) -> AspectRatio:
         """The ratio to send: the chosen one, else the first reference's, else 1:1."""

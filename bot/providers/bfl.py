@@ -27,11 +27,11 @@ Decisions:
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 
-from bot.config import Settings
 from bot.providers.base import (
     Capabilities,
     Finished,
@@ -80,10 +80,7 @@ _MODERATED = ("request moderated", "content moderated")
 class BflProvider(HttpProvider):
     CAPABILITIES = CAPABILITIES
     KEY_ENV = "BFL_API_KEY"
-
-    @classmethod
-    def capabilities_for(cls, settings: Settings) -> Capabilities:
-        return PRO if settings.model_choice("bfl") == "pro" else CAPABILITIES
+    MODELS: ClassVar[Mapping[str, Capabilities]] = {"max": CAPABILITIES, "pro": PRO}
 
     def _auth(self) -> dict[str, str]:
         return {"x-key": self.key(), "accept": "application/json"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from typing import ClassVar
 
 import httpx
 
@@ -32,6 +33,8 @@ class HttpProvider:
     CAPABILITIES: Capabilities
     KEY_ENV: str
     HTTP: type[ProviderHttp] = ProviderHttp  # a provider may read its error bodies its own way
+    #: Capabilities per model tier (``<PROVIDER>_MODEL``) where a provider offers several.
+    MODELS: ClassVar[Mapping[str, Capabilities]] = {}
 
     def __init__(
         self,
@@ -61,7 +64,8 @@ class HttpProvider:
     @classmethod
     def capabilities_for(cls, settings: Settings) -> Capabilities:
         """This provider's capabilities under ``settings`` (a model choice may change them)."""
-        return cls.CAPABILITIES
+        choice = settings.model_choice(cls.CAPABILITIES.name)
+        return cls.MODELS.get(choice or "", cls.CAPABILITIES)
 
     @property
     def capabilities(self) -> Capabilities:

@@ -33,11 +33,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 
-from bot.config import Settings
 from bot.providers.base import (
     Capabilities,
     Finished,
@@ -94,7 +94,6 @@ DEV = CAPABILITIES.model_copy(
         "price_per_image": 0.025,  # per megapixel, rounded up; outputs are about 1 MP
     }
 )
-_MODELS = {"max": CAPABILITIES, "pro": PRO, "dev": DEV}
 
 
 class FalHttp(ProviderHttp):
@@ -127,10 +126,7 @@ class FalProvider(HttpProvider):
     CAPABILITIES = CAPABILITIES
     KEY_ENV = "FAL_KEY"
     HTTP = FalHttp
-
-    @classmethod
-    def capabilities_for(cls, settings: Settings) -> Capabilities:
-        return _MODELS.get(settings.model_choice("fal") or "max", CAPABILITIES)
+    MODELS: ClassVar[Mapping[str, Capabilities]] = {"max": CAPABILITIES, "pro": PRO, "dev": DEV}
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Key {self.key()}"}

@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 
-from bot.config import Settings
 from bot.models import OutputFormat
 from bot.providers.base import (
     Capabilities,
@@ -95,7 +95,6 @@ DEV = CAPABILITIES.model_copy(
         "price_per_image": 0.025,
     }
 )
-_MODELS = {"max": CAPABILITIES, "pro": PRO, "dev": DEV}
 _RESETS = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 
 
@@ -116,10 +115,7 @@ class ReplicateProvider(HttpProvider):
     CAPABILITIES = CAPABILITIES
     KEY_ENV = "REPLICATE_API_TOKEN"
     HTTP = ReplicateHttp
-
-    @classmethod
-    def capabilities_for(cls, settings: Settings) -> Capabilities:
-        return _MODELS.get(settings.model_choice("replicate") or "max", CAPABILITIES)
+    MODELS: ClassVar[Mapping[str, Capabilities]] = {"max": CAPABILITIES, "pro": PRO, "dev": DEV}
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key()}"}

@@ -220,14 +220,7 @@ class ReplicateFake(FakeProvider):
 
     async def _files_upload(self, request: web.Request) -> web.StreamResponse:
         auth_ok = self._key_ok(request)
-        data: bytes | None = None
-        mime = "application/octet-stream"
-        if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            async for part in reader:
-                if getattr(part, "name", None) == "content":
-                    data = bytes(await part.read())  # type: ignore[union-attr]
-                    mime = part.headers.get("Content-Type", mime)
+        data, mime = await self.multipart_file(request, "content")
         entry = self.record(
             request, "upload", {"content": len(data) if data else None}, auth_ok=auth_ok
         )

@@ -283,6 +283,20 @@ class FakeProvider:
             self.violations.append(f"{request.method} {request.path}: body is not JSON")
             return None
 
+    async def multipart_file(
+        self, request: web.Request, field_name: str
+    ) -> tuple[bytes | None, str]:
+        """The bytes and content type of a multipart upload's ``field_name`` part."""
+        data: bytes | None = None
+        mime = "application/octet-stream"
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if getattr(part, "name", None) == field_name:
+                    data = bytes(await part.read())  # type: ignore[union-attr]
+                    mime = part.headers.get("Content-Type", mime)  # type: ignore[union-attr]
+        return data, mime
+
     def bearer_ok(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"
 

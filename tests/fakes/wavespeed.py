@@ -97,14 +97,7 @@ class WaveSpeedFake(FakeProvider):
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         auth_ok = self.bearer_ok(request)
-        data: bytes | None = None
-        mime = "application/octet-stream"
-        if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            async for part in reader:
-                if getattr(part, "name", None) == "file":
-                    data = bytes(await part.read())  # type: ignore[union-attr]
-                    mime = part.headers.get("Content-Type", mime)
+        data, mime = await self.multipart_file(request, "file")
         entry = self.record(
             request, "upload", {"file": len(data) if data else None}, auth_ok=auth_ok
         )
