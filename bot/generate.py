@@ -3,18 +3,24 @@
 The job engine performs the same steps with a stored state between each (so a restart polls a
 saved handle instead of submitting again): check → submit → poll with :func:`poll_delay`
 until finished or the deadline → download every output at once → check each is an image.
+
+One deadline, measured on the injected clock, covers all of it: a provider that holds the
+submit open or trickles its answer is cut off there. A 429 whose ``Retry-After`` is short
+(at most :data:`MAX_RATE_WAIT` and before the deadline) is waited out and the call repeated:
+a 429 means the provider took nothing, so repeating it cannot bill twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from bot.clock import Clock
+from bot.clock import Clock, within
 from bot.images import ImageRejected, prepare_image
+from bot.media import DownloadFailed, DownloadRefused, result_problem
 from bot.providers.base import (
     Finished,
     GenerationRequest,
@@ -23,13 +29,18 @@ from bot.providers.base import (
     Provider,
     Submitted,
 )
-from bot.providers.errors import ProviderTimeout, UpstreamError
+from bot.providers.errors import ProviderTimeout, RateLimited, UpstreamError
 
 log = logging.getLogger(__name__)
 
 MAX_POLL_DELAY = 10.0
 POLL_GROWTH = 1.5
 MAX_RESULT_BYTES = 50 * 1024 * 1024
+#: The longest ``Retry-After`` waited out; a longer one is reported.
+MAX_RATE_WAIT = 60.0
+#: 429 answers waited out in one call before giving up.
+MAX_RATE_RETRIES = 3
+T = TypeVar("T")
 
 Progress = Submitted | Pending | Finished
 
@@ -90,15 +101,37 @@ async def wait_for_result(
             )
         await clock.sleep(min(poll_delay(attempt, caps.min_poll_interval), remaining))
         attempt += 1
-        state = await provider.poll(handle)
+        deadline = started + deadline_seconds
+        state = await patiently(lambda: provider.poll(handle), clock=clock, deadline=deadline)
         if on_progress is not None:
             on_progress(state)
         if isinstance(state, Finished):
             return state
 
 
+async def patiently(call: Callable[[], Awaitable[T]], *, clock: Clock, deadline: float) -> T:
+    """``call()``, repeated after each 429 whose wait is short and ends before ``deadline``
+    (on ``clock.monotonic()``); other errors, and long waits, are raised."""
+    for attempt in range(1, MAX_RATE_RETRIES + 2):
+        try:
+            return await call()
+        except RateLimited as err:
+            wait = err.retry_after if err.retry_after is not None else 2.0**attempt
+            fits = clock.monotonic() + wait < deadline
+            if attempt > MAX_RATE_RETRIES or wait > MAX_RATE_WAIT or not fits:
+                raise
+            log.info("%s asked to wait %.0f s; waiting", err.provider, wait)
+            await clock.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 async def download(
-    outputs: tuple[OutputImage, ...], *, fetcher: Fetcher, provider: str
+    outputs: tuple[OutputImage, ...],
+    *,
+    fetcher: Fetcher,
+    provider: str,
+    label: str | None = None,
+    max_bytes: int = MAX_RESULT_BYTES,
 ) -> list[GeneratedImage]:
     """Fetch every output at once (provider URLs expire) and check each one decodes."""
 
@@ -106,11 +139,20 @@ async def download(
         if output.data is not None:
             data = output.data
         elif output.url is not None:
-            data = await fetcher.fetch(output.url, max_bytes=MAX_RESULT_BYTES)
+            try:
+                data = await fetcher.fetch(output.url, max_bytes=max_bytes)
+            except (DownloadRefused, DownloadFailed) as err:
+                # The media errors speak about links a person posted; say it of the result.
+                raise DownloadFailed(
+                    err.reason,
+                    f"The result could not be downloaded from {label or provider}: "
+                    f"{result_problem(err)}. Try again.",
+                    status=err.status if isinstance(err, DownloadFailed) else None,
+                ) from err
         else:
             raise UpstreamError(provider, "The provider returned an empty result. Try again.")
         try:
-            image = await prepare_image(data, max_bytes=MAX_RESULT_BYTES)
+            image = await prepare_image(data, max_bytes=max_bytes)
         except ImageRejected as err:
             raise UpstreamError(
                 provider,
@@ -136,19 +178,51 @@ async def generate(
     clock: Clock,
     deadline_seconds: float = 600.0,
     on_progress: Callable[[Progress], object] | None = None,
+    max_result_bytes: int = MAX_RESULT_BYTES,
 ) -> list[GeneratedImage]:
     """Run ``request`` on ``provider`` and return the checked result images.
 
     Every failure is a :class:`~bot.errors.KontextError`: provider errors from the error tree,
-    download refusals from :mod:`bot.media`.
+    download refusals worded as provider failures. Past ``deadline_seconds`` (every phase
+    counted) it stops with :class:`ProviderTimeout`.
     """
     provider.check(request)
+    caps = provider.capabilities
+    try:
+        return await within(
+            clock,
+            deadline_seconds,
+            _run(
+                provider, request, fetcher, clock, deadline_seconds, on_progress, max_result_bytes
+            ),
+        )
+    except TimeoutError:
+        raise ProviderTimeout(
+            caps.name,
+            f"{caps.label} did not finish within {deadline_seconds:g} s, so it was stopped. "
+            "Try again later, or choose another provider.",
+            detail="the overall deadline passed",
+        ) from None
+
+
+async def _run(
+    provider: Provider,
+    request: GenerationRequest,
+    fetcher: Fetcher,
+    clock: Clock,
+    deadline_seconds: float,
+    on_progress: Callable[[Progress], object] | None,
+    max_result_bytes: int,
+) -> list[GeneratedImage]:
+    caps = provider.capabilities
     started = clock.monotonic()
-    result = await provider.submit(request)
+    result = await patiently(
+        lambda: provider.submit(request), clock=clock, deadline=started + deadline_seconds
+    )
     if on_progress is not None:
         on_progress(result)
     if isinstance(result, Submitted):
-        log.info("%s accepted job %s", provider.capabilities.label, result.handle)
+        log.info("%s accepted job %s", caps.label, result.handle)
         remaining = deadline_seconds - (clock.monotonic() - started)
         result = await wait_for_result(
             provider,
@@ -157,4 +231,10 @@ async def generate(
             deadline_seconds=remaining,
             on_progress=on_progress,
         )
-    return await download(result.outputs, fetcher=fetcher, provider=provider.capabilities.name)
+    return await download(
+        result.outputs,
+        fetcher=fetcher,
+        provider=caps.name,
+        label=caps.label,
+        max_bytes=max_result_bytes,
+    )

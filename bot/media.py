@@ -321,3 +321,27 @@ def _status_error(status: int, url: httpx.URL) -> DownloadFailed:
             f"The download failed (HTTP {status}). Check the link, or attach the image directly."
         )
     return DownloadFailed("http_status", message, status=status)
+
+
+_RESULT_PROBLEMS: Final = {
+    "private_address": "its link points to a private network address, which is never fetched",
+    "too_large": "it is larger than the bot accepts",
+    "timeout": "the download took too long",
+    "connection": "the connection to its host failed",
+}
+
+
+def result_problem(err: DownloadRefused | DownloadFailed) -> str:
+    """Why a provider's result could not be fetched, worded for the requester (the errors'
+    own messages speak about links a person posted)."""
+    if isinstance(err, DownloadFailed) and err.status is not None:
+        return f"its link answered HTTP {err.status}"
+    return _RESULT_PROBLEMS.get(err.reason, "its link is not one the bot downloads from")
+
+
+def worth_retrying(err: DownloadRefused | DownloadFailed) -> bool:
+    """Whether fetching the same URL again may work: not after a refusal, an oversized body
+    or a status that says the link is wrong."""
+    if isinstance(err, DownloadRefused) or err.reason == "too_large":
+        return False
+    return err.status is None or err.status >= 500 or err.status in (408, 429)

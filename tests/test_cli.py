@@ -210,7 +210,7 @@ FAILURES = {
         (Outcome.http(401), "refused the API key"),
         (Outcome.http(403, "You've run out of credits"), "out of credits"),
         (Outcome.http(400, "Body validation error!"), "refused the request"),
-        (Outcome.rate_limited(20), "Try again in 20 s"),
+        (Outcome.rate_limited(3600), "Try again in 3600 s"),
         (Outcome.http(502), "had a problem"),
         (Outcome.http(504, "Generation timeout"), "timed out"),
         (Outcome.malformed(), "not valid JSON"),
@@ -220,7 +220,7 @@ FAILURES = {
     "modelslab": [
         (Outcome.failed("Unable to fetch image from provided URL"), "Unable to fetch image"),
         (Outcome.http(402), "out of credits"),
-        (Outcome.rate_limited(30, where="body", message="Maximum 5 queued requests"), "30 s"),
+        (Outcome.rate_limited(900, where="body", message="Maximum 5 queued requests"), "900 s"),
         (Outcome.failed("Server error"), "could not make the image"),
     ],
     "wavespeed": [
@@ -230,7 +230,7 @@ FAILURES = {
     ],
     "bfl": [
         (Outcome.http(402), "out of credits"),
-        (Outcome.rate_limited(20, message="Too many active tasks"), "Try again in 20 s"),
+        (Outcome.rate_limited(3600, message="Too many active tasks"), "Try again in 3600 s"),
         (Outcome.processing(0, then=Outcome.failed("Request Moderated")), "safety filter"),
     ],
     "fal": [
@@ -242,7 +242,7 @@ FAILURES = {
     ],
     "replicate": [
         (Outcome.http(402), "out of credits"),
-        (Outcome.rate_limited(30, where="text"), "Try again in 30 s"),
+        (Outcome.rate_limited(3600, where="text"), "Try again in 3600 s"),
         (Outcome.failed("The input or output was flagged as sensitive. (E005)"), "safety filter"),
     ],
 }

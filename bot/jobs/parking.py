@@ -94,6 +94,18 @@ class Parking:
                 return False
         return True
 
+    def busy(self) -> int:
+        """Tasks not parked, or parked on something that has already happened."""
+        now = self._clock.now()
+        live = sum(1 for task in self.tasks if not task.done())
+        waiting = sum(
+            1
+            for park in self._parks.values()
+            if not (park.event is not None and park.event.is_set())
+            and not (park.deadline is not None and park.deadline <= now)
+        )
+        return max(0, live - waiting)
+
     def next_wake(self) -> float | None:
         deadlines = [p.deadline for p in self._parks.values() if p.deadline is not None]
         return min(deadlines) if deadlines else None

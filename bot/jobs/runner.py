@@ -5,6 +5,11 @@ so a crash at any point resumes correctly: ``submitting`` is submitted again, ``
 with a handle is polled (never resubmitted, which would bill twice), a saved result is
 downloaded, ``delivering`` is delivered again (the deliverer is idempotent per job). When a
 compare-and-set fails the job was cancelled or expired under us: the step stops quietly.
+
+The job's deadline bounds every call to the outside (submit, each poll, each download) as a
+whole, measured on the injected clock, so a provider that holds a request open or trickles
+its answer cannot keep a job past it. A submit is sent again only when the provider error
+says nothing billable reached the provider (``nothing_billed``) or it answered 429.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from bot.clock import Clock
+from bot.clock import Clock, within
 from bot.errors import KontextError
+from bot.media import DownloadFailed, DownloadRefused, result_problem, worth_retrying
 from bot.models import Job, JobStatus, NsfwPolicy
 from bot.providers.base import (
     Finished,
@@ -52,6 +59,7 @@ from .stored import build_request, decode_finished, encode_finished
 log = logging.getLogger(__name__)
 
 Park = Callable[[float | None, asyncio.Event | None], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -135,6 +143,13 @@ def past_deadline(job: Job, now: float) -> bool:
     return job.deadline_at is not None and now >= job.deadline_at
 
 
+async def before_deadline(ctx: RunContext, job: Job, work: Awaitable[T]) -> T:
+    """``work``, cut off (:class:`TimeoutError`) when the job's deadline passes."""
+    if job.deadline_at is None:
+        return await work
+    return await within(ctx.clock, job.deadline_at - ctx.clock.now(), work)
+
+
 async def requeue(
     ctx: RunContext, job: Job, *, delay: float, reason: str, attempts: int
 ) -> Job | None:
@@ -177,10 +192,17 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
     await ctx.events.emit(JobStarted(job=job, at=now))
     request = await build_request(ctx.repo, job)
     try:
-        result = await provider.submit(request)
+        result = await before_deadline(ctx, job, provider.submit(request))
+    except TimeoutError:
+        log.warning("job %d: the deadline passed while submitting to %s", job.id, job.provider)
+        return await expire(ctx, job)
     except RateLimited as err:
         delay = err.retry_after or ctx.config.retry.delay(1, ctx.random())
         ctx.on_rate_limited(job.provider, delay)
+        deadline = job.deadline_at
+        if err.retry_after is not None and deadline is not None and now + delay >= deadline:
+            reason = messages.rate_limited(label_of(ctx, job.provider), delay)
+            return await end_job(ctx, job, JobStatus.FAILED, messages.RATE_LIMITED, reason)
         return await requeue(
             ctx,
             job,
@@ -189,7 +211,12 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             attempts=job.attempts,
         )
     except (UpstreamError, ProviderTimeout) as err:
-        return await submit_failed(ctx, job, err, request)
+        if err.nothing_billed:
+            return await submit_failed(ctx, job, err, request)
+        # The provider may have started (and billed) it: never send it again.
+        code, reason = messages.provider_failure(err, label_of(ctx, job.provider), retried=False)
+        log.warning("job %d: %s failed once: %s (%s)", job.id, job.provider, err.code, err.detail)
+        return await end_job(ctx, job, JobStatus.FAILED, code, reason)
     except ProviderError as err:
         return await fail_provider(ctx, job, err)
     now = ctx.clock.now()
@@ -306,7 +333,9 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
         if past_deadline(job, now):
             return await expire(ctx, job)
         try:
-            result = await provider.poll(handle)
+            result = await before_deadline(ctx, job, provider.poll(handle))
+        except TimeoutError:
+            return await expire(ctx, job)
         except (UpstreamError, ProviderTimeout, RateLimited) as err:
             errors += 1
             if errors > policy.poll_errors:
@@ -393,9 +422,14 @@ async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[R
             if block_nsfw:
                 blocked += 1
                 continue
-        data = item.data if item.data is not None else await fetch(ctx, job, item.url)
-        if data is None:
-            reason = messages.download_failed(label)
+        try:
+            data = item.data if item.data is not None else await fetch(ctx, job, item.url)
+        except TimeoutError:
+            log.warning("job %d: the deadline passed while downloading", job.id)
+            await expire(ctx, job)
+            return None
+        if not isinstance(data, bytes):
+            reason = messages.download_failed(label, data)
             await end_job(ctx, job, JobStatus.FAILED, messages.DOWNLOAD_FAILED, reason)
             return None
         try:
@@ -430,19 +464,29 @@ async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[R
     return None
 
 
-async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | None:
+async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | str | None:
+    """The result's bytes, or why not (``None``: no reason to give). Retries what may work
+    a second time; :class:`TimeoutError` when the job's deadline passes."""
     if url is None or ctx.fetcher is None:
         log.error("job %d: a result has no bytes and no way to fetch its URL", job.id)
         return None
     policy = ctx.config.retry
+    why: str | None = None
     for attempt in range(1, policy.download_attempts + 1):
         try:
-            return await ctx.fetcher.fetch(url, max_bytes=ctx.config.max_output_bytes)
+            return await before_deadline(
+                ctx, job, ctx.fetcher.fetch(url, max_bytes=ctx.config.max_output_bytes)
+            )
+        except (DownloadRefused, DownloadFailed) as err:
+            log.warning("job %d: download %d failed: %s", job.id, attempt, err.reason)
+            why = result_problem(err)
+            if not worth_retrying(err):
+                return why
         except KontextError as err:
             log.warning("job %d: download %d failed: %s", job.id, attempt, err.code)
-            if attempt < policy.download_attempts:
-                await ctx.park(policy.delay(attempt, ctx.random()), None)
-    return None
+        if attempt < policy.download_attempts:
+            await ctx.park(policy.delay(attempt, ctx.random()), None)
+    return why
 
 
 async def deliver_step(

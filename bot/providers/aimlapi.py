@@ -28,8 +28,8 @@ from bot.providers.base import (
     Submitted,
 )
 from bot.providers.common import HttpProvider, bool_flags, data_uri, finish, to_int
-from bot.providers.errors import UpstreamError
-from bot.providers.http import Call, to_float
+from bot.providers.errors import BadAnswer
+from bot.providers.http import MAX_JSON_BYTES, Call, provider_message, to_float
 
 CAPABILITIES = Capabilities(
     name="aimlapi",
@@ -46,6 +46,10 @@ CAPABILITIES = Capabilities(
     default_concurrency=2,
     result_hosts=("cdn.aimlapi.com",),
 )
+
+#: Room for one image sent inline as ``b64_json`` in an answer: base64 of a 6 MiB image
+#: (outputs are about one megapixel).
+INLINE_IMAGE_BYTES = 8 * 1024 * 1024
 
 
 class AimlApiProvider(HttpProvider):
@@ -83,6 +87,7 @@ class AimlApiProvider(HttpProvider):
             Call.SUBMIT,
             json_body=self.build_body(request),
             headers={"Authorization": f"Bearer {self.key()}"},
+            max_bytes=MAX_JSON_BYTES + request.num_images * INLINE_IMAGE_BYTES,
         )
         return self.parse(answer)
 
@@ -102,6 +107,9 @@ class AimlApiProvider(HttpProvider):
             items = []
         if not isinstance(items, list):
             raise self._nonsense("'images' is not a list")
+        if not items and provider_message(answer):
+            # No image, but words (moderation, most often): report what was said.
+            raise self.http.failure(provider_message(answer))
         outputs: list[OutputImage] = []
         flags = bool_flags(answer.get("has_nsfw_concepts"), len(items))
         for item, flag in zip(items, flags, strict=True):
@@ -125,9 +133,5 @@ class AimlApiProvider(HttpProvider):
             credits = to_float(meta["usage"].get("credits_used"))
         return finish(self, outputs, seed=to_int(answer.get("seed")), credits=credits)
 
-    def _nonsense(self, why: str) -> UpstreamError:
-        return UpstreamError(
-            self.CAPABILITIES.name,
-            "AIML API sent an answer that could not be read. Try again in a minute.",
-            detail=why,
-        )
+    def _nonsense(self, why: str) -> BadAnswer:
+        return self.http.bad_answer(why)

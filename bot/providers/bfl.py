@@ -41,7 +41,7 @@ from bot.providers.base import (
     ReferenceImage,
     Submitted,
 )
-from bot.providers.common import HttpProvider, finish, job_failed, to_int, unreadable, url_on
+from bot.providers.common import HttpProvider, finish, job_failed, to_int, url_on
 from bot.providers.http import Call, to_float
 
 BFL_DOMAINS = ("bfl.ai", "bfl.ml")
@@ -112,7 +112,7 @@ class BflProvider(HttpProvider):
             headers=self._auth(),
         )
         if not isinstance(answer, dict):
-            raise unreadable(self, "the submit answer is not a JSON object")
+            raise self.http.bad_answer("the submit answer is not a JSON object")
         polling_url = answer.get("polling_url")
         task_id = answer.get("id")
         if isinstance(polling_url, str) and polling_url:
@@ -120,7 +120,7 @@ class BflProvider(HttpProvider):
         elif isinstance(task_id, str) and task_id:
             handle = task_id
         else:
-            raise unreadable(self, "the submit answer has neither polling_url nor id")
+            raise self.http.bad_answer("the submit answer has neither polling_url nor id")
         self._poll_url(handle)  # refuse a polling URL we would not send the key to, now
         return Submitted(handle=handle)
 
@@ -128,7 +128,7 @@ class BflProvider(HttpProvider):
         if not handle.startswith(("http://", "https://")):
             return str(httpx.URL(f"{self.base_url}/v1/get_result", params={"id": handle}))
         if not url_on(handle, self.base_url, BFL_DOMAINS):
-            raise unreadable(self, "the polling URL is not on a Black Forest Labs host")
+            raise self.http.bad_answer("the polling URL is not on a Black Forest Labs host")
         url = httpx.URL(handle)
         if "id" not in url.params:
             task_id = url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -147,7 +147,7 @@ class BflProvider(HttpProvider):
 
     def parse(self, answer: Any, handle: str) -> Pending | Finished:
         if not isinstance(answer, dict):
-            raise unreadable(self, "the poll answer is not a JSON object")
+            raise self.http.bad_answer("the poll answer is not a JSON object")
         status = str(answer.get("status", ""))
         word = status.strip().lower()
         if word == "pending":
@@ -165,7 +165,7 @@ class BflProvider(HttpProvider):
         result = answer.get("result")
         sample = result.get("sample") if isinstance(result, dict) else None
         if not isinstance(sample, str) or not sample:
-            raise unreadable(self, "a Ready answer without result.sample")
+            raise self.http.bad_answer("a Ready answer without result.sample")
         seed = to_int(result.get("seed")) if isinstance(result, dict) else None
         return finish(self, [OutputImage(url=sample)], seed=seed, handle=handle)
 
@@ -176,7 +176,7 @@ class BflProvider(HttpProvider):
         )
         credits = to_float(answer.get("credits")) if isinstance(answer, dict) else None
         if credits is None:
-            raise unreadable(self, "the credits answer has no number")
+            raise self.http.bad_answer("the credits answer has no number")
         return f"{credits:g} credits (${credits / 100:.2f})"
 
 

@@ -142,17 +142,10 @@ def job_failed(provider: HttpProvider, message: str | None) -> ProviderError:
     again cannot change its outcome, so it must not look retryable)."""
     error = provider.http.failure(message)
     if isinstance(error, UpstreamError):
-        return ProviderError(provider.caps.name, error.user_message, detail=error.detail)
+        return ProviderError(
+            provider.caps.name, error.user_message, detail=error.detail, said=error.said
+        )
     return error
-
-
-def unreadable(provider: HttpProvider, why: str) -> UpstreamError:
-    """An answer that could not be read (the reason goes to logs only)."""
-    return UpstreamError(
-        provider.caps.name,
-        f"{provider.caps.label} sent an answer that could not be read. Try again in a minute.",
-        detail=why,
-    )
 
 
 def to_int(value: object) -> int | None:

@@ -16,11 +16,30 @@ class ProviderError(KontextError):
     code = "provider_error"
     retryable = False
 
-    def __init__(self, provider: str, user_message: str, *, detail: str | None = None) -> None:
+    def __init__(
+        self,
+        provider: str,
+        user_message: str,
+        *,
+        detail: str | None = None,
+        said: str | None = None,
+        nothing_billed: bool = False,
+    ) -> None:
         super().__init__(user_message)
         self.provider = provider
         #: What the provider said, for logs (never contains secrets or request bodies).
         self.detail = detail
+        #: The provider's own reason, cleaned for showing (one short line, no secret, no
+        #: mention that could ping), for front ends to quote after their own words.
+        self.said = said
+        #: True only when nothing that could bill reached the provider (the connection never
+        #: opened, or only a free call such as an upload or a poll failed), so the same
+        #: request may be submitted again. Anything else may have started work there.
+        self.nothing_billed = nothing_billed
+
+    def said_by(self, label: str) -> str:
+        """`` Label said: "…"`` to put after our own words, or nothing."""
+        return f' {label} said: "{self.said}"' if self.said else ""
 
 
 class UnsupportedRequest(ProviderError):
@@ -62,8 +81,10 @@ class RateLimited(ProviderError):
         *,
         retry_after: float | None = None,
         detail: str | None = None,
+        said: str | None = None,
     ) -> None:
-        super().__init__(provider, user_message, detail=detail)
+        # A rate-limit answer means the provider did not take the work.
+        super().__init__(provider, user_message, detail=detail, said=said, nothing_billed=True)
         self.retry_after = retry_after
 
 
@@ -77,3 +98,10 @@ class UpstreamError(ProviderError):
 
     code = "upstream"
     retryable = True
+
+
+class BadAnswer(UpstreamError):
+    """The provider's answer was refused unread or could not be read: too large, not JSON,
+    or not the documented shape."""
+
+    code = "bad_answer"

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from bot.providers.aimlapi import INLINE_IMAGE_BYTES  # room for sync_mode's data: URIs
 from bot.providers.base import (
     Capabilities,
     Finished,
@@ -53,11 +54,10 @@ from bot.providers.common import (
     finish,
     job_failed,
     to_int,
-    unreadable,
     url_on,
 )
 from bot.providers.errors import AuthError, InvalidInput, ProviderError
-from bot.providers.http import Call, ProviderHttp, provider_message
+from bot.providers.http import MAX_JSON_BYTES, Call, ProviderHttp, provider_message
 
 FAL_DOMAINS = ("fal.run",)
 _PRO = "fal-ai/flux-pro/kontext"
@@ -99,27 +99,27 @@ DEV = CAPABILITIES.model_copy(
 class FalHttp(ProviderHttp):
     """fal's error bodies: ``detail`` is a string or a list of ``{loc, msg, type}``."""
 
-    def status_error(self, response: httpx.Response) -> ProviderError:
+    def status_error(self, response: httpx.Response, body: bytes | None = None) -> ProviderError:
         try:
-            body: object = response.json()
+            parsed: object = json.loads(response.content if body is None else body)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        detail = body.get("detail") if isinstance(body, dict) else None
+            parsed = None
+        detail = parsed.get("detail") if isinstance(parsed, dict) else None
         items = detail if isinstance(detail, list) else []
         if any(isinstance(i, dict) and i.get("type") == "content_policy_violation" for i in items):
             return self.moderated(f"HTTP {response.status_code}: content_policy_violation")
-        said = provider_message(body) or ""
+        said = provider_message(parsed) or ""
         if response.status_code == 403 and "user is locked" in said.lower():
             lowered = said.lower()
             if "balance" in lowered or "top_up" in lowered or "top up" in lowered:
-                return self.credits(f"HTTP 403: {self.safe(said)}")
+                return self.credits(f"HTTP 403: {self.safe(said)}", self.safe(said))
             return AuthError(
                 self.name,
                 f"{self.label} has locked this account; see the fal.ai dashboard or contact "
                 "fal.ai support.",
                 detail=f"HTTP 403: {self.safe(said)}",
             )
-        return super().status_error(response)
+        return super().status_error(response, body)
 
 
 class FalProvider(HttpProvider):
@@ -178,14 +178,14 @@ class FalProvider(HttpProvider):
             headers=self._auth(),
         )
         if not isinstance(answer, dict):
-            raise unreadable(self, "the submit answer is not a JSON object")
+            raise self.http.bad_answer("the submit answer is not a JSON object")
         urls = {
             "status": answer.get("status_url"),
             "result": answer.get("response_url"),
             "cancel": answer.get("cancel_url"),
         }
         if not all(url_on(u, self.base_url, FAL_DOMAINS) for u in urls.values()):
-            raise unreadable(self, "the queue URLs are missing or not on a fal.ai host")
+            raise self.http.bad_answer("the queue URLs are missing or not on a fal.ai host")
         return Submitted(handle=json.dumps(urls, separators=(",", ":")))
 
     def _urls(self, handle: str) -> dict[str, str]:
@@ -213,7 +213,7 @@ class FalProvider(HttpProvider):
             min_delay=self.caps.min_poll_interval,
         )
         if not isinstance(status, dict):
-            raise unreadable(self, "the status answer is not a JSON object")
+            raise self.http.bad_answer("the status answer is not a JSON object")
         word = str(status.get("status", ""))
         if word in ("IN_QUEUE", "IN_PROGRESS"):
             position = to_int(status.get("queue_position"))
@@ -225,22 +225,26 @@ class FalProvider(HttpProvider):
         if isinstance(error, str) and error:
             raise job_failed(self, error)
         answer = await self.http.request(
-            "GET", urls["result"], Call.IDEMPOTENT, headers=self._auth()
+            "GET",
+            urls["result"],
+            Call.IDEMPOTENT,
+            headers=self._auth(),
+            max_bytes=MAX_JSON_BYTES + self.caps.max_num_images * INLINE_IMAGE_BYTES,
         )
         return self.parse(answer, handle)
 
     def parse(self, answer: Any, handle: str) -> Finished:
         if not isinstance(answer, dict):
-            raise unreadable(self, "the result is not a JSON object")
+            raise self.http.bad_answer("the result is not a JSON object")
         items = answer.get("images")
         if not isinstance(items, list):
-            raise unreadable(self, "the result has no images list")
+            raise self.http.bad_answer("the result has no images list")
         flags = bool_flags(answer.get("has_nsfw_concepts"), len(items))
         outputs = []
         for item, flag in zip(items, flags, strict=True):
             url = item.get("url") if isinstance(item, dict) else None
             if not isinstance(url, str) or not url:
-                raise unreadable(self, "an image without a url")
+                raise self.http.bad_answer("an image without a url")
             if url.startswith("data:"):
                 outputs.append(OutputImage(data=self._inline(url), nsfw=flag))
             else:
@@ -250,11 +254,11 @@ class FalProvider(HttpProvider):
     def _inline(self, url: str) -> bytes:
         header, _, payload = url.partition(",")
         if not header.endswith(";base64"):
-            raise unreadable(self, "an inline image that is not base64")
+            raise self.http.bad_answer("an inline image that is not base64")
         try:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError) as err:
-            raise unreadable(self, "an inline image that is not base64") from err
+            raise self.http.bad_answer("an inline image that is not base64") from err
 
     async def cancel(self, handle: str) -> bool:
         """``PUT cancel_url``: a queued request is dropped, a running one asked to stop."""

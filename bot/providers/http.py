@@ -8,10 +8,19 @@ Why the rules are what they are:
   provably never left: a connect error, a connect timeout or a pool timeout. Once any answer
   arrives, or the connection breaks after sending, or the read times out, the outcome is
   reported and nothing is sent again.
+  Errors that prove nothing billable reached the provider carry ``nothing_billed``; only
+  those may be submitted again by the caller.
 * Polls and uploads (:attr:`Call.IDEMPOTENT`) bill nothing, so they are retried on 408, 409,
   429, 5xx and every transport error, with exponential backoff, jitter and the provider's
   ``Retry-After`` (capped: a wait longer than :attr:`RetryPolicy.max_retry_after` is handed
-  back as :class:`~bot.providers.errors.RateLimited` for the job engine to schedule).
+  back as :class:`~bot.providers.errors.RateLimited` for the caller to schedule).
+* Every exchange is bounded as a whole, on the injected clock: sending, waiting and reading
+  the body together may take at most the call's timeout. httpx's own timeouts apply per read
+  and restart with every byte, so alone they would let a provider that trickles bytes hold a
+  request open forever. Callers bound the whole job the same way (:func:`bot.clock.within`).
+* Answers are read with a size cap while they stream (:data:`MAX_JSON_BYTES` unless the call
+  says otherwise): a declared or actual size beyond it is refused as
+  :class:`~bot.providers.errors.BadAnswer` before it can fill memory.
 * Waiting goes through the injectable :class:`~bot.clock.Clock` so tests never sleep.
 * Secrets: request bodies are never logged (ModelsLab carries the key in the body) and every
   text taken from a provider passes through :meth:`ProviderHttp.safe` before it reaches an
@@ -23,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -30,9 +40,10 @@ from typing import Any
 
 import httpx
 
-from bot.clock import Clock
+from bot.clock import Clock, within
 from bot.providers.errors import (
     AuthError,
+    BadAnswer,
     CreditsExhausted,
     InvalidInput,
     Moderated,
@@ -46,6 +57,11 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 _MAX_PROVIDER_TEXT = 200
+#: The largest JSON answer read from a provider (answers with inline images ask for more).
+MAX_JSON_BYTES = 4 * 1024 * 1024
+#: ``@`` and the ``<`` of ``<@id>``, ``<@&id>``, ``<#id>``: a zero-width space after each
+#: keeps provider text from pinging or linking anyone wherever it is shown.
+_MENTION_START = re.compile(r"@|<(?=[@#&:/])")
 
 
 class Call(Enum):
@@ -60,10 +76,12 @@ class RetryPolicy:
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
-    max_retry_after: float = 30.0  # a longer wait is the engine's to schedule, not ours
+    max_retry_after: float = 60.0  # a longer wait is the caller's to schedule, not ours
     connect_timeout: float = 10.0
-    submit_timeout: float = 180.0  # a synchronous provider answers only when it is done
-    poll_timeout: float = 30.0
+    # The longest one exchange may take, answer body included (a synchronous provider
+    # answers only when the image is done).
+    submit_timeout: float = 180.0
+    poll_timeout: float = 60.0  # polls and uploads
     jitter: bool = True
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
@@ -73,9 +91,13 @@ class RetryPolicy:
             delay *= 0.5 + rng.random() / 2
         return delay
 
+    def limit(self, call: Call) -> float:
+        """Seconds one whole exchange of this kind may take."""
+        return self.submit_timeout if call is Call.SUBMIT else self.poll_timeout
+
     def timeout(self, call: Call) -> httpx.Timeout:
-        read = self.submit_timeout if call is Call.SUBMIT else self.poll_timeout
-        return httpx.Timeout(read, connect=self.connect_timeout)
+        """httpx's per-read timeouts (wall clock), a backstop under :meth:`limit`."""
+        return httpx.Timeout(self.limit(call), connect=self.connect_timeout)
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -186,7 +208,7 @@ class ProviderHttp:
         text = " ".join(text.split())
         if len(text) > _MAX_PROVIDER_TEXT:
             text = text[: _MAX_PROVIDER_TEXT - 1] + "…"
-        return text
+        return _MENTION_START.sub(lambda m: m.group(0) + "\u200b", text)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -200,28 +222,28 @@ class ProviderHttp:
         files: dict[str, tuple[str, bytes, str]] | None = None,
         headers: dict[str, str] | None = None,
         min_delay: float = 0.0,
+        max_bytes: int = MAX_JSON_BYTES,
     ) -> Any:
         """Send, retrying as the policy allows, and return the decoded JSON of a 2xx answer.
 
         ``min_delay`` floors the wait between attempts (a provider's minimum poll interval
-        holds for retried polls too). Raises a :class:`ProviderError` subclass otherwise.
+        holds for retried polls too); ``max_bytes`` caps the answer. Raises a
+        :class:`ProviderError` subclass otherwise.
         """
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self.client.request(
-                    method,
-                    url,
-                    json=json_body,
-                    files=files,
-                    headers=headers,
-                    timeout=self.policy.timeout(call),
+                response, body = await within(
+                    self.clock,
+                    self.policy.limit(call),
+                    self._exchange(method, url, call, json_body, files, headers, max_bytes),
                 )
-            except httpx.TransportError as err:
-                error = self._transport_error(err, call)
-                never_sent = isinstance(err, httpx.ConnectError | httpx.ConnectTimeout)
-                never_sent = never_sent or isinstance(err, httpx.PoolTimeout)
+            except (httpx.TransportError, TimeoutError) as err:
+                never_sent = isinstance(
+                    err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
+                error = self._transport_error(err, call, never_sent=never_sent)
                 may_retry = call is Call.IDEMPOTENT or never_sent
                 if not may_retry or attempt >= self.policy.max_attempts:
                     raise error from err
@@ -238,9 +260,11 @@ class ProviderHttp:
                 continue
 
             if response.is_success:
-                return self.decode(response)
+                return self.decode(response, body, call)
 
-            error = self.status_error(response)
+            error = self.status_error(response, body)
+            if call is Call.IDEMPOTENT:
+                error.nothing_billed = True
             retry = (
                 call is Call.IDEMPOTENT
                 and response.status_code in RETRY_STATUSES
@@ -263,47 +287,115 @@ class ProviderHttp:
             )
             await self.clock.sleep(delay)
 
-    def decode(self, response: httpx.Response) -> Any:
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        call: Call,
+        json_body: dict[str, Any] | None,
+        files: dict[str, tuple[str, bytes, str]] | None,
+        headers: dict[str, str] | None,
+        max_bytes: int,
+    ) -> tuple[httpx.Response, bytes]:
+        """One request and its whole answer, read with the size cap."""
+        request = self.client.build_request(
+            method,
+            url,
+            json=json_body,
+            files=files,
+            headers=headers,
+            timeout=self.policy.timeout(call),
+        )
+        response = await self.client.send(request, stream=True)
         try:
-            return response.json()
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise self._oversized(response, call, max_bytes, f"declared {declared} bytes")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise self._oversized(response, call, max_bytes, "still streaming")
+        finally:
+            await response.aclose()
+        return response, bytes(body)
+
+    def _oversized(
+        self, response: httpx.Response, call: Call, max_bytes: int, how: str
+    ) -> BadAnswer:
+        log.warning(
+            "%s %s: an answer over %d bytes was refused (HTTP %d, %s)",
+            self.label,
+            call.value,
+            max_bytes,
+            response.status_code,
+            how,
+        )
+        return self.bad_answer(
+            f"over {max_bytes} bytes (HTTP {response.status_code}, {how})",
+            call=call,
+            what="an answer too large to read",
+        )
+
+    def decode(
+        self, response: httpx.Response, body: bytes | None = None, call: Call = Call.SUBMIT
+    ) -> Any:
+        """The JSON of an answer (``body``: read with the cap; default: the response's)."""
+        if body is None:
+            body = response.content
+        try:
+            return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise UpstreamError(
-                self.name,
-                f"{self.label} sent an answer that is not valid JSON. Try again in a minute.",
-                detail=f"HTTP {response.status_code}, {len(response.content)} bytes",
+            raise self.bad_answer(
+                f"HTTP {response.status_code}, {len(body)} bytes of "
+                f"{response.headers.get('content-type', 'unknown type')}",
+                call=call,
+                what="an answer that is not valid JSON",
             ) from err
+
+    def bad_answer(
+        self, why: str, *, call: Call = Call.SUBMIT, what: str = "an answer that could not be read"
+    ) -> BadAnswer:
+        """The typed failure for an answer that was refused or could not be read."""
+        return BadAnswer(
+            self.name,
+            f"{self.label} sent {what}, so it was not used. Try again in a few minutes.",
+            detail=why,
+            nothing_billed=call is Call.IDEMPOTENT,
+        )
 
     # -- conversion ---------------------------------------------------------------------
 
-    def _transport_error(self, err: httpx.TransportError, call: Call) -> ProviderError:
+    def _transport_error(
+        self, err: httpx.TransportError | TimeoutError, call: Call, *, never_sent: bool
+    ) -> ProviderError:
         kind = type(err).__name__
-        if isinstance(err, httpx.TimeoutException):
-            if call is Call.SUBMIT and not isinstance(
-                err, httpx.ConnectTimeout | httpx.PoolTimeout
-            ):
+        billed_nothing = never_sent or call is Call.IDEMPOTENT
+        if isinstance(err, TimeoutError):
+            kind = f"no complete answer within {self.policy.limit(call):g} s"
+        if isinstance(err, httpx.TimeoutException | TimeoutError):
+            if call is Call.SUBMIT and not never_sent:
                 message = (
                     f"{self.label} did not answer in time; the request may still be running "
                     "there, so it was not sent again. Try again later."
                 )
             else:
                 message = f"{self.label} did not answer in time. Try again in a few minutes."
-            return ProviderTimeout(self.name, message, detail=kind)
-        return UpstreamError(
-            self.name,
-            f"Could not reach {self.label} ({kind}). Check the network and try again.",
-            detail=kind,
-        )
+            return ProviderTimeout(self.name, message, detail=kind, nothing_billed=billed_nothing)
+        message = f"Could not reach {self.label} ({kind}). Check the network and try again."
+        return UpstreamError(self.name, message, detail=kind, nothing_billed=billed_nothing)
 
-    def status_error(self, response: httpx.Response) -> ProviderError:
-        """Map a non-2xx answer to the error tree."""
+    def status_error(self, response: httpx.Response, body: bytes | None = None) -> ProviderError:
+        """Map a non-2xx answer (its body read with the cap) to the error tree."""
+        raw = response.content if body is None else body
         try:
-            body: object = response.json()
+            parsed: object = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
+            parsed = None
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.clock.now())
-        if retry_after is None and isinstance(body, dict):
-            retry_after = to_float(body.get("retry_after"))
-        return self.for_status(response.status_code, provider_message(body), retry_after)
+        if retry_after is None and isinstance(parsed, dict):
+            retry_after = to_float(parsed.get("retry_after"))
+        return self.for_status(response.status_code, provider_message(parsed), retry_after)
 
     def for_status(
         self, status: int, message: str | None, retry_after: float | None = None
@@ -314,27 +406,33 @@ class ProviderHttp:
         if status == 429:
             return self.rate_limited(said, retry_after, detail)
         if status == 402 or (status == 403 and _has(said, _CREDIT_WORDS)):
-            return self.credits(detail)
+            return self.credits(detail, said)
         if status in (401, 403):
             return AuthError(
                 self.name,
-                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}.",
+                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}."
+                + self._quote(said),
                 detail=detail,
+                said=said or None,
             )
         if status in (400, 404, 413, 415, 422):
             if _has(said, _MODERATION_WORDS):
-                return self.moderated(detail)
+                return self.moderated(detail, said)
             return self.invalid(said, detail)
         if status in (408, 504):
             return ProviderTimeout(
                 self.name,
-                f"{self.label} timed out generating the image. Try again in a few minutes.",
+                f"{self.label} timed out generating the image. Try again in a few minutes."
+                + self._quote(said),
                 detail=detail,
+                said=said or None,
             )
         return UpstreamError(
             self.name,
-            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes.",
+            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes."
+            + self._quote(said),
             detail=detail,
+            said=said or None,
         )
 
     def failure(
@@ -344,14 +442,17 @@ class ProviderHttp:
         said = self.safe(message)
         detail = detail or said or None
         if _has(said, _MODERATION_WORDS):
-            return self.moderated(detail)
+            return self.moderated(detail, said)
         if _has(said, _CREDIT_WORDS):
-            return self.credits(detail)
+            return self.credits(detail, said)
         if _has(said, _RATE_WORDS) or retry_after is not None:
             return self.rate_limited(said, retry_after, detail)
         if _has(said, _AUTH_WORDS) and not _has(said, ("fetch",)):
             return AuthError(
-                self.name, f"{self.label} refused the API key. Check {self.key_env}.", detail=detail
+                self.name,
+                f"{self.label} refused the API key. Check {self.key_env}." + self._quote(said),
+                detail=detail,
+                said=said or None,
             )
         if _has(said, _INPUT_WORDS):
             return self.invalid(said, detail)
@@ -360,20 +461,29 @@ class ProviderHttp:
             f"{self.label} could not make the image: {said or 'no reason given'}. "
             "Try again in a few minutes.",
             detail=detail,
+            said=said or None,
         )
 
-    def credits(self, detail: str | None) -> CreditsExhausted:
+    def _quote(self, said: str) -> str:
+        """The provider's own words after ours (already cleaned by :meth:`safe`)."""
+        return f' {self.label} said: "{said}"' if said else ""
+
+    def credits(self, detail: str | None, said: str = "") -> CreditsExhausted:
         return CreditsExhausted(
             self.name,
-            f"The {self.label} account is out of credits. Top it up, or choose another provider.",
+            f"The {self.label} account is out of credits. Top it up, or choose another provider."
+            + self._quote(said),
             detail=detail,
+            said=said or None,
         )
 
-    def moderated(self, detail: str | None) -> Moderated:
+    def moderated(self, detail: str | None, said: str = "") -> Moderated:
         return Moderated(
             self.name,
-            f"{self.label}'s safety filter blocked this image. Change the prompt or the image.",
+            f"{self.label}'s safety filter blocked this image. Change the prompt or the image."
+            + self._quote(said),
             detail=detail,
+            said=said or None,
         )
 
     def invalid(self, said: str, detail: str | None) -> InvalidInput:
@@ -382,6 +492,7 @@ class ProviderHttp:
             self.name,
             f"{self.label} refused the request: {reason}. Change the input and try again.",
             detail=detail,
+            said=said or None,
         )
 
     def rate_limited(self, said: str, retry_after: float | None, detail: str | None) -> RateLimited:
@@ -391,6 +502,7 @@ class ProviderHttp:
             f"{self.label} is busy with this account's other requests.{when}",
             retry_after=retry_after,
             detail=detail or said or None,
+            said=said or None,
         )
 
 

@@ -34,7 +34,7 @@ from bot.providers.base import (
     Submitted,
 )
 from bot.providers.common import HttpProvider, bool_flags, data_uri, finish, to_int
-from bot.providers.errors import UpstreamError
+from bot.providers.errors import BadAnswer
 from bot.providers.http import Call, provider_message, to_float
 
 CAPABILITIES = Capabilities(
@@ -126,7 +126,7 @@ class ModelsLabProvider(HttpProvider):
             json_body={"key": key, "init_image": data_uri(ref)},
         )
         if not isinstance(answer, dict):
-            raise self._nonsense("the upload answer is not a JSON object")
+            raise self._nonsense("the upload answer is not a JSON object", Call.IDEMPOTENT)
         if str(answer.get("status", "success")).lower() in ("error", "failed"):
             raise self.http.failure(provider_message(answer))
         for field in ("output", "link", "url", "image_url"):
@@ -135,7 +135,7 @@ class ModelsLabProvider(HttpProvider):
                 return value[0]
             if isinstance(value, str) and value.startswith(("http://", "https://")):
                 return value
-        raise self._nonsense("the upload answer has no URL")
+        raise self._nonsense("the upload answer has no URL", Call.IDEMPOTENT)
 
     def parse(self, answer: Any, *, handle: str | None = None) -> Pending | Finished:
         """success → Finished, processing → Pending, error/failed → the error tree."""
@@ -164,9 +164,5 @@ class ModelsLabProvider(HttpProvider):
             handle=handle or (str(job_id) if job_id is not None else None),
         )
 
-    def _nonsense(self, why: str) -> UpstreamError:
-        return UpstreamError(
-            self.CAPABILITIES.name,
-            "ModelsLab sent an answer that could not be read. Try again in a minute.",
-            detail=why,
-        )
+    def _nonsense(self, why: str, call: Call = Call.SUBMIT) -> BadAnswer:
+        return self.http.bad_answer(why, call=call)

@@ -47,7 +47,7 @@ from bot.providers.base import (
     ReferenceImage,
     Submitted,
 )
-from bot.providers.common import HttpProvider, data_uri, finish, job_failed, unreadable, url_on
+from bot.providers.common import HttpProvider, data_uri, finish, job_failed, url_on
 from bot.providers.errors import InvalidInput, ProviderError, RateLimited
 from bot.providers.http import Call, ProviderHttp
 
@@ -101,10 +101,11 @@ _RESETS = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 class ReplicateHttp(ProviderHttp):
     """Replicate's throttling names its wait only in words ("resets in ~30s")."""
 
-    def status_error(self, response: httpx.Response) -> ProviderError:
-        error = super().status_error(response)
+    def status_error(self, response: httpx.Response, body: bytes | None = None) -> ProviderError:
+        error = super().status_error(response, body)
         if isinstance(error, RateLimited) and error.retry_after is None:
-            found = _RESETS.search(response.text[:2000])
+            raw = response.content if body is None else body
+            found = _RESETS.search(raw[:2000].decode("utf-8", "replace"))
             if found:
                 said = self.safe(error.detail)
                 return self.rate_limited(said, float(found.group(1)), error.detail)
@@ -170,7 +171,7 @@ class ReplicateProvider(HttpProvider):
         ident = prediction.get("id")
         if isinstance(ident, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,100}", ident):
             return f"{self.base_url}/v1/predictions/{ident}"
-        raise unreadable(self, "a prediction without a usable urls.get or id")
+        raise self.http.bad_answer("a prediction without a usable urls.get or id")
 
     def _checked(self, handle: str) -> str:
         if not url_on(handle, self.base_url, REPLICATE_DOMAINS):
@@ -193,7 +194,7 @@ class ReplicateProvider(HttpProvider):
 
     def parse(self, answer: Any, handle: str | None = None) -> Pending | Finished:
         if not isinstance(answer, dict):
-            raise unreadable(self, "the prediction is not a JSON object")
+            raise self.http.bad_answer("the prediction is not a JSON object")
         status = str(answer.get("status", ""))
         output = answer.get("output")
         urls = [output] if isinstance(output, str) else output
@@ -205,7 +206,7 @@ class ReplicateProvider(HttpProvider):
         if status in _PENDING:
             return Pending(status=status)
         if status == "succeeded":
-            raise unreadable(self, "a succeeded prediction without output")
+            raise self.http.bad_answer("a succeeded prediction without output")
         if status == "canceled":
             raise ProviderError(
                 self.caps.name,
@@ -234,7 +235,7 @@ class ReplicateProvider(HttpProvider):
         urls = answer.get("urls") if isinstance(answer, dict) else None
         url = urls.get("get") if isinstance(urls, dict) else None
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise unreadable(self, "the file upload answer has no urls.get")
+            raise self.http.bad_answer("the file upload answer has no urls.get")
         return url
 
     async def cancel(self, handle: str) -> bool:
@@ -254,5 +255,5 @@ class ReplicateProvider(HttpProvider):
         )
         name = answer.get("username") if isinstance(answer, dict) else None
         if not isinstance(name, str) or not name:
-            raise unreadable(self, "the account answer has no username")
+            raise self.http.bad_answer("the account answer has no username")
         return f"account {json.dumps(name)[1:-1][:60]}"

@@ -30,7 +30,7 @@ from bot.providers.base import (
     Submitted,
 )
 from bot.providers.common import HttpProvider, bool_flags, finish, to_int
-from bot.providers.errors import UnsupportedRequest, UpstreamError
+from bot.providers.errors import BadAnswer, UnsupportedRequest
 from bot.providers.http import Call, provider_message
 
 CAPABILITIES = Capabilities(
@@ -130,7 +130,7 @@ class WaveSpeedProvider(HttpProvider):
         )
         url = self._data(answer).get("download_url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise self._nonsense("the upload answer has no download_url")
+            raise self._nonsense("the upload answer has no download_url", Call.IDEMPOTENT)
         return url
 
     def _data(self, answer: Any) -> dict[str, Any]:
@@ -164,9 +164,5 @@ class WaveSpeedProvider(HttpProvider):
             handle=handle,
         )
 
-    def _nonsense(self, why: str) -> UpstreamError:
-        return UpstreamError(
-            self.CAPABILITIES.name,
-            "WaveSpeed sent an answer that could not be read. Try again in a minute.",
-            detail=why,
-        )
+    def _nonsense(self, why: str, call: Call = Call.SUBMIT) -> BadAnswer:
+        return self.http.bad_answer(why, call=call)

@@ -208,7 +208,11 @@ async def test_a_provider_outage_ends_in_a_clear_failure(harness: Harness) -> No
     assert job.status_message_id is not None
     status_id = job.status_message_id
     await fake.wait_for(lambda: "Failed" in fake.messages[status_id].content, what="failure")
-    assert "not answering properly" in fake.messages[status_id].content
+    # A 503 answer to a submit is not sent again (it may have been billed); the provider's
+    # own words follow ours.
+    content = fake.messages[status_id].content
+    assert "did not make the image" in content and 'said: "upstream down"' in content
+    assert harness.provider.submits == 1
     assert not fake.messages[status_id].components
     assert harness.results(job.thread_id or job.channel_id) == []
 

@@ -70,7 +70,10 @@ class AimlApiFake(FakeProvider):
                     for i in range(count)
                 ]
             else:
-                items = [{"url": u, "b64_json": None} for u in self.make_images(size, fmt, count)]
+                items = [
+                    {"url": u, "b64_json": None}
+                    for u in self.result_urls(size, fmt, count, outcome)
+                ]
             meta = {
                 "usage": {"credits_used": outcome.credits if outcome.credits is not None else 84000}
             }
@@ -84,7 +87,7 @@ class AimlApiFake(FakeProvider):
                 "width": size[0],
                 "height": size[1],
             }
-            for u in self.make_images(size, fmt, count)
+            for u in self.result_urls(size, fmt, count, outcome)
         ]
         return {
             "images": images,

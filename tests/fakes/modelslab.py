@@ -149,7 +149,7 @@ class ModelsLabFake(FakeProvider):
             if outcome.retry_after is not None:
                 payload["retry_after"] = outcome.retry_after
             return web.json_response(payload)
-        urls = self.make_images(job.size, job.fmt, job.count)
+        urls = self.result_urls(job.size, job.fmt, job.count, outcome)
         strings = outcome.numbers_as_strings
         return self._answer(
             {

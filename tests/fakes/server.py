@@ -7,6 +7,15 @@ Result images are real PNG/JPEG bytes made with Pillow and served from the fake'
 ``/cdn/...`` route. Schema violations are recorded and fail the test at teardown
 (:meth:`FakeProvider.assert_clean`), after the fake has answered the way the provider would.
 
+Fault injection: besides error statuses, an outcome can hold the answer (``stall``), trickle
+it a byte at a time (``trickle``, paced on the injected clock), stream an endless or oversized
+body (``huge``), answer an HTML error page (``html``), break the connection (``drop``) or
+point the result at another URL (``result_url``). While requests are held, :attr:`holding`
+counts them and :attr:`hold_until` says when the fake next wants time to pass (``None``:
+never), so a test can move a manual clock exactly when the fake, not the client, is the one
+waiting. A handler is cancelled when its client hangs up, so a held request the client gave
+up on stops counting.
+
 Usage::
 
     async with AimlApiFake(docs=require_docs()) as fake:
@@ -20,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import itertools
 import json
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -46,6 +57,9 @@ class Kind(Enum):
     MALFORMED = "malformed"  # HTTP 200 with a body that is not JSON
     DROP = "drop"  # close the connection without answering
     NOT_IMAGE = "not_image"  # CDN only: bytes that are not an image
+    TRICKLE = "trickle"  # HTTP 200, then one byte every ``interval`` seconds, forever
+    HUGE = "huge"  # HTTP 200, a valid but ``size``-byte body streamed without a length
+    HTML = "html"  # an HTML error page with ``status`` (a proxy in front of the provider)
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,9 @@ class Outcome:
     release: asyncio.Event | None = field(default=None, compare=False)
     numbers_as_strings: bool = False  # ModelsLab: send numbers as strings
     legacy_typo: bool = False  # ModelsLab: the error text under ``messege``
+    result_url: str | None = None  # every output points here instead of the fake's CDN
+    interval: float = 5.0  # trickle: seconds between bytes
+    size: int = 32 * 1024 * 1024  # huge: bytes in the body
 
     @classmethod
     def success(cls, **options: Any) -> Outcome:
@@ -112,6 +129,18 @@ class Outcome:
     @classmethod
     def not_image(cls) -> Outcome:
         return cls(Kind.NOT_IMAGE)
+
+    @classmethod
+    def trickle(cls, interval: float = 5.0) -> Outcome:
+        return cls(Kind.TRICKLE, interval=interval)
+
+    @classmethod
+    def huge(cls, size: int = 32 * 1024 * 1024) -> Outcome:
+        return cls(Kind.HUGE, size=size)
+
+    @classmethod
+    def html(cls, status: int = 502) -> Outcome:
+        return cls(Kind.HTML, status=status)
 
 
 @dataclass
@@ -167,6 +196,10 @@ class FakeProvider:
         self._files: dict[str, tuple[bytes, str]] = {}
         self._born: dict[str, float] = {}
         self._stalls: list[asyncio.Event] = []
+        #: Requests being held right now (a stall, or a trickle between two bytes).
+        self.holding = 0
+        #: Clock time (``now()``) the last held request next wants, or None: never.
+        self.hold_until: float | None = None
         self._ids = itertools.count(1000)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -177,7 +210,9 @@ class FakeProvider:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> Self:
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=0, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -308,8 +343,18 @@ class FakeProvider:
         while outcome.kind is Kind.STALL:
             assert outcome.release is not None
             self._stalls.append(outcome.release)
-            await outcome.release.wait()
+            with self._holding(None):
+                await outcome.release.wait()
             outcome = outcome.then or Outcome.success()
+        if outcome.kind is Kind.TRICKLE:
+            return await self._trickle(request, outcome.interval)
+        if outcome.kind is Kind.HUGE:
+            return await self._huge(request, outcome.size, b'{"padding": "', b'"}')
+        if outcome.kind is Kind.HTML:
+            page = f"<html><body><h1>{outcome.status} {_REASONS.get(outcome.status, '')}</h1>"
+            return web.Response(
+                status=outcome.status, text=page + "</body></html>", content_type="text/html"
+            )
         if outcome.kind is Kind.DROP:
             transport = request.transport
             assert transport is not None
@@ -332,6 +377,63 @@ class FakeProvider:
 
     def new_id(self) -> str:
         return str(next(self._ids))
+
+    @contextlib.contextmanager
+    def _holding(self, until: float | None) -> Iterator[None]:
+        self.holding += 1
+        self.hold_until = until
+        try:
+            yield
+        finally:
+            self.holding -= 1
+
+    async def _wait(self, seconds: float) -> None:
+        if self.clock is None:
+            await asyncio.sleep(seconds)
+            return
+        with self._holding(self.clock.now() + seconds):
+            await self.clock.sleep(seconds)
+
+    async def _trickle(self, request: web.Request, interval: float) -> web.StreamResponse:
+        """Valid JSON that never ends: a byte of whitespace every ``interval`` seconds."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"status": "processing"')
+        try:
+            while True:
+                await self._wait(interval)
+                await response.write(b" ")
+        except (ConnectionError, RuntimeError):
+            return response  # the client gave up
+
+    async def _huge(
+        self, request: web.Request, size: int, head: bytes, tail: bytes
+    ) -> web.StreamResponse:
+        """A ``size``-byte body streamed without a Content-Length (chunked)."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        sent = len(head) + len(tail)
+        try:
+            await response.write(head)
+            while sent < size:
+                part = chunk[: size - sent]
+                await response.write(part)
+                sent += len(part)
+            await response.write(tail)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client stopped reading
+        return response
+
+    def result_urls(
+        self, size: tuple[int, int], fmt: str, count: int, outcome: Outcome
+    ) -> list[str]:
+        """Where the outputs of ``outcome`` live: the scripted URL, or fresh CDN images."""
+        if outcome.result_url is not None:
+            return [outcome.result_url] * count
+        return self.make_images(size, fmt, count)
 
     # -- the CDN ------------------------------------------------------------------------
 

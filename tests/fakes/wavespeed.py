@@ -54,6 +54,9 @@ class WaveSpeedFake(FakeProvider):
         answer = await self.common(request, self.next_outcome("submit", Outcome.processing(1)))
         if isinstance(answer, web.StreamResponse):
             return answer
+        if answer.kind is Kind.FAILED and answer.status >= 400:
+            # An error inside HTTP 200: the envelope's own code says it.
+            return web.json_response(self.error_body(answer.status, answer.message or "", answer))
         if variant == "multi":
             size = ratio_size(body.get("aspect_ratio"))
         else:
@@ -155,6 +158,6 @@ class WaveSpeedFake(FakeProvider):
         outcome = job.result
         if outcome.kind is Kind.FAILED:
             return self._envelope(job, "failed", error=outcome.message or "failed")
-        urls = self.make_images(job.size, job.fmt, job.count)
+        urls = self.result_urls(job.size, job.fmt, job.count, outcome)
         flags = (list(outcome.nsfw or ()) + [False] * job.count)[: job.count]
         return self._envelope(job, "completed", outputs=urls, nsfw=flags)

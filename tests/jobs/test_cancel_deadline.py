@@ -182,7 +182,7 @@ async def test_running_job_expires_and_is_cancelled_at_the_provider(harness: Har
 
 async def test_a_retry_that_would_pass_the_deadline_expires_instead(harness: Harness) -> None:
     harness.provider.default = Plan(
-        submit_error=UpstreamError("fake", "down"),
+        submit_error=UpstreamError("fake", "down", nothing_billed=True),
     )
     engine = harness.engine(EngineConfig(default_provider="fake", deadline_seconds=3))
     await engine.start()

@@ -11,6 +11,7 @@ from bot.models import GuildSettings, JobStatus, NsfwPolicy
 from bot.providers.base import Pending
 from bot.providers.errors import (
     AuthError,
+    BadAnswer,
     CreditsExhausted,
     InvalidInput,
     Moderated,
@@ -23,7 +24,8 @@ from .conftest import T0, Harness, edit
 
 
 def _down() -> UpstreamError:
-    return UpstreamError("fake", "Fake is down", detail="HTTP 503")
+    """Unreachable: the submit never left, so sending it again cannot bill twice."""
+    return UpstreamError("fake", "Fake is down", detail="ConnectError", nothing_billed=True)
 
 
 async def _run_one(harness: Harness, prompt: str, **config: object) -> int:
@@ -69,10 +71,38 @@ async def test_exhausted_retries_fail_as_provider_down(harness: Harness) -> None
 
 
 async def test_submit_timeouts_end_as_timed_out(harness: Harness) -> None:
-    harness.provider.default = Plan(submit_error=ProviderTimeout("fake", "slow"))
+    harness.provider.default = Plan(
+        submit_error=ProviderTimeout("fake", "slow", nothing_billed=True)
+    )
     job_id = await _run_one(harness, "x")
     assert (await _failure(harness, job_id)).code == "timed_out"
     assert harness.provider.submits["x"] == 3
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (
+            UpstreamError("fake", "Fake had a problem (HTTP 503)", said="overloaded"),
+            "provider_down",
+        ),
+        (ProviderTimeout("fake", "no answer in time"), "timed_out"),
+        (BadAnswer("fake", "not JSON"), "bad_answer"),
+    ],
+)
+async def test_a_submit_that_may_have_started_is_never_sent_again(
+    harness: Harness, error: ProviderError, code: str
+) -> None:
+    backup = FakeProvider(capabilities("backup"), clock=harness.clock)
+    harness.providers["backup"] = backup
+    harness.provider.default = Plan(submit_error=error)
+    job_id = await _run_one(harness, "x", fallback_provider="backup")
+    assert harness.provider.submits["x"] == 1 and backup.submits["x"] == 0
+    failure = await _failure(harness, job_id)
+    assert failure.code == code and "Traceback" not in failure.reason
+    if error.said:
+        assert failure.reason.endswith('Fake said: "overloaded"')
+        assert "not sent again" in failure.reason
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,9 @@ async def test_fair_run_fallback_and_resume_on_postgres(pg_harness: Harness) -> 
     h = pg_harness
     backup = FakeProvider(capabilities("backup"), clock=h.clock)
     h.providers["backup"] = backup
-    h.provider.script("down", *(Plan(submit_error=UpstreamError("fake", "down")),) * 3)
+    h.provider.script(
+        "down", *(Plan(submit_error=UpstreamError("fake", "down", nothing_billed=True)),) * 3
+    )
     h.provider.script("slow", Plan(sync=False, finish_after=20.0))
     engine = h.engine(EngineConfig(default_provider="fake", fallback_provider="backup"))
     jobs = [

@@ -181,7 +181,9 @@ async def test_pins_and_capabilities_come_first(bench: Bench) -> None:
 
 async def test_the_fallback_on_an_outage_uses_the_same_choice(bench: Bench) -> None:
     await _learn(bench)
-    bench.fast.script("down", *[Plan(submit_error=UpstreamError("fast", "down"))] * 3)
+    bench.fast.script(
+        "down", *[Plan(submit_error=UpstreamError("fast", "down", nothing_billed=True))] * 3
+    )
     job = await bench.engine.submit(edit("down"))
     assert job.provider == "fast"
     await bench.engine.run_until_idle()

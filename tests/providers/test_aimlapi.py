@@ -11,6 +11,7 @@ from bot.models import AspectRatio, OutputFormat
 from bot.providers.base import Finished, GenerationRequest
 from bot.providers.errors import (
     AuthError,
+    BadAnswer,
     CreditsExhausted,
     InvalidInput,
     Moderated,
@@ -129,7 +130,7 @@ async def test_some_outputs_flagged_are_returned_with_flags(
         (Outcome.http(502), UpstreamError, "HTTP 502"),
         (Outcome.http(503), UpstreamError, "HTTP 503"),
         (Outcome.http(504, "Generation timeout"), ProviderTimeout, "timed out"),
-        (Outcome.malformed(), UpstreamError, "not valid JSON"),
+        (Outcome.malformed(), BadAnswer, "not valid JSON"),
         (Outcome.drop(), UpstreamError, "Could not reach AIML API"),
     ],
 )
