@@ -155,7 +155,7 @@ class BflFake(FakeProvider):
             status = outcome.message or "Error"
             details = {"Moderation Reasons": ["Derivative Works Filter"]}
             return self._state(job.id, status, details=details if "Moderated" in status else None)
-        (url,) = self.make_images(job.size, job.fmt, 1)
+        (url,) = self.result_urls(job.size, job.fmt, 1, outcome)
         sample = f"{url}?se=expiring&sig=abc"
         return self._state(job.id, "Ready", result={"sample": sample, "seed": 42})
 

@@ -185,7 +185,7 @@ class FalFake(FakeProvider):
                 for i in range(job.count)
             ]
         else:
-            urls = self.make_images(job.size, job.fmt, job.count)
+            urls = self.result_urls(job.size, job.fmt, job.count, answer)
         flags = (list(answer.nsfw or ()) + [False] * job.count)[: job.count]
         width, height = job.size
         images = [

@@ -184,7 +184,7 @@ class ReplicateFake(FakeProvider):
         if outcome.kind is Kind.FAILED:
             return self._prediction(job, "failed", error=outcome.message)
         if job.id not in self._made:
-            self._made[job.id] = self.make_images(job.size, job.fmt, 1)
+            self._made[job.id] = self.result_urls(job.size, job.fmt, 1, outcome)
         urls = self._made[job.id]
         metrics = {"predict_time": 6.47, "total_time": 6.65}
         output: Any = urls if self.output_list else urls[0]
