@@ -101,7 +101,7 @@ async def open_app(
         http = await stack.enter_async_context(
             httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(60.0, connect=10.0))
         )
-        repo = open_repository(settings.database_url)
+        repo = open_repository(settings.database_url.get_secret_value())
         await repo.connect()
         stack.push_async_callback(repo.close)
         providers: dict[str, Provider] = {}

@@ -5,12 +5,16 @@ Exit codes (scripts can rely on them):
 
 * ``0``: the images were written; each path is printed on its own line.
 * ``2``: refused before any request reached a provider: bad arguments, a missing or invalid
-  image, a prompt over 4000 characters, a request the provider cannot serve, a missing API key.
+  image (or something that is not a regular file), an empty prompt or one over 4000
+  characters, a seed outside the provider's range, an ``--out-dir`` that cannot be written, a
+  request the provider cannot serve, a missing API key.
 * ``1``: failed after talking to the provider (auth, credits, rate limit, moderation,
   timeout, provider errors, download problems) or while writing the files.
 
 On failure exactly one line goes to stderr (what went wrong, what to do) and no file is
-written. Other logs (retries, say) are shown only with ``-v`` (INFO) or ``-vv`` (DEBUG).
+written. Text from outside (file names, provider messages) is printed with its control
+characters escaped, so a hostile name cannot drive the terminal. Other logs (retries, say)
+are shown only with ``-v`` (INFO) or ``-vv`` (DEBUG).
 
 Adding a subcommand is a function that adds its parser and sets ``handler`` (see
 :func:`_add_edit`); :func:`main` dispatches on it.
@@ -21,7 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import stat
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,12 +41,13 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.generate import GeneratedImage, generate
-from bot.images import prepare_image, to_reference
+from bot.images import MAX_IMAGE_BYTES, image_too_large, prepare_image, to_reference
 from bot.media import MediaFetcher
-from bot.models import MAX_PROMPT_LENGTH, MAX_REFERENCES, AspectRatio, OutputFormat
+from bot.models import MAX_REFERENCES, AspectRatio, OutputFormat
 from bot.provider_status import ProviderStatus, describe, provider_statuses
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import GenerationRequest, ReferenceImage
+from bot.text import check_prompt, escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +75,8 @@ class _Parser(argparse.ArgumentParser):
     """Argument errors as one line on stderr (no usage dump), exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        shown = escape_controls(" ".join(message.split()))
+        self.exit(EXIT_USAGE, f"{self.prog}: {shown} (see {self.prog} --help)\n")
 
 
 def _positive(text: str) -> int:
@@ -172,8 +181,8 @@ def _add_migrate(commands: argparse._SubParsersAction[_Parser]) -> None:
 def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     import storage
 
-    version = asyncio.run(storage.migrate(settings.database_url))
-    sys.stdout.write(f"{storage.redact_url(settings.database_url)}: schema version {version}\n")
+    version = asyncio.run(storage.migrate(settings.database_url.get_secret_value()))
+    sys.stdout.write(f"{settings.database_url}: schema version {version}\n")
     return EXIT_OK
 
 
@@ -212,35 +221,70 @@ def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
 # -- edit / imagine ---------------------------------------------------------------------
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_image_file(path: Path, cap: int = MAX_IMAGE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, refusing anything else or more than ``cap``.
+
+    The file is opened without blocking (a named pipe would otherwise wait for a writer) and
+    judged by ``fstat`` of that open file, so it cannot be swapped between check and read; at
+    most ``cap + 1`` bytes are read, whatever the file grows to meanwhile.
+    """
+    shown = escape_controls(str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise UsageError(f"{shown}: no such file. Check the path.") from None
+    except OSError as err:
+        raise UsageError(f"{shown}: cannot read it ({err.strerror}).") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > cap:
+        os.close(fd)
+        if info.st_size > cap and stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{shown}: {image_too_large(info.st_size, cap).user_message}")
+        kind = _kind(info.st_mode)
+        raise UsageError(f"{shown} is {kind}, not an image file; give a regular image file.")
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        chunks: list[bytes] = []
+        left = cap + 1
+        try:
+            while left > 0:
+                chunk = handle.read(min(left, 1024 * 1024))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        except OSError as err:
+            raise UsageError(f"{shown}: cannot read it ({err.strerror}).") from None
+    return b"".join(chunks)
+
+
 async def _read_references(paths: Sequence[Path], max_side: int | None) -> list[ReferenceImage]:
     if len(paths) > MAX_REFERENCES:
         raise UsageError(f"At most {MAX_REFERENCES} images per request; you gave {len(paths)}.")
     references = []
     for path in paths:
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file. Check the path.") from None
-        except IsADirectoryError:
-            raise UsageError(f"{path} is a folder; give an image file.") from None
-        except OSError as err:
-            raise UsageError(f"{path}: cannot read it ({err.strerror}).") from None
+        data = await asyncio.to_thread(read_image_file, path)
         try:
             prepared = await prepare_image(data, max_side=max_side)
         except KontextError as err:
-            raise UsageError(f"{path}: {err.user_message}") from err
+            raise UsageError(f"{escape_controls(str(path))}: {err.user_message}") from err
         references.append(to_reference(prepared))
     return references
 
 
 def _build_request(args: argparse.Namespace, references: list[ReferenceImage]) -> GenerationRequest:
-    prompt = args.prompt.strip()
-    if not prompt:
-        raise UsageError("The prompt is empty; say what to make or change.")
-    if len(prompt) > MAX_PROMPT_LENGTH:
-        raise UsageError(
-            f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_LENGTH}."
-        )
+    prompt = check_prompt(args.prompt)
     try:
         return GenerationRequest(
             prompt=prompt,
@@ -255,6 +299,46 @@ def _build_request(args: argparse.Namespace, references: list[ReferenceImage]) -
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UsageError(f"Invalid {where}: {first['msg']}.") from None
+
+
+def _prepare_out_dir(out_dir: Path) -> list[Path]:
+    """Create ``out_dir`` and prove a file can be made in it, before any provider is paid.
+
+    Returns the folders it created (deepest last), so a run that writes nothing removes them.
+    """
+    shown = escape_controls(str(out_dir))
+    missing = []
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists() or folder.is_symlink():
+            break
+        missing.append(folder)
+    missing.reverse()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # A real file, not os.access: root passes every permission check, and a read-only
+        # file system or a full disk only shows when something is written.
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".kontext-bot-probe-") as probe:
+            probe.write(b"x")
+            probe.flush()
+    except OSError as err:
+        _remove_empty(missing)
+        why = (
+            "it is not a folder"
+            if isinstance(err, (FileExistsError, NotADirectoryError))
+            else (err.strerror or type(err).__name__)
+        )
+        raise UsageError(
+            f"--out-dir {shown} cannot be written ({why}); choose a folder you can write to."
+        ) from None
+    return missing
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _write(images: list[GeneratedImage], out_dir: Path) -> list[Path]:
@@ -322,17 +406,27 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
 
 
 def _generate_command(args: argparse.Namespace, settings: Settings) -> int:
-    images = asyncio.run(_generate_async(args, settings))
-    for index, image in enumerate(images, start=1):
-        if image.nsfw:
-            log.warning("image %d was flagged NSFW by the provider", index)
     try:
-        paths = _write(images, args.out_dir)
-    except OSError as err:
-        _fail(f"could not write to {args.out_dir}: {err.strerror or err}. Check the folder.")
-        return EXIT_FAILURE
+        created = _prepare_out_dir(args.out_dir)
+    except UsageError as err:
+        raise _Refused(err) from err
+    paths: list[Path] = []
+    try:
+        images = asyncio.run(_generate_async(args, settings))
+        for index, image in enumerate(images, start=1):
+            if image.nsfw:
+                log.warning("image %d was flagged NSFW by the provider", index)
+        try:
+            paths = _write(images, args.out_dir)
+        except OSError as err:
+            shown = escape_controls(str(args.out_dir))
+            _fail(f"could not write to {shown}: {err.strerror or err}. Check the folder.")
+            return EXIT_FAILURE
+    finally:
+        if not paths:
+            _remove_empty(created)
     for path in paths:
-        sys.stdout.write(f"{path}\n")
+        sys.stdout.write(f"{escape_controls(str(path))}\n")
     return EXIT_OK
 
 
@@ -340,7 +434,15 @@ def _generate_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _fail(message: str) -> None:
-    sys.stderr.write(f"{PROG}: {' '.join(message.split())}\n")
+    """One line on stderr; foreign text in it (file names, provider words) is escaped."""
+    sys.stderr.write(f"{PROG}: {escape_controls(' '.join(message.split()))}\n")
+
+
+class _EscapingFormatter(logging.Formatter):
+    """Log lines (which may quote provider answers) with control characters escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record), keep="\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -349,9 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # --help, or a usage error already reported in one line
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     level = {0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if args.verbose < 2:
         logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:

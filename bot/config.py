@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, Secret, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storage import redact_url
+
+
+class DatabaseUrl(Secret[str]):
+    """``KONTEXT_DATABASE_URL``: shown (repr, str, dumps, logs) with its password masked;
+    ``get_secret_value()`` gives the real URL to the code that connects."""
+
+    def _display(self) -> str:
+        return redact_url(self.get_secret_value())
 
 
 def _env(name: str) -> AliasChoices:
@@ -35,8 +45,8 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = Field(None, validation_alias=_env("KONTEXT_DEV_GUILD_ID"))
 
     # Storage
-    database_url: str = Field(
-        "sqlite:///data/kontext.db", validation_alias=_env("KONTEXT_DATABASE_URL")
+    database_url: DatabaseUrl = Field(
+        DatabaseUrl("sqlite:///data/kontext.db"), validation_alias=_env("KONTEXT_DATABASE_URL")
     )
     retention_days: int = Field(30, ge=0, validation_alias=_env("KONTEXT_RETENTION_DAYS"))
 

@@ -16,10 +16,14 @@ Decisions worth knowing:
 * Truncated files are refused: the first frame is always fully decoded, and
   ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off.
 * Bytes are kept untouched when they already are a plain 8-bit RGB/RGBA PNG, RGB JPEG or
-  RGB/RGBA WebP with one frame, no EXIF rotation and no downscale to do; re-encoding would
-  only lose quality. Otherwise the image is re-encoded without metadata: JPEG quality 95 for
-  lossy sources (JPEG, lossy WebP) without alpha, PNG for everything else.
-* Kept bytes keep their metadata (EXIF, GPS included): the spec prefers untouched bytes.
+  RGB/RGBA WebP with one frame, no downscale to do and no metadata beyond what decoding
+  needs (JFIF/Adobe markers, an ICC profile, gamma, density); re-encoding would only lose
+  quality. Otherwise the image is re-encoded (EXIF orientation applied first) without
+  metadata: JPEG quality 95 for lossy sources (JPEG, lossy WebP) without alpha, PNG for
+  everything else.
+* Privacy over fidelity: EXIF (GPS, camera serials), XMP, IPTC, comments and text chunks
+  never reach a provider or storage. A phone photo therefore costs one JPEG generation at
+  quality 95, which is not visible; lossless sources stay lossless.
 """
 
 from __future__ import annotations
@@ -52,6 +56,33 @@ _OPEN_FORMATS: Final = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 _PASS_THROUGH: Final = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _PLAIN_MODES: Final = {"PNG": ("RGB", "RGBA"), "JPEG": ("RGB",), "WEBP": ("RGB", "RGBA")}
 _JPEG_QUALITY: Final = 95
+#: ``Image.info`` keys that describe how to decode or display the pixels, not who made them
+#: or where: anything else (exif, xmp, comment, photoshop, PNG text chunks...) is metadata.
+_TECHNICAL_INFO: Final = frozenset(
+    {
+        "adobe",
+        "adobe_transform",
+        "aspect",
+        "background",
+        "chromaticity",
+        "dpi",
+        "duration",
+        "gamma",
+        "icc_profile",
+        "interlace",
+        "jfif",
+        "jfif_density",
+        "jfif_unit",
+        "jfif_version",
+        "loop",
+        "progression",
+        "progressive",
+        "srgb",
+        "timestamp",
+    }
+)
+#: JPEG application segments that carry decoding data: JFIF, the ICC profile, Adobe colour.
+_TECHNICAL_JPEG_SEGMENTS: Final = frozenset({"APP0", "APP2", "APP14"})
 _ACCEPTED_HINT: Final = "Attach a PNG, JPEG or WebP image."
 
 # Reading a header runs Pillow's bomb check, which warns (or raises) through the process-wide
@@ -87,6 +118,14 @@ class PreparedImage(Frozen):
 
 def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def image_too_large(size: int, max_bytes: int) -> ImageRejected:
+    return ImageRejected(
+        "too_large",
+        f"That image is {_mib(size)}; the limit is {_mib(max_bytes)}. "
+        "Use a smaller or more compressed image.",
+    )
 
 
 def _too_many_pixels(pixels: int, max_pixels: int) -> ImageRejected:
@@ -197,6 +236,14 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def _has_metadata(img: Image.Image) -> bool:
+    """Whether the file carries anything beyond its pixels' decoding data (see above)."""
+    if any(key not in _TECHNICAL_INFO for key in img.info):
+        return True
+    segments = getattr(img, "applist", ())
+    return any(marker not in _TECHNICAL_JPEG_SEGMENTS for marker, _ in segments)
+
+
 def _frame_count(img: Image.Image) -> int:
     frames = getattr(img, "n_frames", 1)
     return frames if isinstance(frames, int) else 1
@@ -264,7 +311,8 @@ def _encode(
     if isinstance(icc, bytes) and icc[16:20] == b"RGB ":  # the profile's colour space field
         params["icc_profile"] = icc
     if fmt == "JPEG":
-        img.convert("RGB").save(out, "JPEG", quality=quality, **params)
+        # Pillow copies a decoded JPEG's comment into the new file unless told otherwise.
+        img.convert("RGB").save(out, "JPEG", quality=quality, comment=b"", **params)
     else:
         img.save(out, "PNG", **params)
     return out.getvalue()
@@ -295,11 +343,7 @@ def prepare_image_sync(
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
     if len(data) > max_bytes:
-        raise ImageRejected(
-            "too_large",
-            f"That image is {_mib(len(data))}; the limit is {_mib(max_bytes)}. "
-            "Use a smaller or more compressed image.",
-        )
+        raise image_too_large(len(data), max_bytes)
     with _open_lazy(data, max_pixels) as img:
         fmt = img.format or ""
         width, height = img.size
@@ -314,6 +358,7 @@ def prepare_image_sync(
             and "transparency" not in img.info
             and _frame_count(img) == 1
             and orientation == 1
+            and not _has_metadata(img)
             and not needs_resize
             and (fmt != "PNG" or _png_bit_depth(data) == 8)
         )

@@ -86,18 +86,50 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
+_IPV4_TRANSLATED: Final = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT ::ffff:0:a.b.c.d
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")  # the well-known NAT64 prefix
+_NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")  # local-use NAT64 prefixes
+_ISATAP_ID: Final = 0x5EFE  # interface id [0|2]00:5efe:a.b.c.d, under any prefix
+
+
+def _low_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+
+
+def _stands_for_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address is only another spelling of (a connection to it
+    reaches that IPv4 host), or ``None``."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr in _IPV4_COMPATIBLE or addr in _IPV4_TRANSLATED or addr in _NAT64:
+        return _low_ipv4(addr)
+    return None
+
+
+def _tunnelled_ipv4(addr: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """IPv4 addresses a tunnel address carries (Teredo server and client, ISATAP router)."""
+    if addr.teredo is not None:
+        return addr.teredo
+    if (int(addr) >> 32) & 0xFCFFFFFF == _ISATAP_ID:
+        return (_low_ipv4(addr),)
+    return ()
 
 
 def _is_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Globally routable unicast; IPv6 forms that embed an IPv4 address are judged by it."""
+    """Globally routable unicast. An IPv6 address that embeds an IPv4 address (mapped,
+    compatible, translated, 6to4, NAT64) is judged as that IPv4 address; a tunnel address
+    (Teredo, ISATAP) must be public itself and so must every IPv4 address inside it."""
     if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        elif addr.sixtofour is not None:
-            addr = addr.sixtofour
-        elif addr in _NAT64:
-            addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+        inner = _stands_for_ipv4(addr)
+        if inner is not None:
+            addr = inner
+        elif addr in _NAT64_LOCAL:
+            return False  # where the IPv4 address sits depends on the local prefix length
+        elif not all(_is_public(v4) for v4 in _tunnelled_ipv4(addr)):
+            return False
     return addr.is_global and not addr.is_multicast
 
 

@@ -9,9 +9,10 @@ several processes or machines (image bytes in the database).
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from storage.base import (
+    DatabaseFault,
     DatabaseTooNew,
     DatabaseUnusable,
     EnqueueLimits,
@@ -22,6 +23,7 @@ from storage.base import (
 )
 
 __all__ = [
+    "DatabaseFault",
     "DatabaseTooNew",
     "DatabaseUnusable",
     "EnqueueLimits",
@@ -32,18 +34,45 @@ __all__ = [
     "migrate",
     "open_repository",
     "redact_url",
+    "scrub_password",
 ]
 
 
+_PASSWORD_PARAMS = frozenset({"password", "passfile", "sslpassword"})
+
+
 def redact_url(url: str) -> str:
-    """The URL without its password, fit for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    """The URL without its password (in the user info or a ``password=`` parameter), fit for
+    logs and messages; a URL too broken to parse is not shown at all."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<a database URL that cannot be parsed>"
+    original = parts
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostport}")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key.lower() in _PASSWORD_PARAMS for key, _ in pairs):
+        query = [(k, "***" if k.lower() in _PASSWORD_PARAMS else v) for k, v in pairs]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return url if parts == original else urlunsplit(parts)
+
+
+def scrub_password(text: str, url: str) -> str:
+    """``text`` (say, a driver's error message) with the password of ``url`` masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    secrets = [userinfo.split(":", 1)[1]] if at and ":" in userinfo else []
+    secrets += [v for k, v in parse_qsl(parts.query) if k.lower() in _PASSWORD_PARAMS]
+    for secret in list(secrets):
+        secrets.append(unquote(secret))
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def open_repository(url: str, *, data_dir: Path | None = None) -> Repository:

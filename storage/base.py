@@ -44,6 +44,38 @@ class DatabaseUnusable(StorageError):
     code = "database_unusable"
 
 
+class FaultKind(StrEnum):
+    FULL = "full"
+    READ_ONLY = "read-only"
+    LOCKED = "locked"
+    GONE = "gone"
+
+
+_FAULT_ADVICE = {
+    FaultKind.FULL: "Free some disk space (or raise the database's quota) and try again.",
+    FaultKind.READ_ONLY: "Make it writable again (file system, permissions, a read-only "
+    "replica) and restart the bot.",
+    FaultKind.LOCKED: "Another program holds it; try again in a moment, and run only one bot "
+    "per SQLite file (use PostgreSQL for several).",
+    FaultKind.GONE: "It was deleted, replaced or disconnected; restore it (or bring the "
+    "server back) and restart the bot.",
+}
+
+
+class DatabaseFault(StorageError):
+    """The database stopped working under a running bot: full, read-only, locked or gone.
+    The failed operation left nothing behind (its transaction was rolled back)."""
+
+    code = "database_fault"
+
+    def __init__(self, kind: FaultKind, where: str, detail: str) -> None:
+        super().__init__(
+            f"The database at {where} is {kind.value}: {detail}. {_FAULT_ADVICE[kind]}"
+        )
+        self.kind = kind
+        self.where = where
+
+
 class LimitKind(StrEnum):
     USER_ACTIVE = "user_active"  # jobs waiting + running for one user in one guild
     GUILD_QUEUE = "guild_queue"  # jobs waiting in one guild
@@ -266,9 +298,11 @@ class Repository(Protocol):
 
 # MessageKind is re-exported for convenience of callers building MessageRef.
 __all__ = [
+    "DatabaseFault",
     "DatabaseTooNew",
     "DatabaseUnusable",
     "EnqueueLimits",
+    "FaultKind",
     "LimitExceeded",
     "LimitKind",
     "MessageKind",

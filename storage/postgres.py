@@ -13,15 +13,16 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
 
 from bot.models import Job
-from storage import redact_url, rows, schema
-from storage.base import DatabaseUnusable, StorageError
+from storage import redact_url, rows, schema, scrub_password
+from storage.base import DatabaseFault, DatabaseUnusable, FaultKind, StorageError
 from storage.blobfiles import sha256_hex
+from storage.faults import postgres_fault
 from storage.queries import (
     CLAIM_SET,
     DEFAULT_REFERENCE_RETENTION,
@@ -113,9 +114,10 @@ class PostgresRepository(SqlRepository):
             pool = await asyncpg.create_pool(
                 self.url, min_size=self._min_pool, max_size=self._max_pool
             )
-        except _CONNECT_ERRORS as err:
+        except (*_CONNECT_ERRORS, ValueError) as err:  # ValueError: a malformed URL
+            detail = scrub_password(str(err) or type(err).__name__, self.url)
             raise DatabaseUnusable(
-                f"Cannot connect to the PostgreSQL database {where} ({err}). Check that the "
+                f"Cannot connect to the PostgreSQL database {where} ({detail}). Check that the "
                 "server runs, the database exists and KONTEXT_DATABASE_URL is right."
             ) from err
         try:
@@ -180,15 +182,47 @@ class PostgresRepository(SqlRepository):
             raise StorageError("The database is not connected; call connect() first.")
         return self._pool
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[Tx]:
-        async with self._connected_pool().acquire() as conn:
-            yield _PgTx(conn)
+    def _session(self) -> AbstractAsyncContextManager[Tx]:
+        return self._connection(transaction=False)
+
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
+        return self._connection(transaction=True)
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Tx]:
-        async with self._connected_pool().acquire() as conn, conn.transaction():
-            yield _PgTx(conn)
+    async def _connection(self, *, transaction: bool) -> AsyncIterator[Tx]:
+        async with self._faults_translated(), self._connected_pool().acquire() as conn:
+            try:
+                if transaction:
+                    async with conn.transaction():
+                        yield _PgTx(conn)
+                else:
+                    yield _PgTx(conn)
+            except asyncpg.InterfaceError as err:
+                self._raise_if_lost(conn, err)
+                raise
+
+    @asynccontextmanager
+    async def _faults_translated(self) -> AsyncIterator[None]:
+        """A full, read-only or unreachable server as one :class:`DatabaseFault`."""
+        try:
+            yield
+        except Exception as err:
+            fault = postgres_fault(err, redact_url(self.url))
+            if fault is None:
+                raise
+            raise fault from err
+
+    def _raise_if_lost(self, conn: Any, err: asyncpg.InterfaceError) -> None:
+        """The pool lets go of a connection the server closed, even one still in use: the
+        proxy then refuses every call. Either way the session is gone."""
+        try:
+            lost = bool(conn.is_closed())
+        except asyncpg.InterfaceError:
+            lost = True
+        if lost:
+            raise DatabaseFault(
+                FaultKind.GONE, redact_url(self.url), "the connection to the server was lost"
+            ) from err
 
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
         await tx.execute("SELECT pg_advisory_xact_lock(?)", guild_id)

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import aiosqlite
 
@@ -29,6 +29,7 @@ from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
 from storage.base import DatabaseUnusable, EnqueueLimits, StorageError
 from storage.blobfiles import BlobFiles
+from storage.faults import FileIdentity, os_fault, sqlite_fault
 from storage.queries import (
     CANDIDATE_GUILDS,
     CLAIM_SET,
@@ -53,7 +54,6 @@ _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
-    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
 )
 
 # One statement picks and claims the next job in the fair order (see storage.sql), so a
@@ -129,18 +129,26 @@ class _Gate:
 
 class _SqliteTx:
     """Runs statements on the connection: through the gate outside a transaction, directly
-    inside one (the transaction already has the connection to itself)."""
+    inside one (the transaction already has the connection to itself). A full, read-only,
+    locked or vanished database raises :class:`DatabaseFault` naming ``where``."""
 
-    def __init__(self, conn: aiosqlite.Connection, gate: _Gate | None) -> None:
+    def __init__(self, conn: aiosqlite.Connection, gate: _Gate | None, where: str) -> None:
         self._conn = conn
         self._gate = gate
+        self._where = where
+
+    async def _run(self, sql: str, args: Sequence[object]) -> list[Row]:
+        try:
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+        except sqlite3.Error as err:
+            _reraise(err, self._where)
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
         if self._gate is None:
-            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+            return await self._run(sql, args)
         await self._gate.enter()
         try:
-            return cast(list[Row], list(await self._conn.execute_fetchall(sql, args)))
+            return await self._run(sql, args)
         finally:
             self._gate.leave()
 
@@ -152,14 +160,23 @@ class _SqliteTx:
         await self.fetch(sql, *args)
 
     async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
-        if self._gate is None:
-            await self._conn.executemany(sql, args)
-            return
-        await self._gate.enter()
+        if self._gate is not None:
+            await self._gate.enter()
         try:
             await self._conn.executemany(sql, args)
+        except sqlite3.Error as err:
+            _reraise(err, self._where)
         finally:
-            self._gate.leave()
+            if self._gate is not None:
+                self._gate.leave()
+
+
+def _reraise(err: sqlite3.Error, where: str) -> NoReturn:
+    """Raise ``err`` as a :class:`DatabaseFault` when it is one, else unchanged."""
+    fault = sqlite_fault(err, where)
+    if fault is None:
+        raise err
+    raise fault from err
 
 
 class SqliteRepository(SqlRepository):
@@ -169,9 +186,12 @@ class SqliteRepository(SqlRepository):
         *,
         data_dir: Path | None = None,
         reference_retention_seconds: float = DEFAULT_REFERENCE_RETENTION,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
         super().__init__(reference_retention_seconds=reference_retention_seconds)
         self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._identity = FileIdentity(path)
         self.data_dir = data_dir if data_dir is not None else path.parent
         self._files = BlobFiles(self.data_dir / "blobs")
         self._conn: aiosqlite.Connection | None = None
@@ -194,7 +214,9 @@ class SqliteRepository(SqlRepository):
         try:
             for pragma in _PRAGMAS:
                 await conn.execute(pragma)
+            await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             await self._migrate(conn)
+            self._identity.remember()
         except BaseException as err:
             await conn.close()
             if isinstance(err, sqlite3.OperationalError):
@@ -279,22 +301,29 @@ class SqliteRepository(SqlRepository):
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[Tx]:
-        yield _SqliteTx(self._connection(), self._gate)
+        conn = self._connection()
+        self._identity.check()
+        yield _SqliteTx(conn, self._gate, str(self.path))
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
         conn = self._connection()
+        where = str(self.path)
         async with self._tx_lock:
             try:
                 await self._gate.close()
-                await conn.execute("BEGIN IMMEDIATE")
+                self._identity.check()
                 try:
-                    yield _SqliteTx(conn, None)
-                except BaseException:
+                    await conn.execute("BEGIN IMMEDIATE")
+                    yield _SqliteTx(conn, None, where)
+                    await conn.execute("COMMIT")
+                except BaseException as err:
                     if conn.in_transaction:
-                        await conn.execute("ROLLBACK")
+                        with contextlib.suppress(sqlite3.Error):
+                            await conn.execute("ROLLBACK")
+                    if isinstance(err, sqlite3.Error):
+                        _reraise(err, where)
                     raise
-                await conn.execute("COMMIT")
             finally:
                 self._gate.reopen()
 
@@ -306,10 +335,17 @@ class SqliteRepository(SqlRepository):
         """The file first, then its catalogue row (a crash in between leaves only an orphan
         file, never a row without bytes). Holding a place at the gate meanwhile keeps a purge
         (a transaction) from deleting the file between the two."""
+        self._identity.check()
         await self._gate.enter()
         try:
-            content_hash = await asyncio.to_thread(self._files.store, data)
-            await _SqliteTx(self._connection(), None).execute(
+            try:
+                content_hash = await asyncio.to_thread(self._files.store, data)
+            except OSError as err:
+                fault = os_fault(err, str(self._files.root))
+                if fault is None:
+                    raise
+                raise fault from err
+            await _SqliteTx(self._connection(), None, str(self.path)).execute(
                 "INSERT INTO blobs (content_hash, size, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (content_hash) DO UPDATE SET "
                 "created_at = MAX(blobs.created_at, excluded.created_at)",

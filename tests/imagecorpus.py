@@ -12,7 +12,7 @@ import random
 import struct
 import zlib
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 RED = (220, 20, 60)
 GREEN = (20, 200, 60)
@@ -61,6 +61,45 @@ def make_jpeg(
         exif[0x0112] = orientation
         params["exif"] = exif.tobytes()
     return _save(img, "JPEG", **params)
+
+
+#: Written into the metadata of the ``make_*_with_metadata`` images, so tests can look for it.
+METADATA_MARKER = b"KONTEXT-PRIVATE-MARKER"
+
+
+def gps_exif(orientation: int | None = None) -> bytes:
+    """EXIF with a GPS position (52.37 N, 4.89 E), a camera name and, if given, an orientation."""
+    exif = Image.Exif()
+    exif[0x010F] = METADATA_MARKER.decode()  # Make
+    exif[0x8825] = {1: "N", 2: (52.0, 22.0, 12.0), 3: "E", 4: (4.0, 53.0, 24.0)}  # GPS IFD
+    if orientation is not None:
+        exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def make_jpeg_with_metadata(
+    width: int = 64, height: int = 48, *, orientation: int | None = None
+) -> bytes:
+    """A phone-style JPEG: GPS EXIF, an XMP packet and a comment, all carrying the marker."""
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + METADATA_MARKER + b"</x:xmpmeta>"
+    return _save(
+        _gradient(width, height),
+        "JPEG",
+        quality=90,
+        exif=gps_exif(orientation),
+        xmp=xmp,
+        comment=METADATA_MARKER,
+    )
+
+
+def make_png_with_metadata(width: int = 64, height: int = 48) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", METADATA_MARKER.decode())
+    return _save(_gradient(width, height), "PNG", pnginfo=info, exif=gps_exif())
+
+
+def make_webp_with_metadata(width: int = 64, height: int = 48) -> bytes:
+    return _save(_gradient(width, height), "WEBP", exif=gps_exif(), xmp=METADATA_MARKER)
 
 
 def make_cmyk_jpeg(width: int = 64, height: int = 48) -> bytes:

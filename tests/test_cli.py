@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import os
 import socket
@@ -15,6 +16,7 @@ from PIL import Image
 
 from bot.cli import EXIT_FAILURE, EXIT_USAGE, main
 from storage.schema import latest_version
+from tests import imagecorpus
 from tests.conftest import REPO_ROOT
 from tests.fakes import FAKES, FakeProvider, Outcome, env_for, require_docs
 from tests.fakes.threaded import ThreadedFake
@@ -374,16 +376,18 @@ def test_files_are_never_overwritten(
     assert len(set(printed)) == 2 and len(list(out_dir.iterdir())) == 2
 
 
-def test_unwritable_out_dir_is_one_line_exit_1(
+def test_unwritable_out_dir_is_refused_before_any_request(
     aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Nothing is paid for a result that could not be saved."""
     blocker = tmp_path / "file"
     blocker.write_text("in the way")
     code = main(["imagine", "--prompt", "x", "--out-dir", str(blocker / "out")])
     captured = capsys.readouterr()
-    assert code == EXIT_FAILURE and captured.out == ""
+    assert code == EXIT_USAGE and captured.out == ""
     _assert_one_line_failure(captured.err)
-    assert "could not write" in captured.err
+    assert "cannot be written" in captured.err
+    assert aiml_cli.requests == []
 
 
 # -- migrate ------------------------------------------------------------------------------
@@ -465,6 +469,38 @@ async def test_run_without_a_token_is_refused(tmp_path: Path) -> None:
     assert process.returncode == EXIT_USAGE and out == b""
     _assert_one_line_failure(err.decode())
     assert "DISCORD_TOKEN is not set" in err.decode()
+
+
+def test_a_photo_reaches_the_provider_without_its_metadata(
+    aiml_cli: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(imagecorpus.make_jpeg_with_metadata(320, 240, orientation=6))
+    assert main(["edit", "--image", str(photo), "--prompt", "x", "--out-dir", "out"]) == 0
+    capsys.readouterr()
+    [body] = aiml_cli.bodies("submit")
+    [url] = body["image_url"] if isinstance(body["image_url"], list) else [body["image_url"]]
+    sent = base64.b64decode(url.split(",", 1)[1])
+    assert imagecorpus.METADATA_MARKER not in sent and b"Exif\x00\x00" not in sent
+    with Image.open(io.BytesIO(sent)) as img:
+        assert img.size == (240, 320)  # turned upright before the metadata went
+
+
+def test_provider_text_reaches_the_terminal_escaped(
+    cli_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hostile = "image is required\x1b[2J\x1b]0;owned\x07 \u202eelif"
+    for fake in _threaded("wavespeed", monkeypatch):
+        fake.script("submit", Outcome.http(422, hostile))
+        image = str(_picture(tmp_path / "p.png"))
+        code = main(["-v", "edit", "--image", image, "--prompt", "x", "--out-dir", "out"])
+        err = capsys.readouterr().err
+        assert code == EXIT_FAILURE
+        assert "\x1b" not in err and "\u202e" not in err and "\x07" not in err
+        assert "image is required\\x1b[2J\\x1b]0;owned\\x07" in err
 
 
 # -- providers ----------------------------------------------------------------------------

@@ -479,3 +479,31 @@ def test_fit_gives_up_below_a_useful_size() -> None:
 def test_fit_refuses_non_images() -> None:
     with pytest.raises(ImageRejected):
         fit_for_upload_sync(corpus.make_text(), max_bytes=10)
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [
+        (corpus.make_jpeg_with_metadata(), "image/jpeg"),
+        (corpus.make_png_with_metadata(), "image/png"),
+        (corpus.make_webp_with_metadata(), "image/jpeg"),
+    ],
+    ids=["jpeg", "png", "webp"],
+)
+def test_metadata_never_passes_through(data: bytes, mime: str) -> None:
+    """GPS EXIF, XMP, comments and text chunks are dropped even from otherwise plain files."""
+    assert corpus.METADATA_MARKER in data
+    img = prepare_image_sync(data)
+    assert img.reencoded is True and img.mime == mime
+    assert corpus.METADATA_MARKER not in img.data
+    out = decode(img.data)
+    assert not out.getexif() and not {"exif", "xmp", "comment", "Comment"} & out.info.keys()
+
+
+def test_orientation_is_applied_before_the_metadata_goes() -> None:
+    img = prepare_image_sync(corpus.make_jpeg_with_metadata(64, 48, orientation=6))
+    assert (img.width, img.height) == (48, 64)
+    assert corpus.METADATA_MARKER not in img.data and not decode(img.data).getexif()

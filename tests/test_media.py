@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,6 +21,7 @@ from bot.media import (
     DownloadFailed,
     DownloadRefused,
     MediaFetcher,
+    _is_public,
     safe_url,
 )
 from tests import imagecorpus as corpus
@@ -187,6 +189,13 @@ async def test_name_resolving_to_loopback_is_refused_unless_trusted(
     assert len(server.requests) == 1
 
 
+def test_embedded_public_ipv4_is_judged_by_the_address_inside() -> None:
+    public = ["::8.8.8.8", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]
+    assert all(_is_public(ipaddress.ip_address(a)) for a in public)
+    assert _is_public(ipaddress.ip_address("2606:4700::5efe:808:808"))
+    assert not _is_public(ipaddress.ip_address("2606:4700::5efe:a00:1"))
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -198,6 +207,16 @@ async def test_name_resolving_to_loopback_is_refused_unless_trusted(
         "https://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 form of 169.254.169.254
         "https://[2002:a00:1::]/a.png",  # 6to4 form of 10.0.0.1
         "https://100.64.0.1/a.png",  # carrier-grade NAT
+        "https://[::127.0.0.1]/a.png",  # IPv4-compatible loopback
+        "https://[::a9fe:a9fe]/latest/meta-data/",  # IPv4-compatible 169.254.169.254
+        "https://[::c0a8:101]/a.png",  # IPv4-compatible 192.168.1.1
+        "https://[::ffff:0:a00:1]/a.png",  # IPv4-translated 10.0.0.1
+        "https://[::ffff:7f00:1]/a.png",  # IPv4-mapped loopback, hex spelling
+        "https://[64:ff9b::127.0.0.1]/a.png",  # NAT64, dotted spelling
+        "https://[64:ff9b:1:7f00:0:100::]/a.png",  # local-use NAT64
+        "https://[2001:0:7f00:1::1]/a.png",  # Teredo with a loopback server
+        "https://[2606:4700::5efe:7f00:1]/a.png",  # ISATAP around 127.0.0.1
+        "https://[2606:4700::200:5efe:a00:1]/a.png",  # ISATAP (universal bit) around 10.0.0.1
     ],
 )
 async def test_private_literals_are_refused_without_connecting(

@@ -22,6 +22,10 @@ from bot.models import (
     OutputFormat,
 )
 
+#: The largest integer JSON parsers agree on (RFC 8259 section 6: beyond 2**53 - 1, numbers
+#: held as doubles lose precision): the seed ceiling where a provider documents none.
+MAX_JSON_INTEGER = 2**53 - 1
+
 
 class ReferenceImage(Frozen):
     """A validated reference image: bytes always, plus a public URL when one exists."""
@@ -84,6 +88,7 @@ class Capabilities(Frozen):
     aspect_ratios: frozenset[AspectRatio] = frozenset(AspectRatio)
     output_formats: frozenset[OutputFormat] = frozenset(OutputFormat)
     seed: bool = True
+    max_seed: int = MAX_JSON_INTEGER  # seeds run from 1 to this (the provider's documented top)
     guidance_range: tuple[float, float] | None = None
     safety_tolerance: bool = False
     asynchronous: bool  # submit returns a handle to poll

@@ -113,6 +113,11 @@ def check_request(
         )
     if request.seed is not None and not caps.seed:
         raise UnsupportedRequest(caps.name, f"{caps.label} does not take a seed; leave it out.")
+    if request.seed is not None and request.seed > caps.max_seed:
+        raise UnsupportedRequest(
+            caps.name,
+            f"{caps.label} takes seeds from 1 to {caps.max_seed}; you gave {request.seed}.",
+        )
     if request.guidance is not None:
         if caps.guidance_range is None:
             raise UnsupportedRequest(

@@ -121,4 +121,17 @@ async def test_wavespeed_seed_range(
     provider = provider_for(wavespeed, client, clock)
     request = GenerationRequest(prompt="x", references=(reference(),), seed=10**10)
     error = await _refused(wavespeed, provider, request)
-    assert str(error) == "WaveSpeed takes seeds up to 9999999999; you gave 10000000000."
+    assert str(error) == "WaveSpeed takes seeds from 1 to 9999999999; you gave 10000000000."
+
+
+async def test_seed_beyond_what_json_carries_exactly_is_refused(
+    any_fake: FakeProvider, client: httpx.AsyncClient, clock: SteppingClock
+) -> None:
+    """A provider that documents no ceiling gets seeds up to 2**53 - 1, the largest integer
+    every JSON parser reads exactly; one more would reach it rounded (another seed)."""
+    provider = provider_for(any_fake, client, clock)
+    caps = CAPABILITIES[any_fake.name]
+    request = GenerationRequest(prompt="x", references=(reference(),), seed=2**64)
+    error = await _refused(any_fake, provider, request)
+    assert str(error) == f"{caps.label} takes seeds from 1 to {caps.max_seed}; you gave {2**64}."
+    assert caps.max_seed <= 2**53 - 1
