@@ -10,6 +10,7 @@ import httpx
 from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import KontextError
+from bot.models import AspectRatio
 from bot.providers import CAPABILITIES, PROVIDERS, build_provider
 from bot.providers.base import Capabilities
 from bot.providers.common import HttpProvider
@@ -74,6 +75,7 @@ def describe(status: ProviderStatus) -> list[str]:
         f"references {low}–{min(caps.max_references, 4)}",
         f"text-to-image {'yes' if caps.text_to_image else 'no'}",
         f"images/request {caps.max_num_images}",
+        f"ratios {' '.join(r.value for r in AspectRatio if r in caps.aspect_ratios)}",
         f"guidance {guidance}",
         f"safety tolerance {'yes' if caps.safety_tolerance else 'no'}",
         f"formats {', '.join(sorted(f.value for f in caps.output_formats))}",

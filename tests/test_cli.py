@@ -527,7 +527,7 @@ def test_providers_lists_capabilities_and_tests_each_key(
     assert code == EXIT_FAILURE, captured.err  # one key was refused
     out = captured.out
     assert "bfl  Black Forest Labs  model max (flux-kontext-max; also pro)" in out
-    assert "references 0–4 · text-to-image yes · images/request 1" in out
+    assert "references 0–4 · text-to-image yes · images/request 1 · ratios 21:9 16:9" in out
     assert "key works: 1234 credits ($12.34)" in out
     assert "$0.08/image" in out
     assert (
@@ -537,6 +537,16 @@ def test_providers_lists_capabilities_and_tests_each_key(
     assert "not configured: aimlapi (AIMLAPI_API_KEY), modelslab (MODELSLAB_API_KEY), " in out
     assert "fal (FAL_KEY)" in out
     assert "wrong" not in out + captured.err
+
+
+@pytest.mark.parametrize("name", ["bfl", "fal", "replicate"])
+def test_the_new_providers_are_accepted_by_provider(name: str) -> None:
+    from bot.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["imagine", "--prompt", "x", "--provider", name, "--out-dir", "o"]
+    )
+    assert args.provider == name
 
 
 def test_providers_without_any_key_is_refused(
