@@ -140,6 +140,9 @@ class FalFake(FakeProvider):
         if isinstance(answer, web.StreamResponse):
             return answer
         urls = self._urls(job.id)
+        if answer.kind is Kind.FAILED:  # FAILED / CANCELED: listed by others, not by fal-js
+            body = {"status": answer.message, **urls, "error": "Request failed"}
+            return web.json_response(body)
         if job.polls > 0 and job.id not in self.cancelled:
             job.polls -= 1
             if job.polls > 0:

@@ -202,6 +202,8 @@ class ReplicateFake(FakeProvider):
         )
         if isinstance(answer, web.StreamResponse):
             return answer
+        if answer.kind is Kind.FAILED:  # a status these notes call unverified, e.g. aborted
+            return web.json_response(self._prediction(job, answer.message or "aborted"))
         if job.polls > 0 and job.id not in self.cancelled:
             job.polls -= 1
             return web.json_response(self._prediction(job, "processing"))

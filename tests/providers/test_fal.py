@@ -206,3 +206,16 @@ async def test_a_foreign_handle_is_refused(
     with pytest.raises(ProviderError, match="cannot be followed"):
         await provider_for(fal, client, clock).poll(handle)
     assert fal.requests == []
+
+
+@pytest.mark.parametrize("status", ["FAILED", "CANCELED"])
+async def test_statuses_fal_js_does_not_list_end_the_job(
+    fal: FakeProvider, client: httpx.AsyncClient, clock: SteppingClock, status: str
+) -> None:
+    fal.script("submit", Outcome.processing(polls=3))
+    fal.script("poll", Outcome.failed(status))
+    provider = provider_for(fal, client, clock)
+    submitted = await _submitted(provider, GenerationRequest(prompt="x"))
+    with pytest.raises(ProviderError, match="Request failed") as caught:
+        await provider.poll(submitted.handle)
+    assert not caught.value.retryable and fal.count("result") == 0

@@ -216,3 +216,16 @@ async def test_account_proves_the_token(
 ) -> None:
     provider = provider_for(replicate, client, clock)
     assert await provider.key_status() == "account kontext-tests"  # type: ignore[attr-defined]
+
+
+async def test_an_unknown_status_ends_the_job(
+    replicate: FakeProvider, client: httpx.AsyncClient, clock: SteppingClock
+) -> None:
+    replicate.script("submit", Outcome.processing(polls=3))
+    replicate.script("poll", Outcome.failed("aborted"))
+    provider = provider_for(replicate, client, clock)
+    submitted = await provider.submit(GenerationRequest(prompt="x"))
+    assert isinstance(submitted, Submitted)
+    with pytest.raises(ProviderError, match="status 'aborted'") as caught:
+        await provider.poll(submitted.handle)
+    assert not caught.value.retryable
