@@ -30,7 +30,6 @@ Decisions:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -256,4 +255,4 @@ class ReplicateProvider(HttpProvider):
         name = answer.get("username") if isinstance(answer, dict) else None
         if not isinstance(name, str) or not name:
             raise self.http.bad_answer("the account answer has no username")
-        return f"account {json.dumps(name)[1:-1][:60]}"
+        return f"account {self.http.safe(name)}"
