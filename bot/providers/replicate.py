@@ -234,7 +234,9 @@ class ReplicateProvider(HttpProvider):
         urls = answer.get("urls") if isinstance(answer, dict) else None
         url = urls.get("get") if isinstance(urls, dict) else None
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise self.http.bad_answer("the file upload answer has no urls.get")
+            raise self.http.bad_answer(
+                "the file upload answer has no urls.get", call=Call.IDEMPOTENT
+            )
         return url
 
     async def cancel(self, handle: str) -> bool:
