@@ -1,16 +1,18 @@
-"""Crash recovery with the real provider modules: a job a dead worker left running at BFL,
-fal.ai or Replicate is polled from its saved handle (polling URL, queue URLs, prediction URL)
-by the next engine, never submitted again, downloaded and delivered."""
+"""The engine with the real provider modules: a job a dead worker left running at BFL, fal.ai
+or Replicate is polled from its saved handle (polling URL, queue URLs, prediction URL) by the
+next engine, never submitted again, downloaded and delivered; a running job cancelled by its
+requester is cancelled at the provider where the provider has a cancel call."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import httpx
 import pytest
 
 from bot.clock import ManualClock
-from bot.jobs import EngineConfig, JobEngine
+from bot.jobs import EngineConfig, JobEngine, JobEvent
 from bot.media import MediaFetcher
 from bot.models import JobStatus
 from bot.providers import build_provider
@@ -78,3 +80,43 @@ async def test_a_running_job_is_polled_from_its_saved_handle(name: str, repo: Re
         assert history[-1][1] >= T0 + LEASE  # not before the lease expired
         (image,) = deliverer.delivered[job.id]
         assert image.output.width == 1024
+
+
+@pytest.mark.parametrize(("name", "calls"), [("bfl", 0), ("fal", 1), ("replicate", 1)])
+async def test_cancelling_a_running_job_cancels_it_at_the_provider(
+    name: str, calls: int, repo: Repository
+) -> None:
+    clock = ManualClock(T0)
+    async with (
+        running(name, docs=require_docs(), clock=clock) as fake,
+        httpx.AsyncClient() as client,
+    ):
+        fake.script("submit", Outcome.processing(polls=10**6))
+        settings = settings_for(fake)
+        provider = build_provider(name, settings, client, clock, policy=RetryPolicy(jitter=False))
+        engine = JobEngine(
+            repo,
+            {name: provider},
+            RecordingDeliverer(),
+            clock=clock,
+            config=EngineConfig(default_provider=name),
+            fetcher=MediaFetcher.from_settings(client, settings, ()),
+            rng=random.Random(7),
+        )
+        running_now = asyncio.Event()
+
+        async def watch(event: JobEvent) -> None:
+            if event.kind == "progress":
+                running_now.set()
+
+        engine.events.add(watch)
+        await engine.start()
+        try:
+            job = await engine.submit(edit("stop me"))
+            await running_now.wait()
+            cancelled = await engine.cancel(job.id, by_user_id=job.user_id)
+            await engine.run_until_idle()
+        finally:
+            await engine.stop()
+        assert cancelled.status is JobStatus.CANCELLED
+        assert fake.count("cancel") == calls and fake.submits == 1
