@@ -92,19 +92,17 @@ class ManualClock:
         return self._now - self._start_monotonic
 
     async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self._now + seconds, future))
-        await future
+        await self._wait(self._sleepers, seconds)
 
     async def alarm(self, seconds: float) -> None:
+        await self._wait(self._alarms, seconds)
+
+    async def _wait(self, waits: list[tuple[float, asyncio.Future[None]]], seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._alarms.append((self._now + seconds, future))
+        waits.append((self._now + seconds, future))
         await future
 
     def next_wake(self) -> float | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, Secret, SecretStr, field_validator
+from pydantic import AliasChoices, Field, Secret, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from storage import redact_url
@@ -90,6 +90,34 @@ class Settings(BaseSettings):
     # process (or the restarted one) resumes the job once this has passed.
     job_lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("KONTEXT_JOB_LEASE_SECONDS"))
 
+    # Provider accounts: jobs at once and submits per minute, held by every process that
+    # shares the database (unset: the provider's documented entry tier).
+    aimlapi_concurrency: int | None = Field(
+        None, ge=1, validation_alias=_env("AIMLAPI_CONCURRENCY")
+    )
+    aimlapi_rate_per_minute: float | None = Field(
+        None, gt=0, validation_alias=_env("AIMLAPI_RATE_PER_MINUTE")
+    )
+    modelslab_concurrency: int | None = Field(
+        None, ge=1, validation_alias=_env("MODELSLAB_CONCURRENCY")
+    )
+    modelslab_rate_per_minute: float | None = Field(
+        None, gt=0, validation_alias=_env("MODELSLAB_RATE_PER_MINUTE")
+    )
+    wavespeed_concurrency: int | None = Field(
+        None, ge=1, validation_alias=_env("WAVESPEED_CONCURRENCY")
+    )
+    wavespeed_rate_per_minute: float | None = Field(
+        None, gt=0, validation_alias=_env("WAVESPEED_RATE_PER_MINUTE")
+    )
+
+    # Sharding: how many gateway shards in all (unset: Discord's recommendation) and which
+    # of them this process connects (unset: all).
+    shard_count: int | None = Field(None, ge=1, validation_alias=_env("KONTEXT_SHARD_COUNT"))
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(
+        None, validation_alias=_env("KONTEXT_SHARD_IDS")
+    )
+
     log_level: str = Field("INFO", validation_alias=_env("KONTEXT_LOG_LEVEL"))
 
     @field_validator("media_hosts", mode="before")
@@ -98,6 +126,30 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(h.strip().lower() for h in value.split(",") if h.strip())
         return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_shard_ids(value) if value.strip() else None
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.shard_ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError(
+                "KONTEXT_SHARD_IDS needs KONTEXT_SHARD_COUNT: set the total number of shards "
+                "that all processes together connect."
+            )
+        outside = [i for i in self.shard_ids if i >= self.shard_count]
+        if outside:
+            raise ValueError(
+                f"KONTEXT_SHARD_IDS names shard {outside[0]}, but KONTEXT_SHARD_COUNT="
+                f"{self.shard_count} numbers shards 0 to {self.shard_count - 1}."
+            )
+        return self
 
     @field_validator(
         "discord_api_base",
@@ -117,6 +169,19 @@ class Settings(BaseSettings):
         key: SecretStr | None = getattr(self, f"{provider}_api_key", None)
         return key
 
+    def provider_limits(self) -> dict[str, tuple[int | None, float | None]]:
+        """``<PROVIDER>_CONCURRENCY`` and ``<PROVIDER>_RATE_PER_MINUTE`` where either is set."""
+        found: dict[str, tuple[int | None, float | None]] = {}
+        for field in type(self).model_fields:
+            if not field.endswith("_concurrency"):
+                continue
+            name = field.removesuffix("_concurrency")
+            concurrency: int | None = getattr(self, field)
+            rate: float | None = getattr(self, f"{name}_rate_per_minute", None)
+            if concurrency is not None or rate is not None:
+                found[name] = (concurrency, rate)
+        return found
+
     def base_url(self, provider: str) -> str:
         url: str = getattr(self, f"{provider}_base_url")
         return url
@@ -125,3 +190,22 @@ class Settings(BaseSettings):
         """The chosen model tier (pro / max / dev) of a provider that offers several."""
         choice: str | None = getattr(self, f"{provider}_model", None)
         return choice
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...]:
+    """``"0-3"``, ``"0,2"`` or ``"0-3,8"`` to sorted shard ids; refuses anything else."""
+    ids: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        first, dash, last = part.partition("-")
+        if not first.strip().isdigit() or (dash and not last.strip().isdigit()):
+            raise ValueError(
+                f"KONTEXT_SHARD_IDS={text!r} is not a list of shard ids: write ranges and "
+                "numbers separated by commas, such as 0-3 or 0,2."
+            )
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ValueError(
+                f"KONTEXT_SHARD_IDS: the range {part} runs backwards; write {high}-{low}."
+            )
+        ids.update(range(low, high + 1))
+    return tuple(sorted(ids))

@@ -112,7 +112,9 @@ async def wait_for_result(
 async def patiently(call: Callable[[], Awaitable[T]], *, clock: Clock, deadline: float) -> T:
     """``call()``, repeated after each 429 whose wait is short and ends before ``deadline``
     (on ``clock.monotonic()``); other errors, and long waits, are raised."""
-    for attempt in range(1, MAX_RATE_RETRIES + 2):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return await call()
         except RateLimited as err:
@@ -122,7 +124,6 @@ async def patiently(call: Callable[[], Awaitable[T]], *, clock: Clock, deadline:
                 raise
             log.info("%s asked to wait %.0f s; waiting", err.provider, wait)
             await clock.sleep(wait)
-    raise AssertionError("unreachable")
 
 
 async def download(

@@ -9,7 +9,8 @@ here, so tests control time. Every write that changes a job's status is a compar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -103,7 +104,40 @@ class EnqueueLimits(Frozen):
     max_guild_running: int | None = None  # stored on the guild's lane, used by claim
 
 
+class AccountLimits(Frozen):
+    """One provider account's limits, shared by every process that uses its key."""
+
+    concurrency: int  # jobs the provider works on at once (``submitting`` + ``running``)
+    rate_per_minute: float | None = None  # submits per minute; None: unlimited
+    burst: int = 1  # submits the bucket holds after a quiet spell
+
+
+class SignalKind(StrEnum):
+    QUEUED = "queued"  # a job of ``provider`` became claimable
+    FREED = "freed"  # a job of ``provider`` no longer holds an account slot
+    CANCELLED = "cancelled"  # job ``job_id`` was cancelled
+    RESYNC = "resync"  # signals may have been missed (the listening connection was lost)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSignal:
+    """A change another process made, announced through the database."""
+
+    kind: SignalKind
+    provider: str | None = None
+    job_id: int | None = None
+
+
+class Subscription(Protocol):
+    async def close(self) -> None: ...
+
+
 class Repository(Protocol):
+    #: Several processes may share this database: account limits are enforced in the claim
+    #: and changes are announced to :meth:`subscribe` (PostgreSQL). When False (SQLite, one
+    #: process) the engine's own gate holds the account and nothing needs announcing.
+    multi_process: bool
+
     # --- lifecycle -----------------------------------------------------------------------
     async def connect(self) -> None:
         """Open the connection (pool) and apply migrations. Raises DatabaseTooNew or
@@ -150,13 +184,41 @@ class Repository(Protocol):
         now: float,
         lease_seconds: float,
         limit: int = 1,
+        account: AccountLimits | None = None,
     ) -> list[Job]:
         """Atomically take up to ``limit`` runnable queued jobs for ``provider``, fairly:
         guilds take turns (least recently served first), inside a guild users take turns,
         inside a user oldest first. Skips guilds already running their ``max_guild_running``
         and jobs whose ``run_after`` is in the future. Claimed jobs move to ``submitting``
         with a lease owned by ``worker_id``. Safe across processes (PostgreSQL:
-        ``FOR UPDATE SKIP LOCKED``)."""
+        ``FOR UPDATE SKIP LOCKED``).
+
+        With ``account`` (``multi_process`` backends), each claim also takes a slot and a
+        rate token of the provider's account inside its transaction: the provider's jobs in
+        ``submitting`` or ``running`` are counted in the database and a token bucket row is
+        kept per provider, so all processes together stay within the account. SQLite serves
+        one process, whose engine gate holds the account, and ignores it."""
+        ...
+
+    async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
+        """Seconds until the account's rate (or a provider's "slow down") admits another
+        submit; 0 when it admits one now."""
+        ...
+
+    async def release_account(self, job_id: int) -> None:
+        """The provider has finished with the job (its outputs are still being stored): it
+        no longer holds an account slot, though its status still says so until the next
+        step is written. Other processes hear of the freed slot."""
+        ...
+
+    async def block_account(self, provider: str, *, until: float) -> None:
+        """No process submits to ``provider`` before ``until`` (it answered 429)."""
+        ...
+
+    async def subscribe(self, on_signal: Callable[[QueueSignal], None]) -> Subscription | None:
+        """Call ``on_signal`` (on the event loop) whenever any process queues a job, frees
+        an account slot or cancels a job; ``None`` when the backend has no other processes
+        to hear from. Close the subscription when done."""
         ...
 
     async def heartbeat(
@@ -298,6 +360,7 @@ class Repository(Protocol):
 
 # MessageKind is re-exported for convenience of callers building MessageRef.
 __all__ = [
+    "AccountLimits",
     "DatabaseFault",
     "DatabaseTooNew",
     "DatabaseUnusable",
@@ -306,6 +369,9 @@ __all__ = [
     "LimitExceeded",
     "LimitKind",
     "MessageKind",
+    "QueueSignal",
     "Repository",
+    "SignalKind",
     "StorageError",
+    "Subscription",
 ]

@@ -12,15 +12,23 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
 
 from bot.models import Job
-from storage import redact_url, rows, schema, scrub_password
-from storage.base import DatabaseFault, DatabaseUnusable, FaultKind, StorageError
+from storage import pgshared, redact_url, rows, schema, scrub_password
+from storage.base import (
+    AccountLimits,
+    DatabaseFault,
+    DatabaseUnusable,
+    FaultKind,
+    QueueSignal,
+    StorageError,
+    Subscription,
+)
 from storage.blobfiles import sha256_hex
 from storage.faults import postgres_fault
 from storage.queries import (
@@ -71,6 +79,12 @@ class _GuildFull(Exception):
         self.guild_id = guild_id
 
 
+async def _no_reset(conn: Any) -> None:
+    """Pool connections keep no session state (no SET or LISTEN; the advisory locks here are
+    transaction-scoped, and asyncpg rolls back an open transaction itself), so handing one
+    back needs no reset query: that saves a round trip per session."""
+
+
 class _PgTx:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
@@ -89,6 +103,7 @@ class _PgTx:
 
 
 class PostgresRepository(SqlRepository):
+    multi_process = True
     _LOCK_SKIP = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
@@ -112,7 +127,7 @@ class PostgresRepository(SqlRepository):
         where = redact_url(self.url)
         try:
             pool = await asyncpg.create_pool(
-                self.url, min_size=self._min_pool, max_size=self._max_pool
+                self.url, min_size=self._min_pool, max_size=self._max_pool, reset=_no_reset
             )
         except (*_CONNECT_ERRORS, ValueError) as err:  # ValueError: a malformed URL
             detail = scrub_password(str(err) or type(err).__name__, self.url)
@@ -252,7 +267,14 @@ class PostgresRepository(SqlRepository):
 
     # --- the claim ----------------------------------------------------------------------------
     async def claim(
-        self, *, worker_id: str, provider: str, now: float, lease_seconds: float, limit: int = 1
+        self,
+        *,
+        worker_id: str,
+        provider: str,
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+        account: AccountLimits | None = None,
     ) -> list[Job]:
         claimed: list[Job] = []
         full: set[int] = set()
@@ -260,9 +282,17 @@ class PostgresRepository(SqlRepository):
         while len(claimed) < limit:
             try:
                 async with self._transaction() as tx:
+                    tokens = 0.0
+                    if account is not None:
+                        admitted = await pgshared.admits(tx, provider, float(now), account)
+                        if admitted is None:
+                            break  # the account is busy or out of tokens
+                        tokens = admitted
                     job = await self._claim_one(
                         tx, worker_id, provider, float(now), float(now + lease_seconds), full
                     )
+                    if job is not None and account is not None:
+                        await pgshared.spend(tx, provider, float(now), tokens, account)
             except _GuildFull as err:
                 full.add(err.guild_id)
                 continue
@@ -276,6 +306,24 @@ class PostgresRepository(SqlRepository):
                 break
             claimed.append(job)
         return claimed
+
+    async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
+        async with self._session() as tx:
+            return await pgshared.wait_seconds(tx, provider, float(now), account)
+
+    async def release_account(self, job_id: int) -> None:
+        async with self._session() as tx:
+            await tx.execute(pgshared.RELEASE, job_id)
+
+    async def block_account(self, provider: str, *, until: float) -> None:
+        async with self._session() as tx:
+            await tx.execute(pgshared.BLOCK, provider, float(until), float(until))
+
+    async def subscribe(self, on_signal: Callable[[QueueSignal], None]) -> Subscription | None:
+        self._connected_pool()
+        listener = pgshared.Listener(self.url, on_signal)
+        await listener.start()
+        return listener
 
     async def _claim_one(
         self,

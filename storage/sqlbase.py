@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.models import Job
+from storage.base import AccountLimits
 from storage.queries import DEFAULT_REFERENCE_RETENTION
 from storage.rows import Row
 
@@ -55,5 +56,12 @@ class SqlBase(abc.ABC):
 
     @abc.abstractmethod
     async def claim(
-        self, *, worker_id: str, provider: str, now: float, lease_seconds: float, limit: int = 1
+        self,
+        *,
+        worker_id: str,
+        provider: str,
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+        account: AccountLimits | None = None,
     ) -> list[Job]: ...

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -27,7 +27,14 @@ import aiosqlite
 
 from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
-from storage.base import DatabaseUnusable, EnqueueLimits, StorageError
+from storage.base import (
+    AccountLimits,
+    DatabaseUnusable,
+    EnqueueLimits,
+    QueueSignal,
+    StorageError,
+    Subscription,
+)
 from storage.blobfiles import BlobFiles
 from storage.faults import FileIdentity, os_fault, sqlite_fault
 from storage.queries import (
@@ -180,6 +187,8 @@ def _reraise(err: sqlite3.Error, where: str) -> NoReturn:
 
 
 class SqliteRepository(SqlRepository):
+    multi_process = False  # one bot process: its engine gate holds the provider accounts
+
     def __init__(
         self,
         path: Path,
@@ -407,7 +416,14 @@ class SqliteRepository(SqlRepository):
 
     # --- the claim ----------------------------------------------------------------------------
     async def claim(
-        self, *, worker_id: str, provider: str, now: float, lease_seconds: float, limit: int = 1
+        self,
+        *,
+        worker_id: str,
+        provider: str,
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+        account: AccountLimits | None = None,  # one process: the engine's gate holds it
     ) -> list[Job]:
         args = (
             worker_id,
@@ -434,3 +450,16 @@ class SqliteRepository(SqlRepository):
                     break
                 claimed.append(rows.job_from_row(row))
         return claimed
+
+    # --- one process: nothing to share ------------------------------------------------------
+    async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
+        return 0.0
+
+    async def release_account(self, job_id: int) -> None:
+        """The engine's gate already freed the slot."""
+
+    async def block_account(self, provider: str, *, until: float) -> None:
+        """The engine's own bucket holds the provider off."""
+
+    async def subscribe(self, on_signal: Callable[[QueueSignal], None]) -> Subscription | None:
+        return None

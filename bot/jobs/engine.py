@@ -29,7 +29,7 @@ from storage.base import LimitExceeded, Repository
 from . import messages
 from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
-from .lanes import ActiveJob, Lane
+from .lanes import ActiveJob, Lane, build_lane
 from .limits import (
     EngineConfig,
     enqueue_limits,
@@ -38,10 +38,10 @@ from .limits import (
     word_refusal,
 )
 from .parking import Parking
-from .ratelimit import ProviderGate
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
 from .routing import Router
 from .runner import RunContext, cancel_at_provider, end_job, run_job
+from .shared import SharedQueue
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +78,10 @@ class JobEngine:
         self.events = EventBus(sinks)
         self._providers = dict(providers)
         self._rng = rng or random.Random()
-        self._lanes: dict[str, Lane] = {}
-        for name, provider in self._providers.items():
-            caps = provider.capabilities
-            rate, burst = self.config.provider_rate(caps)
-            gate = ProviderGate(
-                self.clock,
-                concurrency=self.config.provider_concurrency(caps),
-                rate_per_minute=rate,
-                burst=burst,
-            )
-            self._lanes[name] = Lane(
-                name=name, provider=provider, gate=gate, fixed_prefetch=self.config.prefetch
-            )
+        self._lanes: dict[str, Lane] = {
+            name: build_lane(name, provider, self.config, self.clock, shared=repo.multi_process)
+            for name, provider in self._providers.items()
+        }
         fallback = self.config.fallback_provider
         if fallback is not None and fallback not in self._providers:
             log.warning("fallback provider %s is not configured: no fallback", fallback)
@@ -123,6 +114,10 @@ class JobEngine:
         self._deadlines: list[tuple[float, int]] = []
         self._deadline_wake = asyncio.Event()
         self._typical: dict[str, tuple[float, float]] = {}  # provider: (value, computed at)
+        self._shared = None
+        if repo.multi_process:
+            spawn, interrupt = self._parking.spawn, self._interrupt
+            self._shared = SharedQueue(self._ctx, self._lanes, spawn, interrupt, self.worker_id)
         self._started = False
         self._stopping = False
         #: Seconds from a slot freeing to the next job starting (for the benchmark).
@@ -136,6 +131,8 @@ class JobEngine:
             return
         self._started = True
         self._stopping = False
+        if self._shared is not None:
+            await self._shared.start()  # before looking at storage: nothing is missed
         await self._reclaim()
         queued = await self.repo.list_jobs(statuses=[JobStatus.QUEUED], limit=1_000_000)
         for job in queued:
@@ -150,6 +147,8 @@ class JobEngine:
         """Stop every task. Jobs in flight keep their status and are resumed by the next start
         (their leases are released so that happens at once)."""
         self._stopping = True
+        if self._shared is not None:
+            await self._shared.stop()
         active = list(self._active)
         tasks = list(self._parking.tasks)
         for task in tasks:
@@ -268,6 +267,8 @@ class JobEngine:
             raise NotAllowed(
                 "Only the person who asked for this edit, or a moderator, can cancel it."
             )
+        if self._shared is not None:
+            self._shared.cancelling(job_id)
         for _ in range(3):
             if job.status.terminal:
                 raise AlreadyFinished(
@@ -296,12 +297,10 @@ class JobEngine:
             job = latest
         else:
             raise AlreadyFinished(f"Job #{job_id} is changing state; please try again.")
-        if job.status is JobStatus.RUNNING and job.provider_handle:
+        tell = self._shared is None or self._shared.canceller_tells_provider(job)
+        if job.provider_handle and job.status is JobStatus.RUNNING and tell:
             await cancel_at_provider(self._ctx, job.provider, job.provider_handle)
-        active = self._active.get(job_id)
-        if active is not None:
-            active.interrupt.set()
-        self._take_ready(job_id)
+        self._interrupt(job_id)
         log.info("job %d cancelled by %d (was %s)", job_id, by_user_id, job.status.value)
         await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
         return cancelled
@@ -374,6 +373,7 @@ class JobEngine:
                         now=self.clock.now(),
                         lease_seconds=self.config.lease_seconds,
                         limit=wanted,
+                        account=lane.account,
                     )
                 except Exception:
                     log.exception("claiming work for %s failed", lane.name)
@@ -391,6 +391,8 @@ class JobEngine:
             if lane.due:
                 timeout = min(timeout, lane.due[0] - now)
             rate_wait = gate.next_at()
+            if rate_wait is None and self._shared is not None and gate.admissible():
+                rate_wait = await self._shared.account_wait(lane) or None
             if rate_wait is not None:
                 timeout = min(timeout, rate_wait)
             await self._parking.park(max(timeout, 1e-3), lane.wake)
@@ -436,6 +438,8 @@ class JobEngine:
             else lane.hold_seconds + _EWMA * (held - lane.hold_seconds)
         )
         lane.gate.running -= 1
+        if self._shared is not None:
+            self._parking.spawn(self._shared.release(job_id), f"release-{job_id}")
         if not self._stopping:
             lane.freed.append(self.clock.monotonic())
             if len(lane.freed) > lane.gate.concurrency:
@@ -455,6 +459,8 @@ class JobEngine:
         lane = self._lanes.get(provider)
         if lane is not None:
             lane.gate.bucket.block_for(seconds)
+        if self._shared is not None:
+            self._parking.spawn(self._shared.block(provider, seconds), f"block-{provider}")
 
     # --- internals: recovery, leases, deadlines ----------------------------------------------
 
@@ -503,6 +509,13 @@ class JobEngine:
             return
         log.info("job %d resumed in %s", job.id, job.status.value)
         self._start_worker(lane, job)
+
+    def _interrupt(self, job_id: int) -> bool:
+        """Stop a job this engine holds (its worker re-reads it); False if it holds none."""
+        active = self._active.get(job_id)
+        if active is not None:
+            active.interrupt.set()
+        return self._take_ready(job_id) is not None or active is not None
 
     def _take_ready(self, job_id: int) -> Job | None:
         """Remove a claimed job that has not started yet from its lane's buffer."""

@@ -7,9 +7,12 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from bot.clock import Clock
 from bot.models import Job
 from bot.providers.base import Provider
+from storage.base import AccountLimits
 
+from .limits import EngineConfig
 from .ratelimit import ProviderGate
 
 
@@ -27,6 +30,9 @@ class Lane:
     ready: deque[Job] = field(default_factory=deque)  # claimed, waiting for a slot
     due: list[float] = field(default_factory=list)  # heap of run_after times
     freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
+    #: The provider account shared with other processes (claims take its slots in the
+    #: database); None when this process is the only one.
+    account: AccountLimits | None = None
 
     @property
     def prefetch(self) -> int:
@@ -34,14 +40,37 @@ class Lane:
 
         Enough to cover one claim's round trip at the rate slots free up (Little's law,
         doubled for safety): many for instant jobs, none for jobs that take seconds, since a
-        job claimed ahead is one a newly arriving guild can no longer overtake.
+        job claimed ahead is one a newly arriving guild can no longer overtake. None either
+        when the account is shared: a job claimed ahead holds an account slot that another
+        process could be using.
         """
+        if self.account is not None:
+            return 0
         if self.fixed_prefetch is not None:
             return self.fixed_prefetch
         if self.gate.bucket.limited or not self.hold_seconds:
             return 0
         per_slot = self.claim_seconds / self.hold_seconds
         return min(self.gate.concurrency, math.floor(2 * self.gate.concurrency * per_slot + 0.5))
+
+
+def build_lane(
+    name: str, provider: Provider, config: EngineConfig, clock: Clock, *, shared: bool
+) -> Lane:
+    """A provider's lane; ``shared``: other processes use the same account (its limits are
+    taken in the database), and this process's gate caps only its own share."""
+    account = config.account(provider.capabilities)
+    slots = min(account.concurrency, config.worker_concurrency or account.concurrency)
+    gate = ProviderGate(
+        clock, concurrency=slots, rate_per_minute=account.rate_per_minute, burst=account.burst
+    )
+    return Lane(
+        name=name,
+        provider=provider,
+        gate=gate,
+        fixed_prefetch=config.prefetch,
+        account=account if shared else None,
+    )
 
 
 @dataclass(slots=True)

@@ -4,7 +4,9 @@ Per-provider concurrency and rate default to what each provider module declares 
 :class:`~bot.providers.base.Capabilities` (the account's documented entry tier: WaveSpeed's
 default tier runs 2 at once and 2 per minute, ModelsLab's entry plan queues 5 at once; AIML API
 documents no figure, so its module declares a conservative default). Deployments override
-them in :attr:`EngineConfig.providers`.
+them with ``<PROVIDER>_CONCURRENCY`` and ``<PROVIDER>_RATE_PER_MINUTE`` (read by
+:meth:`bot.config.Settings.provider_limits` into :attr:`EngineConfig.providers`). On PostgreSQL
+these are account limits that every process sharing the database holds together.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import Field
 from bot.config import Settings
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
-from storage.base import EnqueueLimits, LimitExceeded, LimitKind, Repository
+from storage.base import AccountLimits, EnqueueLimits, LimitExceeded, LimitKind, Repository
 
 from .errors import LimitReached
 
@@ -63,8 +65,12 @@ class EngineConfig(Frozen):
     #: seconds (a job claimed ahead can no longer be overtaken by a newly arriving guild)
     #: or when the provider is rate-limited.
     prefetch: int | None = Field(default=None, ge=0)
-    #: A low-frequency look at storage for work queued by other processes.
+    #: A low-frequency look at storage for work queued by other processes (a safety net:
+    #: on PostgreSQL they announce it through the database).
     safety_poll_seconds: float = Field(default=15.0, gt=0)
+    #: Jobs of one provider this process works on at once; None: up to the account's
+    #: concurrency. Several workers sharing an account each take part of it.
+    worker_concurrency: int | None = Field(default=None, ge=1)
     output_retention_seconds: float | None = 30 * 86400.0
     max_output_bytes: int = 50 * 1024 * 1024
     #: Used for ETAs until a provider has finished jobs to learn from.
@@ -73,7 +79,12 @@ class EngineConfig(Frozen):
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> EngineConfig:
         retention = settings.retention_days * 86400.0 if settings.retention_days else None
+        limits = {
+            name: ProviderLimits(concurrency=concurrency, rate_per_minute=rate)
+            for name, (concurrency, rate) in settings.provider_limits().items()
+        }
         values: dict[str, object] = {
+            "providers": limits,
             "default_provider": settings.provider,
             "fallback_provider": settings.fallback_provider,
             "deadline_seconds": settings.job_deadline_seconds,
@@ -87,6 +98,13 @@ class EngineConfig(Frozen):
         if override is not None and override.concurrency is not None:
             return override.concurrency
         return caps.default_concurrency
+
+    def account(self, caps: Capabilities) -> AccountLimits:
+        """The provider account's limits, as every process sharing it must hold them."""
+        rate, burst = self.provider_rate(caps)
+        return AccountLimits(
+            concurrency=self.provider_concurrency(caps), rate_per_minute=rate, burst=burst
+        )
 
     def provider_rate(self, caps: Capabilities) -> tuple[float | None, int]:
         """Submits per minute (``None``: unlimited) and the burst the bucket holds."""

@@ -108,6 +108,13 @@ def expired(deadline_seconds: float) -> str:
     )
 
 
+def expired_at_provider(deadline_seconds: float, label: str) -> str:
+    return (
+        f"Your edit did not finish within {format_duration(deadline_seconds)}: {label} was "
+        "still working on it or not answering, so it was stopped. Please try again later."
+    )
+
+
 def internal() -> str:
     return (
         "Something went wrong on our side while running your edit. Please try again; if it "

@@ -18,6 +18,7 @@ from bot.models import (
     OutputFormat,
     ReferenceSource,
 )
+from bot.providers.base import GenerationRequest, ReferenceImage
 
 from .events import ResultImage
 
@@ -51,6 +52,31 @@ class EditRequest(Frozen):
     parent_output_id: int | None = None
     reply_to_message_id: int | None = None
     images: tuple[ReferenceInput, ...] = Field(default=(), max_length=MAX_REFERENCES)
+
+    def generation_request(self, params: JobParams) -> GenerationRequest:
+        """What a provider is asked, with ``params`` (the request's, defaults filled in)."""
+        references = tuple(
+            ReferenceImage(
+                data=img.data, mime=img.mime, width=img.width, height=img.height, url=img.url
+            )
+            for img in self.images
+        )
+        return generation_request(self.prompt, references, params)
+
+
+def generation_request(
+    prompt: str, references: tuple[ReferenceImage, ...], params: JobParams
+) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=prompt,
+        references=references,
+        aspect_ratio=params.aspect_ratio,
+        seed=params.seed,
+        guidance=params.guidance,
+        safety_tolerance=params.safety_tolerance,
+        output_format=params.output_format,
+        num_images=params.num_images,
+    )
 
 
 class Deliverer(Protocol):

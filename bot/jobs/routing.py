@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.models import GuildSettings, Job, JobParams
-from bot.providers.base import GenerationRequest, Provider, ReferenceImage
+from bot.providers.base import GenerationRequest, Provider
 from bot.providers.errors import UnsupportedRequest
 
 from .errors import UnknownProvider
@@ -73,17 +73,6 @@ class Route:
     estimates: tuple[Estimate, ...] = ()
 
 
-def generation_request(request: EditRequest, params: JobParams) -> GenerationRequest:
-    """The provider-level request of an edit request with its final parameters."""
-    references = tuple(
-        ReferenceImage(
-            data=img.data, mime=img.mime, width=img.width, height=img.height, url=img.url
-        )
-        for img in request.images
-    )
-    return GenerationRequest.of(request.prompt, references, params)
-
-
 class Router:
     """Chooses providers for the engine; every number comes from the callables it is given
     (the engine's slots and estimates, storage's backlog), so it holds no state itself."""
@@ -113,7 +102,7 @@ class Router:
         self, request: EditRequest, settings: GuildSettings, default: str, params: JobParams
     ) -> Route:
         """The provider for a new job; raises UnknownProvider or UnsupportedRequest."""
-        generation = generation_request(request, params)
+        generation = request.generation_request(params)
         pinned = request.provider or settings.provider
         if pinned is None and settings.providers:
             allowed = [n for n in settings.providers if n in self._providers]

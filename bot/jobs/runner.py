@@ -109,14 +109,16 @@ async def end_job(
     return ended
 
 
-async def expire(ctx: RunContext, job: Job) -> Job | None:
-    ended = await end_job(
-        ctx,
-        job,
-        JobStatus.EXPIRED,
-        messages.EXPIRED,
-        messages.expired(ctx.config.deadline_seconds),
+async def expire(ctx: RunContext, job: Job, *, at_provider: bool = False) -> Job | None:
+    """End the job at its deadline; ``at_provider``: it was waiting for the provider (a
+    request or a download in flight, or polls), not for its turn in the queue."""
+    deadline = ctx.config.deadline_seconds
+    reason = (
+        messages.expired_at_provider(deadline, label_of(ctx, job.provider))
+        if at_provider
+        else messages.expired(deadline)
     )
+    ended = await end_job(ctx, job, JobStatus.EXPIRED, messages.EXPIRED, reason)
     if ended is not None and job.provider_handle and job.status is JobStatus.RUNNING:
         await cancel_at_provider(ctx, job.provider, job.provider_handle)
     return ended
@@ -195,12 +197,13 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
         result = await before_deadline(ctx, job, provider.submit(request))
     except TimeoutError:
         log.warning("job %d: the deadline passed while submitting to %s", job.id, job.provider)
-        return await expire(ctx, job)
+        return await expire(ctx, job, at_provider=True)
     except RateLimited as err:
         delay = err.retry_after or ctx.config.retry.delay(1, ctx.random())
         ctx.on_rate_limited(job.provider, delay)
         deadline = job.deadline_at
-        if err.retry_after is not None and deadline is not None and now + delay >= deadline:
+        waits_past = deadline is not None and ctx.clock.now() + delay >= deadline
+        if err.retry_after is not None and waits_past:
             reason = messages.rate_limited(label_of(ctx, job.provider), delay)
             return await end_job(ctx, job, JobStatus.FAILED, messages.RATE_LIMITED, reason)
         return await requeue(
@@ -331,11 +334,11 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
     while True:
         now = ctx.clock.now()
         if past_deadline(job, now):
-            return await expire(ctx, job)
+            return await expire(ctx, job, at_provider=True)
         try:
             result = await before_deadline(ctx, job, provider.poll(handle))
         except TimeoutError:
-            return await expire(ctx, job)
+            return await expire(ctx, job, at_provider=True)
         except (UpstreamError, ProviderTimeout, RateLimited) as err:
             errors += 1
             if errors > policy.poll_errors:
@@ -426,7 +429,7 @@ async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[R
             data = item.data if item.data is not None else await fetch(ctx, job, item.url)
         except TimeoutError:
             log.warning("job %d: the deadline passed while downloading", job.id)
-            await expire(ctx, job)
+            await expire(ctx, job, at_provider=True)
             return None
         if not isinstance(data, bytes):
             reason = messages.download_failed(label, data)

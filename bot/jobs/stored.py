@@ -12,7 +12,7 @@ from bot.models import Job, JobKind
 from bot.providers.base import Finished, GenerationRequest, OutputImage, ReferenceImage
 from storage.base import Repository
 
-from .requests import sniff_mime
+from .requests import generation_request, sniff_mime
 
 
 def encode_finished(result: Finished) -> str:
@@ -68,7 +68,7 @@ async def build_request(repo: Repository, job: Job) -> GenerationRequest:
                     data=data, mime=sniff_mime(data), width=width, height=height, url=ref.url
                 )
             )
-    return GenerationRequest.of(job.prompt, tuple(references), job.params)
+    return generation_request(job.prompt, tuple(references), job.params)
 
 
 def _size_of(data: bytes) -> tuple[int, int]:

@@ -18,7 +18,6 @@ from bot.models import (
     MAX_REFERENCES,
     AspectRatio,
     Frozen,
-    JobParams,
     OutputFormat,
 )
 
@@ -48,22 +47,6 @@ class GenerationRequest(Frozen):
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
     output_format: OutputFormat = OutputFormat.PNG
     num_images: int = Field(default=1, ge=1, le=4)
-
-    @classmethod
-    def of(
-        cls, prompt: str, references: tuple[ReferenceImage, ...], params: JobParams
-    ) -> GenerationRequest:
-        """The request for a prompt, its references and a job's parameters."""
-        return cls(
-            prompt=prompt,
-            references=references,
-            aspect_ratio=params.aspect_ratio,
-            seed=params.seed,
-            guidance=params.guidance,
-            safety_tolerance=params.safety_tolerance,
-            output_format=params.output_format,
-            num_images=params.num_images,
-        )
 
     def effective_aspect_ratio(self) -> AspectRatio:
         """The ratio to send: the chosen one, else the first reference's, else 1:1."""

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -52,6 +51,7 @@ from bot.providers.errors import (
     RateLimited,
     UpstreamError,
 )
+from bot.text import escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,6 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 _MAX_PROVIDER_TEXT = 200
 #: The largest JSON answer read from a provider (answers with inline images ask for more).
 MAX_JSON_BYTES = 4 * 1024 * 1024
-#: ``@`` and the ``<`` of ``<@id>``, ``<@&id>``, ``<#id>``: a zero-width space after each
-#: keeps provider text from pinging or linking anyone wherever it is shown.
-_MENTION_START = re.compile(r"@|<(?=[@#&:/])")
 
 
 class Call(Enum):
@@ -200,15 +197,18 @@ class ProviderHttp:
     # -- text hygiene -------------------------------------------------------------------
 
     def safe(self, text: str | None) -> str:
-        """Provider text fit for a user message or a log: one line, short, no secret."""
+        """Provider text fit for a user message or a log: one line, short, no secret, control
+        and formatting characters (ANSI escapes, bidi overrides) shown as escapes, and no
+        ``@`` that could mention anyone (a full-width ``＠`` reads the same and pings no one,
+        on Discord or anywhere else)."""
         if not text:
             return ""
         if self._secret:
             text = text.replace(self._secret, "***")
-        text = " ".join(text.split())
+        text = escape_controls(" ".join(text.split()))
         if len(text) > _MAX_PROVIDER_TEXT:
             text = text[: _MAX_PROVIDER_TEXT - 1] + "…"
-        return _MENTION_START.sub(lambda m: m.group(0) + "\u200b", text)
+        return text.replace("@", "\uff20")
 
     # -- sending ------------------------------------------------------------------------
 
@@ -297,7 +297,8 @@ class ProviderHttp:
         headers: dict[str, str] | None,
         max_bytes: int,
     ) -> tuple[httpx.Response, bytes]:
-        """One request and its whole answer, read with the size cap."""
+        """One request and its whole answer, read with the size cap. An error answer over the
+        cap is judged by its status alone (its body is not read)."""
         request = self.client.build_request(
             method,
             url,
@@ -309,13 +310,20 @@ class ProviderHttp:
         response = await self.client.send(request, stream=True)
         try:
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise self._oversized(response, call, max_bytes, f"declared {declared} bytes")
             body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise self._oversized(response, call, max_bytes, "still streaming")
+            if declared.isdigit() and int(declared) > max_bytes:
+                how = f"declared {declared} bytes"
+            else:
+                how = ""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        how = "still streaming"
+                        break
+            if how and response.is_success:
+                raise self._oversized(response, call, max_bytes, how)
+            if how:
+                body = bytearray()
         finally:
             await response.aclose()
         return response, bytes(body)

@@ -3,6 +3,13 @@
 Frames are plain JSON text, or with ``compress=zlib-stream`` in the URL one zlib stream per
 connection, each message flushed with ``Z_SYNC_FLUSH`` (as Discord does). Events are kept per
 session so a RESUME replays what the client missed.
+
+Sharding as Discord does it: an IDENTIFY with ``shard: [id, count]`` opens a session that
+carries only the guilds with ``(guild_id >> 22) % count == id`` (READY, GUILD_CREATE and every
+guild event; direct messages go to shard 0). A session that would carry more than
+``fake.max_guilds_per_session`` guilds is closed with 4011 (sharding required), a shard
+outside its count with 4010. Sharded IDENTIFYs in one bucket (``id % max_concurrency``) less
+than ``fake.identify_window`` apart are refused with op 9 and recorded as a violation.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .models import Intent, Json
+from .models import Intent, Json, shard_of
+from .wire import Violation
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -27,6 +35,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_MS = 41_250
 CLOSE_AUTHENTICATION_FAILED = 4004
+CLOSE_INVALID_SHARD = 4010
+CLOSE_SHARDING_REQUIRED = 4011
+IDENTIFY_TOO_FAST = 9  # the violation code: op 9 INVALID_SESSION answered an IDENTIFY
 CLOSE_INVALID_API_VERSION = 4012
 CLOSE_DISALLOWED_INTENTS = 4014
 GATEWAY_PATH = "/gateway"
@@ -62,6 +73,14 @@ class Session:
     backlog: list[tuple[int, str]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     resumes: int = 0
+    shard: tuple[int, int] | None = None  # (id, count) as identified; None: unsharded
+
+    def carries(self, guild_id: int | None) -> bool:
+        """Whether this session receives events of ``guild_id`` (None: a direct message)."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return shard_id == 0 if guild_id is None else shard_of(guild_id, count) == shard_id
 
 
 class FakeGateway:
@@ -72,6 +91,8 @@ class FakeGateway:
         self.sessions: dict[str, Session] = {}
         self.connections: list[Connection] = []
         self.received: list[Json] = []
+        self.session_starts = 0  # IDENTIFYs that opened a session
+        self._identified_at: dict[int, float] = {}  # bucket -> loop time of its last IDENTIFY
         self._sockets: dict[web.WebSocketResponse, Connection] = {}
         self._write_locks: dict[web.WebSocketResponse, asyncio.Lock] = {}
 
@@ -83,6 +104,10 @@ class FakeGateway:
         if not self.sessions:
             raise AssertionError("no gateway session: is the bot connected?")
         return list(self.sessions.values())[-1]
+
+    def shard_sessions(self) -> dict[int, Session]:
+        """The latest session of each shard id (unsharded sessions count as shard 0)."""
+        return {(s.shard or (0, 1))[0]: s for s in self.sessions.values()}
 
     def connected(self) -> bool:
         return any(s.ws is not None and not s.ws.closed for s in self.sessions.values())
@@ -106,10 +131,17 @@ class FakeGateway:
         *,
         per_session: Callable[[Session, Json], Json | None] | None = None,
     ) -> None:
-        """Send a DISPATCH to every session whose intents cover ``event``."""
+        """Send a DISPATCH to every session whose intents cover ``event`` and whose shard
+        carries the event's guild."""
         needed = _EVENT_INTENTS.get(event)
+        raw = data.get("guild_id")
+        if raw is None and event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+            raw = data.get("id")
+        guild_id = int(raw) if raw is not None else None
         for session in list(self.sessions.values()):
             if needed is not None and not session.intents & needed:
+                continue
+            if not session.carries(guild_id):
                 continue
             payload = per_session(session, data) if per_session else data
             if payload is not None:
@@ -205,12 +237,29 @@ class FakeGateway:
         if intents & Intent.PRIVILEGED & ~fake.granted_intents:
             await self._close(ws, CLOSE_DISALLOWED_INTENTS, "Disallowed intent(s).")
             return None
+        shard = data.get("shard")
+        if shard is not None and not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(isinstance(x, int) for x in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            await self._close(ws, CLOSE_INVALID_SHARD, "Invalid shard.")
+            return None
         session = Session(secrets.token_hex(16), intents, ws=ws, compressor=transport.compressor)
+        session.shard = (shard[0], shard[1]) if shard is not None else None
+        guilds = [g for g in fake.guilds.values() if session.carries(g.id)]
+        if len(guilds) > fake.max_guilds_per_session:
+            await self._close(ws, CLOSE_SHARDING_REQUIRED, "Sharding required.")
+            return None
+        if shard is not None and not await self._identify_allowed(transport, shard[0]):
+            return None
+        self.session_starts += 1
         self.sessions[session.id] = session
         ready = {
             "v": 10,
             "user": fake.bot_user.to_dict() | {"verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(gid), "unavailable": True} for gid in fake.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": fake.resume_gateway_url,
@@ -226,12 +275,40 @@ class FakeGateway:
         if "shard" in data:
             ready["shard"] = data["shard"]
         await self._send_event(session, "READY", ready)
-        for guild in fake.guilds.values():
+        for guild in guilds:
             if intents & Intent.GUILDS:
                 await self._send_event(
                     session, "GUILD_CREATE", fake.guild_create_payload(guild, intents)
                 )
         return session
+
+    async def _identify_allowed(self, transport: Session, shard_id: int) -> bool:
+        """At most one IDENTIFY per bucket (``shard_id % max_concurrency``) and window."""
+        bucket = shard_id % max(1, self.fake.max_concurrency)
+        now = asyncio.get_running_loop().time()
+        last = self._identified_at.get(bucket)
+        # A little slack for the time the frames spend in flight.
+        if last is not None and now - last < self.fake.identify_window - 0.05:
+            detail = (
+                f"shard {shard_id} identified {now - last:.2f}s after another in its bucket "
+                f"{bucket}; max_concurrency={self.fake.max_concurrency} allows one per "
+                f"{self.fake.identify_window}s"
+            )
+            self.fake.violations.append(
+                Violation(
+                    "IDENTIFY",
+                    GATEWAY_PATH,
+                    0,
+                    IDENTIFY_TOO_FAST,
+                    "identify too fast",
+                    None,
+                    detail,
+                )
+            )
+            await self._send_raw(transport, json.dumps({"op": 9, "d": False}))
+            return False
+        self._identified_at[bucket] = now
+        return True
 
     async def _resume(
         self, ws: web.WebSocketResponse, transport: Session, data: Json

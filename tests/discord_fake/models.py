@@ -58,6 +58,20 @@ class Snowflakes:
         self._last = max(self._last + 1, value)
         return self._last
 
+    def on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A new id whose guild would be carried by ``shard_id`` of ``shard_count``: the
+        timestamp part is moved forward to the next millisecond that maps there."""
+        value = self.next()  # above every id so far, and so is the result
+        ms = value >> 22
+        ms += (shard_id - ms) % shard_count
+        self._last = (ms << 22) | (value & 0x3FFFFF)
+        return self._last
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that carries a guild's events: ``(guild_id >> 22) % shard_count``."""
+    return (guild_id >> 22) % shard_count
+
 
 def snowflake_time(snowflake: int) -> float:
     """The unix time a snowflake was made at."""

@@ -386,8 +386,15 @@ async def get_gateway(fake: FakeDiscord, call: Call) -> Answer:
 
 @ROUTER.add("GET", "/gateway/bot")
 async def get_gateway_bot(fake: FakeDiscord, call: Call) -> Answer:
-    limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
-    return 200, {"url": fake.gateway_url, "shards": 1, "session_start_limit": limit}
+    total = 1000
+    limit = {
+        "total": total,
+        "remaining": max(0, total - fake.gateway.session_starts),
+        "reset_after": 14_400_000,
+        "max_concurrency": fake.max_concurrency,
+    }
+    shards = max(1, -(-len(fake.guilds) // fake.guilds_per_shard))
+    return 200, {"url": fake.gateway_url, "shards": shards, "session_start_limit": limit}
 
 
 @ROUTER.add("GET", "/users/{user_id}")

@@ -319,7 +319,7 @@ class FakeDiscord(World):
         if not intents & Intent.GUILD_MEMBERS:
             members = [guild.members[self.bot_user.id]]
         channels = [self.channels[c] for c in guild.channel_ids]
-        threads = [c for c in self.channels.values() if c.is_thread and c.guild_id == guild.id]
+        threads = [self.channels[t] for t in self.thread_ids.get(guild.id, [])]
         return {
             "id": str(guild.id),
             "name": guild.name,

@@ -12,6 +12,8 @@ from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 
+from bot.shards import IdentifyPacer
+
 
 class RetryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"retry:(?P<job>\d+)"):
     """A persistent button: the job id lives in the custom_id."""
@@ -230,3 +232,38 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     for item in items:
         view.add_item(item)
     return view
+
+
+class ShardedTestClient(discord.AutoShardedClient):
+    """An AutoShardedClient as a large bot runs one: member caching off, and IDENTIFYs paced
+    by ``session_start_limit.max_concurrency`` (``pace=False``: one attempt per shard without
+    waiting, then the window, to provoke the fake's refusal)."""
+
+    def __init__(self, *, identify_window: float = 5.0, pace: bool = True, **options: Any) -> None:
+        super().__init__(
+            intents=discord.Intents.default(),
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+            guild_ready_timeout=0.05,
+            **options,
+        )
+        self.identify_window = identify_window
+        self.pace = pace
+        self.pacer: IdentifyPacer | None = None
+        self.attempts: dict[int, int] = {}
+        self.seen: list[discord.Message] = []
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        shard = shard_id or 0
+        self.attempts[shard] = self.attempts.get(shard, 0) + 1
+        if not self.pace:
+            if self.attempts[shard] > 1:
+                await asyncio.sleep(self.identify_window)
+            return
+        if self.pacer is None:
+            limits = await self.fetch_session_start_limits()
+            self.pacer = IdentifyPacer(limits.max_concurrency, window=self.identify_window)
+        await self.pacer.wait(shard)
+
+    async def on_message(self, message: discord.Message) -> None:
+        self.seen.append(message)

@@ -36,6 +36,12 @@ _MENTION = re.compile(r"<@!?(\d+)>")
 DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
 INTERACTION_ACK_DEADLINE = 3.0
 INTERACTION_TOKEN_LIFETIME = 15 * 60.0
+#: Discord closes an unsharded (or too large) session of a bot in more guilds (4011).
+MAX_GUILDS_PER_SESSION = 2500
+#: GET /gateway/bot recommends one shard per this many guilds.
+GUILDS_PER_SHARD = 1000
+#: IDENTIFYs allowed per bucket (shard_id % max_concurrency) and window.
+IDENTIFY_WINDOW = 5.0
 RECHECK_INTERVAL = 0.02
 
 
@@ -89,11 +95,17 @@ class World:
         self.attachment_size_limit = DEFAULT_ATTACHMENT_LIMIT
         self.ack_deadline = INTERACTION_ACK_DEADLINE
         self.token_lifetime = INTERACTION_TOKEN_LIFETIME
+        # Sharding knobs (tests set them before the bot connects).
+        self.max_guilds_per_session = MAX_GUILDS_PER_SESSION
+        self.guilds_per_shard = GUILDS_PER_SHARD
+        self.max_concurrency = 1  # session_start_limit.max_concurrency
+        self.identify_window = IDENTIFY_WINDOW
         self.application_id = self.ids.next()
         self.bot_user = User(self.application_id, "Kontext", bot=True)
         self.users: dict[int, User] = {self.bot_user.id: self.bot_user}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
+        self.thread_ids: dict[int, list[int]] = {}  # guild id -> its threads, oldest first
         self.messages: dict[int, StoredMessage] = {}
         self.global_commands: list[Json] = []
         self.guild_commands: dict[int, list[Json]] = {}
@@ -153,14 +165,18 @@ class World:
         *,
         channels: Sequence[str] = ("general", "images"),
         humans: Sequence[str] = ("alice", "bob", "carol"),
+        members: Sequence[User] = (),
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
-        """A guild with @everyone, a managed bot role, text channels, the bot and ``humans``.
+        """A guild with @everyone, a managed bot role, text channels, the bot, new users
+        ``humans`` and existing users ``members`` (people in several guilds).
 
-        The first human owns the guild.
+        The first human (or member) owns the guild. ``shard=(id, count)`` picks an id whose
+        events that shard carries.
         """
-        gid = self.ids.next()
+        gid = self.ids.on_shard(*shard) if shard is not None else self.ids.next()
         now = self.clock.iso()
-        people = [self.add_user(h) for h in humans]
+        people = [self.add_user(h) for h in humans] + list(members)
         bot_role = Role(self.ids.next(), self.bot_user.username, Perm.BOT_DEFAULT, 1, managed=True)
         guild = Guild(
             id=gid,
@@ -201,6 +217,7 @@ class World:
             member_ids={owner.id},
         )
         self.channels[thread.id] = thread
+        self.thread_ids.setdefault(thread.guild_id or 0, []).append(thread.id)
         return thread
 
     def dm_channel(self, user: User) -> Channel:

@@ -29,10 +29,10 @@ from bot.media import MediaFetcher
 from bot.providers import build_provider
 from bot.providers.base import Provider
 from bot.providers.http import RetryPolicy
-from storage import open_repository
 from storage.base import Repository
 from tests.fakes import FakeProvider, running, settings_for
 from tests.jobs.conftest import T0, RecordingDeliverer
+from tests.jobs.conftest import repo as repo  # the engine tests' real SQLite fixture
 
 T = TypeVar("T")
 
@@ -149,16 +149,6 @@ class Rig:
         self.events.append(event)
 
 
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = open_repository(f"sqlite:///{tmp_path / 'kontext.db'}")
-    await repository.connect()
-    try:
-        yield repository
-    finally:
-        await repository.close()
-
-
 @contextlib.asynccontextmanager
 async def open_rig(name: str, repo: Repository) -> AsyncIterator[Rig]:
     clock = ManualClock(T0)
@@ -181,7 +171,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, fault, path, status, code, reason, submits, polls, cdn, seconds in RESULTS:
-        text = " ".join(reason.replace("|", "/").split())[:110]
+        text = " ".join(reason.replace("|", "/").split())[:240]
         lines.append(
             f"| {name} | {fault} | {path} | {status} | {code} | {text} | {submits} | {polls} "
             f"| {cdn} | {seconds:g} |"

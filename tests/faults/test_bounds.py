@@ -1,5 +1,5 @@
-"""The two guards every fault relies on: a whole-exchange bound on the injected clock, and a
-size cap that refuses an answer before it is read."""
+"""The guards every fault relies on: a whole-exchange bound on the injected clock, a size cap
+that refuses an answer before it is read, and provider text made safe to show."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.clock import ManualClock, within
-from bot.providers.errors import BadAnswer
+from bot.providers.errors import BadAnswer, UpstreamError
 from bot.providers.http import MAX_JSON_BYTES, Call, ProviderHttp
 
 
@@ -86,3 +86,29 @@ async def test_an_answer_over_the_cap_is_refused_while_it_streams(declared: bool
             await http.request("GET", "https://p.example/x", Call.IDEMPOTENT)
     assert caught.value.nothing_billed  # a poll: asking again bills nothing
     assert body.read == (0 if declared else MAX_JSON_BYTES + 65536)
+
+
+async def test_an_oversized_error_page_is_judged_by_its_status() -> None:
+    body = _Endless()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"content-type": "text/html"}, stream=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        http = ProviderHttp(
+            name="p", label="P", key_env="P_KEY", secret=None, client=client, clock=ManualClock()
+        )
+        with pytest.raises(UpstreamError, match="HTTP 503") as caught:
+            await http.request("POST", "https://p.example/x", Call.SUBMIT)
+    assert not isinstance(caught.value, BadAnswer) and not caught.value.nothing_billed
+    assert body.read == MAX_JSON_BYTES + 65536
+
+
+async def test_provider_text_is_one_clean_line_that_pings_nobody() -> None:
+    async with httpx.AsyncClient() as client:
+        http = ProviderHttp(
+            name="p", label="P", key_env="P_KEY", secret="sk-1", client=client, clock=ManualClock()
+        )
+        said = http.safe("bad key sk-1\n\x1b[31mred\u202e @everyone <@123>")
+        assert len(http.safe("x" * 1000)) == 200
+    assert said == "bad key *** \\x1b[31mred\\u202e \uff20everyone <\uff20123>"

@@ -21,11 +21,12 @@ from tests.fakes.threaded import ThreadedFake
 
 @pytest.fixture
 def aiml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeProvider]:
+    docs = require_docs()  # before the settings below are cleared from the environment
     for key in list(os.environ):
         if key.startswith("KONTEXT_") or key.endswith(("_API_KEY", "_BASE_URL")):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    with ThreadedFake(FAKES["aimlapi"], docs=require_docs()) as fake:
+    with ThreadedFake(FAKES["aimlapi"], docs=docs) as fake:
         for key, value in env_for(fake).items():
             monkeypatch.setenv(key, value)
         yield fake

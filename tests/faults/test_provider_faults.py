@@ -100,7 +100,7 @@ def _never(name: str) -> tuple[JobStatus, str, str, type[KontextError], str, flo
         return (
             JobStatus.EXPIRED,
             "expired",
-            "did not finish within 5 min",
+            "still working on it or not answering",
             ProviderTimeout,
             "did not finish within 300 s",
             DEADLINE,
@@ -167,16 +167,16 @@ def rows_for(name: str) -> list[Row]:
         Row("result is not an image", _cdn(Outcome.not_image()), failed, "bad_output",
             "not a usable image", UpstreamError, "not a usable image", 1, AT_ONCE + 10),
         Row("result download hangs", _cdn(Outcome.stall()), JobStatus.EXPIRED, "expired",
-            "did not finish within 5 min", ProviderTimeout, "did not finish within 300 s", 1,
-            DEADLINE),
+            "still working on it or not answering", ProviderTimeout,
+            "did not finish within 300 s", 1, DEADLINE),
         Row("result download trickles", _cdn(Outcome.trickle(5)), JobStatus.EXPIRED,
-            "expired", "did not finish within 5 min", ProviderTimeout,
+            "expired", "still working on it or not answering", ProviderTimeout,
             "did not finish within 300 s", 1, DEADLINE),
         Row("result oversized (6 MiB > 4 MiB)", _cdn(Outcome.huge(6 * 1024 * 1024)), failed,
             "download_failed", "larger than", DownloadFailed, "larger than", 1, AT_ONCE + 10),
     ]  # fmt: skip
     poll_hang = Row("hang (every poll)", _poll_hangs, JobStatus.EXPIRED, "expired",
-                    "did not finish within 5 min", ProviderTimeout,
+                    "still working on it or not answering", ProviderTimeout,
                     "did not answer in time", 1, DEADLINE)  # fmt: skip
     return [*rows, poll_hang] if name in ASYNC else rows
 

@@ -1,14 +1,21 @@
-"""An engine process for the kill -9 test: ``python engine_proc.py DB FAKE_DB LEASE [SUBMIT]``.
+"""An engine process for the kill -9 tests: ``python engine_proc.py DB FAKE_DB LEASE [SUBMIT]``.
 
-Runs a JobEngine on the SQLite database ``DB`` with a provider whose every submission, poll
-and delivery is written to its own SQLite file ``FAKE_DB`` before it answers, so the test can
-see what happened even after this process is killed. With ``SUBMIT`` it first submits that
-many jobs. It exits 0 once nothing is queued or in flight.
+Runs a JobEngine on ``DB`` (a SQLite file, or a ``postgresql://`` URL shared by several such
+processes) with a provider whose every submission, poll, cancel and delivery is written to
+its own SQLite file ``FAKE_DB`` before it answers, so the test can see what happened even
+after this process is killed. Each submission records until when the provider is busy with
+it, which is what the tests count the account's concurrency from. With ``SUBMIT`` it first
+submits that many jobs. It exits 0 once nothing is queued or in flight anywhere.
+
+Options: ``--concurrency`` (the provider account's), ``--job-seconds`` (how long the provider
+works on a job; prompts starting with ``forever`` never finish), ``--safety-poll``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 import time
@@ -31,12 +38,14 @@ from bot.providers.base import (
 )
 from storage import open_repository
 
-JOB_SECONDS = 1.5  # how long the provider takes per job (wall time)
+JOB_SECONDS = 1.5  # how long the provider takes per job (wall time), unless told otherwise
+FOREVER = "forever"  # prompts starting with this never finish
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (id INTEGER PRIMARY KEY, prompt TEXT, handle TEXT,
-    at REAL);
-CREATE TABLE IF NOT EXISTS polls (handle TEXT, at REAL);
+    at REAL, busy_until REAL);
+CREATE TABLE IF NOT EXISTS polls (handle TEXT, at REAL, pid INTEGER);
+CREATE TABLE IF NOT EXISTS cancels (handle TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS posted (job_id INTEGER PRIMARY KEY, prompt TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS delivery_attempts (job_id INTEGER, at REAL);
 """
@@ -50,10 +59,11 @@ def open_log(path: str) -> sqlite3.Connection:
 
 
 class DurableProvider:
-    """Asynchronous provider: a job finishes JOB_SECONDS after its submission."""
+    """Asynchronous provider: a job finishes ``job_seconds`` after its submission."""
 
-    def __init__(self, log: sqlite3.Connection) -> None:
+    def __init__(self, log: sqlite3.Connection, job_seconds: float = JOB_SECONDS) -> None:
         self._log = log
+        self._job_seconds = job_seconds
         self._caps = capabilities(
             "durable", asynchronous=True, concurrency=20, min_poll_interval=0.1
         )
@@ -66,9 +76,11 @@ class DurableProvider:
         return None
 
     async def submit(self, request: GenerationRequest) -> Submitted | Finished:
+        now = time.time()
+        forever = request.prompt.startswith(FOREVER)
         cursor = self._log.execute(
-            "INSERT INTO submissions (prompt, handle, at) VALUES (?, '', ?)",
-            (request.prompt, time.time()),
+            "INSERT INTO submissions (prompt, handle, at, busy_until) VALUES (?, '', ?, ?)",
+            (request.prompt, now, None if forever else now + self._job_seconds),
         )
         handle = f"h{cursor.lastrowid}"
         self._log.execute(
@@ -77,16 +89,20 @@ class DurableProvider:
         return Submitted(handle=handle)
 
     async def poll(self, handle: str) -> Pending | Finished:
-        self._log.execute("INSERT INTO polls (handle, at) VALUES (?, ?)", (handle, time.time()))
-        (submitted_at,) = self._log.execute(
-            "SELECT at FROM submissions WHERE handle = ?", (handle,)
+        self._log.execute(
+            "INSERT INTO polls (handle, at, pid) VALUES (?, ?, ?)",
+            (handle, time.time(), os.getpid()),
+        )
+        (busy_until,) = self._log.execute(
+            "SELECT busy_until FROM submissions WHERE handle = ?", (handle,)
         ).fetchone()
-        if time.time() - submitted_at < JOB_SECONDS:
+        if busy_until is None or time.time() < busy_until:
             return Pending(status="processing")
         return Finished(outputs=(OutputImage(data=png_bytes()),), credits=1.0, handle=handle)
 
     async def cancel(self, handle: str) -> bool:
-        return False
+        self._log.execute("INSERT INTO cancels (handle, at) VALUES (?, ?)", (handle, time.time()))
+        return True
 
     async def aclose(self) -> None:
         return None
@@ -108,25 +124,27 @@ class DurableDeliverer:
 
 
 async def report(event: JobEvent) -> None:
-    """One line per event on stdout, so the test can wait on progress without polling."""
+    """One line per event on stdout, so the test can wait on progress without polling (and
+    a first ``worker <id>`` line naming the engine's lease owner)."""
     sys.stdout.write(f"{event.kind} {event.job.id}\n")
     sys.stdout.flush()
 
 
-async def main(db: str, fake_db: str, lease: float, submit: int) -> None:
-    log = open_log(fake_db)
-    repo = open_repository(f"sqlite:///{db}")
+async def main(args: argparse.Namespace) -> None:
+    log = open_log(args.fake_db)
+    url = args.db if args.db.startswith("postgresql://") else f"sqlite:///{args.db}"
+    repo = open_repository(url)
     await repo.connect()
     config = EngineConfig(
         default_provider="durable",
-        lease_seconds=lease,
-        safety_poll_seconds=0.5,
+        lease_seconds=args.lease,
+        safety_poll_seconds=args.safety_poll,
         poll_max_interval=0.2,
-        providers={"durable": ProviderLimits(concurrency=20)},
+        providers={"durable": ProviderLimits(concurrency=args.concurrency)},
     )
     engine = JobEngine(
         repo,
-        {"durable": DurableProvider(log)},
+        {"durable": DurableProvider(log, args.job_seconds)},
         DurableDeliverer(log),
         config=config,
         sinks=(report,),
@@ -135,7 +153,7 @@ async def main(db: str, fake_db: str, lease: float, submit: int) -> None:
         await repo.save_guild_settings(
             GuildSettings(guild_id=guild, max_guild_running=10, max_user_active=10), now=time.time()
         )
-    for i in range(submit):
+    for i in range(args.submit):
         await engine.submit(
             EditRequest(
                 guild_id=1 + i % 10,
@@ -145,18 +163,25 @@ async def main(db: str, fake_db: str, lease: float, submit: int) -> None:
                 prompt=f"job {i}",
             )
         )
+    sys.stdout.write(f"worker {engine.worker_id}\n")
+    sys.stdout.flush()
     await engine.start()
     await engine.run_until_idle()
     await engine.stop()
     await repo.close()
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("db")
+    parser.add_argument("fake_db")
+    parser.add_argument("lease", type=float)
+    parser.add_argument("submit", type=int, nargs="?", default=0)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--job-seconds", type=float, default=JOB_SECONDS)
+    parser.add_argument("--safety-poll", type=float, default=0.5)
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    asyncio.run(
-        main(
-            sys.argv[1],
-            sys.argv[2],
-            float(sys.argv[3]),
-            int(sys.argv[4]) if len(sys.argv) > 4 else 0,
-        )
-    )
+    asyncio.run(main(parse_args(sys.argv[1:])))

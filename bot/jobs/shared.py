@@ -1,0 +1,115 @@
+"""Working beside other engine processes on one database (``Repository.multi_process``).
+
+Each provider's account limits are taken in the claim's own transaction (see
+``Repository.claim(account=...)``), so every process together stays within the account;
+this process's gate only caps its own share. Other processes' changes arrive as signals
+from the database (PostgreSQL ``LISTEN/NOTIFY``): work queued or an account slot freed wakes
+that provider's dispatcher, a cancel stops the job if this process holds it (and tells the
+provider, which the canceller may not be able to reach). The engine's safety poll stays as a
+net for anything missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from bot.models import Job, JobStatus
+from storage.base import QueueSignal, SignalKind, Subscription
+
+from .lanes import Lane
+from .runner import RunContext, cancel_at_provider
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+_REMEMBERED_CANCELS = 10_000
+
+
+class SharedQueue:
+    def __init__(
+        self,
+        ctx: RunContext,
+        lanes: Mapping[str, Lane],
+        spawn: Spawn,
+        interrupt: Callable[[int], bool],
+        worker_id: str,
+    ) -> None:
+        self._ctx = ctx
+        self._worker_id = worker_id
+        self._lanes = lanes
+        self._spawn = spawn
+        self._interrupt = interrupt
+        self._subscription: Subscription | None = None
+        self._cancelled_here: set[int] = set()  # this process cancelled them itself
+
+    async def start(self) -> None:
+        if self._subscription is not None:
+            return
+        try:
+            self._subscription = await self._ctx.repo.subscribe(self._signal)
+        except Exception:
+            # Work still gets done, only later: the safety poll finds it.
+            log.warning("cannot listen for other processes' changes", exc_info=True)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await subscription.close()
+
+    def cancelling(self, job_id: int) -> None:
+        """This process cancels ``job_id`` and tells the provider itself."""
+        if len(self._cancelled_here) >= _REMEMBERED_CANCELS:
+            self._cancelled_here.clear()
+        self._cancelled_here.add(job_id)
+
+    def canceller_tells_provider(self, job: Job) -> bool:
+        """Whether the process cancelling ``job`` (as it was) cancels it at the provider: when
+        it holds the job, or nobody does any more. Otherwise the holder does, when it hears
+        of the cancel, so a front end without provider access needs none."""
+        lapsed = job.lease_expires_at is None or job.lease_expires_at <= self._ctx.clock.now()
+        return job.lease_owner == self._worker_id or lapsed
+
+    async def account_wait(self, lane: Lane) -> float:
+        """Seconds until the shared account's rate admits another submit (0: now)."""
+        account = lane.account
+        if account is None or account.rate_per_minute is None:
+            return 0.0
+        return await self._ctx.repo.account_wait(
+            lane.name, now=self._ctx.clock.now(), account=account
+        )
+
+    async def release(self, job_id: int) -> None:
+        """The provider is done with the job: free its account slot for every process now,
+        not only once the job's next status is written."""
+        try:
+            await self._ctx.repo.release_account(job_id)
+        except Exception:
+            log.warning("could not free job %d's account slot early", job_id, exc_info=True)
+
+    async def block(self, provider: str, seconds: float) -> None:
+        """Hold every process off ``provider`` (it answered "slow down")."""
+        try:
+            await self._ctx.repo.block_account(provider, until=self._ctx.clock.now() + seconds)
+        except Exception:
+            log.warning("could not share the hold-off for %s", provider, exc_info=True)
+
+    def _signal(self, signal: QueueSignal) -> None:
+        if signal.kind is SignalKind.CANCELLED and signal.job_id is not None:
+            if signal.job_id in self._cancelled_here:
+                self._cancelled_here.discard(signal.job_id)
+            elif self._interrupt(signal.job_id):
+                self._spawn(self._tell_provider(signal.job_id), f"cancel-{signal.job_id}")
+            return
+        for lane in self._lanes.values():
+            if signal.kind is SignalKind.RESYNC or lane.name == signal.provider:
+                lane.wake.set()
+
+    async def _tell_provider(self, job_id: int) -> None:
+        """Another process cancelled a job running here: cancel it at the provider."""
+        job = await self._ctx.repo.get_job(job_id)
+        if job is not None and job.status is JobStatus.CANCELLED and job.provider_handle:
+            log.info("job %d was cancelled elsewhere: cancelling it at %s", job_id, job.provider)
+            await cancel_at_provider(self._ctx, job.provider, job.provider_handle)
