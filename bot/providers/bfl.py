@@ -136,13 +136,7 @@ class BflProvider(HttpProvider):
         return str(url)
 
     async def poll(self, handle: str) -> Pending | Finished:
-        answer = await self.http.request(
-            "GET",
-            self._poll_url(handle),
-            Call.IDEMPOTENT,
-            headers=self._auth(),
-            min_delay=self.caps.min_poll_interval,
-        )
+        answer = await self.poll_get(self._poll_url(handle), self._auth())
         return self.parse(answer, handle)
 
     def parse(self, answer: Any, handle: str) -> Pending | Finished:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -24,7 +24,7 @@ from bot.providers.base import (
 )
 from bot.providers.checks import check_request, require_key
 from bot.providers.errors import ProviderError, UpstreamError
-from bot.providers.http import DEFAULT_POLICY, ProviderHttp, RetryPolicy
+from bot.providers.http import DEFAULT_POLICY, Call, ProviderHttp, RetryPolicy
 
 
 class HttpProvider:
@@ -83,6 +83,12 @@ class HttpProvider:
         raise ProviderError(
             self.CAPABILITIES.name,
             f"{self.CAPABILITIES.label} answers at once; there is no job to poll.",
+        )
+
+    async def poll_get(self, url: str, headers: dict[str, str]) -> Any:
+        """One poll: a GET repeated freely, never faster than the provider's poll interval."""
+        return await self.http.request(
+            "GET", url, Call.IDEMPOTENT, headers=headers, min_delay=self.caps.min_poll_interval
         )
 
     async def cancel(self, handle: str) -> bool:

@@ -205,13 +205,8 @@ class FalProvider(HttpProvider):
 
     async def poll(self, handle: str) -> Pending | Finished:
         urls = self._urls(handle)
-        status = await self.http.request(
-            "GET",
-            str(httpx.URL(urls["status"]).copy_merge_params({"logs": "0"})),
-            Call.IDEMPOTENT,
-            headers=self._auth(),
-            min_delay=self.caps.min_poll_interval,
-        )
+        status_url = httpx.URL(urls["status"]).copy_merge_params({"logs": "0"})
+        status = await self.poll_get(str(status_url), self._auth())
         if not isinstance(status, dict):
             raise self.http.bad_answer("the status answer is not a JSON object")
         word = str(status.get("status", ""))

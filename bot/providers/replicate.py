@@ -182,13 +182,7 @@ class ReplicateProvider(HttpProvider):
         return handle
 
     async def poll(self, handle: str) -> Pending | Finished:
-        answer = await self.http.request(
-            "GET",
-            self._checked(handle),
-            Call.IDEMPOTENT,
-            headers=self._auth(),
-            min_delay=self.caps.min_poll_interval,
-        )
+        answer = await self.poll_get(self._checked(handle), self._auth())
         return self.parse(answer, handle)
 
     def parse(self, answer: Any, handle: str | None = None) -> Pending | Finished:
