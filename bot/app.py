@@ -22,7 +22,7 @@ import httpx
 
 from bot.client import KontextBot
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import DatabaseUrl, Settings
 from bot.discord_delivery import DiscordDelivery
 from bot.discord_endpoints import point_discord_at
 from bot.errors import KontextError
@@ -31,10 +31,11 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.limits import EngineConfig
 from bot.kontext_service import KontextService
 from bot.media import MediaFetcher
+from bot.ops.service import Operations
 from bot.provider_status import key_setting
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import Provider
-from storage import open_repository
+from storage import open_repository, resolve_database_url
 from storage.base import Repository
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,12 @@ class App:
     delivery: DiscordDelivery
     kontext: KontextService
     bot: KontextBot
+    ops: Operations
 
 
 def configured_providers(settings: Settings) -> list[str]:
     """The providers with an API key, the default one first; refuses a missing default key."""
-    names = [name for name in CAPABILITIES if settings.api_key(name) is not None]
+    names = [name for name in CAPABILITIES if settings.has_key(name)]
     if settings.provider not in CAPABILITIES:
         raise ConfigurationError(
             f"KONTEXT_PROVIDER={settings.provider!r} is not a provider this bot knows; "
@@ -143,7 +145,11 @@ async def open_app(
             iterate=IterateService(kontext),
         )
         stack.push_async_callback(_close_bot, bot)
-        yield App(settings, http, repo, providers, engine, delivery, kontext, bot)
+        labels = {name: CAPABILITIES[name].label for name in names}
+        ops = Operations(settings, repo, engine, labels, clock=clock)
+        await ops.start()
+        stack.push_async_callback(ops.stop)
+        yield App(settings, http, repo, providers, engine, delivery, kontext, bot, ops)
 
 
 async def _close_bot(bot: KontextBot) -> None:
@@ -153,8 +159,14 @@ async def _close_bot(bot: KontextBot) -> None:
 
 async def run(settings: Settings) -> None:
     """``kontext-bot run``: connect and serve until stopped."""
-    if settings.discord_token is None:
+    token = settings.discord_token
+    if token is None:
         raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+    configured_providers(settings)  # no usable provider key: refuse before anything starts
+    # Resolved once: a relative SQLite path would otherwise depend on the working folder.
+    url = resolve_database_url(settings.database_url.get_secret_value())
+    settings = settings.model_copy(update={"database_url": DatabaseUrl(url)})
+    log.info("database %s", settings.database_url)  # shown with its password masked
     async with open_app(settings) as app:
         log.info("starting with providers %s", ", ".join(app.providers))
         loop = asyncio.get_running_loop()
@@ -163,7 +175,7 @@ async def run(settings: Settings) -> None:
             # Stop cleanly: the engine releases its leases, so a restart resumes at once.
             loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(app.bot.close())))
         try:
-            await app.bot.start(settings.discord_token.get_secret_value())
+            await app.bot.start(token.get_secret_value())
         except discord.LoginFailure as err:
             raise DiscordUnavailable(
                 "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer "

@@ -37,6 +37,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
+from bot.cli_ops import OPS_COMMANDS
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.errors import KontextError
@@ -44,6 +45,7 @@ from bot.generate import GeneratedImage, generate
 from bot.images import MAX_IMAGE_BYTES, image_too_large, prepare_image, to_reference
 from bot.media import MediaFetcher
 from bot.models import MAX_REFERENCES, AspectRatio, OutputFormat
+from bot.ops.logs import setup_logging
 from bot.provider_status import ProviderStatus, describe, provider_statuses
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import GenerationRequest, ReferenceImage
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Kontext Bot: FLUX.1 Kontext image editing.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_migrate, _add_edit, _add_imagine, _add_providers):
+    for add in (_add_run, _add_migrate, _add_edit, _add_imagine, _add_providers, *OPS_COMMANDS):
         add(commands)
     return parser
 
@@ -438,30 +440,26 @@ def _fail(message: str) -> None:
     sys.stderr.write(f"{PROG}: {escape_controls(' '.join(message.split()))}\n")
 
 
-class _EscapingFormatter(logging.Formatter):
-    """Log lines (which may quote provider answers) with control characters escaped."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return escape_controls(super().format(record), keep="\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a usage error already reported in one line
         return done.code if isinstance(done.code, int) else EXIT_USAGE
-    level = {0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
-    if args.verbose < 2:
-        logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         settings = Settings()
     except ValidationError as err:
         first = err.errors()[0]
         _fail(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}.")
         return EXIT_USAGE
+    level = {0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    setup_logging(
+        level,
+        fmt=settings.log_format,
+        secrets=settings.secret_values(),
+        database_url=settings.database_url.get_secret_value(),
+    )
+    if args.verbose < 2:
+        logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         code: int = args.handler(args, settings)
     except _Refused as refused:

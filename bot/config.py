@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         frozen=True,
+        # An empty value (DISCORD_TOKEN= in a copied .env.example) counts as unset.
+        env_ignore_empty=True,
     )
 
     # Discord
@@ -120,6 +122,17 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", validation_alias=_env("KONTEXT_LOG_LEVEL"))
 
+    # Operating it
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("KONTEXT_LOG_FORMAT"))
+    http_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("KONTEXT_HTTP_PORT"))
+    http_host: str = Field("127.0.0.1", validation_alias=_env("KONTEXT_HTTP_HOST"))
+    # How often a paused provider (refused key, no credits) is tried again with one job.
+    provider_probe_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("KONTEXT_PROVIDER_PROBE_SECONDS")
+    )
+    # Days after the bot left a server until its data is deleted; 0 keeps it.
+    guild_data_days: int = Field(30, ge=0, validation_alias=_env("KONTEXT_GUILD_DATA_DAYS"))
+
     @field_validator("media_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -169,6 +182,11 @@ class Settings(BaseSettings):
         key: SecretStr | None = getattr(self, f"{provider}_api_key", None)
         return key
 
+    def has_key(self, provider: str) -> bool:
+        """Whether a provider's key is set to something other than blanks."""
+        key = self.api_key(provider)
+        return key is not None and bool(key.get_secret_value().strip())
+
     def provider_limits(self) -> dict[str, tuple[int | None, float | None]]:
         """``<PROVIDER>_CONCURRENCY`` and ``<PROVIDER>_RATE_PER_MINUTE`` where either is set."""
         found: dict[str, tuple[int | None, float | None]] = {}
@@ -190,6 +208,16 @@ class Settings(BaseSettings):
         """The chosen model tier (pro / max / dev) of a provider that offers several."""
         choice: str | None = getattr(self, f"{provider}_model", None)
         return choice
+
+    def secret_values(self) -> list[str]:
+        """The values of the secret settings (token, keys), for masking in logs; the database
+        URL's password is masked with :func:`storage.scrub_password`."""
+        found = [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr)
+        ]
+        return [v for v in found if v]
 
 
 def parse_shard_ids(text: str) -> tuple[int, ...]:

@@ -56,6 +56,7 @@ class JobKind(StrEnum):
     REROLL = "reroll"
     REPLY = "reply"
     REMIX = "remix"
+    PICK = "pick"  # one image of a batch, chosen and posted alone (no provider call)
 
 
 class JobStatus(StrEnum):
@@ -121,7 +122,12 @@ class JobParams(Frozen):
     guidance: float | None = Field(default=None, ge=0, le=20)
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
     output_format: OutputFormat = OutputFormat.PNG
-    num_images: int = Field(default=1, ge=1, le=4)
+    num_images: int = Field(default=1, ge=1, le=4)  # the batch size: images in one job
+    style: str | None = None  # the style applied to the member's words (its name)
+    request_prompt: str | None = None  # the member's own words, when a style changed them
+    ping: bool = False  # mention the requester when the result is posted
+    #: Where each resolved value came from ("option", "member", "server", "provider").
+    origins: dict[str, str] = Field(default_factory=dict)
 
 
 class GuildSettings(Frozen):
@@ -144,6 +150,8 @@ class GuildSettings(Frozen):
     allowed_channel_ids: tuple[int, ...] = ()  # empty: everywhere
     gallery_channel_id: int | None = None
     iterate_policy: IteratePolicy = IteratePolicy.ANYONE
+    #: Credits (as the providers report them) the whole server may spend per UTC day; 0: no cap.
+    daily_credit_cap: float = Field(default=0.0, ge=0)
 
     @classmethod
     def defaults(cls, guild_id: int) -> GuildSettings:
@@ -224,6 +232,13 @@ class Job(Frozen):
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     route_reason: str | None = None  # why the job went to its provider (shown by Info)
+    image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
+
+    @property
+    def erased(self) -> bool:
+        """Retention or an erasure request removed this finished job's prompt (its images
+        expired with it): it can be shown, but not rerolled."""
+        return not self.prompt
 
     @property
     def delivery_nonce(self) -> str:
@@ -246,6 +261,11 @@ class Output(Frozen):
     attachment_id: int | None = None
     created_at: float
     expires_at: float | None = None
+
+    @property
+    def number(self) -> int:
+        """The image's number in its batch, from 1 (what a member sees and picks by)."""
+        return self.index + 1
 
 
 class MessageKind(StrEnum):
@@ -270,3 +290,20 @@ class UsageRow(Frozen):
     images: int
     credits: float
     cost: float
+
+
+class ProviderPause(Frozen):
+    """A provider paused for every process: its key was refused or its credits ran out."""
+
+    provider: str
+    code: str  # "auth" or "credits"
+    detail: str | None = None  # what the provider said, for the operator
+    paused_at: float
+
+
+class DataErased(Frozen):
+    """What an erasure removed (a member's data, or a server's)."""
+
+    jobs: int  # jobs whose prompts and images were erased (or deleted)
+    images: int  # distinct images whose bytes were deleted
+    still_running: int = 0  # unfinished jobs left alone (erase again once they finished)

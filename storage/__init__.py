@@ -34,6 +34,7 @@ __all__ = [
     "migrate",
     "open_repository",
     "redact_url",
+    "resolve_database_url",
     "scrub_password",
 ]
 
@@ -73,6 +74,15 @@ def scrub_password(text: str, url: str) -> str:
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def resolve_database_url(url: str) -> str:
+    """A SQLite URL with its path made absolute (from the working folder, once), so the log
+    and every later use name the same file; other URLs unchanged."""
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix) or len(url) == len(prefix):
+        return url
+    return f"{prefix}{Path(url[len(prefix) :]).resolve()}"
 
 
 def open_repository(url: str, *, data_dir: Path | None = None) -> Repository:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from bot.creative.models import BatchItem, CreativeSettings, MemberPrefs, Style
 from bot.errors import KontextError
 from bot.models import (
+    DataErased,
     Frozen,
     GuildSettings,
     Job,
@@ -25,6 +27,7 @@ from bot.models import (
     NewJob,
     Output,
     OutputFormat,
+    ProviderPause,
     Reference,
     RemixChannel,
     UsageRow,
@@ -81,6 +84,7 @@ class LimitKind(StrEnum):
     USER_ACTIVE = "user_active"  # jobs waiting + running for one user in one guild
     GUILD_QUEUE = "guild_queue"  # jobs waiting in one guild
     DAILY_QUOTA = "daily_quota"  # jobs started by one user in one guild today (UTC)
+    DAILY_CREDITS = "daily_credits"  # credits one guild spent today (UTC), from the ledger
 
 
 class LimitExceeded(StorageError):
@@ -88,11 +92,12 @@ class LimitExceeded(StorageError):
 
     code = "limit"
 
-    def __init__(self, limit: LimitKind, current: int, maximum: int) -> None:
-        super().__init__(f"{limit.value} limit reached ({current}/{maximum})")
+    def __init__(self, limit: LimitKind, current: int, maximum: int, *, requested: int = 1):
+        super().__init__(f"{limit.value} limit reached ({current}+{requested}/{maximum})")
         self.limit = limit
         self.current = current
         self.maximum = maximum
+        self.requested = requested  # what the refused job counts for (a batch: its size)
 
 
 class EnqueueLimits(Frozen):
@@ -329,7 +334,9 @@ class Repository(Protocol):
         """Jobs that edited this output (branches)."""
         ...
 
-    async def purge_expired(self, *, now: float) -> int:
+    async def purge_expired(
+        self, *, now: float, reference_retention_seconds: float | None = None
+    ) -> int:
         """Delete output bytes past their retention (and unreferenced blobs)."""
         ...
 
@@ -356,6 +363,81 @@ class Repository(Protocol):
     async def usage(
         self, *, guild_id: int, since_day: str, user_id: int | None = None
     ) -> list[UsageRow]: ...
+
+    # --- batches, styles, preferences, creative settings, picks (storage.creative) ---------
+    async def init_batch_items(
+        self, job_id: int, seeds: Sequence[int | None], *, now: float
+    ) -> list[BatchItem]:
+        """Create a batch's items once (a repeat keeps the saved ones); return them all."""
+        ...
+
+    async def batch_items(self, job_id: int) -> list[BatchItem]: ...
+
+    async def update_batch_item(
+        self, job_id: int, index: int, *, now: float, **fields: object
+    ) -> BatchItem | None: ...
+
+    async def add_guild_style(
+        self, guild_id: int, name: str, prompt: str, *, created_by: int, now: float
+    ) -> bool:
+        """``False`` (nothing written) when the server already has a style of that name."""
+        ...
+
+    async def remove_guild_style(self, guild_id: int, name: str) -> bool: ...
+
+    async def list_guild_styles(self, guild_id: int) -> list[Style]: ...
+
+    async def get_member_prefs(self, guild_id: int, user_id: int) -> MemberPrefs: ...
+
+    async def save_member_prefs(
+        self, guild_id: int, user_id: int, prefs: MemberPrefs, *, now: float
+    ) -> None: ...
+
+    async def get_creative_settings(self, guild_id: int) -> CreativeSettings: ...
+
+    async def save_creative_settings(self, settings: CreativeSettings, *, now: float) -> None: ...
+
+    async def record_pick(
+        self, source: Output, job: NewJob, *, now: float
+    ) -> tuple[Job, Output, bool]:
+        """A finished ``pick`` job, child of ``source``, sharing its bytes (one transaction);
+        ``False`` and the earlier pick when the image was picked before."""
+        ...
+
+    # --- operations (storage.operations) ----------------------------------------------------
+    async def pause_provider(
+        self, provider: str, *, code: str, detail: str | None, now: float
+    ) -> bool:
+        """Pause a provider for every process; ``True`` only for the call that paused it."""
+        ...
+
+    async def resume_provider(self, provider: str) -> bool: ...
+
+    async def provider_pauses(self) -> list[ProviderPause]: ...
+
+    async def queue_depths(self) -> dict[str, int]: ...
+
+    async def spend_by_provider(self) -> dict[str, tuple[float, float]]: ...
+
+    async def retire_before(self, *, cutoff: float, now: float) -> tuple[int, int]:
+        """Erase prompts of jobs finished before ``cutoff``, expire outputs made before it."""
+        ...
+
+    async def erase_user(self, user_id: int, *, guild_id: int | None, now: float) -> DataErased:
+        """Erase a member's prompts and images (in one server, or everywhere)."""
+        ...
+
+    async def mark_guild_departed(self, guild_id: int, *, now: float) -> None: ...
+
+    async def mark_guild_present(self, guild_id: int) -> None: ...
+
+    async def departed_guilds(self, *, left_before: float) -> list[int]: ...
+
+    async def guilds_with_data(self) -> list[int]: ...
+
+    async def delete_guild_data(self, guild_id: int, *, now: float) -> DataErased | None:
+        """Delete everything stored for a server; ``None`` while it has unfinished jobs."""
+        ...
 
 
 # MessageKind is re-exported for convenience of callers building MessageRef.

@@ -50,20 +50,29 @@ def job_values(job: NewJob, now: float) -> tuple[object, ...]:
     )
 
 
+def job_weight(job: NewJob) -> int:
+    """What a new job counts for against the per-user limit and the daily quota (the
+    ``image_count`` column computes the same for stored jobs)."""
+    return job.params.num_images
+
+
 REFERENCE_INSERT = """
 INSERT INTO job_references (job_id, position, source, content_hash, url, message_id,
     attachment_id, output_id, width, height)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-#: One count per limit, each a scalar subquery over the arguments shown.
+#: One count per limit, each a scalar subquery over the arguments shown. A batch counts for
+#: each image it asks for (``image_count``) against the per-user limit and the daily quota.
 USER_ACTIVE_COUNT = (  # guild_id, user_id
-    f"(SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN ({OPEN_SQL}))"  # noqa: S608
+    "(SELECT COALESCE(SUM(image_count), 0) FROM jobs WHERE guild_id = ? AND user_id = ? "  # noqa: S608
+    f"AND status IN ({OPEN_SQL}))"
 )
 GUILD_QUEUE_COUNT = (  # guild_id
     "(SELECT CAST(COALESCE(SUM(queued), 0) AS BIGINT) FROM queue_lanes WHERE guild_id = ?)"
 )
 TODAY_COUNT = (  # guild_id, user_id, start of the day
-    "(SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at >= ? "  # noqa: S608
+    "(SELECT COALESCE(SUM(image_count), 0) FROM jobs WHERE guild_id = ? AND user_id = ? "  # noqa: S608
+    "AND created_at >= ? "
     f"AND status NOT IN ({UNCOUNTED_SQL}))"
 )
 LIMIT_COUNTS = (

@@ -178,10 +178,18 @@ class RecordsMixin(SqlBase):
             )
         return [rows.job_from_row(r) for r in found]
 
-    async def purge_expired(self, *, now: float) -> int:
+    async def purge_expired(
+        self, *, now: float, reference_retention_seconds: float | None = None
+    ) -> int:
         """A blob goes when no unexpired output, no unfinished job and no job finished within
-        the reference retention still points at it (and it is past a grace period, since a
-        reference is stored just before its job is queued). Returns how many were deleted."""
+        the reference retention (``reference_retention_seconds``, default the repository's)
+        still points at it (and it is past a grace period, since a reference is stored just
+        before its job is queued). Returns how many were deleted."""
+        keep_references = (
+            self._reference_retention
+            if reference_retention_seconds is None
+            else reference_retention_seconds
+        )
         async with self._transaction() as tx:
             found = await tx.fetch(
                 "SELECT b.content_hash FROM blobs b WHERE b.created_at <= ? "
@@ -192,7 +200,7 @@ class RecordsMixin(SqlBase):
                 "AND (j.finished_at IS NULL OR j.finished_at > ?))",
                 float(now - BLOB_GRACE_SECONDS),
                 float(now),
-                float(now - self._reference_retention),
+                float(now - keep_references),
             )
             hashes = [r["content_hash"] for r in found]
             for start in range(0, len(hashes), 500):

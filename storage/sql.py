@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from bot.models import TERMINAL_STATUSES, Job, JobStatus, NewJob
 from storage import rows
 from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.creative import CreativeRecordsMixin
+from storage.operations import OperationsMixin
 from storage.queries import (
     JOB_INSERT,
     JOB_VALUES,
@@ -21,6 +23,7 @@ from storage.queries import (
     REFERENCE_INSERT,
     day_start,
     job_values,
+    job_weight,
 )
 from storage.records import RecordsMixin
 from storage.rows import ACTIVE_SQL, BACKLOG_SQL, OPEN_SQL
@@ -29,7 +32,7 @@ from storage.sqlbase import Tx
 log = logging.getLogger(__name__)
 
 
-class SqlRepository(RecordsMixin):
+class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
     """Implements :class:`storage.base.Repository` on top of :class:`storage.sqlbase.Tx`."""
 
     # --- the queue ------------------------------------------------------------------------------
@@ -85,9 +88,11 @@ class SqlRepository(RecordsMixin):
             (LimitKind.GUILD_QUEUE, counts["guild_queue"], limits.max_guild_queue),
             (LimitKind.DAILY_QUOTA, counts["today"], limits.daily_quota or None),
         )
+        weight = job_weight(job)
         for kind, current, maximum in checks:
-            if maximum is not None and int(current) >= maximum:
-                raise LimitExceeded(kind, int(current), maximum)
+            wanted = 1 if kind is LimitKind.GUILD_QUEUE else weight
+            if maximum is not None and int(current) + wanted > maximum:
+                raise LimitExceeded(kind, int(current), maximum, requested=wanted)
 
     async def heartbeat(
         self, *, worker_id: str, job_ids: Sequence[int], now: float, lease_seconds: float

@@ -49,6 +49,7 @@ from storage.queries import (
     USER_ACTIVE_COUNT,
     day_start,
     job_values,
+    job_weight,
 )
 from storage.rows import Row
 from storage.sql import SqlRepository
@@ -384,15 +385,16 @@ class SqliteRepository(SqlRepository):
             return created
         guards: list[str] = []
         args: list[object] = list(job_values(job, now))
+        extra = job_weight(job) - 1  # count + weight <= maximum: count < maximum - extra
         if limits is not None and limits.max_user_active is not None:
             guards.append(f"{USER_ACTIVE_COUNT} < ?")
-            args += [job.guild_id, job.user_id, limits.max_user_active]
+            args += [job.guild_id, job.user_id, limits.max_user_active - extra]
         if limits is not None and limits.max_guild_queue is not None:
             guards.append(f"{GUILD_QUEUE_COUNT} < ?")
             args += [job.guild_id, limits.max_guild_queue]
         if limits is not None and limits.daily_quota:
             guards.append(f"{TODAY_COUNT} < ?")
-            args += [job.guild_id, job.user_id, day_start(now), limits.daily_quota]
+            args += [job.guild_id, job.user_id, day_start(now), limits.daily_quota - extra]
         source = JOB_VALUES
         if guards:
             source = f"{JOB_SELECT} WHERE {' AND '.join(guards)}"

@@ -53,7 +53,7 @@ class RecordingEngine:
             refs.append(
                 NewReference(source=img.source, content_hash=content_hash, output_id=img.output_id)
             )
-        fields = request.model_dump(exclude={"images", "provider"})
+        fields = request.model_dump(exclude={"images", "provider", "role_ids"})
         new = NewJob(**fields, provider=request.provider or "aimlapi", references=tuple(refs))
         return await self.repo.enqueue(new, now=self.clock.now())
 

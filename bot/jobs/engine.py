@@ -1,13 +1,11 @@
 """The job engine: persist requests, dispatch them fairly to providers, recover after crashes.
 
-One dispatcher task per provider keeps that provider's slots busy: whenever a slot frees or
-work is queued it claims as many jobs as it has free slots (storage picks them fairly: guilds
-take turns, users inside a guild take turns) and starts one worker task per job. Nothing
-polls on a timer except a low-frequency safety look for work queued by other processes.
-
-All waiting goes through :class:`~bot.jobs.parking.Parking`, which records what each task waits for;
-:meth:`JobEngine.run_until_idle` uses that to drive a :class:`~bot.clock.ManualClock` to the
-next wake-up when every task is parked, so tests run deterministically with no real sleeps.
+One dispatcher task per provider keeps its slots busy: whenever a slot frees or work is queued
+it claims as many jobs as it has free slots (storage picks them fairly: guilds, then users
+inside a guild, take turns) and starts one worker task per job. Only a low-frequency safety
+look for work queued by other processes runs on a timer. All waiting goes through `Parking`
+(bot.jobs.parking), which records what each task waits for, so `run_until_idle` can move a
+ManualClock to the next wake-up once every task is parked: tests never really sleep.
 """
 
 from __future__ import annotations
@@ -27,17 +25,20 @@ from bot.providers.base import Provider
 from storage.base import LimitExceeded, Repository
 
 from . import messages
+from .batch import cancel_items
 from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
+from .intake import checked_params, community_limits
 from .lanes import ActiveJob, Lane, build_lane
 from .limits import (
     EngineConfig,
-    enqueue_limits,
+    check_daily_credits,
     queue_eta,
     typical_duration,
     word_refusal,
 )
 from .parking import Parking
+from .pausing import LanePauses
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
 from .routing import Router
 from .runner import RunContext, cancel_at_provider, end_job, run_job
@@ -94,6 +95,7 @@ class JobEngine:
             settings=repo.get_guild_settings,
             fallback=fallback,
         )
+        self.pauses = LanePauses(self._lanes)  # see bot.jobs.pausing
         self._ctx = RunContext(
             repo=repo,
             providers=self._providers,
@@ -109,6 +111,7 @@ class JobEngine:
             on_rate_limited=self._rate_limited,
             on_provider_done=self._provider_done,
             reroute=self.router.fallback,
+            pauses=self.pauses,
         )
         self._active: dict[int, ActiveJob] = {}
         self._deadlines: list[tuple[float, int]] = []
@@ -182,6 +185,10 @@ class JobEngine:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def started(self) -> bool:
+        return self._started and not self._stopping
+
     # --- front-end API -----------------------------------------------------------------------
 
     def provider_names(self) -> list[str]:
@@ -199,22 +206,15 @@ class JobEngine:
 
     async def submit(self, request: EditRequest) -> Job:
         """Validate against the provider, persist (limits checked in the same transaction),
-        announce ``queued``. Raises LimitReached, UnknownProvider or UnsupportedRequest
-        (nothing queued)."""
+        announce ``queued`` (and ``paused``). Raises LimitReached, UnknownProvider,
+        UnsupportedRequest or PromptBlocked (nothing queued)."""
         now = self.clock.now()
         settings = await self.repo.get_guild_settings(request.guild_id)
-        params = request.params
-        if params.aspect_ratio is None and settings.default_aspect_ratio is not None:
-            params = params.model_copy(update={"aspect_ratio": settings.default_aspect_ratio})
-        if params.safety_tolerance is None:
-            params = params.model_copy(update={"safety_tolerance": settings.safety_tolerance})
-        route = await self.router.route(request, settings, self.config.default_provider, params)
+        await check_daily_credits(self.repo, settings, now)
+        route = await self.router.route(request, settings, self.config.default_provider)
         name, lane = route.provider, self._lanes[route.provider]
-        if (
-            request.params.safety_tolerance is None
-            and not lane.provider.capabilities.safety_tolerance
-        ):
-            params = params.model_copy(update={"safety_tolerance": None})
+        params = checked_params(request, settings, lane.provider)
+        limits = await community_limits(self.repo, request, settings)
         references = []
         for img in request.images:
             content_hash = await self.repo.put_blob(img.data, now=now)
@@ -247,7 +247,7 @@ class JobEngine:
             route_reason=route.reason,
         )
         try:
-            job = await self.repo.enqueue(new_job, now=now, limits=enqueue_limits(settings))
+            job = await self.repo.enqueue(new_job, now=now, limits=limits)
         except LimitExceeded as err:
             raise await self._refusal(err, request, name, now) from err
         self._watch_deadline(job)
@@ -255,6 +255,7 @@ class JobEngine:
         typical = await self._typical_seconds(name)
         eta = queue_eta(position or 1, lane.gate.concurrency, typical)
         await self.events.emit(JobQueued(job=job, at=now, position=position, eta_seconds=eta))
+        await self.pauses.announce(self._ctx, job)
         lane.wake.set()
         return job
 
@@ -300,6 +301,8 @@ class JobEngine:
         tell = self._shared is None or self._shared.canceller_tells_provider(job)
         if job.provider_handle and job.status is JobStatus.RUNNING and tell:
             await cancel_at_provider(self._ctx, job.provider, job.provider_handle)
+        if tell:
+            await cancel_items(self._ctx, job)  # a batch's requests accepted so far
         self._interrupt(job_id)
         log.info("job %d cancelled by %d (was %s)", job_id, by_user_id, job.status.value)
         await self.events.emit(JobCancelled(job=cancelled, at=now, by_user_id=by_user_id))
@@ -363,7 +366,7 @@ class JobEngine:
         while not self._stopping:
             lane.wake.clear()
             self._start_ready(lane)
-            wanted = gate.admissible() + lane.prefetch - len(lane.ready)
+            wanted = lane.claim_count()
             if wanted > 0:
                 began = self.clock.monotonic()
                 try:
@@ -561,13 +564,14 @@ class JobEngine:
             return
         if job.status is JobStatus.SUBMITTING and job.lease_owner != self.worker_id:
             return  # another worker's: it expires the job when it starts it
-        await end_job(
+        if await end_job(
             self._ctx,
             job,
             JobStatus.EXPIRED,
             messages.EXPIRED,
             messages.expired(self.config.deadline_seconds),
-        )
+        ):
+            await cancel_items(self._ctx, job)  # a batch waiting to retry: stop its requests
 
     # --- internals: estimates and refusals ---------------------------------------------------
 

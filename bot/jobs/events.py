@@ -87,6 +87,18 @@ class JobExpired(JobEvent):
     reason: str
 
 
+class JobPaused(JobEvent):
+    """Back in the queue because the provider refused the bot's account (a bad key, no
+    credits): the provider is paused for everyone until it works again, and the operator has
+    been told. ``reason`` is written for the requester."""
+
+    kind: Literal["paused"] = "paused"
+    provider: str
+    code: str  # "auth" or "credits"
+    reason: str
+    operator_told: bool = True
+
+
 class EventSink(Protocol):
     async def __call__(self, event: JobEvent) -> None: ...
 

@@ -33,6 +33,18 @@ class Lane:
     #: The provider account shared with other processes (claims take its slots in the
     #: database); None when this process is the only one.
     account: AccountLimits | None = None
+    paused: bool = False  # the provider refused the account: claim nothing (see pausing)
+    trial: bool = False  # while paused, a probe lets one job through to test the account
+
+    def claim_count(self) -> int:
+        """How many jobs to claim now: free slots plus the prefetch, less what is already
+        claimed. While paused, none, except the one trial job a probe allows (used up here)."""
+        if self.paused:
+            if not self.trial or self.ready or self.gate.admissible() < 1:
+                return 0
+            self.trial = False
+            return 1
+        return self.gate.admissible() + self.prefetch - len(self.ready)
 
     @property
     def prefetch(self) -> int:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import Field
 
 from bot.config import Settings
+from bot.creative.models import Tier
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
 from storage.base import AccountLimits, EnqueueLimits, LimitExceeded, LimitKind, Repository
@@ -114,11 +115,15 @@ class EngineConfig(Frozen):
         return rate, burst
 
 
-def enqueue_limits(settings: GuildSettings) -> EnqueueLimits:
+def enqueue_limits(settings: GuildSettings, tier: Tier | None = None) -> EnqueueLimits:
+    """The guild's limits, raised by the member's best role tier (see bot.creative)."""
+    active, quota = settings.max_user_active, settings.daily_quota
+    if tier is not None:
+        active, quota = tier.apply(active, quota)
     return EnqueueLimits(
-        max_user_active=settings.max_user_active,
+        max_user_active=active,
         max_guild_queue=settings.max_guild_queue,
-        daily_quota=settings.daily_quota or None,
+        daily_quota=quota or None,
         max_guild_running=settings.max_guild_running,
     )
 
@@ -165,11 +170,26 @@ def limit_refusal(
     """Word a storage refusal: which limit, and when it frees up."""
     if err.limit is LimitKind.DAILY_QUOTA:
         wait = seconds_to_utc_midnight(now)
+        used = f"You have used your {err.maximum} edits for today in this server."
+        if err.requested > 1 and err.current < err.maximum:
+            left = err.maximum - err.current
+            used = (
+                f"A batch of {err.requested} images counts as {err.requested} edits, and you "
+                f"have {left} of your {err.maximum} left today in this server: ask for fewer."
+            )
         return LimitReached(
-            f"You have used your {err.maximum} edits for today in this server. "
-            f"The quota resets at 00:00 UTC, in {format_duration(wait)}.",
+            f"{used} The quota resets at 00:00 UTC, in {format_duration(wait)}.",
             limit=err.limit,
             retry_in=wait,
+        )
+    if err.limit is LimitKind.USER_ACTIVE and err.requested > 1:
+        free = max(0, err.maximum - err.current)
+        return LimitReached(
+            f"A batch of {err.requested} images counts as {err.requested} edits, and you have "
+            f"{err.current} waiting or running here (the limit is {err.maximum}, so {free} "
+            "free). Ask for fewer images, or wait until yours have run.",
+            limit=err.limit,
+            retry_in=user_frees_in,
         )
     if err.limit is LimitKind.USER_ACTIVE:
         when = (
@@ -222,3 +242,22 @@ async def word_refusal(
         slots = max(1, min(settings.max_guild_running, provider_slots))
         queue_frees_in = typical / slots
     return limit_refusal(err, now=now, user_frees_in=user_frees_in, queue_frees_in=queue_frees_in)
+
+
+async def check_daily_credits(repo: Repository, settings: GuildSettings, now: float) -> None:
+    """Refuse when the guild has spent its daily credit cap (from the usage ledger)."""
+    cap = settings.daily_credit_cap
+    if not cap:
+        return
+    spent = sum(
+        r.credits for r in await repo.usage(guild_id=settings.guild_id, since_day=utc_day(now))
+    )
+    if spent >= cap:
+        wait = seconds_to_utc_midnight(now)
+        raise LimitReached(
+            f"This server has used its {cap:g} credits for today ({spent:g} spent). "
+            f"New edits can start after 00:00 UTC, in {format_duration(wait)}; a server "
+            "admin can raise the cap.",
+            limit=LimitKind.DAILY_CREDITS,
+            retry_in=wait,
+        )

@@ -133,3 +133,16 @@ def download_failed(label: str, why: str | None = None) -> str:
 
 def delivery_failed() -> str:
     return "Your edit finished but could not be posted. Please try again."
+
+
+def paused(label: str, code: str) -> str:
+    """A job waits because its provider is paused (see bot.jobs.pausing)."""
+    why = (
+        "the bot's account is out of credits"
+        if code == CREDITS
+        else "the bot's API key was refused"
+    )
+    return (
+        f"{label} is paused because {why}. The bot's operator has been told; your edit "
+        "waits in the queue and runs once it works again (or expires at its deadline)."
+    )

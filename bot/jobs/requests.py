@@ -52,6 +52,7 @@ class EditRequest(Frozen):
     parent_output_id: int | None = None
     reply_to_message_id: int | None = None
     images: tuple[ReferenceInput, ...] = Field(default=(), max_length=MAX_REFERENCES)
+    role_ids: tuple[int, ...] = ()  # the member's roles: the best role tier's limits apply
 
     def generation_request(self, params: JobParams) -> GenerationRequest:
         """What a provider is asked, with ``params`` (the request's, defaults filled in)."""

@@ -23,11 +23,12 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.models import GuildSettings, Job, JobParams
+from bot.models import GuildSettings, Job
 from bot.providers.base import GenerationRequest, Provider
 from bot.providers.errors import UnsupportedRequest
 
 from .errors import UnknownProvider
+from .intake import checked_params
 from .limits import format_duration
 from .requests import EditRequest
 
@@ -73,6 +74,11 @@ class Route:
     estimates: tuple[Estimate, ...] = ()
 
 
+def request_check(request: GenerationRequest) -> Callable[[Provider], object]:
+    """A provider's own check of a request already built (the fallback's)."""
+    return lambda provider: provider.check(request)
+
+
 class Router:
     """Chooses providers for the engine; every number comes from the callables it is given
     (the engine's slots and estimates, storage's backlog), so it holds no state itself."""
@@ -98,11 +104,12 @@ class Router:
         found = self._providers.get(name)
         return found.capabilities.label if found is not None else name
 
-    async def route(
-        self, request: EditRequest, settings: GuildSettings, default: str, params: JobParams
-    ) -> Route:
+    async def route(self, request: EditRequest, settings: GuildSettings, default: str) -> Route:
         """The provider for a new job; raises UnknownProvider or UnsupportedRequest."""
-        generation = request.generation_request(params)
+
+        def check(provider: Provider) -> None:
+            checked_params(request, settings, provider)
+
         pinned = request.provider or settings.provider
         if pinned is None and settings.providers:
             allowed = [n for n in settings.providers if n in self._providers]
@@ -112,7 +119,7 @@ class Router:
                     f"available here (available: {', '.join(sorted(self._providers))}). "
                     "Ask an admin to change this server's providers."
                 )
-            return await self.choose(allowed, generation)
+            return await self.choose(allowed, check)
         name = pinned or default
         provider = self._providers.get(name)
         if provider is None:
@@ -121,7 +128,7 @@ class Router:
                 f"The provider '{name}' is not available here (available: {available}). "
                 "Pick another one, or ask an admin to change this server's provider."
             )
-        provider.check(generation)
+        check(provider)
         if request.provider:
             why = "you chose it"
         elif settings.provider:
@@ -131,14 +138,19 @@ class Router:
         return Route(name, f"{self._label(name)}: {why}.")
 
     async def choose(
-        self, candidates: Sequence[str], request: GenerationRequest, *, moved_from: str = ""
+        self,
+        candidates: Sequence[str],
+        check: Callable[[Provider], object],
+        *,
+        moved_from: str = "",
     ) -> Route:
-        """The candidate with the shortest expected time that can serve ``request``."""
+        """The candidate with the shortest expected time whose ``check`` passes (a check
+        raises UnsupportedRequest for a request the provider cannot serve)."""
         serving: list[str] = []
         refusals: list[UnsupportedRequest] = []
         for name in candidates:
             try:
-                self._providers[name].check(request)
+                check(self._providers[name])
             except UnsupportedRequest as refusal:
                 refusals.append(refusal)
             else:
@@ -180,7 +192,7 @@ class Router:
         if not candidates:
             return None
         try:
-            return await self.choose(candidates, request, moved_from=job.provider)
+            return await self.choose(candidates, request_check(request), moved_from=job.provider)
         except UnsupportedRequest as refusal:
             log.info("job %d: no fallback can serve it: %s", job.id, refusal)
             return None

@@ -24,6 +24,7 @@ from bot.clock import Clock, within
 from bot.errors import KontextError
 from bot.media import DownloadFailed, DownloadRefused, result_problem, worth_retrying
 from bot.models import Job, JobStatus, NsfwPolicy
+from bot.ops.logs import bind_job
 from bot.providers.base import (
     Finished,
     GenerationRequest,
@@ -52,6 +53,7 @@ from .events import (
     ResultImage,
 )
 from .limits import EngineConfig, utc_day
+from .pausing import ACCOUNT_ERRORS, LanePauses, pause_and_requeue, record_pause
 from .requests import Deliverer, Fetcher, OutputValidator
 from .routing import Route
 from .stored import build_request, decode_finished, encode_finished
@@ -81,6 +83,7 @@ class RunContext:
     on_provider_done: Callable[[int], None]  # the job no longer needs its provider slot
     #: Where a job goes when its provider failed for good (the router's choice), or None.
     reroute: Callable[[Job, GenerationRequest], Awaitable[Route | None]]
+    pauses: LanePauses | None = None  # pausing a provider whose account was refused
 
 
 def label_of(ctx: RunContext, provider: str) -> str:
@@ -220,8 +223,15 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
         code, reason = messages.provider_failure(err, label_of(ctx, job.provider), retried=False)
         log.warning("job %d: %s failed once: %s (%s)", job.id, job.provider, err.code, err.detail)
         return await end_job(ctx, job, JobStatus.FAILED, code, reason)
+    except ACCOUNT_ERRORS as err:
+        if ctx.pauses is None or not ctx.pauses.enabled:
+            return await fail_provider(ctx, job, err)
+        await pause_and_requeue(ctx, job, err)
+        return None
     except ProviderError as err:
         return await fail_provider(ctx, job, err)
+    if ctx.pauses is not None:
+        await ctx.pauses.accepted(job.provider)
     now = ctx.clock.now()
     if isinstance(result, Finished):
         ctx.on_provider_done(job.id)
@@ -347,6 +357,11 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
             retry_after = err.retry_after if isinstance(err, RateLimited) else None
             delay = max(interval, retry_after or policy.delay(errors, ctx.random()))
             log.info("job %d: poll failed (%s), retry %d in %.1fs", job.id, err.code, errors, delay)
+        except ACCOUNT_ERRORS as err:
+            if ctx.pauses is None or not ctx.pauses.enabled:
+                return await fail_provider(ctx, job, err)
+            await record_pause(ctx, job, err)  # the provider has the job: keep asking, slowly
+            delay = ceiling
         except ProviderError as err:
             return await fail_provider(ctx, job, err)
         else:
@@ -444,7 +459,7 @@ async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[R
             return None
         output = await ctx.repo.add_output(
             job.id,
-            index=index,
+            index=index if item.index is None else item.index,
             data=info.data,
             format=info.format,
             width=info.width,
@@ -553,12 +568,24 @@ STEPS: dict[JobStatus, Step] = {
 }
 
 
+def steps_for(ctx: RunContext, job: Job) -> Mapping[JobStatus, Step]:
+    """The steps of ``job``: a batch its provider makes one image at a time has its own."""
+    # Imported here: the batch steps are built from this module's helpers.
+    from .batch import SPLIT_STEPS, splits
+
+    provider = ctx.providers.get(job.provider)
+    if provider is not None and splits(job, provider.capabilities):
+        return SPLIT_STEPS
+    return STEPS
+
+
 async def run_job(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> None:
     """Drive a claimed (or reclaimed) job until it ends, goes back to the queue, or is lost."""
+    bind_job(job)  # this task's log lines name the job
     current: Job | None = job
     try:
         while current is not None and not current.status.terminal:
-            step = STEPS.get(current.status)
+            step = steps_for(ctx, current).get(current.status)
             if step is None:
                 return
             current = await step(ctx, current, interrupt)

@@ -19,6 +19,7 @@ from typing import Any
 from bot.models import Job, JobStatus
 from storage.base import QueueSignal, SignalKind, Subscription
 
+from .batch import cancel_items
 from .lanes import Lane
 from .runner import RunContext, cancel_at_provider
 
@@ -113,3 +114,5 @@ class SharedQueue:
         if job is not None and job.status is JobStatus.CANCELLED and job.provider_handle:
             log.info("job %d was cancelled elsewhere: cancelling it at %s", job_id, job.provider)
             await cancel_at_provider(self._ctx, job.provider, job.provider_handle)
+        if job is not None and job.status is JobStatus.CANCELLED:
+            await cancel_items(self._ctx, job)  # a batch's accepted requests

@@ -24,6 +24,7 @@ def encode_finished(result: Finished) -> str:
                     "url": item.url,
                     "data": base64.b64encode(item.data).decode() if item.data else None,
                     "nsfw": item.nsfw,
+                    "index": item.index,
                 }
                 for item in result.outputs
             ],
@@ -41,6 +42,7 @@ def decode_finished(text: str) -> Finished:
             url=item.get("url"),
             data=base64.b64decode(item["data"]) if item.get("data") else None,
             nsfw=bool(item.get("nsfw")),
+            index=item.get("index"),
         )
         for item in raw.get("outputs", ())
     )

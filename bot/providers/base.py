@@ -104,6 +104,7 @@ class OutputImage(Frozen):
     url: str | None = None
     data: bytes | None = Field(default=None, repr=False)
     nsfw: bool = False
+    index: int | None = None  # its place in a batch (0-based); None: its place in the list
 
 
 class Finished(Frozen):

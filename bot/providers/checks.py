@@ -5,8 +5,11 @@ Every provider's ``check`` runs :func:`check_request` against its own
 so a refusal can name the alternatives ("ModelsLab takes at most 2 reference images; you gave
 3. AIML API (up to 4) and WaveSpeed (up to 4) can take 3.").
 
-``safety_tolerance`` is deliberately *not* refused where unsupported: guilds always carry a
-tolerance, and providers without the field run their own fixed safety checker instead.
+``safety_tolerance`` is deliberately *not* refused here where unsupported: guilds always
+carry a tolerance, and providers without the field run their own fixed safety checker
+instead. A member who explicitly asks for one is refused by :func:`check_knob`, the one check
+of the generation settings (guidance, safety tolerance, output format) with their
+alternatives, which the request check uses too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pydantic import SecretStr
 
 from bot.models import MAX_REFERENCES
 from bot.providers.base import Capabilities, GenerationRequest
-from bot.providers.errors import AuthError, UnsupportedRequest
+from bot.providers.errors import AuthError, UnsupportedKnob, UnsupportedRequest
 
 
 def _join(items: list[str]) -> str:
@@ -105,12 +108,7 @@ def check_request(
         raise _refuse(
             caps, f"{caps.label} cannot make {ratio.value} images.", names, texts, "do it"
         )
-    if request.output_format not in caps.output_formats:
-        raise UnsupportedRequest(
-            caps.name,
-            f"{caps.label} cannot return {request.output_format.value.upper()} images; "
-            f"choose {_join(sorted(f.value for f in caps.output_formats))}.",
-        )
+    check_knob(caps, "output_format", request.output_format, catalog)
     if request.seed is not None and not caps.seed:
         raise UnsupportedRequest(caps.name, f"{caps.label} does not take a seed; leave it out.")
     if request.seed is not None and request.seed > caps.max_seed:
@@ -119,17 +117,56 @@ def check_request(
             f"{caps.label} takes seeds from 1 to {caps.max_seed}; you gave {request.seed}.",
         )
     if request.guidance is not None:
+        check_knob(caps, "guidance", request.guidance, catalog)
+
+
+KNOBS = ("guidance", "safety_tolerance", "output_format")
+SAFETY_RANGE = (1, 6)  # the common request's scale (1 strictest)
+
+
+def _knob_fits(caps: Capabilities, knob: str, value: object) -> bool:
+    if knob == "guidance":
         if caps.guidance_range is None:
-            raise UnsupportedRequest(
-                caps.name, f"{caps.label} does not take a guidance value; leave it out."
-            )
+            return False
         low, high = caps.guidance_range
-        if not low <= request.guidance <= high:
-            raise UnsupportedRequest(
-                caps.name,
-                f"{caps.label} takes guidance from {low:g} to {high:g}; "
-                f"you gave {request.guidance:g}.",
-            )
+        return isinstance(value, int | float) and low <= value <= high
+    if knob == "safety_tolerance":
+        return caps.safety_tolerance
+    if knob == "output_format":
+        return value in caps.output_formats
+    raise ValueError(f"unknown knob {knob!r}")
+
+
+def _knob_problem(caps: Capabilities, knob: str, value: object) -> str:
+    if knob == "guidance":
+        if caps.guidance_range is None:
+            return f"{caps.label} does not take a guidance value; leave it out."
+        low, high = caps.guidance_range
+        return f"{caps.label} takes guidance from {low:g} to {high:g}; you gave {value:g}."
+    if knob == "safety_tolerance":
+        return (
+            f"{caps.label} has no safety tolerance setting (it runs its own fixed safety "
+            "check); leave it out."
+        )
+    formats = _join(sorted(f.value for f in caps.output_formats))
+    shown = getattr(value, "value", value)
+    return f"{caps.label} cannot return {str(shown).upper()} images; choose {formats}."
+
+
+def check_knob(
+    caps: Capabilities, knob: str, value: object, catalog: Mapping[str, Capabilities]
+) -> None:
+    """Refuse a generation setting ``caps`` does not take (or not at ``value``) with
+    :class:`UnsupportedKnob`, naming the registered providers that would take it. ``knob`` is
+    one of :data:`KNOBS`."""
+    if _knob_fits(caps, knob, value):
+        return
+    names = [c.name for c in catalog.values() if c.name != caps.name and _knob_fits(c, knob, value)]
+    problem = _knob_problem(caps, knob, value)
+    if names:
+        labels = _join([catalog[n].label for n in names])
+        problem += f" {labels} can take it."
+    raise UnsupportedKnob(caps.name, problem, knob=knob, alternatives=names)
 
 
 def require_key(caps: Capabilities, key_env: str, key: SecretStr | None) -> str:

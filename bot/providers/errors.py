@@ -52,6 +52,19 @@ class UnsupportedRequest(ProviderError):
         self.alternatives = tuple(alternatives)
 
 
+class UnsupportedKnob(UnsupportedRequest):
+    """A generation setting (``knob``: guidance, safety_tolerance, output_format) this provider
+    does not take, or not at this value; ``alternatives`` are the providers that would."""
+
+    code = "unsupported_knob"
+
+    def __init__(
+        self, provider: str, user_message: str, *, knob: str, alternatives: Sequence[str] = ()
+    ) -> None:
+        super().__init__(provider, user_message, alternatives=alternatives)
+        self.knob = knob
+
+
 class AuthError(ProviderError):
     code = "auth"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .models import THREAD_TYPES, Channel, Json, Perm, StoredMessage, snowflake_time
+from .models import THREAD_TYPES, Channel, Intent, Json, Perm, StoredMessage, snowflake_time
 from .validation import add_error, check_commands, check_message_limits
 from .wire import ROUTER, Call, DiscordError
 from .world import FileUpload
@@ -104,6 +104,18 @@ async def get_me(fake: FakeDiscord, call: Call) -> Answer:
     return 200, fake.bot_user.to_dict() | {"verified": True, "mfa_enabled": False, "email": None}
 
 
+def _application_flags(granted: int) -> int:
+    """The portal's privileged-intent switches as an unverified application's flags."""
+    flags = 0
+    if granted & Intent.MESSAGE_CONTENT:
+        flags |= 1 << 19  # GATEWAY_MESSAGE_CONTENT_LIMITED
+    if granted & Intent.GUILD_MEMBERS:
+        flags |= 1 << 15  # GATEWAY_GUILD_MEMBERS_LIMITED
+    if granted & Intent.GUILD_PRESENCES:
+        flags |= 1 << 13  # GATEWAY_PRESENCE_LIMITED
+    return flags
+
+
 @ROUTER.add("GET", "/oauth2/applications/@me")
 async def get_application(fake: FakeDiscord, call: Call) -> Answer:
     owner = fake.guilds[fake.guild.id].members[fake.guild.owner_id].user
@@ -116,7 +128,7 @@ async def get_application(fake: FakeDiscord, call: Call) -> Answer:
         "bot_require_code_grant": False,
         "owner": owner.to_dict(),
         "verify_key": "0" * 64,
-        "flags": 0,
+        "flags": _application_flags(fake.granted_intents),
         "team": None,
         "summary": "",
         "rpc_origins": [],

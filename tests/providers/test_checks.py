@@ -94,7 +94,11 @@ async def test_guidance_outside_the_provider_range(
     provider = provider_for(wavespeed, client, clock)
     request = GenerationRequest(prompt="x", references=(reference(),), guidance=15)
     error = await _refused(wavespeed, provider, request)
-    assert str(error) == "WaveSpeed takes guidance from 1 to 10; you gave 15."
+    assert str(error) == (
+        "WaveSpeed takes guidance from 1 to 10; you gave 15. "
+        "AIML API, ModelsLab and fal.ai can take it."
+    )
+    assert error.alternatives == ("aimlapi", "modelslab", "fal")
 
 
 async def test_missing_key_refused_before_any_request(

@@ -1,0 +1,107 @@
+"""A server's prompt blocklist: validating rules, normalising text, matching it.
+
+Rules are words or phrases (matched as whole words) or regular expressions. Both are matched
+case-insensitively against normalised text: Unicode compatibility forms folded (full-width
+letters, ligatures), accents and invisible characters removed, whitespace collapsed, so
+``Ｂａｄ``, ``bád`` and ``b\u200bad`` all read ``bad``.
+
+Patterns run on the third-party ``regex`` module rather than ``re`` because it can bound a
+match's time: a pattern written by a server admin must never stall the bot (catastrophic
+backtracking), and ``re`` has no timeout.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+import regex
+
+from bot.errors import KontextError
+
+from .models import MAX_BLOCK_RULE_LENGTH, BlockRule
+
+MATCH_TIMEOUT = 0.05  # seconds one rule may take on one prompt
+_FLAGS = regex.IGNORECASE | regex.UNICODE | regex.V0
+
+
+class PromptBlocked(KontextError):
+    """The prompt matched the server's blocklist. The message names no rule."""
+
+    code = "prompt_blocked"
+
+
+class BadRule(KontextError):
+    code = "bad_block_rule"
+
+
+def normalise(text: str) -> str:
+    """Text as the blocklist sees it (see the module docstring)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(
+        ch for ch in decomposed if unicodedata.category(ch) not in ("Mn", "Me", "Cf", "Cc")
+    )
+    return " ".join(unicodedata.normalize("NFC", kept).casefold().split())
+
+
+def _compile(rule: BlockRule) -> regex.Pattern[str]:
+    if rule.regex:
+        return regex.compile(rule.pattern, _FLAGS)
+    words = normalise(rule.pattern).split()
+    body = r"\s+".join(regex.escape(w) for w in words)
+    return regex.compile(rf"(?<!\w){body}(?!\w)", _FLAGS)
+
+
+def make_rule(text: str, *, is_regex: bool) -> BlockRule:
+    """A validated rule, or :class:`BadRule` saying what is wrong."""
+    pattern = text.strip()
+    if not pattern:
+        raise BadRule("The blocked word or pattern is empty: give the text to block.")
+    if len(pattern) > MAX_BLOCK_RULE_LENGTH:
+        raise BadRule(
+            f"The rule is {len(pattern)} characters long; keep it to "
+            f"{MAX_BLOCK_RULE_LENGTH} or fewer."
+        )
+    if not is_regex and not normalise(pattern):
+        raise BadRule("The blocked word has no visible letters; give a real word.")
+    rule = BlockRule(pattern=pattern if is_regex else normalise(pattern), regex=is_regex)
+    try:
+        compiled = _compile(rule)
+    except regex.error as err:
+        raise BadRule(
+            f"That is not a valid pattern ({err}). Check the brackets and escapes, or add it "
+            "as a plain word instead."
+        ) from err
+    try:
+        empty = compiled.search("", timeout=MATCH_TIMEOUT) is not None
+    except TimeoutError:
+        empty = True
+    if empty:
+        raise BadRule(
+            "That pattern matches an empty prompt, so it would block everything. Make it "
+            "match at least one character."
+        )
+    return rule
+
+
+def blocked(prompt: str, rules: Iterable[BlockRule]) -> bool:
+    """Whether ``prompt`` matches any rule. A rule that runs out of time counts as a match:
+    a prompt is never let through because a check could not finish."""
+    text = normalise(prompt)
+    for rule in rules:
+        try:
+            if _compile(rule).search(text, timeout=MATCH_TIMEOUT) is not None:
+                return True
+        except TimeoutError:
+            return True
+    return False
+
+
+def screen_prompt(prompt: str, rules: Iterable[BlockRule]) -> None:
+    """Raise :class:`PromptBlocked` when the server's blocklist forbids ``prompt``."""
+    if blocked(prompt, rules):
+        raise PromptBlocked(
+            "This server does not allow some of the words in that prompt, so nothing was "
+            "queued. Rephrase it and try again, or ask a moderator if you think this is a "
+            "mistake."
+        )

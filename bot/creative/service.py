@@ -1,0 +1,456 @@
+"""The creative service: styles, member preferences, a server's creative and community
+settings, resolving a request's values, and picking one image of a batch.
+
+Plain values in and out (no discord import): the Discord edge and the CLI call these methods
+and word the results. Every refusal is a :class:`~bot.errors.KontextError` saying what was
+wrong and what to do; nothing is written when a method refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import regex
+from pydantic import ValidationError
+
+from bot.access import check_can_configure, check_can_iterate
+from bot.clock import Clock
+from bot.jobs.batch import batch_report
+from bot.jobs.errors import JobNotFound
+from bot.jobs.requests import EditRequest, ReferenceInput
+from bot.models import JobKind, JobStatus, NewJob
+from bot.providers.base import Capabilities
+from bot.providers.checks import check_knob
+from storage.base import Repository
+
+from .community import blocked, make_rule, normalise
+from .models import (
+    MAX_BLOCK_RULES,
+    MAX_GUILD_STYLES,
+    MAX_STYLE_PROMPT,
+    MAX_TIERS,
+    BatchReport,
+    BlockRule,
+    CreativeSettings,
+    MemberPrefs,
+    PickResult,
+    RequestOptions,
+    Resolved,
+    Style,
+    StyleChoice,
+    StyleList,
+    Tier,
+)
+from .resolve import Context, OptionRefused, max_count, resolve
+from .styles import PRESETS, StyleError, check_style_name, search_styles, style_name
+
+PREF_FIELDS = frozenset(MemberPrefs.model_fields)
+SETTING_FIELDS = frozenset(
+    {
+        "default_count",
+        "max_count",
+        "default_style",
+        "default_guidance",
+        "max_safety_tolerance",
+        "members_choose_provider",
+        "ping_when_done",
+    }
+)
+
+
+_NUMBERED = regex.compile(r"^\s*#?(\d)\s*[:.)\-\u2013\u2014]\s*(.*)$", regex.DOTALL)
+
+
+def reply_number(text: str, count: int) -> tuple[int | None, str]:
+    """A reply to a batch that starts with an image's number ("2: make it night") as
+    ``(2, "make it night")``; ``(None, text)`` when it starts with no number from 1 to
+    ``count``."""
+    match = _NUMBERED.match(text)
+    if match is None or not 1 <= int(match[1]) <= count:
+        return None, text
+    return int(match[1]), match[2].strip()
+
+
+def _invalid(err: ValidationError, what: str) -> OptionRefused:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or what
+    return OptionRefused(f"The {what} `{field}` is not valid: {first['msg']}.", option=field)
+
+
+class CreativeService:
+    def __init__(
+        self,
+        repo: Repository,
+        clock: Clock,
+        *,
+        catalog: Mapping[str, Capabilities],
+        default_provider: str,
+    ) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.catalog = dict(catalog)  # the providers configured in this deployment
+        self.default_provider = default_provider
+
+    # --- styles -------------------------------------------------------------------------------
+    async def styles(self, guild_id: int) -> dict[str, Style]:
+        """Every style usable in the server by name: its own and the presets."""
+        own = {s.name: s for s in await self.repo.list_guild_styles(guild_id)}
+        return {**own, **PRESETS}
+
+    async def list_styles(self, guild_id: int) -> StyleList:
+        own = await self.repo.list_guild_styles(guild_id)
+        return StyleList(server=tuple(own), presets=tuple(PRESETS.values()))
+
+    async def search_styles(self, guild_id: int, query: str) -> list[StyleChoice]:
+        """Autocomplete: up to 25 matches, the server's own and the presets."""
+        return search_styles(query, await self.repo.list_guild_styles(guild_id))
+
+    async def add_style(
+        self, guild_id: int, name: str, prompt: str, *, by_user_id: int, manage_guild: bool
+    ) -> Style:
+        check_can_configure(manage_guild=manage_guild)
+        clean = check_style_name(name)
+        text = prompt.strip()
+        if not text:
+            raise StyleError("The style needs its prompt: the change it makes to an image.")
+        if len(text) > MAX_STYLE_PROMPT:
+            raise StyleError(
+                f"The style's prompt is {len(text)} characters long; keep it to {MAX_STYLE_PROMPT}."
+            )
+        if text.count("{prompt}") > 1:
+            raise StyleError("Use `{prompt}` at most once: it marks where the member's words go.")
+        creative = await self.repo.get_creative_settings(guild_id)
+        if blocked(text, creative.blocklist):
+            raise StyleError(
+                "That prompt uses words this server blocks; a style cannot carry them."
+            )
+        existing = await self.repo.list_guild_styles(guild_id)
+        if len(existing) >= MAX_GUILD_STYLES:
+            raise StyleError(
+                f"This server already has {MAX_GUILD_STYLES} styles, the most it can keep. "
+                "Remove one first."
+            )
+        style = Style(name=clean, prompt=text)
+        if not await self.repo.add_guild_style(
+            guild_id, clean, text, created_by=by_user_id, now=self.clock.now()
+        ):
+            raise StyleError(
+                f"This server already has a style called `{clean}`. Remove it first, or "
+                "choose another name."
+            )
+        return style
+
+    async def remove_style(self, guild_id: int, name: str, *, manage_guild: bool) -> None:
+        check_can_configure(manage_guild=manage_guild)
+        clean = style_name(name)
+        if clean in PRESETS:
+            raise StyleError(f"`{clean}` is a built-in style; built-in styles cannot be removed.")
+        if not await self.repo.remove_guild_style(guild_id, clean):
+            raise StyleError(
+                f"This server has no style called `{clean}`. `/kontext-admin style list` "
+                "shows them."
+            )
+
+    # --- member preferences -------------------------------------------------------------------
+    async def get_prefs(self, guild_id: int, user_id: int) -> MemberPrefs:
+        return await self.repo.get_member_prefs(guild_id, user_id)
+
+    async def set_prefs(
+        self,
+        guild_id: int,
+        user_id: int,
+        changes: Mapping[str, object],
+        *,
+        clear: Iterable[str] = (),
+        role_ids: tuple[int, ...] = (),
+    ) -> MemberPrefs:
+        """Change some preferences (``clear``: forget those). Validated against the server's
+        rules and the provider the member would use; nothing is saved on a refusal."""
+        names = set(changes) | set(clear)
+        unknown = names - PREF_FIELDS
+        if unknown:
+            raise OptionRefused(
+                f"There is no preference called {', '.join(sorted(unknown))}.",
+                option=sorted(unknown)[0],
+            )
+        current = await self.repo.get_member_prefs(guild_id, user_id)
+        values = current.model_dump()
+        values.update(dict.fromkeys(clear))
+        values.update(changes)
+        if isinstance(values.get("style"), str):
+            values["style"] = style_name(str(values["style"])) or None
+        try:
+            prefs = MemberPrefs.model_validate(values)
+        except ValidationError as err:
+            raise _invalid(err, "preference") from err
+        ctx = await self._context(guild_id, user_id, prefs, role_ids)
+        self._check_prefs(prefs, changes, ctx)
+        await self.repo.save_member_prefs(guild_id, user_id, prefs, now=self.clock.now())
+        return prefs
+
+    def _check_prefs(self, prefs: MemberPrefs, changes: Mapping[str, object], ctx: Context) -> None:
+        if prefs.count is not None and "count" in changes and prefs.count > max_count(ctx):
+            raise OptionRefused(
+                f"This server lets you ask for at most {max_count(ctx)} images at once.",
+                option="count",
+            )
+        if prefs.provider is not None and "provider" in changes:
+            if not ctx.creative.members_choose_provider:
+                raise OptionRefused(
+                    "This server does not let members choose the image service.",
+                    option="provider",
+                )
+            if prefs.provider not in self.catalog:
+                available = ", ".join(sorted(self.catalog)) or "none"
+                raise OptionRefused(
+                    f"The image service '{prefs.provider}' is not available here "
+                    f"(available: {available}).",
+                    option="provider",
+                )
+        most = ctx.creative.safety_ceiling(ctx.guild)
+        if prefs.safety_tolerance is not None and prefs.safety_tolerance > most:
+            raise OptionRefused(
+                f"This server allows a safety tolerance of at most {most} (1 is the strictest).",
+                option="safety_tolerance",
+            )
+        if prefs.style is not None and prefs.style not in ctx.styles:
+            raise OptionRefused(
+                f"There is no style called `{prefs.style}` here. Pick one from the list.",
+                option="style",
+            )
+        if prefs.guidance is not None and "guidance" in changes:
+            provider = (
+                prefs.provider
+                if prefs.provider and ctx.creative.members_choose_provider
+                else ctx.guild.provider or self.default_provider
+            )
+            caps = self.catalog.get(provider)
+            if caps is not None:
+                check_knob(caps, "guidance", prefs.guidance, self.catalog)
+
+    # --- server settings, blocklist, role tiers -----------------------------------------------
+    async def get_settings(self, guild_id: int) -> CreativeSettings:
+        return await self.repo.get_creative_settings(guild_id)
+
+    async def update_settings(
+        self, guild_id: int, changes: Mapping[str, object], *, manage_guild: bool
+    ) -> CreativeSettings:
+        """Change batch, style, guidance, safety and provider-choice settings."""
+        check_can_configure(manage_guild=manage_guild)
+        unknown = set(changes) - SETTING_FIELDS
+        if unknown:
+            raise OptionRefused(
+                f"There is no setting called {', '.join(sorted(unknown))}.",
+                option=sorted(unknown)[0],
+            )
+        current = await self.repo.get_creative_settings(guild_id)
+        values = {**current.model_dump(), **changes}
+        if isinstance(values.get("default_style"), str):
+            values["default_style"] = style_name(str(values["default_style"])) or None
+        try:
+            settings = CreativeSettings.model_validate(values)
+        except ValidationError as err:
+            raise _invalid(err, "setting") from err
+        if settings.default_count > settings.max_count:
+            raise OptionRefused(
+                f"The default batch size ({settings.default_count}) cannot be above the "
+                f"maximum ({settings.max_count}).",
+                option="default_count",
+            )
+        if settings.default_style and settings.default_style not in await self.styles(guild_id):
+            raise OptionRefused(
+                f"There is no style called `{settings.default_style}` here.",
+                option="default_style",
+            )
+        await self.repo.save_creative_settings(settings, now=self.clock.now())
+        return settings
+
+    async def add_block_rule(
+        self, guild_id: int, text: str, *, regex: bool = False, manage_guild: bool
+    ) -> BlockRule:
+        """Block a word or phrase (whole words), or a regular expression."""
+        check_can_configure(manage_guild=manage_guild)
+        rule = make_rule(text, is_regex=regex)
+        current = await self.repo.get_creative_settings(guild_id)
+        if rule in current.blocklist:
+            return rule
+        if len(current.blocklist) >= MAX_BLOCK_RULES:
+            raise OptionRefused(
+                f"The blocklist already holds {MAX_BLOCK_RULES} rules; remove some first, "
+                "or combine words into one pattern.",
+                option="blocklist",
+            )
+        updated = current.model_copy(update={"blocklist": (*current.blocklist, rule)})
+        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        return rule
+
+    async def remove_block_rule(self, guild_id: int, text: str, *, manage_guild: bool) -> bool:
+        check_can_configure(manage_guild=manage_guild)
+        current = await self.repo.get_creative_settings(guild_id)
+        wanted = {text.strip(), normalise(text)}
+        kept = tuple(r for r in current.blocklist if r.pattern not in wanted)
+        if len(kept) == len(current.blocklist):
+            return False
+        updated = current.model_copy(update={"blocklist": kept})
+        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        return True
+
+    async def set_tier(
+        self,
+        guild_id: int,
+        role_id: int,
+        *,
+        daily_quota: int | None,
+        max_user_active: int | None,
+        manage_guild: bool,
+    ) -> Tier:
+        """Give a role its own limits (``None`` keeps the server's; a quota of 0 is unlimited).
+        A member with several tiered roles gets the most generous of each limit."""
+        check_can_configure(manage_guild=manage_guild)
+        if daily_quota is None and max_user_active is None:
+            raise OptionRefused(
+                "Give the role a daily quota, an active-job limit, or both.", option="tier"
+            )
+        try:
+            tier = Tier(role_id=role_id, daily_quota=daily_quota, max_user_active=max_user_active)
+        except ValidationError as err:
+            raise _invalid(err, "tier") from err
+        current = await self.repo.get_creative_settings(guild_id)
+        others = tuple(t for t in current.tiers if t.role_id != role_id)
+        if len(others) >= MAX_TIERS:
+            raise OptionRefused(
+                f"This server already has {MAX_TIERS} role tiers; remove one first.",
+                option="tier",
+            )
+        updated = current.model_copy(update={"tiers": (*others, tier)})
+        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        return tier
+
+    async def remove_tier(self, guild_id: int, role_id: int, *, manage_guild: bool) -> bool:
+        check_can_configure(manage_guild=manage_guild)
+        current = await self.repo.get_creative_settings(guild_id)
+        kept = tuple(t for t in current.tiers if t.role_id != role_id)
+        if len(kept) == len(current.tiers):
+            return False
+        updated = current.model_copy(update={"tiers": kept})
+        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        return True
+
+    # --- requests -----------------------------------------------------------------------------
+    async def _context(
+        self, guild_id: int, user_id: int, prefs: MemberPrefs | None, role_ids: tuple[int, ...]
+    ) -> Context:
+        guild = await self.repo.get_guild_settings(guild_id)
+        creative = await self.repo.get_creative_settings(guild_id)
+        tier = creative.best_tier(role_ids)
+        active = guild.max_user_active
+        if tier is not None:
+            active, _ = tier.apply(active, guild.daily_quota)
+        return Context(
+            prefs=prefs
+            if prefs is not None
+            else await self.repo.get_member_prefs(guild_id, user_id),
+            guild=guild,
+            creative=creative,
+            catalog=self.catalog,
+            default_provider=self.default_provider,
+            styles=await self.styles(guild_id),
+            max_active=active,
+        )
+
+    async def resolve(
+        self,
+        guild_id: int,
+        user_id: int,
+        options: RequestOptions,
+        *,
+        role_ids: tuple[int, ...] = (),
+        remix_suffix: str | None = None,
+    ) -> Resolved:
+        """The values a request runs with and where each came from: option > member
+        preference > server setting > provider default. Raises OptionRefused, StyleError or
+        UnsupportedKnob, each saying what to change."""
+        ctx = await self._context(guild_id, user_id, None, role_ids)
+        return resolve(options, ctx, remix_suffix=remix_suffix)
+
+    @staticmethod
+    def edit_request(
+        resolved: Resolved,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        kind: JobKind,
+        images: tuple[ReferenceInput, ...] = (),
+        thread_id: int | None = None,
+        parent_output_id: int | None = None,
+        reply_to_message_id: int | None = None,
+        role_ids: tuple[int, ...] = (),
+    ) -> EditRequest:
+        """The engine request for resolved values (hand it to ``JobEngine.submit``)."""
+        return EditRequest(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            user_id=user_id,
+            kind=kind,
+            prompt=resolved.prompt,
+            params=resolved.params,
+            provider=resolved.provider,
+            parent_output_id=parent_output_id,
+            reply_to_message_id=reply_to_message_id,
+            images=images,
+            role_ids=role_ids,
+        )
+
+    # --- batches ------------------------------------------------------------------------------
+    async def batch_report(self, job_id: int) -> BatchReport:
+        job = await self.repo.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"There is no job #{job_id}. Check the number and try again.")
+        return await batch_report(self.repo, job)
+
+    async def pick(
+        self, job_id: int, number: int, *, by_user_id: int, moderator: bool = False
+    ) -> PickResult:
+        """Choose image ``number`` (from 1) of a finished batch: it is recorded as a child in
+        the history tree (a finished ``pick`` job sharing the image's bytes) for the edge to
+        post alone as a new result. Picking an image already picked returns that pick."""
+        job = await self.repo.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"There is no job #{job_id}. Check the number and try again.")
+        if job.status is not JobStatus.DONE:
+            raise OptionRefused(
+                "This batch has not finished yet; pick an image once it is posted.",
+                option="number",
+            )
+        settings = await self.repo.get_guild_settings(job.guild_id)
+        check_can_iterate(settings, job, user_id=by_user_id, moderator=moderator)
+        outputs = {o.number: o for o in await self.repo.outputs_for_job(job.id)}
+        source = outputs.get(number)
+        if source is None:
+            have = ", ".join(str(n) for n in sorted(outputs)) or "none"
+            raise OptionRefused(
+                f"This batch has no image {number} (it has {have}). Choose one of those.",
+                option="number",
+            )
+        if await self.repo.get_blob(source.content_hash) is None:
+            raise OptionRefused(
+                f"Image {number} is no longer stored (older results are removed after a "
+                "while), so it cannot be posted again.",
+                option="number",
+            )
+        pick = NewJob(
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            thread_id=job.thread_id,
+            user_id=by_user_id,
+            kind=JobKind.PICK,
+            prompt=job.prompt,
+            params=job.params.model_copy(update={"num_images": 1}),
+            provider=job.provider,
+            model=job.model,
+            parent_output_id=source.id,
+        )
+        made_job, made, created = await self.repo.record_pick(source, pick, now=self.clock.now())
+        return PickResult(job=made_job, output=made, source=source, created=created)
