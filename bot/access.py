@@ -1,19 +1,42 @@
 """Who may do what: plain rules over ids and permission flags, no discord import.
 
-The cogs read the caller's roles and permissions off the interaction and ask these functions,
-so every button press and command applies the same rules (and the rules are unit tested).
+The edit service applies these to every request, so every command, button, modal, menu and
+reply follows the same rules (and the rules are unit tested). The first rule for anything
+that names a job or an output is :func:`check_same_server`: an id from another server (a
+forged custom_id, a pasted link) is refused before anything else is looked at.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.errors import KontextError
+from bot.errors import NotAllowed
 from bot.models import GuildSettings, IteratePolicy, Job
 
 
-class NotAllowed(KontextError):
-    code = "not_allowed"
+class OtherServer(NotAllowed):
+    """The job or output named by a request belongs to another server (or to no server)."""
+
+    code = "other_server"
+
+    def __init__(self, job_id: int, *, in_dm: bool = False) -> None:
+        hint = (
+            "Use it in that server's channels."
+            if in_dm
+            else "Use the buttons of a result posted on this server, or start a new edit with "
+            "/edit."
+        )
+        super().__init__(
+            f"Job {job_id} belongs to another server, so it can't be used here. {hint}"
+        )
+        self.job_id = job_id
+        self.in_dm = in_dm
+
+
+def check_same_server(job: Job, *, guild_id: int) -> None:
+    """Refuse a job of another server (a DM counts as server 0)."""
+    if job.guild_id != guild_id:
+        raise OtherServer(job.id, in_dm=guild_id == 0)
 
 
 def check_can_request(
@@ -56,3 +79,14 @@ def check_can_manage(job: Job, *, user_id: int, moderator: bool, what: str) -> N
 def check_can_configure(*, manage_guild: bool) -> None:
     if not manage_guild:
         raise NotAllowed("Changing Kontext's settings needs the Manage Server permission.")
+
+
+__all__ = [
+    "NotAllowed",
+    "OtherServer",
+    "check_can_configure",
+    "check_can_iterate",
+    "check_can_manage",
+    "check_can_request",
+    "check_same_server",
+]

@@ -1,4 +1,4 @@
-"""The one place that builds the application from :class:`~bot.config.Settings` (STYLE §1).
+"""The one place that builds the application from :class:`~bot.config.Settings`.
 
 :func:`open_app` opens the shared resources (the HTTP client, the repository), builds the
 providers, the job engine, the Discord delivery and the bot, and closes them again in reverse
@@ -20,16 +20,15 @@ import aiohttp
 import discord
 import httpx
 
-from bot.client import KontextBot
 from bot.clock import Clock, SystemClock
 from bot.config import DatabaseUrl, Settings
-from bot.discord_delivery import DiscordDelivery
-from bot.discord_endpoints import point_discord_at
+from bot.discord.client import KontextBot
+from bot.discord.delivery import DiscordDelivery
+from bot.discord.endpoints import point_discord_at
+from bot.edits import EditService
 from bot.errors import KontextError
-from bot.iterate import IterateService
 from bot.jobs.engine import JobEngine
 from bot.jobs.limits import EngineConfig
-from bot.kontext_service import KontextService
 from bot.media import MediaFetcher
 from bot.ops.service import Operations
 from bot.provider_status import key_setting
@@ -59,7 +58,7 @@ class App:
     providers: dict[str, Provider]
     engine: JobEngine
     delivery: DiscordDelivery
-    kontext: KontextService
+    edits: EditService
     bot: KontextBot
     ops: Operations
 
@@ -127,7 +126,7 @@ async def open_app(
             fetcher=fetcher,
             worker_id=worker_id,
         )
-        kontext = KontextService(
+        edits = EditService(
             repo=repo,
             engine=engine,
             capabilities=capabilities,
@@ -136,20 +135,19 @@ async def open_app(
         )
         bot = KontextBot(
             settings=settings,
-            kontext=kontext,
+            edits=edits,
             delivery=delivery,
             engine=engine,
             events=engine.events,
             sync_commands=sync_commands,
             guild_ready_timeout=guild_ready_timeout,
-            iterate=IterateService(kontext),
         )
         stack.push_async_callback(_close_bot, bot)
         labels = {name: CAPABILITIES[name].label for name in names}
         ops = Operations(settings, repo, engine, labels, clock=clock)
         await ops.start()
         stack.push_async_callback(ops.stop)
-        yield App(settings, http, repo, providers, engine, delivery, kontext, bot, ops)
+        yield App(settings, http, repo, providers, engine, delivery, edits, bot, ops)
 
 
 async def _close_bot(bot: KontextBot) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, Secret, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from storage import redact_url
+from bot.redact import redact_url
 
 
 class DatabaseUrl(Secret[str]):

@@ -1,8 +1,9 @@
-"""The root of every error the application raises on purpose.
+"""The root of every error the application raises on purpose, and the refusals shared by
+every front end.
 
-Each error carries a message written for the person who asked for the work: what went wrong
-and what to do about it. Front ends (the CLI, the Discord error handler) show
-``user_message`` and never a traceback.
+Each error carries a message written for the person who asked for the work (what went wrong
+and what to do about it) plus a stable ``code``; some carry data as well (a job id, a limit).
+Front ends (the CLI, the Discord error handler) show ``user_message`` and never a traceback.
 """
 
 from __future__ import annotations
@@ -20,3 +21,15 @@ class KontextError(Exception):
 
     def __str__(self) -> str:
         return self.user_message
+
+
+class BadRequest(KontextError):
+    """The request itself is wrong (an empty prompt, too many images, ...); nothing queued."""
+
+    code = "bad_request"
+
+
+class NotAllowed(KontextError):
+    """The person asking may not do this here (a rule of the server or of the job's owner)."""
+
+    code = "not_allowed"

@@ -2,18 +2,15 @@
 
 Outputs form a tree: every job may edit an earlier output (``Job.parent_output_id``). For one
 output (the *tip*) this module describes the path from the root of that tree to the tip as
-:class:`ChainStep` values, notes where other edits branched off that path, renders the path as
-a numbered list of prompts for the **Info** view (:func:`format_chain`), and draws it as a PNG
-contact sheet (:func:`contact_sheet`). Nothing here knows about Discord.
+:class:`ChainStep` values, notes where other edits branched off that path, and draws it as a
+PNG contact sheet (:func:`contact_sheet`). Nothing here knows about Discord: the Discord edge
+words the chain (``bot.discord.render.format_chain``).
 
 Decisions worth knowing:
 
 * A *branch* at a step is another job that edited the same output and is not the next step of
   this chain (rerolls of the next step count: they edit the same output). Jobs that failed,
   were moderated, cancelled or expired made nothing, so they are not counted.
-* Prompts are shown inside inline code, so Markdown in them is inert; backticks (which would
-  end the code span) become ``ˋ`` and every ``@`` gets a zero-width space after it, so
-  ``@everyone``, ``<@id>`` and ``<@&id>`` can never ping, whatever the allowed mentions say.
 * The contact sheet shows at most :data:`MAX_TILES` tiles: a longer chain shows its first
   :data:`HEAD_TILES` steps, one "…" tile naming how many steps are left out, and the last
   steps. A tile whose bytes are gone (retention purged them) or cannot be decoded is drawn
@@ -143,77 +140,6 @@ async def load_tree(repo: Repository, output_id: int, *, images: bool = True) ->
                 if content_hash not in blobs:
                     blobs[content_hash] = await repo.get_blob(content_hash)
     return build_tree(lineage, children, blobs)
-
-
-# --------------------------------------------------------------------------- text
-
-PROMPT_CHARS: Final = 120
-_PROMPT_LIMITS: Final = (PROMPT_CHARS, 60, 30, 12)
-_KIND_LABELS: Final = {
-    JobKind.REROLL: "reroll",
-    JobKind.REPLY: "reply",
-    JobKind.REMIX: "remix",
-    JobKind.IMAGINE: "imagined",
-}
-
-
-def escape_prompt(prompt: str, *, limit: int = PROMPT_CHARS) -> str:
-    """``prompt`` on one line, at most ``limit`` characters (before escaping), made safe to
-    put inside single backticks: no backtick, and no ``@`` that could mention anyone."""
-    text = " ".join(prompt.split())
-    if len(text) > limit:
-        text = text[: max(1, limit - 1)].rstrip() + "…"
-    return text.replace("`", "ˋ").replace("@", "@\u200b")
-
-
-def _line(step: ChainStep, *, is_tip: bool, limit: int) -> str:
-    if step.step == 1:
-        if step.kind is JobKind.IMAGINE:
-            label = "imagined"
-        elif step.parent_output_id is not None:
-            label = "an earlier image (no longer kept)"
-        else:
-            label = "original upload"
-    else:
-        label = _KIND_LABELS.get(step.kind, "")
-    prompt = escape_prompt(step.prompt, limit=limit)
-    body = f"`{prompt}`" if prompt else "(no prompt)"
-    line = f"{step.step}. {label} — {body}" if label else f"{step.step}. {body}"
-    if step.branches:
-        count = len(step.branches)
-        noun = "branch" if count == 1 else "branches"
-        line += f"  ↳ {count} {noun} from here" if is_tip else f"  ↳ {count} other {noun}"
-    return line
-
-
-def format_chain(steps: Sequence[ChainStep] | HistoryTree, *, max_chars: int = 1800) -> str:
-    """The numbered prompts from the original image to the tip, at most ``max_chars`` long.
-
-    Prompts are shortened first only as far as needed; when the list is still too long its
-    middle is replaced by "… N more steps …", keeping the first step and as many of the last
-    as fit.
-    """
-    if isinstance(steps, HistoryTree):
-        steps = steps.steps
-    if not steps:
-        raise ValueError("a history needs at least one step")
-    if max_chars < 40:
-        raise ValueError(f"max_chars must be at least 40, not {max_chars}")
-    last = len(steps) - 1
-    for limit in _PROMPT_LIMITS:
-        lines = [_line(s, is_tip=i == last, limit=limit) for i, s in enumerate(steps)]
-        text = "\n".join(lines)
-        if len(text) <= max_chars:
-            return text
-        if len(lines) > 2:
-            for tail in range(len(lines) - 2, 0, -1):
-                hidden = len(lines) - 1 - tail
-                gap = f"… {hidden} more {'step' if hidden == 1 else 'steps'} …"
-                text = "\n".join([lines[0], gap, *lines[-tail:]])
-                if len(text) <= max_chars:
-                    return text
-    # Only reached with a tiny max_chars and a huge chain; stay under the limit regardless.
-    return text[: max_chars - 1] + "…"
 
 
 # --------------------------------------------------------------------------- contact sheet

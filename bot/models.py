@@ -60,7 +60,7 @@ class JobKind(StrEnum):
 
 
 class JobStatus(StrEnum):
-    """The job lifecycle; see DESIGN.md. Every transition is stored before its side effect."""
+    """The job lifecycle. Every transition is stored before its side effect."""
 
     QUEUED = "queued"
     SUBMITTING = "submitting"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Final
 
-from bot.errors import KontextError
+from bot.errors import BadRequest
 from bot.models import MAX_PROMPT_LENGTH
 
 #: Letters and symbols that render as nothing although Unicode does not class them as spaces
@@ -26,7 +26,7 @@ _BLANK_LOOKING: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
 
 
-class PromptRefused(KontextError):
+class PromptRefused(BadRequest):
     """A prompt we will not send; ``reason`` is ``"empty"`` or ``"too_long"``."""
 
     code = "bad_prompt"
@@ -57,7 +57,7 @@ def check_prompt(prompt: str) -> str:
     if len(cleaned) > MAX_PROMPT_LENGTH:
         raise PromptRefused(
             "too_long",
-            f"The prompt is {len(cleaned)} characters; the limit is {MAX_PROMPT_LENGTH}. "
+            f"The prompt is {len(cleaned)} characters long; the limit is {MAX_PROMPT_LENGTH}. "
             "Shorten it and try again.",
         )
     return cleaned

@@ -1,30 +1,40 @@
-"""``/edit``, ``/imagine`` and the "Edit image" message menu.
+"""``/edit``, ``/imagine``, the "Edit image" message menu, the Edit button, and the prompt
+modals they open.
 
 Each command acknowledges first (an ephemeral deferral, well inside Discord's 3 seconds),
-then hands plain values to :class:`bot.kontext_service.KontextService`, which validates
-everything before queueing; then the status message and thread are opened by
-:class:`bot.discord_delivery.DiscordDelivery`. A refusal reaches the requester ephemerally
-through the one error handler; nothing is queued.
+then hands plain values to the edit service, which validates everything before queueing;
+then the status message and thread are opened by the delivery. A refusal reaches the
+requester ephemerally through the one error handler; nothing is queued. Modal submissions
+are handled from their custom_id alone (restart-proof), and the service checks that the job
+or message a custom_id names belongs to the server the submission comes from.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.custom_ids import Action
-from bot.errors import KontextError
-from bot.kontext_service import BadRequest
-from bot.models import MAX_PROMPT_LENGTH, AspectRatio
-from cogs import errors
-from cogs.buttons import PromptModal, looks_like_image
-from cogs.common import image_input, requester, start_job
-
-if TYPE_CHECKING:
-    from bot.client import KontextBot
+from bot.discord import custom_ids
+from bot.discord.client import KontextBot, bot_of
+from bot.discord.custom_ids import Action
+from bot.discord.error_handler import Refused, report
+from bot.discord.interactions import (
+    MenuCog,
+    image_input,
+    looks_like_image,
+    requester,
+    start_job,
+)
+from bot.discord.views import JobButton, PromptModal, submitted_text
+from bot.edits import ImageInput
+from bot.edits.base import MAX_ID
+from bot.edits.creating import NO_IMAGE
+from bot.errors import BadRequest, KontextError
+from bot.models import MAX_PROMPT_LENGTH, AspectRatio, Job
 
 MAX_SEED = 2**32 - 1
 RATIO_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in AspectRatio]
@@ -36,17 +46,24 @@ def _ratio(choice: app_commands.Choice[str] | None) -> AspectRatio | None:
     return AspectRatio(choice.value) if choice is not None else None
 
 
-class EditCog(commands.Cog):
+class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
+    action = Action.EDIT
+    label = "Edit"
+    emoji = "✏️"
+    defer = False  # it answers with the prompt modal
+
+    async def pressed(self, interaction: discord.Interaction[Any]) -> None:
+        bot = bot_of(interaction)
+        await bot.edits.check_iterate(requester(interaction), self.job_id)
+        await interaction.response.send_modal(
+            PromptModal(Action.EDIT_MODAL, self.job_id, "Edit this result")
+        )
+
+
+class EditCog(MenuCog):
     def __init__(self, bot: KontextBot) -> None:
+        super().__init__(bot, "Edit image", self.edit_image_menu)
         self.bot = bot
-        # Its errors reach the tree's handler (cogs.errors) like every command's.
-        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.menu)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.guild_id is None:
@@ -54,7 +71,7 @@ class EditCog(commands.Cog):
         try:
             self.bot.delivery.check_channel(interaction)
         except KontextError as err:
-            raise errors.Refused(err) from err
+            raise Refused(err) from err
         return True
 
     @app_commands.command(name="edit", description="Edit up to four images with FLUX.1 Kontext")
@@ -82,14 +99,11 @@ class EditCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
         images = [image_input(a) for a in attachments]
-        await start_job(
+        who = requester(interaction)
+        await self._start(
             interaction,
-            lambda: self.bot.kontext.edit(
-                requester(interaction),
-                prompt,
-                images,
-                aspect_ratio=_ratio(aspect_ratio),
-                seed=seed,
+            lambda: self.bot.edits.edit(
+                who, prompt, images, aspect_ratio=_ratio(aspect_ratio), seed=seed
             ),
         )
 
@@ -108,10 +122,11 @@ class EditCog(commands.Cog):
         seed: Seed | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await start_job(
+        who = requester(interaction)
+        await self._start(
             interaction,
-            lambda: self.bot.kontext.imagine(
-                requester(interaction), prompt, aspect_ratio=_ratio(aspect_ratio), seed=seed
+            lambda: self.bot.edits.imagine(
+                who, prompt, aspect_ratio=_ratio(aspect_ratio), seed=seed
             ),
         )
 
@@ -121,11 +136,64 @@ class EditCog(commands.Cog):
         """Ask for a prompt; the modal's submission queues the edit of ``message``."""
         await self.interaction_check(interaction)
         has_images = any(looks_like_image(a) for a in message.attachments)
-        if not has_images and await self.bot.kontext.result_job_of(message.id) is None:
-            raise BadRequest(
-                "That message has no image attachments. Pick a message with an image, or use "
-                "`/edit` and attach one."
-            )
+        if not has_images and await self.bot.edits.result_job_of(message.id) is None:
+            raise BadRequest(NO_IMAGE)
         await interaction.response.send_modal(
             PromptModal(Action.MESSAGE_MODAL, message.id, "Edit image")
         )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Our modals' submissions, from their custom_ids (restart-proof)."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        parsed = custom_ids.parse(str(data.get("custom_id", "")))
+        if parsed is None or parsed[0] not in custom_ids.MODAL_ACTIONS:
+            return
+        action, target = parsed
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            if interaction.guild_id is None:
+                raise app_commands.NoPrivateMessage()
+            prompt = submitted_text(list(data.get("components") or []), "prompt")
+            who = requester(interaction)
+            edits = self.bot.edits
+            if action is Action.EDIT_MODAL:
+                await self._start(interaction, lambda: edits.iterate(who, target, prompt))
+            else:
+
+                async def images() -> list[ImageInput]:
+                    return await self._images_of(interaction, target)
+
+                await self._start(
+                    interaction, lambda: edits.edit_message(who, prompt, target, images)
+                )
+        except Exception as error:
+            await report(interaction, error)
+
+    async def _start(
+        self, interaction: discord.Interaction[Any], submit: Callable[[], Awaitable[Job]]
+    ) -> None:
+        await start_job(interaction, self.bot.delivery, self.bot.edits, submit)
+
+    @staticmethod
+    async def _images_of(
+        interaction: discord.Interaction[Any], message_id: int
+    ) -> list[ImageInput]:
+        """The message's image attachments, fetched again (fresh URLs, and it may be old);
+        only a message of the channel the submission comes from can be read."""
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable) or message_id > MAX_ID:
+            return []
+        message = await channel.fetch_message(message_id)
+        return [image_input(a, message.id) for a in message.attachments if looks_like_image(a)]
+
+
+async def setup(bot: KontextBot) -> None:
+    await bot.add_cog(EditCog(bot))
+    bot.add_buttons(EditButton)
+
+
+async def teardown(bot: KontextBot) -> None:
+    bot.remove_buttons(EditButton)

@@ -8,65 +8,39 @@
 * Anything else (chat, replies to ordinary messages outside remix channels) is ignored.
 
 Refusals are answered as a reply to the member's message (no interaction to answer
-ephemerally). The job goes through :class:`bot.iterate.IterateService` and the engine like
-``/edit``: same access rules, limits and quotas, same status message and result buttons.
+ephemerally). The job goes through the edit service and the engine like ``/edit``: same
+access rules, limits and quotas, same status message and result buttons.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.iterate import Fallback, ImageGone, strip_mention
-from bot.kontext_service import BadRequest, Requester
-from bot.mentions import NO_MENTIONS
+from bot.discord import render
+from bot.discord.client import KontextBot
+from bot.discord.error_handler import user_message
+from bot.discord.interactions import (
+    answer,
+    image_input,
+    is_result_image,
+    looks_like_image,
+    message_requester,
+    queue_and_show,
+    requester,
+    strip_mention,
+)
+from bot.discord.mentions import NO_MENTIONS
+from bot.edits import Fallback, ImageGone
+from bot.errors import BadRequest
 from bot.models import Job, RemixChannel
-from cogs import errors
-from cogs.buttons import looks_like_image
-from cogs.common import image_input, requester
-
-if TYPE_CHECKING:
-    from bot.client import KontextBot
 
 log = logging.getLogger(__name__)
-
-
-def is_result_image(attachment: discord.Attachment) -> bool:
-    """An image attachment of one of our results (the extension counts even when the stored
-    content type is generic: our results are only ever images)."""
-    name = attachment.filename.lower()
-    return looks_like_image(attachment) or name.endswith((".png", ".jpg", ".jpeg", ".webp"))
-
-
-def message_requester(message: discord.Message) -> Requester:
-    """Who posted ``message``, where, and with which powers."""
-    channel = message.channel
-    author = message.author
-    parent_id = channel.parent_id if isinstance(channel, discord.Thread) else None
-    moderator = manage_guild = False
-    roles: tuple[int, ...] = ()
-    if isinstance(author, discord.Member) and isinstance(
-        channel, discord.TextChannel | discord.Thread
-    ):
-        perms = channel.permissions_for(author)
-        moderator, manage_guild = perms.manage_messages, perms.manage_guild
-        roles = tuple(r.id for r in author.roles)
-    return Requester(
-        guild_id=message.guild.id if message.guild else 0,
-        channel_id=channel.id,
-        user_id=author.id,
-        parent_channel_id=parent_id,
-        thread_id=channel.id if isinstance(channel, discord.Thread) else None,
-        role_ids=roles,
-        moderator=moderator,
-        manage_guild=manage_guild,
-    )
 
 
 class RemixCog(commands.Cog):
@@ -107,7 +81,7 @@ class RemixCog(commands.Cog):
             return  # plain chat: not a request anywhere (and no database read per message)
         channel = message.channel
         parent_id = channel.parent_id if isinstance(channel, discord.Thread) else None
-        remix = await self.bot.iterate.remix_channel(channel.id, parent_id)
+        remix = await self.bot.edits.remix_channel(channel.id, parent_id)
         mentioned = any(user.id == me.id for user in message.mentions)
         prompt = strip_mention(message.content, me.id)
         reference = message.reference
@@ -119,18 +93,7 @@ class RemixCog(commands.Cog):
             images = [a for a in message.attachments if looks_like_image(a)]
             if not images or not prompt:
                 return  # chat, or an image without words: nothing to do
-            who = message_requester(message)
-            await self._start(
-                message,
-                remix,
-                lambda reply_to: self.bot.iterate.remix(
-                    who,
-                    prompt,
-                    [image_input(a, message.id) for a in images],
-                    remix=remix,
-                    reply_to_message_id=reply_to,
-                ),
-            )
+            await self._remix(message, prompt, remix, message.id, images, [])
 
     async def _on_reply(
         self,
@@ -143,7 +106,7 @@ class RemixCog(commands.Cog):
         target_id = reference.message_id
         if target_id is None:
             return
-        result = await self.bot.iterate.result_of(target_id)
+        result = await self.bot.edits.result_of(target_id)
         resolved = reference.resolved
         if isinstance(resolved, discord.DeletedReferencedMessage):
             if remix is not None or mentioned or result is not None:
@@ -164,7 +127,7 @@ class RemixCog(commands.Cog):
             await self._start(
                 message,
                 remix,
-                lambda reply_to: self.bot.iterate.reply(
+                lambda reply_to: self.bot.edits.reply(
                     who,
                     prompt,
                     output_id,
@@ -185,17 +148,27 @@ class RemixCog(commands.Cog):
         theirs = [a for a in target.attachments if looks_like_image(a)]
         if not theirs:
             return  # a reply to a message without an image is conversation
-        tid = target.id
-        await self._start(
+        await self._remix(message, prompt, remix, target.id, theirs, own)
+
+    async def _remix(
+        self,
+        message: discord.Message,
+        prompt: str,
+        remix: RemixChannel,
+        source_id: int,
+        images: list[discord.Attachment],
+        extra: list[discord.Attachment],
+    ) -> Job:
+        """A remix of ``images`` (of message ``source_id``), ``extra`` (the member's own
+        message's images) after them."""
+        who = message_requester(message)
+        inputs = [image_input(a, source_id) for a in images]
+        more = [image_input(a, message.id) for a in extra]
+        return await self._start(
             message,
             remix,
-            lambda reply_to: self.bot.iterate.remix(
-                who,
-                prompt,
-                [image_input(a, tid) for a in theirs],
-                remix=remix,
-                reply_to_message_id=reply_to,
-                extra=[image_input(a, message.id) for a in own],
+            lambda reply_to: self.bot.edits.remix(
+                who, prompt, inputs, remix=remix, reply_to_message_id=reply_to, extra=more
             ),
         )
 
@@ -209,24 +182,22 @@ class RemixCog(commands.Cog):
         channel, else in this channel (thread) as a reply to the member's message."""
         new_thread = remix is not None and not isinstance(message.channel, discord.Thread)
         delivery = self.bot.delivery
-        async with delivery.preparing():
-            job = await submit(None if new_thread else message.id)
-            try:
-                channel: discord.abc.Messageable = message.channel
-                if new_thread:
-                    try:
-                        thread = await message.create_thread(name=render.thread_name(job.prompt))
-                    except discord.HTTPException as err:
-                        log.warning("no thread for remix job %d: %s", job.id, err)
-                    else:
-                        job = await self.bot.iterate.place(job.id, thread_id=thread.id)
-                        channel = thread
-                await delivery.open_status_in(job, channel, reply_to=job.reply_to_message_id)
-            except discord.HTTPException:
-                # Nowhere to show it: do not spend an edit nobody will see.
-                await self.bot.kontext.withdraw(job)
-                raise
-        return job
+
+        async def show(job: Job) -> Job:
+            channel: discord.abc.Messageable = message.channel
+            if new_thread:
+                try:
+                    thread = await message.create_thread(name=render.thread_name(job.prompt))
+                except discord.HTTPException as err:
+                    log.warning("no thread for remix job %d: %s", job.id, err)
+                else:
+                    job = await self.bot.edits.place(job.id, thread_id=thread.id)
+                    channel = thread
+            await delivery.open_status_in(job, channel, reply_to=job.reply_to_message_id)
+            return job
+
+        reply_to = None if new_thread else message.id
+        return await queue_and_show(delivery, self.bot.edits, lambda: submit(reply_to), show)
 
     def _fallback(self, channel_id: int, message_id: int) -> Fallback:
         """Reads the result's image again from a freshly fetched message (fresh URL)."""
@@ -253,7 +224,7 @@ class RemixCog(commands.Cog):
             return None
 
     async def _refuse(self, message: discord.Message, error: BaseException) -> None:
-        text = errors.user_message(error, context=f"message {message.id}")
+        text = user_message(error, context=f"message {message.id}")
         try:
             await message.reply(text, allowed_mentions=NO_MENTIONS, mention_author=False)
         except discord.HTTPException:
@@ -279,22 +250,16 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         style: app_commands.Range[str, 1, 300] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        added = await self.bot.iterate.add_remix_channel(requester(interaction), channel.id, style)
-        lines = [f"{channel.mention} is a remix channel now: {_REMIX_HOWTO}"]
-        if added.style_suffix:
-            lines.append(f"Every prompt there ends with: {render.quote_prompt(added.style_suffix)}")
-        settings = await self.bot.kontext.guild_settings(interaction.guild_id or 0)
-        if settings.allowed_channel_ids and channel.id not in settings.allowed_channel_ids:
-            lines.append(
-                "-# Note: `/kontext settings` limits Kontext to other channels, so requests "
-                "there will be refused until you allow this channel too."
-            )
-        if not self.bot.settings.message_content:
-            lines.append(
-                "-# This bot runs without the Message Content intent: members must mention it "
-                "in their posts (or reply with ping) for it to read them."
-            )
-        await _answer(interaction, "\n".join(lines))
+        added = await self.bot.edits.add_remix_channel(requester(interaction), channel.id, style)
+        settings = await self.bot.edits.guild_settings(interaction.guild_id or 0)
+        allowed = settings.allowed_channel_ids
+        text = render.remix_added_text(
+            channel.mention,
+            added,
+            restricted=bool(allowed) and channel.id not in allowed,
+            message_content=self.bot.settings.message_content,
+        )
+        await answer(interaction, text)
 
     @app_commands.command(description="Stop a channel being a remix channel (Manage Server)")
     @app_commands.describe(channel="The remix channel to turn back into a normal one")
@@ -302,31 +267,21 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         self, interaction: discord.Interaction[Any], channel: discord.TextChannel
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        removed = await self.bot.iterate.remove_remix_channel(requester(interaction), channel.id)
+        removed = await self.bot.edits.remove_remix_channel(requester(interaction), channel.id)
         text = (
             f"{channel.mention} is no longer a remix channel."
             if removed
             else f"{channel.mention} was not a remix channel. See `/kontext remix list`."
         )
-        await _answer(interaction, text)
+        await answer(interaction, text)
 
     @app_commands.command(name="list", description="This server's remix channels and gallery")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
-        channels = await self.bot.iterate.list_remix_channels(who.guild_id)
-        gallery = await self.bot.iterate.gallery_of(who.guild_id)
-        lines = ["**Remix channels**"] if channels else ["No remix channels yet."]
-        for found in channels:
-            style = (
-                f" — style: {render.quote_prompt(found.style_suffix, 100)}"
-                if found.style_suffix
-                else ""
-            )
-            lines.append(f"• <#{found.channel_id}>{style}")
-        lines.append(f"**Gallery:** <#{gallery}>" if gallery else "**Gallery:** none")
-        lines.append("Add one with `/kontext remix add` (Manage Server).")
-        await _answer(interaction, "\n".join(lines))
+        channels = await self.bot.edits.list_remix_channels(who.guild_id)
+        gallery = await self.bot.edits.gallery_of(who.guild_id)
+        await answer(interaction, render.remix_list_text(channels, gallery))
 
     @app_commands.command(description="Where starred results are shared (Manage Server)")
     @app_commands.describe(channel="The gallery channel; leave empty to turn the gallery off")
@@ -334,21 +289,20 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         self, interaction: discord.Interaction[Any], channel: discord.TextChannel | None = None
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.iterate.set_gallery(requester(interaction), channel.id if channel else None)
+        await self.bot.edits.set_gallery(requester(interaction), channel.id if channel else None)
         text = (
             f"Results members star (⭐ reaction or the Share button) are posted in "
             f"{channel.mention}."
             if channel
             else "The gallery is off."
         )
-        await _answer(interaction, text)
+        await answer(interaction, text)
 
 
-_REMIX_HOWTO = (
-    "a message with an image and text there is an edit request, and a reply with text to any "
-    "message with an image remixes it. Each new chain gets its own thread."
-)
+async def setup(bot: KontextBot) -> None:
+    await bot.add_cog(RemixCog(bot))
+    bot.kontext_group.add_command(RemixGroup(bot))
 
 
-async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+async def teardown(bot: KontextBot) -> None:
+    bot.kontext_group.remove_command("remix")

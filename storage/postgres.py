@@ -19,7 +19,8 @@ from typing import Any, cast
 import asyncpg
 
 from bot.models import Job
-from storage import pgshared, redact_url, rows, schema, scrub_password
+from bot.redact import redact_url, scrub_password
+from storage import pgshared, rows, schema
 from storage.base import (
     AccountLimits,
     DatabaseFault,

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from bot import history
+from bot.discord.render import PROMPT_CHARS, escape_prompt, format_chain
 from bot.history import (
     MAX_TILES,
     PLACEHOLDER_BACKGROUND,
-    PROMPT_CHARS,
     SHEET_BACKGROUND,
     TILE_BACKGROUND,
     ChainStep,
@@ -23,8 +23,6 @@ from bot.history import (
     build_tree,
     contact_sheet,
     contact_sheet_sync,
-    escape_prompt,
-    format_chain,
     load_tree,
     sheet_layout,
     sheet_slots,

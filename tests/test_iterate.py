@@ -1,4 +1,4 @@
-"""bot.iterate without Discord: replies, remixes, Undo and remix channels over real SQLite."""
+"""The edit service without Discord: replies, remixes, Undo and remix channels over real SQLite."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.access import NotAllowed
+from bot.access import NotAllowed, OtherServer
 from bot.clock import ManualClock
-from bot.iterate import ImageGone, IterateService, strip_mention, with_style
+from bot.discord.interactions import strip_mention
+from bot.edits import EditService, ImageGone, ImageInput, Requester
+from bot.errors import BadRequest
 from bot.jobs.requests import EditRequest
-from bot.kontext_service import BadRequest, ImageInput, KontextService, Requester
 from bot.models import (
     GuildSettings,
     IteratePolicy,
@@ -24,6 +25,7 @@ from bot.models import (
     OutputFormat,
     RemixChannel,
 )
+from bot.prompts import with_style
 from bot.providers import CAPABILITIES
 from storage import open_repository
 from storage.base import Repository
@@ -82,15 +84,14 @@ def engine(repo: Repository, clock: ManualClock) -> RecordingEngine:
 
 
 @pytest.fixture
-def service(repo: Repository, engine: RecordingEngine, clock: ManualClock) -> IterateService:
-    kontext = KontextService(
+def service(repo: Repository, engine: RecordingEngine, clock: ManualClock) -> EditService:
+    return EditService(
         repo=repo,
         engine=engine,
         capabilities=CAPABILITIES,
         default_provider="aimlapi",
         clock=clock,
     )
-    return IterateService(kontext)
 
 
 def who(user_id: int = ALICE, **overrides: object) -> Requester:
@@ -151,7 +152,7 @@ def test_style_suffix_joins_after_a_comma_or_after_punctuation() -> None:
 
 
 async def test_a_reply_edits_the_kept_output_then_the_attachments(
-    service: IterateService, engine: RecordingEngine, repo: Repository, clock: ManualClock
+    service: EditService, engine: RecordingEngine, repo: Repository, clock: ManualClock
 ) -> None:
     output_id = await result(repo, clock)
     job = await service.reply(
@@ -166,7 +167,7 @@ async def test_a_reply_edits_the_kept_output_then_the_attachments(
 
 
 async def test_requester_only_policy_applies_outside_remix_channels(
-    service: IterateService, repo: Repository, clock: ManualClock
+    service: EditService, repo: Repository, clock: ManualClock
 ) -> None:
     output_id = await result(repo, clock)
     policy = GuildSettings(guild_id=GUILD, iterate_policy=IteratePolicy.REQUESTER)
@@ -180,7 +181,7 @@ async def test_requester_only_policy_applies_outside_remix_channels(
 
 
 async def test_purged_bytes_come_from_the_fallback_or_are_refused(
-    service: IterateService, engine: RecordingEngine, repo: Repository, clock: ManualClock
+    service: EditService, engine: RecordingEngine, repo: Repository, clock: ManualClock
 ) -> None:
     output_id = await result(repo, clock)
     await repo.purge_expired(now=clock.now() + 400 * 86_400)
@@ -201,7 +202,7 @@ async def test_purged_bytes_come_from_the_fallback_or_are_refused(
 
 
 async def test_more_images_than_the_provider_takes_are_refused(
-    service: IterateService, engine: RecordingEngine, repo: Repository, clock: ManualClock
+    service: EditService, engine: RecordingEngine, repo: Repository, clock: ManualClock
 ) -> None:
     output_id = await result(repo, clock)
     extras = [image(f"{n}.png") for n in range(4)]
@@ -216,7 +217,7 @@ async def test_more_images_than_the_provider_takes_are_refused(
 
 
 async def test_remix_appends_the_style_and_checks_the_length(
-    service: IterateService, engine: RecordingEngine
+    service: EditService, engine: RecordingEngine
 ) -> None:
     remix = RemixChannel(guild_id=GUILD, channel_id=CHANNEL, style_suffix="oil painting")
     job = await service.remix(
@@ -231,7 +232,7 @@ async def test_remix_appends_the_style_and_checks_the_length(
 
 
 async def test_limits_of_the_guild_apply(
-    service: IterateService, repo: Repository, clock: ManualClock
+    service: EditService, repo: Repository, clock: ManualClock
 ) -> None:
     output_id = await result(repo, clock)
     await repo.save_guild_settings(
@@ -242,7 +243,7 @@ async def test_limits_of_the_guild_apply(
 
 
 async def test_undo_goes_back_to_the_parent(
-    service: IterateService, repo: Repository, clock: ManualClock
+    service: EditService, repo: Repository, clock: ManualClock
 ) -> None:
     root = await result(repo, clock)
     tip = await result(repo, clock, parent=root)
@@ -257,7 +258,7 @@ async def test_undo_goes_back_to_the_parent(
     assert ref is not None and ref.output_id == root and ref.job_id == root_job
 
 
-async def test_remix_channels_need_manage_server(service: IterateService) -> None:
+async def test_remix_channels_need_manage_server(service: EditService) -> None:
     with pytest.raises(NotAllowed, match="Manage Server"):
         await service.add_remix_channel(who(), 50, None)
     admin = who(manage_guild=True)
@@ -271,3 +272,44 @@ async def test_remix_channels_need_manage_server(service: IterateService) -> Non
     assert await service.remix_channel(50, parent_id=None) is None
     settings = await service.set_gallery(admin, 60)
     assert settings.gallery_channel_id == 60 and await service.gallery_of(GUILD) == 60
+
+
+async def test_every_action_naming_a_job_or_output_of_another_server_is_refused(
+    service: EditService, engine: RecordingEngine, repo: Repository, clock: ManualClock
+) -> None:
+    """The service checks the server first, whatever the front end passed along."""
+    root = await result(repo, clock)
+    tip = await result(repo, clock, parent=root)
+    tip_job = (await repo.get_output(tip)).job_id  # type: ignore[union-attr]
+    await service.index_result(
+        message_id=777, channel_id=CHANNEL, output=(await repo.get_output(tip))
+    )  # type: ignore[arg-type]
+    stranger = who(BOB, guild_id=GUILD + 1, moderator=True, manage_guild=True)
+    actions = {
+        "reply": service.reply(stranger, "red", tip, [], reply_to_message_id=None),
+        "reroll": service.reroll(stranger, tip_job),
+        "edit": service.iterate(stranger, tip_job, "red"),
+        "edit check": service.check_iterate(stranger, tip_job),
+        "edit image": service.edit_message(stranger, "red", 777, _no_images),
+        "info": service.info(stranger, tip_job),
+        "cancel": service.cancel(stranger, tip_job),
+        "delete": service.check_delete(stranger, tip_job, 777),
+        "history": service.history(stranger, tip),
+        "history button": service.output_of(stranger, tip_job, 777),
+        "history link": service.result_output(stranger, 777),
+        "undo": service.undo(stranger, tip_job),
+        "share": service.shareable(GUILD + 1, 777, job_id=tip_job),
+        "star": service.shareable(GUILD + 1, 777),
+    }
+    for name, action in actions.items():
+        with pytest.raises(OtherServer, match="belongs to another server"):
+            await action
+        assert engine.requests == [], name
+    remix = RemixChannel(guild_id=GUILD, channel_id=CHANNEL)
+    with pytest.raises(BadRequest, match="not a remix channel of this server"):
+        await service.remix(stranger, "x", [image()], remix=remix, reply_to_message_id=None)
+    assert engine.requests == []
+
+
+async def _no_images() -> list[ImageInput]:
+    raise AssertionError("a result of ours is never read from Discord")

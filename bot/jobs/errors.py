@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.errors import KontextError
+from bot.errors import KontextError, NotAllowed
 from storage.base import LimitKind
 
 
@@ -26,13 +26,10 @@ class JobNotFound(KontextError):
     code = "job_not_found"
 
 
-class NotAllowed(KontextError):
-    """Only the requester or a moderator may cancel a job."""
-
-    code = "not_allowed"
-
-
 class AlreadyFinished(KontextError):
     """The job is past the point where it can be cancelled."""
 
     code = "already_finished"
+
+
+__all__ = ["AlreadyFinished", "JobNotFound", "LimitReached", "NotAllowed", "UnknownProvider"]

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from bot.config import Settings
 from bot.creative.models import Tier
+from bot.durations import format_duration
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
 from storage.base import AccountLimits, EnqueueLimits, LimitExceeded, LimitKind, Repository
@@ -138,18 +139,6 @@ def queue_eta(position: int, slots: int, typical: float) -> float:
     return math.ceil(position / max(1, slots)) * typical
 
 
-def format_duration(seconds: float) -> str:
-    """Short human wording: "40 s", "3 min", "5 h 12 min"."""
-    seconds = max(0, math.ceil(seconds))
-    if seconds < 60:
-        return f"{max(1, seconds)} s"
-    minutes = math.ceil(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(seconds // 60, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
 def seconds_to_utc_midnight(now: float) -> float:
     moment = datetime.fromtimestamp(now, tz=UTC)
     midnight = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -178,7 +167,7 @@ def limit_refusal(
                 f"have {left} of your {err.maximum} left today in this server: ask for fewer."
             )
         return LimitReached(
-            f"{used} The quota resets at 00:00 UTC, in {format_duration(wait)}.",
+            f"{used} The quota resets at 00:00 UTC, in {format_duration(wait, round_up=True)}.",
             limit=err.limit,
             retry_in=wait,
         )
@@ -193,8 +182,8 @@ def limit_refusal(
         )
     if err.limit is LimitKind.USER_ACTIVE:
         when = (
-            f"in about {format_duration(user_frees_in)}, when your oldest running edit "
-            "should finish"
+            f"in about {format_duration(user_frees_in, round_up=True)}, when your oldest "
+            "running edit should finish"
             if user_frees_in is not None
             else "when one of your queued edits has run"
         )
@@ -205,7 +194,8 @@ def limit_refusal(
             retry_in=user_frees_in,
         )
     when = (
-        f"in about {format_duration(queue_frees_in)}, when the next queued edit starts"
+        f"in about {format_duration(queue_frees_in, round_up=True)}, when the next queued "
+        "edit starts"
         if queue_frees_in is not None
         else "when the next queued edit starts"
     )
@@ -256,8 +246,8 @@ async def check_daily_credits(repo: Repository, settings: GuildSettings, now: fl
         wait = seconds_to_utc_midnight(now)
         raise LimitReached(
             f"This server has used its {cap:g} credits for today ({spent:g} spent). "
-            f"New edits can start after 00:00 UTC, in {format_duration(wait)}; a server "
-            "admin can raise the cap.",
+            "New edits can start after 00:00 UTC, in "
+            f"{format_duration(wait, round_up=True)}; a server admin can raise the cap.",
             limit=LimitKind.DAILY_CREDITS,
             retry_in=wait,
         )

@@ -8,6 +8,7 @@ already shortened it, removed secrets and defused mentions).
 
 from __future__ import annotations
 
+from bot.durations import format_duration
 from bot.providers.errors import (
     AuthError,
     BadAnswer,
@@ -20,8 +21,6 @@ from bot.providers.errors import (
     UnsupportedRequest,
     UpstreamError,
 )
-
-from .limits import format_duration
 
 # Stable codes stored in ``Job.error_code``.
 BAD_INPUT = "bad_input"
@@ -96,22 +95,23 @@ def provider_failed(label: str) -> str:
 def rate_limited(label: str, retry_after: float) -> str:
     return (
         f"{label} is rate limiting the bot and asked it to wait "
-        f"{format_duration(retry_after)}, longer than an edit may take. Please try again "
-        "later."
+        f"{format_duration(retry_after, round_up=True)}, longer than an edit may take. Please "
+        "try again later."
     )
 
 
 def expired(deadline_seconds: float) -> str:
     return (
-        f"Your edit did not finish within {format_duration(deadline_seconds)} and was "
-        "stopped. The queue may be busy: please try again later."
+        f"Your edit did not finish within {format_duration(deadline_seconds, round_up=True)} "
+        "and was stopped. The queue may be busy: please try again later."
     )
 
 
 def expired_at_provider(deadline_seconds: float, label: str) -> str:
     return (
-        f"Your edit did not finish within {format_duration(deadline_seconds)}: {label} was "
-        "still working on it or not answering, so it was stopped. Please try again later."
+        f"Your edit did not finish within {format_duration(deadline_seconds, round_up=True)}: "
+        f"{label} was still working on it or not answering, so it was stopped. Please try "
+        "again later."
     )
 
 

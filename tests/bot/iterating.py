@@ -1,4 +1,4 @@
-"""Helpers for the reply, remix and history end-to-end tests (issue 7)."""
+"""Helpers for the reply, remix and history end-to-end tests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from tests.bot.conftest import Harness
-from tests.discord_fake import Actor, FileUpload, StoredMessage
+from tests.discord_fake import Actor, FileUpload, StoredMessage, png_file
 
 STAR = "⭐"
 
@@ -84,3 +84,8 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def png_files(count: int) -> list[FileUpload]:
+    """``count`` small PNG uploads with distinct names."""
+    return [png_file(f"extra-{n}.png") for n in range(count)]

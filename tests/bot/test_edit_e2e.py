@@ -25,7 +25,7 @@ async def test_edit_posts_status_thread_and_result(kontext: Harness) -> None:
     assert "@everyone" not in result.content.replace("@\u200beveryone", "")
     assert [int(m["id"]) for m in result.payload["mentions"]] == [alice.user.id]
     labels = [c.get("label") for row in result.components for c in row["components"]]
-    assert labels == ["Reroll", "Edit", "Info", "Delete", "History"]  # History: issue 7
+    assert labels == ["Reroll", "Edit", "Info", "Delete", "History"]  # History on every result
     status = await fake.wait_for(
         lambda: "Done" in fake.messages[done.status.id].content and fake.messages[done.status.id],
         what="status done",

@@ -1,4 +1,4 @@
-"""The edit history in Discord (issue 7): History, the contact sheet, branches, Undo, Share."""
+"""The edit history in Discord: History, the contact sheet, branches, Undo, Share."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Remix channels (issue 7): posts and replies become edits, each new chain in its own thread."""
+"""Remix channels: posts and replies become edits, each new chain in its own thread."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot import custom_ids, render
 from bot.access import (
     NotAllowed,
     check_can_configure,
@@ -16,11 +15,14 @@ from bot.access import (
     check_can_manage,
     check_can_request,
 )
-from bot.custom_ids import Action
-from bot.kontext_service import BadRequest, KontextService, result_seed
-from bot.mentions import NO_MENTIONS, mentions_for
+from bot.discord import custom_ids, render
+from bot.discord.custom_ids import Action
+from bot.discord.error_handler import user_message
+from bot.discord.mentions import NO_MENTIONS, mentions_for
+from bot.edits import JobInfo, result_seed
+from bot.errors import BadRequest
 from bot.models import GuildSettings, IteratePolicy, Job, JobKind, JobParams, JobStatus
-from cogs.errors import user_message
+from bot.text import check_prompt
 
 
 def _job(**fields: object) -> Job:
@@ -100,12 +102,15 @@ def test_result_caption_and_info() -> None:
     assert "<@100>" in caption and "seed 9" in caption and "4 s" in caption
     assert "@everyone" not in caption
     info = render.info_text(
-        job=_job(cost=0.08),
-        provider_label="AIML API",
-        seed=9,
-        duration=3,
-        chain=[(1, "root"), (7, "a hat")],
-        reference_count=1,
+        JobInfo(
+            job=_job(cost=0.08),
+            provider_label="AIML API",
+            model=None,
+            seed=9,
+            duration=3,
+            chain=((1, "root"), (7, "a hat")),
+            reference_count=1,
+        )
     )
     assert "Job 7" in info and "$0.0800" in info and "Chain of edits" in info
 
@@ -143,10 +148,10 @@ def test_access_rules() -> None:
 
 def test_prompt_checks() -> None:
     with pytest.raises(BadRequest, match="empty"):
-        KontextService._check_prompt(" \n ")
+        check_prompt(" \n ")
     with pytest.raises(BadRequest, match="4001 characters long; the limit is 4000"):
-        KontextService._check_prompt("x" * 4001)
-    assert KontextService._check_prompt("  ok ") == "ok"
+        check_prompt("x" * 4001)
+    assert check_prompt("  ok ") == "ok"
 
 
 def test_result_seed_prefers_the_providers_report() -> None:
@@ -177,8 +182,8 @@ def test_error_messages(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_intents_are_the_defaults_plus_guild_messages() -> None:
-    from bot.client import intents_for
     from bot.config import Settings
+    from bot.discord.client import intents_for
 
     plain = intents_for(Settings(_env_file=None))
     assert plain.value == discord.Intents.default().value
@@ -187,7 +192,7 @@ def test_intents_are_the_defaults_plus_guild_messages() -> None:
 
 
 def test_modal_values_are_found_in_rows_and_labels() -> None:
-    from cogs.buttons import submitted_text
+    from bot.discord.views import submitted_text
 
     rows = [{"type": 1, "components": [{"type": 4, "custom_id": "prompt", "value": "a"}]}]
     labelled = [{"type": 18, "component": {"type": 4, "custom_id": "prompt", "value": "b"}}]

@@ -1,4 +1,4 @@
-"""Iterating by replying to results (issue 7), end to end on the fake Discord."""
+"""Iterating by replying to results, end to end on the fake Discord."""
 
 from __future__ import annotations
 

@@ -143,7 +143,13 @@ class Actor:
     # --- interactions -----------------------------------------------------------------------
 
     async def _interact(
-        self, kind: int, data: Json, channel: Channel, message: StoredMessage | None = None
+        self,
+        kind: int,
+        data: Json,
+        channel: Channel,
+        message: StoredMessage | None = None,
+        *,
+        rendered: Json | None = None,
     ) -> InteractionHandle:
         fake = self.fake
         guild = fake.guild_of(channel)
@@ -181,7 +187,7 @@ class Actor:
                 context=1,
             )
         if message is not None:
-            payload["message"] = fake.render_message(message)
+            payload["message"] = rendered or fake.render_message(message)
         state = InteractionState(
             iid,
             token,
@@ -328,6 +334,43 @@ class Actor:
             raise AssertionError(f"button {label_or_custom_id!r} is a link button")
         data = {"custom_id": button["custom_id"], "component_type": 2}
         return await self._interact(3, data, self.fake.channels[message.channel_id], message)
+
+    async def forge_click(
+        self,
+        message: StoredMessage,
+        custom_id: str,
+        *,
+        in_channel: Channel | str | int | None = None,
+    ) -> InteractionHandle:
+        """A press of a button ``custom_id`` on ``message``, as a modified client could send it:
+        the button stands in the message as sent along with the interaction, and the
+        interaction may come from another channel (and guild) than the message's."""
+        channel = (
+            self._channel(in_channel)
+            if in_channel is not None
+            else self.fake.channels[message.channel_id]
+        )
+        rendered = self.fake.render_message(message)
+        button = {"type": 2, "style": 2, "label": "forged", "custom_id": custom_id}
+        rendered["components"] = [{"type": 1, "components": [button]}]
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(3, data, channel, message, rendered=rendered)
+
+    async def forge_modal(
+        self,
+        custom_id: str,
+        values: Mapping[str, str],
+        *,
+        in_channel: Channel | str | int | None = None,
+    ) -> InteractionHandle:
+        """A modal submission with any ``custom_id`` and text input values (by custom_id), as
+        a modified client could send it without the bot having opened that modal."""
+        components = [
+            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+            for key, value in values.items()
+        ]
+        data = {"custom_id": custom_id, "components": components}
+        return await self._interact(5, data, self._channel(in_channel))
 
     async def submit_modal(
         self, values: Mapping[str, str], *, opened_by: InteractionHandle | None = None

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.discord_endpoints import (
+from bot.discord.endpoints import (
     current_discord_endpoints,
     point_discord_at,
     restore_discord_defaults,

@@ -1,4 +1,4 @@
-"""bot.discord_endpoints: pointing discord.py at another REST base and gateway."""
+"""bot.discord.endpoints: pointing discord.py at another REST base and gateway."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.discord_endpoints import (
+from bot.discord.endpoints import (
     DEFAULT_API_BASE,
     DEFAULT_GATEWAY_URL,
     current_discord_endpoints,

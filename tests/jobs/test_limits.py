@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bench.fakeprovider import Plan
+from bot.durations import format_duration
 from bot.jobs import LimitReached, UnknownProvider
-from bot.jobs.limits import format_duration, seconds_to_utc_midnight
+from bot.jobs.limits import seconds_to_utc_midnight
 from bot.models import GuildSettings
 from bot.providers.errors import UnsupportedRequest
 from storage.base import LimitKind
@@ -132,11 +133,11 @@ async def test_guild_settings_choose_the_provider_and_fill_defaults(harness: Har
 
 
 def test_duration_wording() -> None:
-    assert format_duration(0.2) == "1 s"
-    assert format_duration(40) == "40 s"
-    assert format_duration(61) == "2 min"
-    assert format_duration(5 * 3600 + 12 * 60) == "5 h 12 min"
-    assert format_duration(7200) == "2 h"
+    assert format_duration(0.2, round_up=True) == "1 s"
+    assert format_duration(40, round_up=True) == "40 s"
+    assert format_duration(61, round_up=True) == "2 min"
+    assert format_duration(5 * 3600 + 12 * 60, round_up=True) == "5 h 12 min"
+    assert format_duration(7200, round_up=True) == "2 h"
     assert seconds_to_utc_midnight(T0) == 16 * 3600
 
 

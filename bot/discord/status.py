@@ -17,22 +17,13 @@ from dataclasses import dataclass
 
 import discord
 
-from bot import render
-from bot.jobs.events import (
-    JobCancelled,
-    JobDelayed,
-    JobDone,
-    JobEvent,
-    JobExpired,
-    JobFailed,
-    JobFallback,
-    JobProgress,
-    JobQueued,
-    JobStarted,
-)
-from bot.mentions import NO_MENTIONS
+from bot.edits import provider_label
+from bot.jobs import events
 from bot.providers.base import Capabilities
-from cogs.buttons import status_view
+
+from . import render
+from .mentions import NO_MENTIONS
+from .views import ButtonCatalog
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +39,9 @@ class _Status:
 
 
 class StatusBoard:
-    def __init__(self, capabilities: Mapping[str, Capabilities]) -> None:
+    def __init__(self, capabilities: Mapping[str, Capabilities], views: ButtonCatalog) -> None:
         self.capabilities = capabilities
+        self.views = views
         self._client: discord.Client | None = None
         self._statuses: dict[int, _Status] = {}
 
@@ -63,8 +55,7 @@ class StatusBoard:
         return self._client
 
     def provider_label(self, name: str) -> str:
-        caps = self.capabilities.get(name)
-        return caps.label if caps else name
+        return provider_label(self.capabilities, name)
 
     async def close(self) -> None:
         tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
@@ -87,7 +78,7 @@ class StatusBoard:
     def status(self, job_id: int) -> _Status:
         return self._statuses.setdefault(job_id, _Status())
 
-    async def on_event(self, event: JobEvent) -> None:
+    async def on_event(self, event: events.JobEvent) -> None:
         """The engine's sink: remember the newest text and let the job's task edit it."""
         rendered = self._render(event)
         if rendered is None:
@@ -101,32 +92,32 @@ class StatusBoard:
             status.message_id = event.job.status_message_id
         self.kick(event.job.id)
 
-    def _render(self, event: JobEvent) -> tuple[str, bool] | None:
+    def _render(self, event: events.JobEvent) -> tuple[str, bool] | None:
         job = event.job
         prompt = job.prompt
-        if isinstance(event, JobQueued):
+        if isinstance(event, events.JobQueued):
             return render.status_queued(prompt, event.position, event.eta_seconds), False
-        if isinstance(event, JobStarted):
+        if isinstance(event, events.JobStarted):
             return render.status_running(prompt, None, self.provider_label(job.provider)), False
-        if isinstance(event, JobProgress):
+        if isinstance(event, events.JobProgress):
             label = self.provider_label(job.provider)
             return render.status_running(prompt, event.progress, label), False
-        if isinstance(event, JobDelayed):
+        if isinstance(event, events.JobDelayed):
             return render.status_delayed(prompt, event.reason, event.retry_at - event.at), False
-        if isinstance(event, JobFallback):
+        if isinstance(event, events.JobFallback):
             return render.status_fallback(
                 prompt,
                 self.provider_label(event.from_provider),
                 self.provider_label(event.to_provider),
             ), False
-        if isinstance(event, JobDone):
+        if isinstance(event, events.JobDone):
             started = job.started_at or job.created_at
             return render.status_done(prompt, event.at - started), True
-        if isinstance(event, JobFailed):
+        if isinstance(event, events.JobFailed):
             return render.status_failed(prompt, event.reason), True
-        if isinstance(event, JobCancelled):
+        if isinstance(event, events.JobCancelled):
             return render.status_cancelled(prompt, event.by_user_id), True
-        if isinstance(event, JobExpired):
+        if isinstance(event, events.JobExpired):
             return render.status_expired(prompt), True
         return None
 
@@ -147,7 +138,7 @@ class StatusBoard:
             try:
                 await channel.get_partial_message(status.message_id).edit(
                     content=text,
-                    view=None if final else status_view(job_id),
+                    view=None if final else self.views.status_view(job_id),
                     allowed_mentions=NO_MENTIONS,
                 )
             except discord.NotFound:

@@ -17,8 +17,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.mentions import NO_MENTIONS
 from bot.errors import KontextError
-from bot.mentions import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
@@ -138,22 +138,3 @@ async def report(interaction: discord.Interaction[Any], error: BaseException) ->
     except discord.HTTPException:
         # The token may have expired or the channel vanished: nothing more can be said.
         log.warning("could not report an error to user %s", interaction.user.id)
-
-
-class ErrorHandler(commands.Cog):
-    """Installs :func:`report` as the command tree's error handler while loaded."""
-
-    def __init__(self, bot: commands.Bot) -> None:
-        self.bot = bot
-        self._previous = bot.tree.on_error
-
-    async def cog_load(self) -> None:
-        self.bot.tree.on_error = self._on_app_command_error  # type: ignore[method-assign]
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.on_error = self._previous  # type: ignore[method-assign]
-
-    async def _on_app_command_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
-    ) -> None:
-        await report(interaction, error)

@@ -1,43 +1,36 @@
 """The ``commands.Bot`` subclass. It builds nothing itself: :mod:`bot.app` hands it its
-services as typed attributes (STYLE §1). ``setup_hook`` adds the cogs, registers the
-restart-proof buttons, syncs the commands and starts the job engine; ``close`` stops what
-``setup_hook`` started, in reverse order.
+services as typed attributes. ``setup_hook`` loads the cogs by name (each registers its own
+commands, listeners and buttons), syncs the commands and starts the job engine; ``close``
+stops what ``setup_hook`` started, in reverse order.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import discord
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.discord_delivery import DiscordDelivery
-from bot.iterate import IterateService
+from bot.edits import EditService
 from bot.jobs.events import EventSink
-from bot.kontext_service import KontextService
-from bot.mentions import NO_MENTIONS
-from cogs.buttons import DYNAMIC_ITEMS, ModalSubmissions
-from cogs.edit import EditCog
-from cogs.errors import ErrorHandler
-from cogs.history import HISTORY_ITEMS, Gallery, HistoryCog
-from cogs.kontext import KontextCog
-from cogs.remix import RemixCog
+
+from .delivery import DiscordDelivery
+from .mentions import NO_MENTIONS
+from .views import ButtonCatalog, JobButton
 
 log = logging.getLogger(__name__)
 
-#: The cogs, added in this order (and removed in reverse). An explicit list rather than
-#: extensions: ``load_extension`` re-imports a module, which would give the cogs' classes a
-#: second identity beside the one other modules imported.
-COGS: tuple[Callable[[KontextBot], commands.Cog], ...] = (
-    ErrorHandler,
-    ModalSubmissions,
-    EditCog,
-    KontextCog,
-    RemixCog,  # replies and remix channels (issue 7)
-    HistoryCog,  # the "Edit history" menu and ⭐ reactions (issue 7)
+#: The extensions, loaded in this order (and unloaded in reverse): one module per feature.
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.error_handler",  # the one error handler; answers unknown buttons and forms
+    "cogs.edit",  # /edit, /imagine, "Edit image", the Edit button and the prompt modals
+    "cogs.results",  # Reroll, Info, Delete, Cancel
+    "cogs.kontext",  # /kontext settings | queue | cancel | usage | help
+    "cogs.remix",  # replies, remix channels, /kontext remix
+    "cogs.history",  # History, Undo, "Edit history", /kontext history
+    "cogs.gallery",  # Share and ⭐ reactions
 )
 
 
@@ -63,26 +56,38 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+class KontextGroup(discord.app_commands.Group):
+    """``/kontext``: the cogs add their subcommands to it while they are loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(name="kontext", description="Kontext settings and queue")
+
+    async def interaction_check(self, interaction: discord.Interaction[discord.Client], /) -> bool:
+        """Everything but ``help`` needs a server (settings, queue and usage are per server)."""
+        command = interaction.command
+        if interaction.guild_id is None and (command is None or command.name != "help"):
+            raise discord.app_commands.NoPrivateMessage()
+        return True
+
+
 class KontextBot(commands.Bot):
     settings: Settings
-    kontext: KontextService
+    edits: EditService
     delivery: DiscordDelivery
-    iterate: IterateService
-    gallery: Gallery
     engine: EngineControl
     events: EventSource
+    kontext_group: KontextGroup
 
     def __init__(
         self,
         *,
         settings: Settings,
-        kontext: KontextService,
+        edits: EditService,
         delivery: DiscordDelivery,
         engine: EngineControl,
         events: EventSource,
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
-        iterate: IterateService | None = None,
     ) -> None:
         super().__init__(
             guild_ready_timeout=guild_ready_timeout,
@@ -93,20 +98,32 @@ class KontextBot(commands.Bot):
             max_messages=1000,
         )
         self.settings = settings
-        self.kontext = kontext
+        self.edits = edits
         self.delivery = delivery
-        self.iterate = iterate or IterateService(kontext)
-        self.gallery = Gallery(self)
         self.engine = engine
         self.events = events
         self.sync_commands = sync_commands
+        self.kontext_group = KontextGroup()
         self._engine_started = False
+
+    @property
+    def buttons(self) -> ButtonCatalog:
+        return self.delivery.views
+
+    def add_buttons(self, *classes: type[JobButton]) -> None:
+        """Register a cog's restart-proof buttons (call from its ``setup``)."""
+        self.add_dynamic_items(*classes)
+        self.buttons.register(*classes)
+
+    def remove_buttons(self, *classes: type[JobButton]) -> None:
+        self.buttons.unregister(*classes)
+        self.remove_dynamic_items(*classes)
 
     async def setup_hook(self) -> None:
         self.delivery.bind(self)
-        for make in COGS:
-            await self.add_cog(make(self))
-        self.add_dynamic_items(*DYNAMIC_ITEMS, *HISTORY_ITEMS)
+        for name in EXTENSIONS:
+            await self.load_extension(name)
+        self.tree.add_command(self.kontext_group)
         if self.sync_commands:
             await self._sync()
         self.events.add(self.delivery.on_event)
@@ -132,7 +149,8 @@ class KontextBot(commands.Bot):
 
     async def close(self) -> None:
         """Stop the engine first (no delivery may start on a closing connection), then the
-        status updates, the cogs and the connection; each step runs even if one before failed."""
+        status updates, the extensions and the connection; each step runs even if one before
+        failed."""
         try:
             if self._engine_started:
                 self._engine_started = False
@@ -141,7 +159,13 @@ class KontextBot(commands.Bot):
                 finally:
                     self.events.remove(self.delivery.on_event)
             await self.delivery.close()
-            for name in reversed(list(self.cogs)):
-                await self.remove_cog(name)
+            self.tree.remove_command(self.kontext_group.name)
+            for name in reversed(list(self.extensions)):
+                await self.unload_extension(name)
         finally:
             await super().close()
+
+
+def bot_of(interaction: discord.Interaction[Any]) -> KontextBot:
+    """The bot an interaction reached (every interaction of this application reaches one)."""
+    return cast(KontextBot, interaction.client)

@@ -8,11 +8,13 @@ interaction token, so a job that finishes long after its command (interaction to
   command ran, starts a thread from it (or uses the current thread), and stores both ids on
   the job before any result may be posted (:meth:`preparing` holds delivery back meanwhile).
 * :meth:`DiscordDelivery.on_event` is the engine's event sink; the status message itself is
-  kept up to date by :class:`bot.discord_status.StatusBoard`.
+  kept up to date by :class:`bot.discord.status.StatusBoard`.
 * :meth:`DiscordDelivery.deliver` is the engine's Deliverer. It is idempotent: an output that
   already has a message id in storage is never posted again, and the post carries the job's
   nonce with ``enforce_nonce`` (discord.py 2.7 sends it with every nonce) so that a post
   repeated after a crash, before its id was stored, is deduplicated by Discord.
+* :meth:`DiscordDelivery.post` is the one way an image is posted: results, Undo re-posts and
+  gallery shares all go through it (fitted to the upload limit, mentions controlled).
 """
 
 from __future__ import annotations
@@ -27,18 +29,19 @@ from typing import Any
 
 import discord
 
-from bot import render
 from bot.clock import Clock
-from bot.discord_status import StatusBoard
+from bot.edits import provider_and_model, result_seed
 from bot.errors import KontextError
 from bot.images import fit_for_upload
 from bot.jobs.events import JobEvent, ResultImage
-from bot.kontext_service import provider_and_model, result_seed
-from bot.mentions import NO_MENTIONS, mentions_for
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
 from bot.providers.base import Capabilities
-from cogs.buttons import result_view, status_view
 from storage.base import Repository
+
+from . import render
+from .mentions import NO_MENTIONS, Mentions, mentions_for
+from .status import StatusBoard
+from .views import ButtonCatalog
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,12 @@ class Placement:
 
 
 @dataclass(frozen=True)
-class _Upload:
+class Upload:
     """One file to post; a fresh ``discord.File`` is made per attempt (a send closes it)."""
 
     data: bytes
     name: str
-    spoiler: bool
+    spoiler: bool = False
 
 
 class DiscordDelivery:
@@ -78,14 +81,11 @@ class DiscordDelivery:
         self.clock = clock
         self.capabilities = capabilities
         self._client: discord.Client | None = None
-        self.board = StatusBoard(capabilities)
+        self.views = ButtonCatalog()
+        self.board = StatusBoard(capabilities, self.views)
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
-
-    def provider_label(self, name: str) -> str:
-        caps = self.capabilities.get(name)
-        return caps.label if caps else name
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class DiscordDelivery:
         self._upload_limits.clear()
 
     async def on_event(self, event: JobEvent) -> None:
-        """The engine's event sink (see :class:`bot.discord_status.StatusBoard`)."""
+        """The engine's event sink (see :class:`bot.discord.status.StatusBoard`)."""
         await self.board.on_event(event)
         if event.job.status.terminal:
             self._upload_limits.pop(event.job.id, None)
@@ -123,10 +123,7 @@ class DiscordDelivery:
         in_thread = isinstance(channel, discord.Thread)
         send = perms.send_messages_in_threads if in_thread else perms.send_messages
         if not (perms.view_channel and send):
-            raise ChannelUnusable(
-                "I can't post in this channel (I need View Channel and Send Messages), so I "
-                "could not deliver the result. Use me in another channel or ask a moderator."
-            )
+            raise ChannelUnusable(render.CANNOT_POST_HERE)
 
     @contextlib.asynccontextmanager
     async def preparing(self) -> AsyncIterator[None]:
@@ -156,7 +153,7 @@ class DiscordDelivery:
             message = await channel.send(text, allowed_mentions=NO_MENTIONS)
         else:
             message = await channel.send(
-                text, view=status_view(job.id), allowed_mentions=NO_MENTIONS
+                text, view=self.views.status_view(job.id), allowed_mentions=NO_MENTIONS
             )
         thread: discord.Thread | None = None
         notes: list[str] = []
@@ -170,17 +167,11 @@ class DiscordDelivery:
                     )
                 except discord.HTTPException as err:
                     log.warning("could not create a thread for job %d: %s", job.id, err)
-                    notes.append(
-                        "Discord would not let me start a thread here, so the result will be "
-                        "posted in this channel."
-                    )
+                    notes.append(render.NOTE_THREAD_REFUSED)
             else:
-                notes.append(
-                    "I can't create threads in this channel (Create Public Threads permission "
-                    "missing), so the result will be posted in the channel instead."
-                )
+                notes.append(render.NOTE_NO_THREAD_PERMISSION)
         else:
-            notes.append("Threads aren't available here, so the result will be posted here.")
+            notes.append(render.NOTE_NO_THREADS_HERE)
         await self._record_status(job, message, text, thread_id=thread.id if thread else None)
         where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
         return Placement(message, thread, where, notes)
@@ -202,7 +193,7 @@ class DiscordDelivery:
                 fail_if_not_exists=False,
             )
         if not final:
-            kwargs["view"] = status_view(job.id)
+            kwargs["view"] = self.views.status_view(job.id)
         message = await channel.send(text, allowed_mentions=NO_MENTIONS, **kwargs)
         await self._record_status(job, message, text)
         return message
@@ -225,8 +216,6 @@ class DiscordDelivery:
             now=self.clock.now(),
         )
         self.board.placed(job.id, message.channel.id, message.id, text)
-
-    # --- the status message ---------------------------------------------------------------
 
     # --- the result -----------------------------------------------------------------------
 
@@ -260,27 +249,25 @@ class DiscordDelivery:
         settings = await self.repo.get_guild_settings(job.guild_id)
         notes: list[str] = []
         posted: list[ResultImage] = []
-        files: list[_Upload] = []
+        files: list[Upload] = []
         nsfw_ok = _is_nsfw(channel)
         per_file = self._per_file_limit(job, channel, len(images))
         for image in images:
             spoiler = False
             if image.output.nsfw:
                 if settings.nsfw_policy is NsfwPolicy.BLOCK:
-                    notes.append("An image was flagged as NSFW and withheld (server policy).")
+                    notes.append(render.NOTE_NSFW_WITHHELD)
                     continue
                 if not nsfw_ok:
-                    notes.append(
-                        "An image was flagged as NSFW; it is only posted in age-restricted "
-                        "channels."
-                    )
+                    notes.append(render.NOTE_NSFW_AGE_RESTRICTED)
                     continue
                 spoiler = True
-            data, ext = await fit_for_upload(image.data, max_bytes=per_file)
-            if len(data) != len(image.data):
-                notes.append("Re-encoded to fit Discord's upload limit.")
-            name = f"kontext-{job.id}-{image.output.index + 1}.{ext}"
-            files.append(_Upload(data, name, spoiler))
+            upload = await self.fitted(
+                image.data, job_id=job.id, index=image.output.index, limit=per_file
+            )
+            if len(upload.data) != len(image.data):
+                notes.append(render.NOTE_REENCODED)
+            files.append(Upload(upload.data, upload.name, spoiler))
             posted.append(image)
         if files and not _can_attach(channel):
             await self._deliver_by_dm(job, channel, files, posted, images, notes)
@@ -291,7 +278,7 @@ class DiscordDelivery:
             parent = await self._parent_instead(job, channel, err)
             if parent is None:
                 raise
-            notes.append("The thread was gone or closed to me, so I posted the result here.")
+            notes.append(render.NOTE_THREAD_GONE)
             message = await self._send_result(job, parent, files, notes)
         await self._record(job, message, posted, images)
 
@@ -336,7 +323,7 @@ class DiscordDelivery:
         self,
         job: Job,
         channel: discord.abc.Messageable,
-        files: list[_Upload],
+        files: list[Upload],
         notes: list[str],
     ) -> discord.Message:
         label, model = provider_and_model(self.capabilities, job)
@@ -349,22 +336,61 @@ class DiscordDelivery:
             duration=self.clock.now() - (job.started_at or job.created_at),
             notes=list(dict.fromkeys(notes)),
         )
-        gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
-        kwargs: dict[str, Any] = {}
+        reference = None
         if job.reply_to_message_id is not None:
-            kwargs["reference"] = discord.MessageReference(
+            reference = discord.MessageReference(
                 message_id=job.reply_to_message_id,
                 channel_id=job.channel_id,
                 fail_if_not_exists=False,
             )
-        return await channel.send(
+        return await self.post(
+            channel,
             caption,
+            files,
+            view=await self.result_view(job),
+            mentions=mentions_for(job.user_id),
+            nonce=job.delivery_nonce,
+            reference=reference,
+        )
+
+    async def result_view(self, job: Job) -> discord.ui.View:
+        """The buttons under a result of ``job`` (Undo when it edited an earlier output,
+        Share when its server has a gallery)."""
+        gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
+        return self.views.result_view(
+            job.id, undo=job.parent_output_id is not None, share=bool(gallery)
+        )
+
+    async def fitted(self, data: bytes, *, job_id: int, index: int, limit: int) -> Upload:
+        """Output ``index`` of job ``job_id`` as a file of at most ``limit`` bytes."""
+        fitted, ext = await fit_for_upload(data, max_bytes=limit)
+        return Upload(fitted, f"kontext-{job_id}-{index + 1}.{ext}")
+
+    async def post(
+        self,
+        channel: discord.abc.Messageable,
+        text: str,
+        files: Sequence[Upload],
+        *,
+        view: discord.ui.View | None = None,
+        mentions: Mentions = NO_MENTIONS,
+        nonce: str | None = None,
+        reference: discord.MessageReference | None = None,
+    ) -> discord.Message:
+        """Post ``text`` with ``files``: the one way the bot posts an image."""
+        kwargs: dict[str, Any] = {}
+        if view is not None:
+            kwargs["view"] = view
+        if nonce is not None:
+            kwargs["nonce"] = nonce
+        if reference is not None:
+            kwargs["reference"] = reference
+        return await channel.send(
+            text,
             files=[
                 discord.File(io.BytesIO(f.data), filename=f.name, spoiler=f.spoiler) for f in files
             ],
-            view=result_view(job.id, undo=job.parent_output_id is not None, share=bool(gallery)),
-            allowed_mentions=mentions_for(job.user_id),
-            nonce=job.delivery_nonce,
+            allowed_mentions=mentions,
             **kwargs,
         )
 
@@ -372,7 +398,7 @@ class DiscordDelivery:
         self,
         job: Job,
         channel: discord.abc.Messageable,
-        files: list[_Upload],
+        files: list[Upload],
         posted: list[ResultImage],
         images: Sequence[ResultImage],
         notes: list[str],
@@ -382,18 +408,13 @@ class DiscordDelivery:
             dm = await self.client.create_dm(discord.Object(job.user_id))
             message = await self._send_result(job, dm, files, notes)
         except discord.HTTPException:
-            notes.append(
-                "I can't attach files in this channel (Attach Files permission missing) and "
-                "could not DM you either. Ask a moderator to give me Attach Files."
-            )
+            notes.append(render.NOTE_NO_ATTACH_NO_DM)
             message = await self._send_result(job, channel, [], notes)
             await self._record(job, message, [], images)
             return
         await self._record(job, message, posted, images)
         await channel.send(
-            f"{render.mention_user(job.user_id)} I can't attach files in this channel "
-            "(Attach Files permission missing), so I sent your result by DM.",
-            allowed_mentions=mentions_for(job.user_id),
+            render.sent_by_dm(job.user_id), allowed_mentions=mentions_for(job.user_id)
         )
 
     async def _record(

@@ -1,17 +1,21 @@
-"""Words the bot shows on Discord, as pure functions of plain values.
+"""Words the bot shows on Discord, as pure functions of plain values: the one message catalog.
 
-Nothing here imports discord: the cogs and the deliverer pass in numbers and strings, and
-these functions decide the wording, so it is tested without a gateway. Anything a user typed
-is escaped before it is echoed (:func:`quote_prompt`), so a prompt can neither ping anyone nor
-break the message's formatting.
+The services return data (jobs, :class:`~bot.edits.JobInfo`, :class:`~bot.edits.QueueSnapshot`,
+history trees); the cogs, the delivery and the status board word it here, so the wording is
+tested without a gateway. Anything a user typed is escaped before it is echoed
+(:func:`quote_prompt`), so a prompt can neither ping anyone nor break the message's formatting.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Final
 
-from bot.models import GuildSettings, Job, JobStatus, UsageRow
+from bot.durations import format_duration
+from bot.edits import JobInfo, QueueSnapshot, UsageReport
+from bot.history import ChainStep, HistoryTree
+from bot.models import GuildSettings, Job, JobKind, JobStatus, RemixChannel
 
 #: Discord's limit on a message's content.
 MESSAGE_LIMIT = 2000
@@ -54,20 +58,6 @@ def thread_name(prompt: str) -> str:
     """A thread title from the prompt (thread names are plain text: no escaping needed)."""
     flat = " ".join(prompt.split()) or "Kontext edit"
     return shorten(flat, THREAD_NAME_LIMIT)
-
-
-def format_duration(seconds: float | None) -> str:
-    """``12 s``, ``3 min 5 s``, ``1 h 2 min``; ``"a moment"`` for unknown or tiny values."""
-    if seconds is None or seconds < 1:
-        return "a moment" if seconds is None else "1 s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def mention_user(user_id: int) -> str:
@@ -161,30 +151,22 @@ def result_caption(
     return shorten("\n".join(lines), MESSAGE_LIMIT)
 
 
-def info_text(
-    *,
-    job: Job,
-    provider_label: str,
-    seed: int | None,
-    model: str | None = None,
-    duration: float | None,
-    chain: Sequence[tuple[int, str]] = (),
-    reference_count: int = 0,
-) -> str:
+def info_text(info: JobInfo) -> str:
     """The Info button's ephemeral answer: everything needed to reproduce or trace an output.
 
-    ``chain`` lists the (job id, prompt) of the parents, root first, ending with this job.
+    ``info.chain`` lists the (job id, prompt) of the parents, root first, ending with this job.
     """
+    job, model, seed, chain, duration = info.job, info.model, info.seed, info.chain, info.duration
     params = job.params
     lines = [
         f"**Job {job.id}** · {job.kind.value} · {job.status.value}",
         f"**Prompt:** {quote_prompt(job.prompt, 900)}",
-        f"**Provider:** {escape_text(provider_label)}"
+        f"**Provider:** {escape_text(info.provider_label)}"
         + (f" · model {escape_text(model or job.model or '')}" if model or job.model else ""),
         f"**Seed:** {seed if seed is not None else 'random'}"
         f" · **Aspect ratio:** {params.aspect_ratio.value if params.aspect_ratio else 'auto'}"
         f" · **Format:** {params.output_format.value}",
-        f"**References:** {reference_count} · **Requested by:** {mention_user(job.user_id)}",
+        f"**References:** {info.reference_count} · **Requested by:** {mention_user(job.user_id)}",
         f"**Duration:** {format_duration(duration)}"
         f" · **Cost:** {_money(job.cost)} · **Credits:** {_number(job.credits)}",
     ]
@@ -208,15 +190,11 @@ def _number(value: float | None) -> str:
 # --- /kontext --------------------------------------------------------------------------------
 
 
-def queue_text(
-    mine: Sequence[tuple[Job, int | None]],
-    waiting: Sequence[tuple[Job, int | None]],
-    guild_queued: int,
-    guild_running: int,
-) -> str:
+def queue_text(snapshot: QueueSnapshot) -> str:
     """``/kontext queue``: the caller's unfinished jobs and the guild's queue, with positions
     (positions count every server's waiting jobs for the same provider, in claim order)."""
-    lines = [f"**This server:** {guild_running} running, {guild_queued} waiting."]
+    mine, waiting, guild_queued = snapshot.mine, snapshot.waiting, snapshot.queued
+    lines = [f"**This server:** {snapshot.running} running, {guild_queued} waiting."]
     for job, position in waiting:
         where = f"position {position}" if position else job.status.value
         lines.append(f"• {where} — job {job.id} by {mention_user(job.user_id)}")
@@ -233,8 +211,9 @@ def queue_text(
     return shorten("\n".join(lines), MESSAGE_LIMIT)
 
 
-def usage_text(rows: Sequence[UsageRow], *, since_day: str, user_id: int | None) -> str:
-    """``/kontext usage``: totals for the server and per user since ``since_day``."""
+def usage_text(report: UsageReport) -> str:
+    """``/kontext usage``: totals for the server and per user since the report's first day."""
+    rows, since_day, user_id = report.rows, report.since_day, report.user_id
     if not rows:
         return f"No usage recorded since {since_day}."
     per_user: dict[int, list[float]] = {}
@@ -279,6 +258,192 @@ def settings_text(settings: GuildSettings, default_provider: str) -> str:
             "Change any of these with the options of `/kontext settings`.",
         ]
     )
+
+
+# --- the edit history ------------------------------------------------------------------------
+#
+# Prompts in the chain are shown inside inline code, so Markdown in them is inert; backticks
+# (which would end the code span) become ``ˋ`` and every ``@`` gets a zero-width space after
+# it, so ``@everyone``, ``<@id>`` and ``<@&id>`` can never ping, whatever the allowed mentions
+# say.
+
+PROMPT_CHARS: Final = 120
+_PROMPT_LIMITS: Final = (PROMPT_CHARS, 60, 30, 12)
+_KIND_LABELS: Final = {
+    JobKind.REROLL: "reroll",
+    JobKind.REPLY: "reply",
+    JobKind.REMIX: "remix",
+    JobKind.IMAGINE: "imagined",
+}
+
+
+def escape_prompt(prompt: str, *, limit: int = PROMPT_CHARS) -> str:
+    """``prompt`` on one line, at most ``limit`` characters (before escaping), made safe to
+    put inside single backticks: no backtick, and no ``@`` that could mention anyone."""
+    text = " ".join(prompt.split())
+    if len(text) > limit:
+        text = text[: max(1, limit - 1)].rstrip() + "…"
+    return text.replace("`", "ˋ").replace("@", "@\u200b")
+
+
+def _line(step: ChainStep, *, is_tip: bool, limit: int) -> str:
+    if step.step == 1:
+        if step.kind is JobKind.IMAGINE:
+            label = "imagined"
+        elif step.parent_output_id is not None:
+            label = "an earlier image (no longer kept)"
+        else:
+            label = "original upload"
+    else:
+        label = _KIND_LABELS.get(step.kind, "")
+    prompt = escape_prompt(step.prompt, limit=limit)
+    body = f"`{prompt}`" if prompt else "(no prompt)"
+    line = f"{step.step}. {label} — {body}" if label else f"{step.step}. {body}"
+    if step.branches:
+        count = len(step.branches)
+        noun = "branch" if count == 1 else "branches"
+        line += f"  ↳ {count} {noun} from here" if is_tip else f"  ↳ {count} other {noun}"
+    return line
+
+
+def format_chain(steps: Sequence[ChainStep] | HistoryTree, *, max_chars: int = 1800) -> str:
+    """The numbered prompts from the original image to the tip, at most ``max_chars`` long.
+
+    Prompts are shortened first only as far as needed; when the list is still too long its
+    middle is replaced by "… N more steps …", keeping the first step and as many of the last
+    as fit.
+    """
+    if isinstance(steps, HistoryTree):
+        steps = steps.steps
+    if not steps:
+        raise ValueError("a history needs at least one step")
+    if max_chars < 40:
+        raise ValueError(f"max_chars must be at least 40, not {max_chars}")
+    last = len(steps) - 1
+    for limit in _PROMPT_LIMITS:
+        lines = [_line(s, is_tip=i == last, limit=limit) for i, s in enumerate(steps)]
+        text = "\n".join(lines)
+        if len(text) <= max_chars:
+            return text
+        if len(lines) > 2:
+            for tail in range(len(lines) - 2, 0, -1):
+                hidden = len(lines) - 1 - tail
+                gap = f"… {hidden} more {'step' if hidden == 1 else 'steps'} …"
+                text = "\n".join([lines[0], gap, *lines[-tail:]])
+                if len(text) <= max_chars:
+                    return text
+    # Only reached with a tiny max_chars and a huge chain; stay under the limit regardless.
+    return text[: max_chars - 1] + "…"
+
+
+def history_text(tree: HistoryTree) -> str:
+    """The answer above a contact sheet: how many steps, then the numbered chain."""
+    count = len(tree.steps)
+    noun = "step" if count == 1 else "steps"
+    return f"**Edit history** — {count} {noun}, the original first\n{format_chain(tree)}"
+
+
+def undo_caption(*, prompt: str, step: int, undone_by: int) -> str:
+    """The text above an Undo re-post (the one who pressed Undo is named, not pinged)."""
+    return shorten(
+        f"↩️ **Back to step {step}:** {quote_prompt(prompt, 300)}\n"
+        f"{mention_user(undone_by)} undid the last edit · reply to this image to continue "
+        "from here",
+        MESSAGE_LIMIT,
+    )
+
+
+def gallery_caption(*, prompt: str, requester_id: int, shared_by: int, link: str) -> str:
+    return shorten(
+        f"⭐ **{quote_prompt(prompt, 300)}**\n"
+        f"by {mention_user(requester_id)} · shared by {mention_user(shared_by)} · {link}",
+        MESSAGE_LIMIT,
+    )
+
+
+# --- where a result goes, and why not where expected ------------------------------------------
+
+CANNOT_POST_HERE = (
+    "I can't post in this channel (I need View Channel and Send Messages), so I could not "
+    "deliver the result. Use me in another channel or ask a moderator."
+)
+NOTE_THREAD_REFUSED = (
+    "Discord would not let me start a thread here, so the result will be posted in this channel."
+)
+NOTE_NO_THREAD_PERMISSION = (
+    "I can't create threads in this channel (Create Public Threads permission missing), so the "
+    "result will be posted in the channel instead."
+)
+NOTE_NO_THREADS_HERE = "Threads aren't available here, so the result will be posted here."
+NOTE_NSFW_WITHHELD = "An image was flagged as NSFW and withheld (server policy)."
+NOTE_NSFW_AGE_RESTRICTED = (
+    "An image was flagged as NSFW; it is only posted in age-restricted channels."
+)
+NOTE_REENCODED = "Re-encoded to fit Discord's upload limit."
+NOTE_THREAD_GONE = "The thread was gone or closed to me, so I posted the result here."
+NOTE_NO_ATTACH_NO_DM = (
+    "I can't attach files in this channel (Attach Files permission missing) and could not DM "
+    "you either. Ask a moderator to give me Attach Files."
+)
+
+
+def cancelled_text(job_id: int) -> str:
+    return f"Job {job_id} is cancelled."
+
+
+def sent_by_dm(user_id: int) -> str:
+    return (
+        f"{mention_user(user_id)} I can't attach files in this channel (Attach Files "
+        "permission missing), so I sent your result by DM."
+    )
+
+
+def queued_text(job_id: int, where: str, notes: Sequence[str] = ()) -> str:
+    """The private answer to a command that queued a job: where to follow it."""
+    return "\n".join([f"Queued as job {job_id}. Follow it {where}.", *notes])
+
+
+# --- remix channels ---------------------------------------------------------------------------
+
+REMIX_HOWTO = (
+    "a message with an image and text there is an edit request, and a reply with text to any "
+    "message with an image remixes it. Each new chain gets its own thread."
+)
+
+
+def remix_added_text(
+    channel_mention: str, added: RemixChannel, *, restricted: bool, message_content: bool
+) -> str:
+    lines = [f"{channel_mention} is a remix channel now: {REMIX_HOWTO}"]
+    if added.style_suffix:
+        lines.append(f"Every prompt there ends with: {quote_prompt(added.style_suffix)}")
+    if restricted:
+        lines.append(
+            "-# Note: `/kontext settings` limits Kontext to other channels, so requests "
+            "there will be refused until you allow this channel too."
+        )
+    if not message_content:
+        lines.append(
+            "-# This bot runs without the Message Content intent: members must mention it "
+            "in their posts (or reply with ping) for it to read them."
+        )
+    return "\n".join(lines)
+
+
+def remix_list_text(channels: Sequence[RemixChannel], gallery: int | None) -> str:
+    lines = ["**Remix channels**"] if channels else ["No remix channels yet."]
+    for found in channels:
+        style = f" — style: {quote_prompt(found.style_suffix, 100)}" if found.style_suffix else ""
+        lines.append(f"• <#{found.channel_id}>{style}")
+    lines.append(f"**Gallery:** <#{gallery}>" if gallery else "**Gallery:** none")
+    lines.append("Add one with `/kontext remix add` (Manage Server).")
+    return "\n".join(lines)
+
+
+UNKNOWN_COMPONENT = (
+    "That button or form is not one I know (it may be from an old version of the bot). Use the "
+    "buttons under a current result, or start again with `/edit`."
+)
 
 
 HELP_TEXT = """\

@@ -1,9 +1,10 @@
 """The custom_ids of the bot's buttons and modals: ``kx:<action>:<job id>``.
 
 Buttons must keep working after a restart, so everything a press needs is in its custom_id
-(the job id; the rest is in storage), and :mod:`cogs.buttons` registers one
+(the job id; the rest is in storage), and the cog that owns a button registers one
 ``discord.ui.DynamicItem`` per action whose template is :func:`template`. Discord caps a
-custom_id at 100 characters; ours stay under 30.
+custom_id at 100 characters; ours stay under 30. A custom_id is only ever a claim: the edit
+service checks that the job it names belongs to the server the press comes from.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ class Action(StrEnum):
     CANCEL = "cancel"
     EDIT_MODAL = "editm"  # the modal the Edit button opens
     MESSAGE_MODAL = "msgm"  # the modal of the "Edit image" context menu (message id)
-    HISTORY = "history"  # cogs.history: the chain's contact sheet
-    UNDO = "undo"  # cogs.history: re-post the parent output as the new tip
-    SHARE = "share"  # cogs.history: post the result to the gallery channel
+    HISTORY = "history"  # the chain's contact sheet
+    UNDO = "undo"  # re-post the parent output as the new tip
+    SHARE = "share"  # post the result to the gallery channel
+
+
+#: The actions of modals (the others are buttons).
+MODAL_ACTIONS = frozenset({Action.EDIT_MODAL, Action.MESSAGE_MODAL})
 
 
 def build(action: Action, target_id: int) -> str:
@@ -40,7 +45,7 @@ def build(action: Action, target_id: int) -> str:
 
 def template(action: Action) -> str:
     """The regex a DynamicItem matches, capturing the id as ``id``."""
-    return rf"{PREFIX}:{re.escape(action.value)}:(?P<id>[1-9][0-9]{{0,19}})"
+    return rf"{PREFIX}:{re.escape(action.value)}:(?P<id>[1-9][0-9]{{0,18}})"
 
 
 def parse(custom_id: str) -> tuple[Action, int] | None:

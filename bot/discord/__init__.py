@@ -1,0 +1,1 @@
+"""The Discord edge: the client, delivery, the status board, views, wording, mention policy."""

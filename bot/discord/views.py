@@ -1,0 +1,147 @@
+"""The buttons under results and status messages, and the prompt modal.
+
+Every button is a ``discord.ui.DynamicItem`` (:class:`JobButton`) whose custom_id carries the
+job id (``kx:reroll:42``, see :mod:`bot.discord.custom_ids`), so a press on a message posted
+before a restart still reaches its callback. The cog that owns a button defines its class and
+registers it (:meth:`ButtonCatalog.register`) when it is loaded; :class:`ButtonCatalog` then
+builds the views the delivery and the status board attach, from whichever buttons are
+registered, in a fixed order. Every failure of a press goes to the one error handler.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import discord
+
+from bot.discord import custom_ids
+from bot.discord.custom_ids import Action
+from bot.discord.error_handler import report
+from bot.models import MAX_PROMPT_LENGTH
+
+PROMPT_LABEL = "What should change?"
+
+#: The buttons of a result, row by row, and of a status message.
+RESULT_ROWS: tuple[tuple[Action, ...], ...] = (
+    (Action.REROLL, Action.EDIT, Action.INFO, Action.DELETE),
+    (Action.HISTORY, Action.UNDO, Action.SHARE),
+)
+STATUS_ROW: tuple[Action, ...] = (Action.CANCEL,)
+
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?!)"):
+    """A button bound to one job; subclasses set :attr:`action`, :attr:`label`, :attr:`style`
+    and implement :meth:`pressed`."""
+
+    action: ClassVar[Action]
+    label: ClassVar[str]
+    emoji: ClassVar[str | None] = None
+    style: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+    #: Acknowledge the press privately before :meth:`pressed` runs (a button that answers
+    #: with a modal sets this to false: a modal must be the first answer).
+    defer: ClassVar[bool] = True
+
+    def __init__(self, job_id: int, *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=self.label,
+                emoji=self.emoji,
+                style=self.style,
+                custom_id=custom_ids.build(self.action, job_id),
+                row=row,
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> JobButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            if self.defer:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            await self.pressed(interaction)
+        except Exception as error:
+            await report(interaction, error)
+
+    async def pressed(self, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
+
+class ButtonCatalog:
+    """The button classes the loaded cogs registered, and the views made of them."""
+
+    def __init__(self) -> None:
+        self._classes: dict[Action, type[JobButton]] = {}
+
+    def register(self, *classes: type[JobButton]) -> None:
+        for cls in classes:
+            self._classes[cls.action] = cls
+
+    def unregister(self, *classes: type[JobButton]) -> None:
+        for cls in classes:
+            if self._classes.get(cls.action) is cls:
+                del self._classes[cls.action]
+
+    def result_view(
+        self, job_id: int, *, undo: bool = False, share: bool = False
+    ) -> discord.ui.View:
+        """Reroll, Edit, Info, Delete; then History, Undo (the job edited an earlier output)
+        and Share (the server has a gallery channel)."""
+        skip = {a for a, shown in ((Action.UNDO, undo), (Action.SHARE, share)) if not shown}
+        return self._view(job_id, RESULT_ROWS, skip)
+
+    def status_view(self, job_id: int) -> discord.ui.View:
+        return self._view(job_id, (STATUS_ROW,), set())
+
+    def _view(
+        self, job_id: int, rows: tuple[tuple[Action, ...], ...], skip: set[Action]
+    ) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        for row, actions in enumerate(rows):
+            for action in actions:
+                cls = self._classes.get(action)
+                if cls is not None and action not in skip:
+                    view.add_item(cls(job_id, row=row if len(rows) > 1 else None))
+        return view
+
+
+class PromptModal(discord.ui.Modal):
+    """Asks for a prompt. Its submission is handled from the custom_id alone
+    (``kx:editm:<job>`` or ``kx:msgm:<message>``) by the edit cog, so a modal opened before a
+    restart still works when it is submitted after it."""
+
+    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label=PROMPT_LABEL,
+        custom_id="prompt",
+        style=discord.TextStyle.paragraph,
+        max_length=MAX_PROMPT_LENGTH,
+        placeholder="e.g. make it night time, keep everything else",
+    )
+
+    def __init__(self, action: Action, target_id: int, title: str) -> None:
+        super().__init__(title=title, custom_id=custom_ids.build(action, target_id), timeout=None)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        """Nothing here: the edit cog handles submissions from their custom_ids."""
+
+
+def submitted_text(components: list[dict[str, Any]], custom_id: str) -> str:
+    """The value of the text input ``custom_id`` in a modal submission's components."""
+    stack = list(components)
+    while stack:
+        item = stack.pop()
+        if item.get("custom_id") == custom_id and "value" in item:
+            return str(item["value"])
+        stack.extend(item.get("components") or [])
+        if isinstance(item.get("component"), dict):
+            stack.append(item["component"])
+    return ""

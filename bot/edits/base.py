@@ -1,0 +1,145 @@
+"""What every part of the edit service shares: storage, the engine, the providers' limits,
+the clock, and the checks every request passes first (the server, the channel, the role)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.access import check_can_request, check_same_server
+from bot.clock import Clock
+from bot.errors import BadRequest
+from bot.jobs.errors import JobNotFound
+from bot.jobs.requests import EditRequest, ReferenceInput
+from bot.models import GuildSettings, Job, JobKind, JobParams, MessageRef, Output
+from bot.providers.base import Capabilities
+from storage.base import Repository
+
+from .inputs import Requester
+
+log = logging.getLogger(__name__)
+
+#: The largest id storage can hold (a signed 64-bit integer); a larger one names nothing.
+MAX_ID = 2**63 - 1
+
+
+class ImageGone(BadRequest):
+    """The image a request is about is no longer kept (retention purged it, or it was
+    deleted)."""
+
+    code = "image_gone"
+
+
+class Engine(Protocol):
+    """The part of the job engine the edit service uses."""
+
+    async def submit(self, request: EditRequest) -> Job: ...
+
+    async def cancel(self, job_id: int, *, by_user_id: int, moderator: bool) -> Job: ...
+
+
+@dataclass(kw_only=True, eq=False)
+class EditBase:
+    """Storage, the engine, the configured providers' capabilities, the bot's default
+    provider and the clock: all the service works with, given by the composition root."""
+
+    repo: Repository
+    engine: Engine
+    capabilities: Mapping[str, Capabilities]
+    default_provider: str
+    clock: Clock
+
+    async def job(self, job_id: int) -> Job:
+        job = await self.repo.get_job(job_id) if 0 < job_id <= MAX_ID else None
+        if job is None:
+            raise JobNotFound(f"Job {job_id} no longer exists (it may have been purged).")
+        return job
+
+    async def owned_job(self, who: Requester, job_id: int) -> Job:
+        """Job ``job_id``, refused unless it belongs to the server ``who`` asks from."""
+        job = await self.job(job_id)
+        check_same_server(job, guild_id=who.guild_id)
+        return job
+
+    async def owned_output(self, who: Requester, output_id: int) -> tuple[Job, Output]:
+        """An output and its job, refused unless they belong to ``who``'s server."""
+        output = await self.repo.get_output(output_id) if 0 < output_id <= MAX_ID else None
+        job = await self.repo.get_job(output.job_id) if output is not None else None
+        if output is None or job is None:
+            raise ImageGone(
+                "I no longer have that image (it was removed). Use a newer result, or use "
+                "`/edit` with the image."
+            )
+        check_same_server(job, guild_id=who.guild_id)
+        return job, output
+
+    async def message_ref(self, message_id: int) -> MessageRef | None:
+        """What the bot posted as ``message_id`` (a status or a result), if anything."""
+        if not 0 < message_id <= MAX_ID:
+            return None
+        return await self.repo.lookup_message(message_id)
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        return await self.repo.get_guild_settings(guild_id)
+
+    async def allowed(self, who: Requester) -> GuildSettings:
+        """The server's settings, once its channel and role rules admit ``who``."""
+        settings = await self.repo.get_guild_settings(who.guild_id)
+        check_can_request(
+            settings,
+            channel_id=who.channel_id,
+            parent_channel_id=who.parent_channel_id,
+            role_ids=who.role_ids,
+        )
+        return settings
+
+    async def caps_for(self, settings: GuildSettings) -> Capabilities:
+        name = settings.provider or self.default_provider
+        caps = self.capabilities.get(name)
+        if caps is None:
+            raise BadRequest(
+                f"This server is set to use the provider {name!r}, which this bot does not "
+                "have. An admin can pick another one with `/kontext settings`."
+            )
+        return caps
+
+    async def kept_bytes(self, content_hash: str) -> bytes:
+        data = await self.repo.get_blob(content_hash)
+        if data is None:
+            raise ImageGone(
+                "The images of that job are no longer stored (they expire after a while). "
+                "Use `/edit` with the image again."
+            )
+        return data
+
+    async def submit(
+        self,
+        who: Requester,
+        settings: GuildSettings,
+        *,
+        kind: JobKind,
+        prompt: str,
+        refs: tuple[ReferenceInput, ...],
+        params: JobParams,
+        parent_output_id: int | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> Job:
+        """Queue a job through the engine (which refuses limits and quotas)."""
+        request = EditRequest(
+            guild_id=who.guild_id,
+            channel_id=who.channel_id,
+            thread_id=who.thread_id,
+            user_id=who.user_id,
+            kind=kind,
+            prompt=prompt,
+            params=params,
+            provider=settings.provider,
+            parent_output_id=parent_output_id,
+            reply_to_message_id=reply_to_message_id,
+            images=refs,
+        )
+        job = await self.engine.submit(request)
+        log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
+        return job

@@ -1,0 +1,165 @@
+"""What the edit service is given, and the one builder of the references a job is sent.
+
+A front end reads an interaction or a message into a :class:`Requester` and
+:class:`ImageInput` values; everything else here turns those (or a stored output) into
+validated :class:`~bot.jobs.requests.ReferenceInput` values before anything is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.errors import BadRequest
+from bot.images import MAX_IMAGE_BYTES, ImageRejected, prepare_image
+from bot.jobs.requests import ReferenceInput, sniff_mime
+from bot.models import Job, JobKind, Output, Reference, ReferenceSource
+from bot.providers.base import Capabilities
+
+MAX_SEED = 2**31 - 1
+ATTACHMENT = ReferenceSource.ATTACHMENT
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks, and where: read off an interaction or a message by the front end."""
+
+    guild_id: int  # 0 in DMs
+    channel_id: int  # where the command ran (a thread, if it ran in one)
+    user_id: int
+    parent_channel_id: int | None = None  # the thread's parent channel
+    thread_id: int | None = None  # set when the command ran inside a thread
+    role_ids: tuple[int, ...] = ()
+    moderator: bool = False  # Manage Messages in the channel
+    manage_guild: bool = False
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An attachment as Discord describes it, and how to download its bytes.
+
+    ``read`` is given by the front end (Discord: the attachment's own download, through the
+    bot's session), so this service never deals with URLs it would have to vet.
+    """
+
+    url: str
+    filename: str
+    size: int
+    read: Callable[[], Awaitable[bytes]] = field(repr=False)
+    message_id: int | None = None
+    attachment_id: int | None = None
+
+
+def random_seed() -> int:
+    return secrets.randbelow(MAX_SEED) + 1
+
+
+#: What a kept image's record says about where it came from, copied into a new reference.
+_ORIGIN = {"content_hash", "message_id", "attachment_id"}
+
+
+def from_output(output: Output, data: bytes) -> ReferenceInput:
+    """A stored output (its kept ``data``) as the reference of a new job."""
+    origin = output.model_dump(include=_ORIGIN | {"width", "height"})
+    return ReferenceInput(
+        data=data,
+        mime=sniff_mime(data),
+        source=ReferenceSource.OUTPUT,
+        output_id=output.id,
+        **origin,
+    )
+
+
+def from_reference(ref: Reference, data: bytes) -> ReferenceInput:
+    """A stored reference of an earlier job (its kept ``data``), sent again (Reroll)."""
+    origin = ref.model_dump(include=_ORIGIN | {"source", "output_id"})
+    size = {"width": ref.width or 1, "height": ref.height or 1}
+    return ReferenceInput(data=data, mime=sniff_mime(data), **size, **origin)
+
+
+async def read_images(
+    images: Sequence[ImageInput], caps: Capabilities, *, first_number: int = 1
+) -> tuple[ReferenceInput, ...]:
+    """Validate attachments (declared size first, then real decoding) into references;
+    ``first_number`` is how the first of them is named in a refusal ("Image 2 ...")."""
+    for number, image in enumerate(images, first_number):
+        if image.size > MAX_IMAGE_BYTES:
+            raise BadRequest(
+                f"Image {number} ({image.filename}) is {image.size / 2**20:.1f} MiB; "
+                f"the limit is {MAX_IMAGE_BYTES // 2**20} MiB. Attach a smaller image."
+            )
+
+    async def one(number: int, image: ImageInput) -> ReferenceInput:
+        data = await image.read()
+        try:
+            prepared = await prepare_image(data, max_side=caps.max_reference_side)
+        except ImageRejected as err:
+            raise ImageRejected(
+                err.reason, f"Image {number} ({image.filename}): {err.user_message}"
+            ) from err
+        # A re-encoded image differs from the attachment: its link must not stand for it.
+        origin = {"url": None if prepared.reencoded else image.url, "source": ATTACHMENT}
+        ids = {"message_id": image.message_id, "attachment_id": image.attachment_id}
+        return ReferenceInput(**prepared.model_dump(exclude={"reencoded"}), **origin, **ids)
+
+    numbered = enumerate(images, first_number)
+    return tuple(await asyncio.gather(*(one(n, image) for n, image in numbered)))
+
+
+def check_count(caps: Capabilities, *, replied: int, attached: int) -> None:
+    """Refuse more references than the provider takes, saying which images count."""
+    most = caps.max_references
+    if replied + attached <= most:
+        return
+    plural = "s" if most > 1 else ""
+    if not replied:
+        raise BadRequest(
+            f"{caps.label} takes at most {most} image{plural} per edit and you gave "
+            f"{attached}. Remove some, or ask an admin to switch provider in "
+            "`/kontext settings`."
+        )
+    if attached:
+        room = most - replied
+        detail = (
+            f"the image{'s' if replied > 1 else ''} you replied to ({replied}) plus "
+            f"{attached} attached; attach at most {room}"
+            if room > 0
+            else f"the {replied} images you replied to already fill that; attach none"
+        )
+    else:
+        detail = f"this message has {replied}; post fewer"
+    raise BadRequest(f"{caps.label} takes at most {most} image{plural} per edit: {detail}.")
+
+
+def provider_label(capabilities: Mapping[str, Capabilities], name: str) -> str:
+    """The provider's human name (its id when it is not configured here)."""
+    caps = capabilities.get(name)
+    return caps.label if caps else name
+
+
+def provider_and_model(
+    capabilities: Mapping[str, Capabilities], job: Job
+) -> tuple[str, str | None]:
+    """The provider's human name and the model that served ``job`` (the guild's choice, else
+    the provider's model for the kind of request)."""
+    caps = capabilities.get(job.provider)
+    if caps is None:
+        return job.provider, job.model
+    if job.model:
+        return caps.label, job.model
+    return caps.label, caps.text_model if job.kind is JobKind.IMAGINE else caps.edit_model
+
+
+def result_seed(job: Job) -> int | None:
+    """The seed the provider reports having used, else the one asked for."""
+    if job.result_json:
+        try:
+            seed = json.loads(job.result_json).get("seed")
+        except (ValueError, AttributeError):
+            seed = None
+        if isinstance(seed, int):
+            return seed
+    return job.params.seed
