@@ -23,13 +23,13 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.durations import format_duration
 from bot.models import GuildSettings, Job
 from bot.providers.base import GenerationRequest, Provider
 from bot.providers.errors import UnsupportedRequest
 
 from .errors import UnknownProvider
 from .intake import checked_params
-from .limits import format_duration
 from .requests import EditRequest
 
 log = logging.getLogger(__name__)
