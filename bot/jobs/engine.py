@@ -88,12 +88,7 @@ class JobEngine:
             log.warning("fallback provider %s is not configured: no fallback", fallback)
         self._parking = Parking(self.clock)
         self.router = Router(
-            self._providers,
-            concurrency=lambda name: self._lanes[name].gate.concurrency,
-            typical=self._typical_seconds,
-            backlog=repo.provider_backlog,
-            settings=repo.get_guild_settings,
-            fallback=fallback,
+            self._providers, repo, self.concurrency, self._typical_seconds, fallback=fallback
         )
         self.pauses = LanePauses(self._lanes)  # see bot.jobs.pausing
         self._ctx = RunContext(

@@ -27,6 +27,7 @@ from bot.durations import format_duration
 from bot.models import GuildSettings, Job
 from bot.providers.base import GenerationRequest, Provider
 from bot.providers.errors import UnsupportedRequest
+from storage.base import Repository
 
 from .errors import UnknownProvider
 from .intake import checked_params
@@ -80,24 +81,23 @@ def request_check(request: GenerationRequest) -> Callable[[Provider], object]:
 
 
 class Router:
-    """Chooses providers for the engine; every number comes from the callables it is given
-    (the engine's slots and estimates, storage's backlog), so it holds no state itself."""
+    """Chooses providers for the engine; every number comes from what it is given (the
+    engine's slots and duration estimates, storage's backlog), so it holds no state itself."""
 
     def __init__(
         self,
         providers: Mapping[str, Provider],
-        *,
+        repo: Repository,
         concurrency: Callable[[str], int],
         typical: Callable[[str], Awaitable[float]],
-        backlog: Callable[[str], Awaitable[int]],
-        settings: Callable[[int], Awaitable[GuildSettings]],
+        *,
         fallback: str | None = None,
     ) -> None:
         self._providers = providers
         self._concurrency = concurrency
         self._typical = typical
-        self._backlog = backlog
-        self._settings = settings
+        self._backlog = repo.provider_backlog
+        self._settings = repo.get_guild_settings
         self._fallback = fallback
 
     def _label(self, name: str) -> str:
