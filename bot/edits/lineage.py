@@ -147,7 +147,7 @@ class Lineage(EditBase):
         if gallery is None:
             raise NoHistory(
                 "This server has no gallery channel. An admin can set one with "
-                "`/kontext remix gallery`."
+                "`/kontext-admin remix gallery`."
             )
         if output.nsfw:
             raise NoHistory("Results flagged as NSFW are not shared to the gallery.")

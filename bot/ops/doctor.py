@@ -63,7 +63,7 @@ async def run_checks(
 
 
 # --- Discord ---------------------------------------------------------------------------------
-async def _get(http: httpx.AsyncClient, settings: Settings, path: str) -> tuple[int, Any]:
+async def discord_get(http: httpx.AsyncClient, settings: Settings, path: str) -> tuple[int, Any]:
     assert settings.discord_token is not None
     headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
     async with http.stream(
@@ -84,7 +84,7 @@ async def _discord(settings: Settings, http: httpx.AsyncClient) -> list[Check]:
     if settings.discord_token is None:
         return [Check(name="discord token", ok=False, detail="DISCORD_TOKEN is not set.")]
     try:
-        status, me = await _get(http, settings, "/users/@me")
+        status, me = await discord_get(http, settings, "/users/@me")
         if status == 401:
             return [
                 Check(
@@ -101,7 +101,7 @@ async def _discord(settings: Settings, http: httpx.AsyncClient) -> list[Check]:
             ok=True,
             detail=f"the bot is {me.get('username')} ({me.get('id')})",
         )
-        status, app = await _get(http, settings, "/oauth2/applications/@me")
+        status, app = await discord_get(http, settings, "/oauth2/applications/@me")
     except httpx.HTTPError as err:
         return [
             Check(
