@@ -44,8 +44,8 @@ def check_not_erased(job: Job) -> None:
     if job.erased:
         raise DataDeleted(
             f"The prompt and images of job {job.id} were deleted (old data is removed after a "
-            "while, or its author erased their data), so it cannot be redone or edited. Start "
-            "a new edit with `/edit`."
+            "while, or its author erased their data), so it can no longer be redone, edited, "
+            "undone or shown in a history. Start a new edit with `/edit`."
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, cast
 
 import pytest
 
@@ -129,8 +130,9 @@ async def test_forget_me_asks_first_and_only_the_member_may_confirm(
     assert "erased the prompts of 1 job(s)" in done.content
     assert (await kontext.job(delivered.job_id)).erased
 
-    rerolled = await alice.click(delivered.result, "Reroll")
-    assert "were deleted" in (await rerolled.response()).content
+    for button in ("Reroll", "History", "Edit"):
+        pressed = await alice.click(delivered.result, button)
+        assert "were deleted" in (await pressed.response()).content, button
     assert kontext.provider.submits == 1  # nothing queued with an empty prompt
 
 
@@ -203,6 +205,12 @@ async def test_rest_429s_are_counted_and_shards_reported(
     kontext.fake.rate_limit("POST", "/channels/{channel_id}/messages", retry_after=0.05)
     await kontext.edit_done("after a 429", image=png_file())
     assert app.ops.metrics.rest_429._value.get() == before + 1
+
+    cog = app.bot.get_cog("OpsCog")
+    assert cog is not None
+    cast(Any, cog).record_latency()  # what the loop does every 30 s (loaded by name: no type)
+    latency = app.ops.metrics.gateway_latency_seconds.labels(shard="0")._value.get()
+    assert latency == app.bot.latency and latency >= 0
 
 
 def _cli_env(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
