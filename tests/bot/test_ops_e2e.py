@@ -93,11 +93,15 @@ async def test_running_and_queue_caps_changed_from_settings_are_enforced(
     kontext: Harness,  # noqa: F811
 ) -> None:
     alice = kontext.member("alice")
-    saved = await alice.run_command("kontext-admin settings", running=1, queue_length=1)
+    saved = await alice.run_command(
+        "kontext-admin settings", running=1, queue_length=1, daily_credit_cap=2.5
+    )
     text = (await saved.response()).content
     assert "running at once: 1" in text and "queue length: 1" in text
+    assert "daily credit cap for the server: 2.5" in text
     settings = await kontext.app.edits.guild_settings(kontext.fake.guild.id)  # type: ignore[union-attr]
     assert (settings.max_guild_running, settings.max_guild_queue) == (1, 1)
+    assert settings.daily_credit_cap == 2.5
 
     kontext.provider.script("submit", Outcome.stall())
     await kontext.edit("first", who="alice")
