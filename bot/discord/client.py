@@ -1,7 +1,8 @@
 """The ``commands.Bot`` subclass. It builds nothing itself: :mod:`bot.app` hands it its
 services as typed attributes. ``setup_hook`` loads the cogs by name (each registers its own
-commands, listeners and buttons), syncs the commands and starts the job engine; ``close``
-stops what ``setup_hook`` started, in reverse order.
+commands, listeners and buttons), registers the commands with Discord when they changed
+(:mod:`.command_sync`) and starts the job engine; ``close`` stops what ``setup_hook``
+started, in reverse order.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ class KontextBot(commands.Bot):
         engine: EngineControl,
         events: EventSource,
         sync_commands: bool | Literal["force"] = True,
+        commands_store: DigestStore,
         guild_ready_timeout: float = 2.0,
-        commands_store: DigestStore | None = None,
         ops: Operations | None = None,
         serve: bool = True,
     ) -> None:
@@ -168,27 +169,17 @@ class KontextBot(commands.Bot):
         self._engine_started = True
 
     async def _sync(self) -> None:
-        guild_id = self.settings.dev_guild_id
-        if self.commands_store is not None:
-            self.synced_count = (
-                await sync_if_changed(
-                    self.tree,
-                    self.commands_store,
-                    application_id=self.application_id,
-                    guild_id=guild_id,
-                    now=self.delivery.clock.now(),
-                    force=self.sync_commands == "force",
-                )
-                or 0
-            )
-        elif guild_id:
-            guild = discord.Object(guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %d", len(synced), guild_id)
-        else:
-            synced = await self.tree.sync()
-            log.info("synced %d global commands", len(synced))
+        """Register the commands when they changed since the last registration (or always
+        with ``sync_commands="force"``): never a blind overwrite on every start."""
+        synced = await sync_if_changed(
+            self.tree,
+            self.commands_store,
+            application_id=self.application_id,
+            guild_id=self.settings.dev_guild_id,
+            now=self.delivery.clock.now(),
+            force=self.sync_commands == "force",
+        )
+        self.synced_count = synced or 0
 
     async def on_ready(self) -> None:
         user = self.user
