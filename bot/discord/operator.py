@@ -84,8 +84,9 @@ class RateLimitCounter(logging.Handler):
     discord.py waits out a 429 inside its HTTP client and offers no event or hook for it;
     the one signal it gives is a warning on its ``discord.http`` logger, logged exactly once
     per 429 ("... responded with 429 ..."). Listening to that logger counts them without
-    replacing or patching the client. (With ``KONTEXT_LOG_LEVEL`` above WARNING the logger
-    drops the record before any handler sees it, so nothing is counted then.)
+    replacing or patching the client. The logger is the process's, so this counts every
+    client in the process (one bot per process outside the tests). With the ``discord``
+    loggers set above WARNING the record is dropped before any handler sees it.
     """
 
     LOGGER = "discord.http"
