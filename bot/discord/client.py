@@ -152,6 +152,7 @@ class KontextBot(commands.AutoShardedBot):
         self.synced_count = 0  # commands registered by the last sync (0: none was needed)
         self._engine_started = False
         self._listening = False
+        self._logged_in = False
 
     @property
     def buttons(self) -> ButtonCatalog:
@@ -233,7 +234,14 @@ class KontextBot(commands.AutoShardedBot):
             for name in reversed(list(self.extensions)):
                 await self.unload_extension(name)
         finally:
-            await super().close()
+            if self._logged_in:
+                await super().close()
+            else:  # built but never logged in (kontext-bot doctor): the sharded close would fail
+                await self.http.close()
+
+    async def login(self, token: str) -> None:
+        self._logged_in = True
+        await super().login(token)
 
 
 def bot_of(interaction: discord.Interaction[Any]) -> KontextBot:
