@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import grimp
 
@@ -138,12 +139,29 @@ def test_comments_cite_nothing_outside_the_repository() -> None:
     assert found == []
 
 
-def test_errors_have_one_root_unique_names_and_their_own_codes() -> None:
-    for package in ("bot", "cogs", "storage"):
+def _project_modules() -> list[ModuleType]:
+    modules = []
+    for package in PACKAGES:
         root = importlib.import_module(package)
+        modules.append(root)
         for found in pkgutil.walk_packages(root.__path__, f"{package}."):
             if not found.name.endswith("__main__"):
-                importlib.import_module(found.name)
+                modules.append(importlib.import_module(found.name))
+    return modules
+
+
+def test_class_names_are_unique_among_project_modules() -> None:
+    """Two classes of one name in two modules read alike and mean different things."""
+    homes: dict[str, set[str]] = {}
+    for module in _project_modules():
+        for value in vars(module).values():
+            if isinstance(value, type) and value.__module__ == module.__name__:
+                homes.setdefault(value.__name__, set()).add(module.__name__)
+    assert {name: sorted(where) for name, where in homes.items() if len(where) > 1} == {}
+
+
+def test_errors_have_one_root_unique_names_and_their_own_codes() -> None:
+    _project_modules()
 
     def subclasses(cls: type[KontextError]) -> set[type[KontextError]]:
         direct = set(cls.__subclasses__())

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.clock import Clock, ManualClock, SystemClock
+from bot.media import Downloader
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
 from bot.providers.base import Provider
 from storage.base import LimitExceeded, Repository
@@ -39,7 +40,7 @@ from .limits import (
 )
 from .parking import Parking
 from .pausing import LanePauses
-from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
+from .requests import Deliverer, EditRequest, OutputValidator, probe_output
 from .runner import RunContext, cancel_at_provider, end_job, run_job
 from .shared import SharedQueue
 
@@ -65,7 +66,7 @@ class JobEngine:
         *,
         clock: Clock | None = None,
         config: EngineConfig | None = None,
-        fetcher: Fetcher | None = None,
+        fetcher: Downloader | None = None,
         sinks: Sequence[EventSink] = (),
         worker_id: str | None = None,
         validate_output: OutputValidator | None = None,

@@ -88,12 +88,6 @@ class Deliverer(Protocol):
     async def deliver(self, job: Job, images: Sequence[ResultImage]) -> None: ...
 
 
-class Fetcher(Protocol):
-    """Downloads a result URL (``bot.media.MediaFetcher`` in the application)."""
-
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes: ...
-
-
 class OutputInfo(Frozen):
     format: OutputFormat
     width: int

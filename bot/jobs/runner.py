@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from bot.clock import Clock, within
 from bot.errors import KontextError
-from bot.media import DownloadFailed, DownloadRefused, result_problem, worth_retrying
+from bot.media import Downloader, DownloadFailed, DownloadRefused, result_problem, worth_retrying
 from bot.models import Job, JobStatus, NsfwPolicy
 from bot.ops.logs import bind_job
 from bot.providers.base import (
@@ -55,7 +55,7 @@ from .events import (
 )
 from .limits import EngineConfig, utc_day
 from .pausing import ACCOUNT_ERRORS, LanePauses, pause_and_requeue, record_pause
-from .requests import Deliverer, Fetcher, OutputValidator
+from .requests import Deliverer, OutputValidator
 from .stored import build_request, decode_finished, encode_finished
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class RunContext:
     config: EngineConfig
     events: EventBus
     deliverer: Deliverer
-    fetcher: Fetcher | None
+    fetcher: Downloader | None
     validate: OutputValidator
     random: Callable[[], float]
     park: Park  # wait on the clock (or until the event is set), visible to the drain mode

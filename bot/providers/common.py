@@ -23,7 +23,7 @@ from bot.providers.base import (
 )
 from bot.providers.checks import check_request, require_key
 from bot.providers.errors import ProviderError, UpstreamError
-from bot.providers.http import DEFAULT_POLICY, ProviderHttp, RetryPolicy
+from bot.providers.http import DEFAULT_POLICY, HttpRetryPolicy, ProviderHttp
 
 
 class HttpProvider:
@@ -39,7 +39,7 @@ class HttpProvider:
         clock: Clock,
         *,
         catalog: Mapping[str, Capabilities] | None = None,
-        policy: RetryPolicy = DEFAULT_POLICY,
+        policy: HttpRetryPolicy = DEFAULT_POLICY,
     ) -> None:
         caps = self.CAPABILITIES
         self._key = settings.api_key(caps.name)

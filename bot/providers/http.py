@@ -12,7 +12,7 @@ Why the rules are what they are:
   those may be submitted again by the caller.
 * Polls and uploads (:attr:`Call.IDEMPOTENT`) bill nothing, so they are retried on 408, 409,
   429, 5xx and every transport error, with exponential backoff, jitter and the provider's
-  ``Retry-After`` (capped: a wait longer than :attr:`RetryPolicy.max_retry_after` is handed
+  ``Retry-After`` (capped: a wait longer than :attr:`HttpRetryPolicy.max_retry_after` is handed
   back as :class:`~bot.providers.errors.RateLimited` for the caller to schedule).
 * Every exchange is bounded as a whole, on the injected clock: sending, waiting and reading
   the body together may take at most the call's timeout. httpx's own timeouts apply per read
@@ -69,7 +69,7 @@ class Call(Enum):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class HttpRetryPolicy:
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -97,7 +97,7 @@ class RetryPolicy:
         return httpx.Timeout(self.limit(call), connect=self.connect_timeout)
 
 
-DEFAULT_POLICY = RetryPolicy()
+DEFAULT_POLICY = HttpRetryPolicy()
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -182,7 +182,7 @@ class ProviderHttp:
         secret: str | None,
         client: httpx.AsyncClient,
         clock: Clock,
-        policy: RetryPolicy = DEFAULT_POLICY,
+        policy: HttpRetryPolicy = DEFAULT_POLICY,
         rng: random.Random | None = None,
     ) -> None:
         self.name = name

@@ -197,10 +197,10 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
 
 
 async def test_a_provider_outage_ends_in_a_clear_failure(harness: Harness) -> None:
-    from bot.jobs.limits import RetryPolicy
+    from bot.jobs.limits import JobRetryPolicy
     from tests.fakes import Outcome
 
-    await harness.start(engine={"retry": RetryPolicy(base_delay=0.0, max_delay=0.0)})
+    await harness.start(engine={"retry": JobRetryPolicy(base_delay=0.0, max_delay=0.0)})
     fake = harness.fake
     harness.provider.set_default("submit", Outcome.http(503, "upstream down"))
     _, ack = await harness.edit("during an outage")
