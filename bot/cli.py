@@ -37,6 +37,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
+from bot.cli_exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Refused
 from bot.cli_ops import OPS_COMMANDS
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -52,9 +53,6 @@ from bot.text import check_prompt, escape_controls
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 PROG = "kontext-bot"
 
 
@@ -62,14 +60,6 @@ class UsageError(KontextError):
     """Bad input caught before any provider request."""
 
     code = "usage"
-
-
-class _Refused(Exception):
-    """Wraps an error raised before any provider request, so it exits with 2."""
-
-    def __init__(self, error: KontextError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,7 +155,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         asyncio.run(run(settings))
     except ConfigurationError as err:
-        raise _Refused(err) from err
+        raise Refused(err) from err
     return EXIT_OK
 
 
@@ -344,7 +334,7 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
     name = args.provider or settings.provider
     caps = CAPABILITIES.get(name)
     if caps is None:
-        raise _Refused(
+        raise Refused(
             UsageError(
                 f"Unknown provider {name!r}; choose one of {', '.join(sorted(CAPABILITIES))}."
             )
@@ -353,14 +343,14 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
         references = await _read_references(args.image, caps.max_reference_side)
         request = _build_request(args, references)
     except KontextError as err:
-        raise _Refused(err) from err
+        raise Refused(err) from err
     clock = SystemClock()
     async with httpx.AsyncClient(follow_redirects=False) as client:
         provider = build_provider(name, settings, client, clock)
         try:
             provider.check(request)
         except KontextError as err:
-            raise _Refused(err) from err
+            raise Refused(err) from err
         fetcher = MediaFetcher.from_settings(client, settings, caps.result_hosts)
         try:
             return await generate(
@@ -378,7 +368,7 @@ def _generate_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         created = _prepare_out_dir(args.out_dir)
     except UsageError as err:
-        raise _Refused(err) from err
+        raise Refused(err) from err
     paths: list[Path] = []
     try:
         images = asyncio.run(_generate_async(args, settings))
@@ -429,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         code: int = args.handler(args, settings)
-    except _Refused as refused:
+    except Refused as refused:
         _fail(refused.error.user_message)
         return EXIT_USAGE
     except KontextError as err:

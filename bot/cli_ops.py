@@ -15,13 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.cli_exit import EXIT_FAILURE, EXIT_OK, Refused
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.ops.backup import BackupError, backup_sqlite, restore_sqlite
 from storage import open_repository, redact_url, resolve_database_url
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
 
 
 class OpsRefusal(KontextError):
@@ -46,12 +44,6 @@ def _sqlite_paths(settings: Settings, command: str) -> tuple[Path, Path]:
     return repo.path, repo.data_dir / "blobs"
 
 
-def _refuse(err: KontextError) -> Exception:
-    from bot.cli import _Refused  # the CLI's "refused before doing anything" (exit 2)
-
-    return _Refused(err)
-
-
 def add_backup(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "backup", help="copy the SQLite database and its images into a new folder (while running)"
@@ -64,11 +56,11 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     try:
         db_path, blob_root = _sqlite_paths(settings, "backup")
     except OpsRefusal as err:
-        raise _refuse(err) from err
+        raise Refused(err) from err
     try:
         result = asyncio.run(asyncio.to_thread(backup_sqlite, db_path, blob_root, args.path))
     except BackupError as err:
-        raise _refuse(err) from err
+        raise Refused(err) from err
     sys.stdout.write(f"backed up {db_path} and {result.images} images to {args.path}\n")
     return EXIT_OK
 
@@ -86,7 +78,7 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
         db_path, blob_root = _sqlite_paths(settings, "restore")
         result = restore_sqlite(args.path, db_path, blob_root)
     except (OpsRefusal, BackupError) as err:
-        raise _refuse(err) from err
+        raise Refused(err) from err
     sys.stdout.write(f"restored {args.path} to {db_path} ({result.images} images)\n")
     return EXIT_OK
 
@@ -102,7 +94,7 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
     if settings.http_port is None:
-        raise _refuse(OpsRefusal("KONTEXT_HTTP_PORT is not set, so the bot serves no /healthz."))
+        raise Refused(OpsRefusal("KONTEXT_HTTP_PORT is not set, so the bot serves no /healthz."))
     host = settings.http_host
     if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - bound to every address: ask loopback
         host = "127.0.0.1"

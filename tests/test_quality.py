@@ -95,11 +95,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 #: Cycles that are still to be broken (by moving what both sides share into a module of its
-#: own): the engine's batch splitting and provider pausing with the runner, and the CLI's
-#: operator commands with the CLI. Listed so that no other cycle can appear, and so that this
-#: list must shrink when one of them is broken.
+#: own): the engine's batch splitting and provider pausing with the runner. Listed so that no
+#: other cycle can appear, and so that this list must shrink when one of them is broken.
 KNOWN_CYCLES = [
-    ["bot.cli", "bot.cli_ops"],
     ["bot.jobs.batch", "bot.jobs.pausing", "bot.jobs.runner"],
 ]
 
