@@ -8,7 +8,8 @@ wrong and what to do; nothing is written when a method refuses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import regex
 from pydantic import ValidationError
@@ -280,20 +281,13 @@ class CreativeService:
                 "or combine words into one pattern.",
                 option="blocklist",
             )
-        updated = current.model_copy(update={"blocklist": (*current.blocklist, rule)})
-        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        await self._save(current, blocklist=(*current.blocklist, rule))
         return rule
 
     async def remove_block_rule(self, guild_id: int, text: str, *, manage_guild: bool) -> bool:
         check_can_configure(manage_guild=manage_guild)
-        current = await self.repo.get_creative_settings(guild_id)
         wanted = {text.strip(), normalise(text)}
-        kept = tuple(r for r in current.blocklist if r.pattern not in wanted)
-        if len(kept) == len(current.blocklist):
-            return False
-        updated = current.model_copy(update={"blocklist": kept})
-        await self.repo.save_creative_settings(updated, now=self.clock.now())
-        return True
+        return await self._keep_only(guild_id, "blocklist", lambda r: r.pattern not in wanted)
 
     async def set_tier(
         self,
@@ -322,18 +316,26 @@ class CreativeService:
                 f"This server already has {MAX_TIERS} role tiers; remove one first.",
                 option="tier",
             )
-        updated = current.model_copy(update={"tiers": (*others, tier)})
-        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        await self._save(current, tiers=(*others, tier))
         return tier
 
     async def remove_tier(self, guild_id: int, role_id: int, *, manage_guild: bool) -> bool:
         check_can_configure(manage_guild=manage_guild)
-        current = await self.repo.get_creative_settings(guild_id)
-        kept = tuple(t for t in current.tiers if t.role_id != role_id)
-        if len(kept) == len(current.tiers):
-            return False
-        updated = current.model_copy(update={"tiers": kept})
+        return await self._keep_only(guild_id, "tiers", lambda t: t.role_id != role_id)
+
+    async def _save(self, current: CreativeSettings, **changes: object) -> None:
+        """Save ``current`` with ``changes`` (a longer or shorter list) as the server's."""
+        updated = current.model_copy(update=changes)
         await self.repo.save_creative_settings(updated, now=self.clock.now())
+
+    async def _keep_only(self, guild_id: int, field: str, keep: Callable[[Any], bool]) -> bool:
+        """Drop the entries of the list ``field`` that ``keep`` refuses; whether any was."""
+        current = await self.repo.get_creative_settings(guild_id)
+        entries: tuple[object, ...] = getattr(current, field)
+        kept = tuple(entry for entry in entries if keep(entry))
+        if len(kept) == len(entries):
+            return False
+        await self._save(current, **{field: kept})
         return True
 
     # --- requests -----------------------------------------------------------------------------
