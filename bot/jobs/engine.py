@@ -23,7 +23,7 @@ from bot.clock import Clock, ManualClock, SystemClock
 from bot.media import Downloader
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
 from bot.providers.base import Provider
-from storage.base import LimitExceeded, Repository
+from storage.base import DatabaseFault, LimitExceeded, Repository
 
 from . import messages
 from .batch import cancel_items
@@ -374,8 +374,9 @@ class JobEngine:
                         limit=wanted,
                         account=lane.account,
                     )
-                except Exception:
-                    log.exception("claiming work for %s failed", lane.name)
+                except Exception as err:
+                    quiet = isinstance(err, DatabaseFault)  # it says what broke and what to do
+                    log.error("claiming for %s failed: %s", lane.name, err, exc_info=not quiet)
                     jobs = []
                     await self._parking.park(self.config.safety_poll_seconds, lane.wake)
                 lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
@@ -477,8 +478,9 @@ class JobEngine:
                         lease_seconds=self.config.lease_seconds,
                     )
                 await self._reclaim()
-            except Exception:
-                log.exception("lease upkeep failed")
+            except Exception as err:
+                quiet = isinstance(err, DatabaseFault)
+                log.error("lease upkeep failed: %s", err, exc_info=not quiet)
 
     async def _reclaim(self) -> None:
         jobs = await self.repo.reclaim_expired(
