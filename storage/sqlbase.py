@@ -42,6 +42,19 @@ class SqlBase(abc.ABC):
     def _session(self) -> AbstractAsyncContextManager[Tx]:
         """A connection for reads and single-statement writes (each statement atomic)."""
 
+    async def _fetch(self, sql: str, *args: object) -> list[Row]:
+        """One statement's rows, on a session of its own."""
+        async with self._session() as tx:
+            return await tx.fetch(sql, *args)
+
+    async def _fetchrow(self, sql: str, *args: object) -> Row | None:
+        async with self._session() as tx:
+            return await tx.fetchrow(sql, *args)
+
+    async def _execute(self, sql: str, *args: object) -> None:
+        async with self._session() as tx:
+            await tx.execute(sql, *args)
+
     @abc.abstractmethod
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
         """Serialise enqueues of one guild so two racing requests cannot both pass a limit."""
