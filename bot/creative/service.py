@@ -9,10 +9,10 @@ wrong and what to do; nothing is written when a method refuses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import regex
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.access import check_can_configure, check_can_iterate
 from bot.clock import Clock
@@ -72,10 +72,24 @@ def reply_number(text: str, count: int) -> tuple[int | None, str]:
     return int(match[1]), match[2].strip()
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def _invalid(err: ValidationError, what: str) -> OptionRefused:
     first = err.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or what
     return OptionRefused(f"The {what} `{field}` is not valid: {first['msg']}.", option=field)
+
+
+def _validated(model: type[M], values: dict[str, Any], *, style_key: str, what: str) -> M:
+    """``values`` as a ``model``, the style under ``style_key`` named as stored; a refusal
+    names the first value that is not valid."""
+    if isinstance(values.get(style_key), str):
+        values[style_key] = style_name(str(values[style_key])) or None
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        raise _invalid(err, what) from err
 
 
 class CreativeService:
@@ -178,12 +192,7 @@ class CreativeService:
         values = current.model_dump()
         values.update(dict.fromkeys(clear))
         values.update(changes)
-        if isinstance(values.get("style"), str):
-            values["style"] = style_name(str(values["style"])) or None
-        try:
-            prefs = MemberPrefs.model_validate(values)
-        except ValidationError as err:
-            raise _invalid(err, "preference") from err
+        prefs = _validated(MemberPrefs, values, style_key="style", what="preference")
         ctx = await self._context(guild_id, user_id, prefs, role_ids)
         self._check_prefs(prefs, changes, ctx)
         await self.repo.save_member_prefs(guild_id, user_id, prefs, now=self.clock.now())
@@ -246,12 +255,7 @@ class CreativeService:
             )
         current = await self.repo.get_creative_settings(guild_id)
         values = {**current.model_dump(), **changes}
-        if isinstance(values.get("default_style"), str):
-            values["default_style"] = style_name(str(values["default_style"])) or None
-        try:
-            settings = CreativeSettings.model_validate(values)
-        except ValidationError as err:
-            raise _invalid(err, "setting") from err
+        settings = _validated(CreativeSettings, values, style_key="default_style", what="setting")
         if settings.default_count > settings.max_count:
             raise OptionRefused(
                 f"The default batch size ({settings.default_count}) cannot be above the "
