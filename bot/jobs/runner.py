@@ -22,9 +22,9 @@ from typing import TypeVar
 
 from bot.clock import Clock, within
 from bot.errors import KontextError
+from bot.logcontext import bind_job
 from bot.media import Downloader, DownloadFailed, DownloadRefused, result_problem, worth_retrying
 from bot.models import Job, JobStatus, NsfwPolicy
-from bot.ops.logs import bind_job
 from bot.providers.base import (
     Finished,
     GenerationRequest,
