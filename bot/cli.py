@@ -37,7 +37,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
-from bot.cli_exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Refused
+from bot.cli_exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliRefused
 from bot.cli_ops import OPS_COMMANDS
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -155,7 +155,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         asyncio.run(run(settings))
     except ConfigurationError as err:
-        raise Refused(err) from err
+        raise CliRefused(err) from err
     return EXIT_OK
 
 
@@ -334,7 +334,7 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
     name = args.provider or settings.provider
     caps = CAPABILITIES.get(name)
     if caps is None:
-        raise Refused(
+        raise CliRefused(
             UsageError(
                 f"Unknown provider {name!r}; choose one of {', '.join(sorted(CAPABILITIES))}."
             )
@@ -343,14 +343,14 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
         references = await _read_references(args.image, caps.max_reference_side)
         request = _build_request(args, references)
     except KontextError as err:
-        raise Refused(err) from err
+        raise CliRefused(err) from err
     clock = SystemClock()
     async with httpx.AsyncClient(follow_redirects=False) as client:
         provider = build_provider(name, settings, client, clock)
         try:
             provider.check(request)
         except KontextError as err:
-            raise Refused(err) from err
+            raise CliRefused(err) from err
         fetcher = MediaFetcher.from_settings(client, settings, caps.result_hosts)
         try:
             return await generate(
@@ -368,7 +368,7 @@ def _generate_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         created = _prepare_out_dir(args.out_dir)
     except UsageError as err:
-        raise Refused(err) from err
+        raise CliRefused(err) from err
     paths: list[Path] = []
     try:
         images = asyncio.run(_generate_async(args, settings))
@@ -419,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         code: int = args.handler(args, settings)
-    except Refused as refused:
+    except CliRefused as refused:
         _fail(refused.error.user_message)
         return EXIT_USAGE
     except KontextError as err:

@@ -13,7 +13,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-class Refused(Exception):
+class CliRefused(Exception):
     """Wraps an error raised before any provider request, so it exits with 2."""
 
     def __init__(self, error: KontextError) -> None:

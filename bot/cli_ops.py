@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.cli_exit import EXIT_FAILURE, EXIT_OK, Refused
+from bot.cli_exit import EXIT_FAILURE, EXIT_OK, CliRefused
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.ops.backup import BackupError, backup_sqlite, restore_sqlite
@@ -56,11 +56,11 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     try:
         db_path, blob_root = _sqlite_paths(settings, "backup")
     except OpsRefusal as err:
-        raise Refused(err) from err
+        raise CliRefused(err) from err
     try:
         result = asyncio.run(asyncio.to_thread(backup_sqlite, db_path, blob_root, args.path))
     except BackupError as err:
-        raise Refused(err) from err
+        raise CliRefused(err) from err
     sys.stdout.write(f"backed up {db_path} and {result.images} images to {args.path}\n")
     return EXIT_OK
 
@@ -78,7 +78,7 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
         db_path, blob_root = _sqlite_paths(settings, "restore")
         result = restore_sqlite(args.path, db_path, blob_root)
     except (OpsRefusal, BackupError) as err:
-        raise Refused(err) from err
+        raise CliRefused(err) from err
     sys.stdout.write(f"restored {args.path} to {db_path} ({result.images} images)\n")
     return EXIT_OK
 
@@ -94,7 +94,7 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
     if settings.http_port is None:
-        raise Refused(OpsRefusal("KONTEXT_HTTP_PORT is not set, so the bot serves no /healthz."))
+        raise CliRefused(OpsRefusal("KONTEXT_HTTP_PORT is not set, so the bot serves no /healthz."))
     host = settings.http_host
     if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - bound to every address: ask loopback
         host = "127.0.0.1"
