@@ -37,7 +37,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
-from bot.cli_exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliRefused
+from bot.cli_base import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliRefused, add_command
 from bot.cli_ops import OPS_COMMANDS
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -107,7 +107,9 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_edit(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser("edit", help="edit one or more images with a prompt")
+    parser = add_command(
+        commands, "edit", "edit one or more images with a prompt", _generate_command
+    )
     parser.add_argument(
         "--image",
         action="append",
@@ -116,13 +118,14 @@ def _add_edit(commands: argparse._SubParsersAction[_Parser]) -> None:
         help=f"a reference image (repeat for up to {MAX_REFERENCES})",
     )
     _add_generation_options(parser)
-    parser.set_defaults(handler=_generate_command)
 
 
 def _add_imagine(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser("imagine", help="make an image from a prompt alone")
+    parser = add_command(
+        commands, "imagine", "make an image from a prompt alone", _generate_command
+    )
     _add_generation_options(parser)
-    parser.set_defaults(handler=_generate_command, image=[])
+    parser.set_defaults(image=[])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,8 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
-    parser.set_defaults(handler=_run_command)
+    add_command(commands, "run", "run the Discord bot (needs DISCORD_TOKEN)", _run_command)
 
 
 def _run_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,10 +165,12 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_migrate(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
-        "migrate", help="create or upgrade the database at KONTEXT_DATABASE_URL"
+    add_command(
+        commands,
+        "migrate",
+        "create or upgrade the database at KONTEXT_DATABASE_URL",
+        _migrate_command,
     )
-    parser.set_defaults(handler=_migrate_command)
 
 
 def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:

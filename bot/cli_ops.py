@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.cli_exit import EXIT_FAILURE, EXIT_OK, CliRefused
+from bot.cli_base import EXIT_FAILURE, EXIT_OK, CliRefused, add_command
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.ops.backup import BackupError, backup_sqlite, restore_sqlite
@@ -45,11 +45,13 @@ def _sqlite_paths(settings: Settings, command: str) -> tuple[Path, Path]:
 
 
 def add_backup(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "backup", help="copy the SQLite database and its images into a new folder (while running)"
+    parser = add_command(
+        commands,
+        "backup",
+        "copy the SQLite database and its images into a new folder (while running)",
+        _backup,
     )
     parser.add_argument("path", type=Path, help="a folder that does not exist yet (or is empty)")
-    parser.set_defaults(handler=_backup)
 
 
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,11 +68,10 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_restore(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "restore", help="put a backup in place as KONTEXT_DATABASE_URL (bot stopped)"
+    parser = add_command(
+        commands, "restore", "put a backup in place as KONTEXT_DATABASE_URL (bot stopped)", _restore
     )
     parser.add_argument("path", type=Path, help="a folder made by `kontext-bot backup`")
-    parser.set_defaults(handler=_restore)
 
 
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
@@ -84,10 +85,12 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_health(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "health", help="ask the running bot's /healthz (KONTEXT_HTTP_PORT); exit 0 when healthy"
+    add_command(
+        commands,
+        "health",
+        "ask the running bot's /healthz (KONTEXT_HTTP_PORT); exit 0 when healthy",
+        _health,
     )
-    parser.set_defaults(handler=_health)
 
 
 def _health(args: argparse.Namespace, settings: Settings) -> int:
@@ -120,10 +123,12 @@ def _down(answer: Any) -> list[str]:
 
 
 def add_doctor(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "doctor", help="check the setup: one line per check, exit 0 only when all pass"
+    add_command(
+        commands,
+        "doctor",
+        "check the setup: one line per check, exit 0 only when all pass",
+        _doctor,
     )
-    parser.set_defaults(handler=_doctor)
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
