@@ -35,7 +35,7 @@ import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -164,6 +164,9 @@ _INPUT_WORDS = (
     "not supported",
     "too large",
 )
+
+
+E = TypeVar("E", bound=ProviderError)
 
 
 class ProviderHttp:
@@ -416,31 +419,28 @@ class ProviderHttp:
         if status == 402 or (status == 403 and _has(said, _CREDIT_WORDS)):
             return self.credits(detail, said)
         if status in (401, 403):
-            return AuthError(
-                self.name,
-                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}."
-                + self._quote(said),
-                detail=detail,
-                said=said or None,
+            return self._error(
+                AuthError,
+                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}.",
+                detail,
+                said,
             )
         if status in (400, 404, 413, 415, 422):
             if _has(said, _MODERATION_WORDS):
                 return self.moderated(detail, said)
             return self.invalid(said, detail)
         if status in (408, 504):
-            return ProviderTimeout(
-                self.name,
-                f"{self.label} timed out generating the image. Try again in a few minutes."
-                + self._quote(said),
-                detail=detail,
-                said=said or None,
+            return self._error(
+                ProviderTimeout,
+                f"{self.label} timed out generating the image. Try again in a few minutes.",
+                detail,
+                said,
             )
-        return UpstreamError(
-            self.name,
-            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes."
-            + self._quote(said),
-            detail=detail,
-            said=said or None,
+        return self._error(
+            UpstreamError,
+            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes.",
+            detail,
+            said,
         )
 
     def failure(
@@ -472,26 +472,28 @@ class ProviderHttp:
             said=said or None,
         )
 
+    def _error(self, kind: type[E], message: str, detail: str | None, said: str) -> E:
+        """A ``kind`` of error: our ``message``, then the provider's own words, if any."""
+        return kind(self.name, message + self._quote(said), detail=detail, said=said or None)
+
     def _quote(self, said: str) -> str:
         """The provider's own words after ours (already cleaned by :meth:`safe`)."""
         return f' {self.label} said: "{said}"' if said else ""
 
     def credits(self, detail: str | None, said: str = "") -> CreditsExhausted:
-        return CreditsExhausted(
-            self.name,
-            f"The {self.label} account is out of credits. Top it up, or choose another provider."
-            + self._quote(said),
-            detail=detail,
-            said=said or None,
+        return self._error(
+            CreditsExhausted,
+            f"The {self.label} account is out of credits. Top it up, or choose another provider.",
+            detail,
+            said,
         )
 
     def moderated(self, detail: str | None, said: str = "") -> Moderated:
-        return Moderated(
-            self.name,
-            f"{self.label}'s safety filter blocked this image. Change the prompt or the image."
-            + self._quote(said),
-            detail=detail,
-            said=said or None,
+        return self._error(
+            Moderated,
+            f"{self.label}'s safety filter blocked this image. Change the prompt or the image.",
+            detail,
+            said,
         )
 
     def invalid(self, said: str, detail: str | None) -> InvalidInput:
