@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run(commands: argparse._SubParsersAction[_Parser]) -> None:
-    add_command(commands, "run", "run the Discord bot (needs DISCORD_TOKEN)", _run_command)
+    parser = commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    parser.set_defaults(handler=_run_command)
 
 
 def _run_command(args: argparse.Namespace, settings: Settings) -> int:
