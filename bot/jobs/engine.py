@@ -27,7 +27,7 @@ from storage.base import DatabaseFault, LimitExceeded, Repository
 
 from . import messages
 from .batch import cancel_items
-from .errors import AlreadyFinished, JobNotFound, NotAllowed, UnknownProvider
+from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .intake import checked_params, community_limits
 from .lanes import ActiveJob, Lane, build_lane
@@ -41,6 +41,7 @@ from .limits import (
 from .parking import Parking
 from .pausing import LanePauses
 from .requests import Deliverer, EditRequest, OutputValidator, probe_output
+from .routing import Router
 from .runner import RunContext, cancel_at_provider, end_job, run_job
 from .shared import SharedQueue
 
@@ -87,6 +88,9 @@ class JobEngine:
         if fallback is not None and fallback not in self._providers:
             log.warning("fallback provider %s is not configured: no fallback", fallback)
         self._parking = Parking(self.clock)
+        self.router = Router(
+            self._providers, repo, self.concurrency, self._typical_seconds, fallback=fallback
+        )
         self.pauses = LanePauses(self._lanes)  # see bot.jobs.pausing
         self._ctx = RunContext(
             repo=repo,
@@ -102,6 +106,7 @@ class JobEngine:
             on_requeue=self._requeued,
             on_rate_limited=self._rate_limited,
             on_provider_done=self._provider_done,
+            reroute=self.router.fallback,
             pauses=self.pauses,
         )
         self._active: dict[int, ActiveJob] = {}
@@ -202,14 +207,8 @@ class JobEngine:
         now = self.clock.now()
         settings = await self.repo.get_guild_settings(request.guild_id)
         await check_daily_credits(self.repo, settings, now)
-        name = request.provider or settings.provider or self.config.default_provider
-        lane = self._lanes.get(name)
-        if lane is None:
-            available = ", ".join(sorted(self._lanes)) or "none"
-            raise UnknownProvider(
-                f"The provider '{name}' is not available here (available: {available}). "
-                "Pick another one, or ask an admin to change this server's provider."
-            )
+        route = await self.router.route(request, settings, self.config.default_provider)
+        name, lane = route.provider, self._lanes[route.provider]
         params = checked_params(request, settings, lane.provider)
         limits = await community_limits(self.repo, request, settings)
         references = []
@@ -241,6 +240,7 @@ class JobEngine:
             reply_to_message_id=request.reply_to_message_id,
             references=tuple(references),
             deadline_at=now + self.config.deadline_seconds,
+            route_reason=route.reason,
         )
         try:
             job = await self.repo.enqueue(new_job, now=now, limits=limits)
