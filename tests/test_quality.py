@@ -94,24 +94,12 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return groups
 
 
-#: Cycles that are still to be broken (by moving what both sides share into a module of its
-#: own): the engine's batch splitting and provider pausing with the runner. Listed so that no
-#: other cycle can appear, and so that this list must shrink when one of them is broken.
-KNOWN_CYCLES = [
-    ["bot.jobs.batch", "bot.jobs.pausing", "bot.jobs.runner"],
-]
-
-
 def test_no_import_cycle_among_project_modules() -> None:
     """Every import counts, those under ``TYPE_CHECKING`` and inside functions included."""
     graph = grimp.build_graph("bot", "cogs", "storage", cache_dir=None)
     edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
-    assert sorted(_cycles(edges)) == KNOWN_CYCLES
+    assert sorted(_cycles(edges)) == []
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-
-
-#: Modules past the limit, still to be split (the runner grew with batches and pausing).
-KNOWN_LONG = {"bot/jobs/runner.py"}
 
 
 def test_no_module_is_longer_than_600_lines() -> None:
@@ -121,7 +109,7 @@ def test_no_module_is_longer_than_600_lines() -> None:
         for path in (REPO_ROOT / folder).rglob("*.py")
         if len(path.read_text(encoding="utf-8").splitlines()) > 600
     }
-    assert long == KNOWN_LONG
+    assert long == set()
 
 
 def test_comments_cite_nothing_outside_the_repository() -> None:

@@ -27,6 +27,8 @@ from storage.base import DatabaseFault, LimitExceeded, Repository
 
 from . import messages
 from .batch import cancel_items
+from .context import RunContext, announce_pause, cancel_at_provider, end_job
+from .driver import run_job
 from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .intake import checked_params, community_limits
@@ -42,7 +44,6 @@ from .parking import Parking
 from .pausing import LanePauses
 from .requests import Deliverer, EditRequest, OutputValidator, probe_output
 from .routing import Router
-from .runner import RunContext, cancel_at_provider, end_job, run_job
 from .shared import SharedQueue
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ class JobEngine:
         typical = await self._typical_seconds(name)
         eta = queue_eta(position or 1, lane.gate.concurrency, typical)
         await self.events.emit(JobQueued(job=job, at=now, position=position, eta_seconds=eta))
-        await self.pauses.announce(self._ctx, job)
+        await announce_pause(self._ctx, job)
         lane.wake.set()
         return job
 
