@@ -81,10 +81,11 @@ class LanePauses:
             lane.wake.set()
 
     async def accepted(self, provider: str) -> None:
-        """The provider accepted a job: its account works, so a pause is over."""
+        """The provider accepted a job: its account works, so a pause is over. The shared
+        record goes first: an upkeep that reads it meanwhile must not pause this engine again."""
         if self.handler is not None and self.is_paused(provider):
-            self.resume(provider)
             try:
                 await self.handler.resumed(provider)
             except Exception:
                 log.exception("recording that %s resumed failed", provider)
+            self.resume(provider)
