@@ -170,6 +170,7 @@ def info_text(info: JobInfo) -> str:
         f"**Prompt:** {quote_prompt(job.prompt, 900)}",
         f"**Provider:** {escape_text(info.provider_label)}"
         + (f" · model {escape_text(model or job.model or '')}" if model or job.model else ""),
+        *([f"**Why this provider:** {escape_text(job.route_reason)}"] if job.route_reason else []),
         f"**Seed:** {seed if seed is not None else 'random'}"
         f" · **Aspect ratio:** {params.aspect_ratio.value if params.aspect_ratio else 'auto'}"
         f" · **Format:** {params.output_format.value}",
@@ -254,6 +255,11 @@ def settings_text(settings: GuildSettings, default_provider: str) -> str:
             "**Kontext settings for this server**",
             f"• provider: `{settings.provider or default_provider}`"
             + ("" if settings.provider else " (the bot's default)"),
+            *(
+                [f"• providers to route between (preferred first): {', '.join(settings.providers)}"]
+                if settings.providers and not settings.provider
+                else []
+            ),
             f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
             f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
             f"• NSFW outputs: {settings.nsfw_policy.value}",
