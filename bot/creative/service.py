@@ -34,6 +34,7 @@ from .models import (
     BlockRule,
     CreativeSettings,
     MemberPrefs,
+    Origin,
     PickResult,
     RequestOptions,
     Resolved,
@@ -402,7 +403,10 @@ class CreativeService:
             kind=kind,
             prompt=resolved.prompt,
             params=resolved.params,
-            provider=resolved.provider,
+            # A provider nobody chose (the deployment's default) is left to routing.
+            provider=(
+                None if resolved.origins.get("provider") is Origin.PROVIDER else resolved.provider
+            ),
             parent_output_id=parent_output_id,
             reply_to_message_id=reply_to_message_id,
             images=images,

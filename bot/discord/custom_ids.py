@@ -27,6 +27,7 @@ class Action(StrEnum):
     HISTORY = "history"  # the chain's contact sheet
     UNDO = "undo"  # re-post the parent output as the new tip
     SHARE = "share"  # post the result to the gallery channel
+    FORGET = "forget"  # confirm /kontext forget-me (the id is the member's user id)
 
 
 #: The actions of modals (the others are buttons).
