@@ -192,10 +192,12 @@ async def _discord_checks(settings: Settings, http: Any) -> list[Any]:
 
 
 def add_sync(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "sync", help="register the slash commands with Discord now (start does it on changes)"
+    add_command(
+        commands,
+        "sync",
+        "register the slash commands with Discord now (start does it on changes)",
+        _sync,
     )
-    parser.set_defaults(handler=_sync)
 
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
@@ -204,7 +206,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     try:
         count = asyncio.run(register_commands(settings))
     except ConfigurationError as err:
-        raise _refuse(err) from err
+        raise CliRefused(err) from err
     sys.stdout.write(f"registered {count} commands\n")
     return EXIT_OK
 
