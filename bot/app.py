@@ -22,6 +22,7 @@ import httpx
 
 from bot.clock import Clock, SystemClock
 from bot.config import DatabaseUrl, Settings
+from bot.creative.service import CreativeService
 from bot.discord.client import KontextBot
 from bot.discord.delivery import DiscordDelivery
 from bot.discord.endpoints import point_discord_at
@@ -131,6 +132,9 @@ async def open_app(
             capabilities=capabilities,
             default_provider=settings.provider,
             clock=clock,
+            creative=CreativeService(
+                repo, clock, catalog=capabilities, default_provider=settings.provider
+            ),
         )
         bot = KontextBot(
             settings=settings,

@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.creative.models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
 from bot.discord import custom_ids
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
@@ -34,16 +35,71 @@ from bot.edits import ImageInput
 from bot.edits.base import MAX_ID
 from bot.edits.creating import NO_IMAGE
 from bot.errors import BadRequest, KontextError
-from bot.models import MAX_PROMPT_LENGTH, AspectRatio, Job
+from bot.models import MAX_PROMPT_LENGTH, AspectRatio, Job, OutputFormat
+from bot.providers import CAPABILITIES
 
 MAX_SEED = 2**32 - 1
 RATIO_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in AspectRatio]
+FORMAT_CHOICES = [app_commands.Choice(name=f.value, value=f.value) for f in OutputFormat]
+PROVIDER_CHOICES = [
+    app_commands.Choice(name=caps.label, value=name) for name, caps in CAPABILITIES.items()
+]
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_LENGTH]
 Seed = app_commands.Range[int, 1, MAX_SEED]
+Count = app_commands.Range[int, 1, MAX_BATCH]
+StyleName = app_commands.Range[str, 1, MAX_STYLE_NAME]
+Guidance = app_commands.Range[float, 0, 20]
+Safety = app_commands.Range[int, 1, 6]
+
+#: The descriptions of the creative options both commands share.
+CREATIVE_OPTIONS = {
+    "count": "How many images to make at once (1-4); pick one afterwards",
+    "style": "A named style (type to search); 'none' for no style",
+    "guidance": "How closely to follow the prompt (where the provider supports it)",
+    "safety_tolerance": "1 is the strictest; never above the server's maximum",
+    "output_format": "The result's file format (where the provider supports it)",
+    "provider": "The image service (only where the server lets members choose)",
+}
 
 
-def _ratio(choice: app_commands.Choice[str] | None) -> AspectRatio | None:
-    return AspectRatio(choice.value) if choice is not None else None
+def _options(
+    count: int | None,
+    style: str | None,
+    aspect_ratio: app_commands.Choice[str] | None,
+    guidance: float | None,
+    safety_tolerance: int | None,
+    output_format: app_commands.Choice[str] | None,
+    provider: app_commands.Choice[str] | None,
+    seed: int | None,
+) -> RequestOptions:
+    """What the member typed, for the creative service to resolve."""
+    return RequestOptions(
+        count=count,
+        style=style,
+        aspect_ratio=AspectRatio(aspect_ratio.value) if aspect_ratio else None,
+        guidance=guidance,
+        safety_tolerance=safety_tolerance,
+        output_format=OutputFormat(output_format.value) if output_format else None,
+        provider=provider.value if provider else None,
+        seed=seed,
+    )
+
+
+async def style_autocomplete(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Up to 25 styles of this server and the presets matching what is typed."""
+    if interaction.guild_id is None:
+        return []
+    found = await bot_of(interaction).edits.creative.search_styles(interaction.guild_id, current)
+    return [
+        app_commands.Choice(name=_choice_name(c.name, c.description), value=c.name) for c in found
+    ]
+
+
+def _choice_name(name: str, description: str) -> str:
+    text = f"{name} — {description}" if description else name
+    return text if len(text) <= 100 else text[:99] + "…"
 
 
 class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
@@ -83,8 +139,12 @@ class EditCog(MenuCog):
         image4="A fourth reference image",
         aspect_ratio="Shape of the result (default: like the first image)",
         seed="Fix the seed to reproduce a result",
+        **CREATIVE_OPTIONS,
     )
-    @app_commands.choices(aspect_ratio=RATIO_CHOICES)
+    @app_commands.choices(
+        aspect_ratio=RATIO_CHOICES, output_format=FORMAT_CHOICES, provider=PROVIDER_CHOICES
+    )
+    @app_commands.autocomplete(style=style_autocomplete)
     async def edit(
         self,
         interaction: discord.Interaction[Any],
@@ -95,40 +155,50 @@ class EditCog(MenuCog):
         image4: discord.Attachment | None = None,
         aspect_ratio: app_commands.Choice[str] | None = None,
         seed: Seed | None = None,
+        count: Count | None = None,
+        style: StyleName | None = None,
+        guidance: Guidance | None = None,
+        safety_tolerance: Safety | None = None,
+        output_format: app_commands.Choice[str] | None = None,
+        provider: app_commands.Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
         images = [image_input(a) for a in attachments]
         who = requester(interaction)
-        await self._start(
-            interaction,
-            lambda: self.bot.edits.edit(
-                who, prompt, images, aspect_ratio=_ratio(aspect_ratio), seed=seed
-            ),
-        )
+        knobs = (guidance, safety_tolerance, output_format, provider, seed)
+        options = _options(count, style, aspect_ratio, *knobs)
+        await self._start(interaction, lambda: self.bot.edits.edit(who, prompt, images, options))
 
     @app_commands.command(name="imagine", description="Make an image from a prompt")
     @app_commands.describe(
         prompt="What to draw (up to 4000 characters)",
         aspect_ratio="Shape of the result (default 1:1)",
         seed="Fix the seed to reproduce a result",
+        **CREATIVE_OPTIONS,
     )
-    @app_commands.choices(aspect_ratio=RATIO_CHOICES)
+    @app_commands.choices(
+        aspect_ratio=RATIO_CHOICES, output_format=FORMAT_CHOICES, provider=PROVIDER_CHOICES
+    )
+    @app_commands.autocomplete(style=style_autocomplete)
     async def imagine(
         self,
         interaction: discord.Interaction[Any],
         prompt: Prompt,
         aspect_ratio: app_commands.Choice[str] | None = None,
         seed: Seed | None = None,
+        count: Count | None = None,
+        style: StyleName | None = None,
+        guidance: Guidance | None = None,
+        safety_tolerance: Safety | None = None,
+        output_format: app_commands.Choice[str] | None = None,
+        provider: app_commands.Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
-        await self._start(
-            interaction,
-            lambda: self.bot.edits.imagine(
-                who, prompt, aspect_ratio=_ratio(aspect_ratio), seed=seed
-            ),
-        )
+        knobs = (guidance, safety_tolerance, output_format, provider, seed)
+        options = _options(count, style, aspect_ratio, *knobs)
+        await self._start(interaction, lambda: self.bot.edits.imagine(who, prompt, options))
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message

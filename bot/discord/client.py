@@ -31,6 +31,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.remix",  # replies, remix channels, /kontext remix
     "cogs.history",  # History, Undo, "Edit history", /kontext history
     "cogs.gallery",  # Share and ⭐ reactions
+    "cogs.batches",  # the pick buttons under a batch
 )
 
 

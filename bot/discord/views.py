@@ -11,6 +11,7 @@ registered, in a fixed order. Every failure of a press goes to the one error han
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import discord
@@ -92,12 +93,20 @@ class ButtonCatalog:
                 del self._classes[cls.action]
 
     def result_view(
-        self, job_id: int, *, undo: bool = False, share: bool = False
+        self,
+        job_id: int,
+        *,
+        undo: bool = False,
+        share: bool = False,
+        picks: Sequence[int] = (),
     ) -> discord.ui.View:
         """Reroll, Edit, Info, Delete; then History, Undo (the job edited an earlier output)
-        and Share (the server has a gallery channel)."""
+        and Share (the server has a gallery channel); then, under a batch, one button per
+        image (``picks``: the numbers posted) that posts that image alone."""
         skip = {a for a, shown in ((Action.UNDO, undo), (Action.SHARE, share)) if not shown}
-        return self._view(job_id, RESULT_ROWS, skip)
+        pick_row = tuple(custom_ids.PICK_ACTIONS[n] for n in picks if n in custom_ids.PICK_ACTIONS)
+        rows = (pick_row, *RESULT_ROWS) if len(pick_row) > 1 else RESULT_ROWS
+        return self._view(job_id, rows, skip)
 
     def status_view(self, job_id: int) -> discord.ui.View:
         return self._view(job_id, (STATUS_ROW,), set())
