@@ -85,6 +85,18 @@ def _options(
     )
 
 
+def _modal_options(count: str, style: str) -> RequestOptions:
+    """The form's optional count and style (blank: the member's or the server's default)."""
+    number: int | None = None
+    if count.strip():
+        if not count.strip().isdigit() or not 1 <= int(count) <= MAX_BATCH:
+            raise BadRequest(
+                f"How many images: write a number from 1 to {MAX_BATCH} (or leave it blank)."
+            )
+        number = int(count)
+    return RequestOptions(count=number, style=style.strip() or None)
+
+
 async def style_autocomplete(
     interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
@@ -226,18 +238,24 @@ class EditCog(MenuCog):
             await interaction.response.defer(ephemeral=True, thinking=True)
             if interaction.guild_id is None:
                 raise app_commands.NoPrivateMessage()
-            prompt = submitted_text(list(data.get("components") or []), "prompt")
+            fields = list(data.get("components") or [])
+            prompt = submitted_text(fields, "prompt")
+            options = _modal_options(
+                submitted_text(fields, "count"), submitted_text(fields, "style")
+            )
             who = requester(interaction)
             edits = self.bot.edits
             if action is Action.EDIT_MODAL:
-                await self._start(interaction, lambda: edits.iterate(who, target, prompt))
+                await self._start(
+                    interaction, lambda: edits.iterate(who, target, prompt, options=options)
+                )
             else:
 
                 async def images() -> list[ImageInput]:
                     return await self._images_of(interaction, target)
 
                 await self._start(
-                    interaction, lambda: edits.edit_message(who, prompt, target, images)
+                    interaction, lambda: edits.edit_message(who, prompt, target, images, options)
                 )
         except Exception as error:
             await report(interaction, error)

@@ -274,6 +274,8 @@ class DiscordDelivery:
             await self._deliver_by_dm(job, channel, files, posted, images, notes)
             return
         picks = [i.output.number for i in posted] if job.params.num_images > 1 else []
+        if len(picks) > 1:
+            notes.insert(0, render.NOTE_BATCH)
         try:
             message = await self._send_result(job, channel, files, notes, picks)
         except (discord.NotFound, discord.Forbidden) as err:

@@ -446,6 +446,10 @@ def batch_failed(number: int, count: int, reason: str) -> str:
     return f"Image {number} of {count} failed{why}"
 
 
+NOTE_BATCH = (
+    "Press an image's number to post it alone; reply with its number to edit it "
+    "(e.g. `2: make it night`)."
+)
 NOTE_REENCODED = "Re-encoded to fit Discord's upload limit."
 NOTE_THREAD_GONE = "The thread was gone or closed to me, so I posted the result here."
 NOTE_NO_ATTACH_NO_DM = (

@@ -16,12 +16,15 @@ from typing import Any, ClassVar
 
 import discord
 
+from bot.creative.models import MAX_STYLE_NAME
 from bot.discord import custom_ids
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import report
 from bot.models import MAX_PROMPT_LENGTH
 
 PROMPT_LABEL = "What should change?"
+COUNT_LABEL = "How many images?"
+STYLE_LABEL = "Style (optional)"
 
 #: The buttons of a result, row by row, and of a status message.
 RESULT_ROWS: tuple[tuple[Action, ...], ...] = (
@@ -134,6 +137,21 @@ class PromptModal(discord.ui.Modal):
         style=discord.TextStyle.paragraph,
         max_length=MAX_PROMPT_LENGTH,
         placeholder="e.g. make it night time, keep everything else",
+    )
+
+    count: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label=COUNT_LABEL,
+        custom_id="count",
+        required=False,
+        max_length=1,
+        placeholder="1 to 4 (blank: your or the server's default)",
+    )
+    style: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label=STYLE_LABEL,
+        custom_id="style",
+        required=False,
+        max_length=MAX_STYLE_NAME,
+        placeholder="e.g. watercolor, night, sticker; none for no style",
     )
 
     def __init__(self, action: Action, target_id: int, title: str) -> None:

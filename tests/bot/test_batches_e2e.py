@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.discord import render
 from bot.models import JobKind
 from tests.bot.conftest import Delivered, Harness
 from tests.bot.iterating import answer_to, job_id_of, nth_result, reply
 from tests.discord_fake import FakeDiscord
 from tests.discord_fake.models import StoredMessage
-from tests.fakes import FAKES, AimlApiFake, docs_dir
+from tests.fakes import FAKES, AimlApiFake, Outcome, docs_dir
 
 
 def _labels(message: StoredMessage) -> list[str]:
@@ -149,5 +150,61 @@ async def test_knobs_are_refused_where_the_provider_lacks_them(
             _, ack = await h.edit("x", provider="aimlapi")
             assert "does not let members choose" in ack.content
             assert wavespeed.submits == 0
+        finally:
+            await h.stop()
+
+
+async def test_the_edit_form_takes_a_count_and_a_style(kontext: Harness) -> None:
+    done = await kontext.edit_done("make it blue")
+    alice = kontext.member("alice")
+    form = await (await alice.click(done.result, "Edit")).modal()
+    labels = [c["label"] for row in form["components"] for c in row.get("components", [row])]
+    assert labels == ["What should change?", "How many images?", "Style (optional)"]
+    ack = await (
+        await alice.submit_modal(
+            {"What should change?": "a hat", "How many images?": "2", "Style (optional)": "night"}
+        )
+    ).response()
+    assert "Queued" in ack.content, ack.content
+    child = await nth_result(kontext, done.thread_id, 2)
+    job = await kontext.job(job_id_of(child))
+    assert job.params.num_images == 2 and job.params.style == "night"
+    assert len(child.attachments) == 2
+
+    await (await alice.click(child, "Edit")).modal()
+    refused = await (
+        await alice.submit_modal({"What should change?": "a hat", "How many images?": "9"})
+    ).response()
+    assert "number from 1 to 4" in refused.content
+
+
+async def test_style_is_searched_as_you_type(kontext: Harness) -> None:
+    alice = kontext.member("alice")
+    handle = await alice.autocomplete("imagine", focused="style", prompt="a cat", style="water")
+    choices = await handle.choices()
+    assert choices and choices[0]["value"] == "watercolor"
+    assert all(len(c["name"]) <= 100 for c in choices)
+    everything = await (await alice.autocomplete("edit", focused="style", style="")).choices()
+    assert 10 <= len(everything) <= 25
+
+
+async def test_a_partly_failed_batch_says_which_images_failed(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    async with FAKES["wavespeed"](docs=docs_dir()) as wavespeed:
+        wavespeed.script(
+            "submit",
+            Outcome.success(),
+            Outcome.http(400, "The input could not be processed"),
+            Outcome.success(),
+        )
+        h = Harness(fake_discord, wavespeed, tmp_path / "kontext.db")  # type: ignore[arg-type]
+        await h.start()
+        try:
+            done = await h.edit_done("make it blue", count=3)
+            assert len(done.result.attachments) == 2
+            assert "Image 2 of 3 failed" in done.result.content
+            assert _labels(done.result)[:2] == ["1", "3"]
+            assert render.NOTE_BATCH in done.result.content
         finally:
             await h.stop()
