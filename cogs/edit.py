@@ -30,20 +30,20 @@ from bot.discord.interactions import (
     requester,
     start_job,
 )
+from bot.discord.options import (
+    FORMAT_CHOICES,
+    PROVIDER_CHOICES,
+    RATIO_CHOICES,
+    style_autocomplete,
+)
 from bot.discord.views import JobButton, PromptModal, submitted_text
 from bot.edits import ImageInput
 from bot.edits.base import MAX_ID
 from bot.edits.creating import NO_IMAGE
 from bot.errors import BadRequest, KontextError
 from bot.models import MAX_PROMPT_LENGTH, AspectRatio, Job, OutputFormat
-from bot.providers import CAPABILITIES
 
 MAX_SEED = 2**32 - 1
-RATIO_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in AspectRatio]
-FORMAT_CHOICES = [app_commands.Choice(name=f.value, value=f.value) for f in OutputFormat]
-PROVIDER_CHOICES = [
-    app_commands.Choice(name=caps.label, value=name) for name, caps in CAPABILITIES.items()
-]
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_LENGTH]
 Seed = app_commands.Range[int, 1, MAX_SEED]
 Count = app_commands.Range[int, 1, MAX_BATCH]
@@ -95,23 +95,6 @@ def _modal_options(count: str, style: str) -> RequestOptions:
             )
         number = int(count)
     return RequestOptions(count=number, style=style.strip() or None)
-
-
-async def style_autocomplete(
-    interaction: discord.Interaction[Any], current: str
-) -> list[app_commands.Choice[str]]:
-    """Up to 25 styles of this server and the presets matching what is typed."""
-    if interaction.guild_id is None:
-        return []
-    found = await bot_of(interaction).edits.creative.search_styles(interaction.guild_id, current)
-    return [
-        app_commands.Choice(name=_choice_name(c.name, c.description), value=c.name) for c in found
-    ]
-
-
-def _choice_name(name: str, description: str) -> str:
-    text = f"{name} — {description}" if description else name
-    return text if len(text) <= 100 else text[:99] + "…"
 
 
 class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):

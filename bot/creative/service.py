@@ -147,8 +147,7 @@ class CreativeService:
             raise StyleError(f"`{clean}` is a built-in style; built-in styles cannot be removed.")
         if not await self.repo.remove_guild_style(guild_id, clean):
             raise StyleError(
-                f"This server has no style called `{clean}`. `/kontext-admin style list` "
-                "shows them."
+                f"This server has no style called `{clean}`. `/kontext style list` shows them."
             )
 
     # --- member preferences -------------------------------------------------------------------

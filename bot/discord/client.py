@@ -32,6 +32,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.history",  # History, Undo, "Edit history", /kontext history
     "cogs.gallery",  # Share and ⭐ reactions
     "cogs.batches",  # the pick buttons under a batch
+    "cogs.creative",  # /kontext prefs | style | blocklist | tier | creative
 )
 
 

@@ -201,7 +201,20 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
     assert imagine == ["prompt", "aspect_ratio", "seed", *CREATIVE]
     assert commands["Edit image"]["type"] == 3
     subs = [o["name"] for o in commands["kontext"]["options"]]
-    assert sorted(subs) == ["cancel", "help", "history", "queue", "remix", "settings", "usage"]
+    assert sorted(subs) == [
+        "blocklist",
+        "cancel",
+        "creative",
+        "help",
+        "history",
+        "prefs",
+        "queue",
+        "remix",
+        "settings",
+        "style",
+        "tier",
+        "usage",
+    ]
 
 
 async def test_a_provider_outage_ends_in_a_clear_failure(harness: Harness) -> None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 LOADING = 1 << 7
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
-USER_OPTION, CHANNEL_OPTION, ATTACHMENT_OPTION = 6, 7, 11
+USER_OPTION, CHANNEL_OPTION, ROLE_OPTION, ATTACHMENT_OPTION = 6, 7, 8, 11
 
 
 def png_file(
@@ -330,6 +330,12 @@ class Actor:
             }
             resolved.setdefault("channels", {})[str(target.id)] = partial
             return str(target.id)
+        if kind == ROLE_OPTION:
+            guild = fake.guild_of(channel)
+            if guild is None or value not in guild.roles.values():
+                raise AssertionError("role options take a Role of the channel's guild")
+            resolved.setdefault("roles", {})[str(value.id)] = value.to_dict()
+            return str(value.id)
         return value
 
     async def use_message_command(self, name: str, message: StoredMessage) -> InteractionHandle:
