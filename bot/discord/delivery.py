@@ -353,7 +353,7 @@ class DiscordDelivery:
             caption,
             files,
             view=await self.result_view(job, picks=picks),
-            mentions=mentions_for(job.user_id),
+            mentions=mentions_for(job.user_id if job.params.ping else None),
             nonce=job.delivery_nonce,
             reference=reference,
         )
