@@ -126,6 +126,7 @@ async def open_app(
             fetcher=fetcher,
             worker_id=worker_id,
         )
+        delivery.board.follow_queue(engine.queue_eta)
         edits = EditService(
             repo=repo,
             engine=engine,

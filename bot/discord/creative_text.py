@@ -20,7 +20,6 @@ PREF_NAMES: Mapping[str, str] = {
     "provider": "Image service",
     "guidance": "Guidance",
     "safety_tolerance": "Safety tolerance",
-    "ping_when_done": "Ping when done",
 }
 
 
@@ -75,7 +74,6 @@ SETTING_NAMES: Mapping[str, str] = {
     "default_guidance": "Default guidance",
     "max_safety_tolerance": "Loosest safety tolerance members may choose",
     "members_choose_provider": "Members may choose the image service",
-    "ping_when_done": "Ping when done",
 }
 
 

@@ -82,7 +82,7 @@ class DiscordDelivery:
         self.capabilities = capabilities
         self._client: discord.Client | None = None
         self.views = ButtonCatalog()
-        self.board = StatusBoard(capabilities, self.views)
+        self.board = StatusBoard(capabilities, self.views, clock)
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
@@ -353,7 +353,7 @@ class DiscordDelivery:
             caption,
             files,
             view=await self.result_view(job, picks=picks),
-            mentions=mentions_for(job.user_id if job.params.ping else None),
+            mentions=mentions_for(job.user_id),
             nonce=job.delivery_nonce,
             reference=reference,
         )
