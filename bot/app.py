@@ -32,6 +32,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.limits import EngineConfig
 from bot.media import MediaFetcher
 from bot.ops.service import Operations
+from bot.provider_status import key_setting
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import Provider
 from storage import open_repository, resolve_database_url
@@ -73,7 +74,7 @@ def configured_providers(settings: Settings) -> list[str]:
         )
     if settings.provider not in names:
         raise ConfigurationError(
-            f"KONTEXT_PROVIDER is {settings.provider!r} but {settings.provider.upper()}_API_KEY "
+            f"KONTEXT_PROVIDER is {settings.provider!r} but {key_setting(settings.provider)} "
             "is not set. Set the key (or pick a provider whose key you have)."
         )
     names.remove(settings.provider)
@@ -112,7 +113,7 @@ async def open_app(
             stack.push_async_callback(provider.aclose)
         result_hosts = {h for n in names for h in CAPABILITIES[n].result_hosts}
         fetcher = MediaFetcher.from_settings(http, settings, tuple(sorted(result_hosts)))
-        capabilities = {name: CAPABILITIES[name] for name in names}
+        capabilities = {name: providers[name].capabilities for name in names}
         delivery = DiscordDelivery(repo=repo, clock=clock, capabilities=CAPABILITIES)
         overrides: dict[str, Any] = {"lease_seconds": settings.job_lease_seconds}
         overrides.update(engine_overrides or {})

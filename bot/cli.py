@@ -46,6 +46,7 @@ from bot.images import MAX_IMAGE_BYTES, image_too_large, prepare_image, to_refer
 from bot.media import MediaFetcher
 from bot.models import MAX_REFERENCES, AspectRatio, OutputFormat
 from bot.ops.logs import setup_logging
+from bot.provider_status import ProviderStatus, describe, provider_statuses
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import GenerationRequest, ReferenceImage
 from bot.text import check_prompt, escape_controls
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Kontext Bot: FLUX.1 Kontext image editing.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_migrate, _add_edit, _add_imagine, *OPS_COMMANDS):
+    for add in (_add_run, _add_migrate, _add_edit, _add_imagine, _add_providers, *OPS_COMMANDS):
         add(commands)
     return parser
 
@@ -185,6 +186,38 @@ def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     version = asyncio.run(storage.migrate(settings.database_url.get_secret_value()))
     sys.stdout.write(f"{settings.database_url}: schema version {version}\n")
     return EXIT_OK
+
+
+# -- providers --------------------------------------------------------------------------
+
+
+def _add_providers(commands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = commands.add_parser(
+        "providers", help="list the configured providers, what they can do, and test each key"
+    )
+    parser.set_defaults(handler=_providers_command)
+
+
+def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
+    async def check() -> list[ProviderStatus]:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            return await provider_statuses(settings, client, SystemClock())
+
+    statuses = asyncio.run(check())
+    configured = [s for s in statuses if s.key != "missing"]
+    if not configured:
+        raise _Refused(
+            UsageError(
+                "No provider has a key. Set one of "
+                f"{', '.join(s.detail for s in statuses)} (see README)."
+            )
+        )
+    for status in configured:
+        sys.stdout.write("\n".join(describe(status)) + "\n")
+    missing = [f"{s.name} ({s.detail})" for s in statuses if s.key == "missing"]
+    if missing:
+        sys.stdout.write(f"not configured: {', '.join(missing)}\n")
+    return EXIT_FAILURE if any(s.key == "refused" for s in configured) else EXIT_OK
 
 
 # -- edit / imagine ---------------------------------------------------------------------

@@ -67,6 +67,19 @@ class Settings(BaseSettings):
     wavespeed_base_url: str = Field(
         "https://api.wavespeed.ai", validation_alias=_env("WAVESPEED_BASE_URL")
     )
+    bfl_api_key: SecretStr | None = Field(None, validation_alias=_env("BFL_API_KEY"))
+    bfl_base_url: str = Field("https://api.bfl.ai", validation_alias=_env("BFL_BASE_URL"))
+    bfl_model: Literal["pro", "max"] = Field("max", validation_alias=_env("BFL_MODEL"))
+    fal_api_key: SecretStr | None = Field(None, validation_alias=_env("FAL_KEY"))
+    fal_base_url: str = Field("https://queue.fal.run", validation_alias=_env("FAL_BASE_URL"))
+    fal_model: Literal["pro", "max", "dev"] = Field("max", validation_alias=_env("FAL_MODEL"))
+    replicate_api_key: SecretStr | None = Field(None, validation_alias=_env("REPLICATE_API_TOKEN"))
+    replicate_base_url: str = Field(
+        "https://api.replicate.com", validation_alias=_env("REPLICATE_BASE_URL")
+    )
+    replicate_model: Literal["pro", "max", "dev"] = Field(
+        "max", validation_alias=_env("REPLICATE_MODEL")
+    )
     media_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=_env("KONTEXT_MEDIA_HOSTS")
     )
@@ -152,7 +165,13 @@ class Settings(BaseSettings):
         return self
 
     @field_validator(
-        "discord_api_base", "aimlapi_base_url", "modelslab_base_url", "wavespeed_base_url"
+        "discord_api_base",
+        "aimlapi_base_url",
+        "modelslab_base_url",
+        "wavespeed_base_url",
+        "bfl_base_url",
+        "fal_base_url",
+        "replicate_base_url",
     )
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
@@ -184,6 +203,11 @@ class Settings(BaseSettings):
     def base_url(self, provider: str) -> str:
         url: str = getattr(self, f"{provider}_base_url")
         return url
+
+    def model_choice(self, provider: str) -> str | None:
+        """The chosen model tier (pro / max / dev) of a provider that offers several."""
+        choice: str | None = getattr(self, f"{provider}_model", None)
+        return choice
 
     def secret_values(self) -> list[str]:
         """The values of the secret settings (token, keys), for masking in logs; the database

@@ -135,6 +135,9 @@ class GuildSettings(Frozen):
 
     guild_id: int
     provider: str | None = None  # None: the deployment's KONTEXT_PROVIDER
+    #: Providers this guild allows, in order of preference; a job goes to the one expected
+    #: to finish it soonest (unless ``provider`` or the member pins one). Empty: not routed.
+    providers: tuple[str, ...] = ()
     model: str | None = None
     default_aspect_ratio: AspectRatio | None = None
     safety_tolerance: int = Field(default=2, ge=1, le=6)
@@ -195,6 +198,7 @@ class NewJob(Frozen):
     reply_to_message_id: int | None = None  # post the result as a reply to this message
     references: tuple[NewReference, ...] = Field(default=(), max_length=MAX_REFERENCES)
     deadline_at: float | None = None  # epoch seconds; past it the job ends as expired
+    route_reason: str | None = None  # why the job went to its provider (shown by Info)
 
 
 class Job(Frozen):
@@ -227,6 +231,7 @@ class Job(Frozen):
     run_after: float | None = None  # not claimable before this time (retry backoff)
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    route_reason: str | None = None  # why the job went to its provider (shown by Info)
     image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
 
     @property

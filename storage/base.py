@@ -291,6 +291,10 @@ class Repository(Protocol):
 
     async def count_running(self, *, guild_id: int | None = None) -> int: ...
 
+    async def provider_backlog(self, provider: str) -> int:
+        """Jobs of the provider that are queued, submitting or running (all processes)."""
+        ...
+
     async def recent_durations(self, provider: str, *, limit: int = 20) -> list[float]:
         """Seconds from started to finished of the provider's last successful jobs."""
         ...

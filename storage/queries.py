@@ -20,12 +20,13 @@ DEFAULT_REFERENCE_RETENTION = 30 * DAY
 #: ``{source}`` is JOB_VALUES, or a ``SELECT`` of the same values guarded by limits.
 JOB_INSERT = """
 INSERT INTO jobs (guild_id, channel_id, thread_id, user_id, kind, prompt, params, provider,
-    model, parent_output_id, reply_to_message_id, status, created_at, updated_at, deadline_at)
+    model, parent_output_id, reply_to_message_id, status, created_at, updated_at, deadline_at,
+    route_reason)
 {source}
 RETURNING *
 """
-JOB_VALUES = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"
-JOB_SELECT = "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?"  # + WHERE guards
+JOB_VALUES = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)"
+JOB_SELECT = "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?"  # + WHERE guards
 
 
 def job_values(job: NewJob, now: float) -> tuple[object, ...]:
@@ -45,6 +46,7 @@ def job_values(job: NewJob, now: float) -> tuple[object, ...]:
         float(now),
         float(now),
         None if job.deadline_at is None else float(job.deadline_at),
+        job.route_reason,
     )
 
 

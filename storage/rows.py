@@ -37,6 +37,7 @@ TRANSITION_FIELDS = frozenset(
         "run_after",
         "status_message_id",
         "thread_id",
+        "route_reason",
     }
 )
 #: Columns ``update_job`` may set (never the status, the lease or the bookkeeping times).
@@ -53,6 +54,8 @@ def status_list(statuses: Iterable[JobStatus]) -> str:
 
 OPEN_SQL = status_list({JobStatus.QUEUED} | ACTIVE_STATUSES)
 ACTIVE_SQL = status_list(ACTIVE_STATUSES)
+#: Waiting for, or holding, a provider slot.
+BACKLOG_SQL = status_list({JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.RUNNING})
 TERMINAL_SQL = status_list(TERMINAL_STATUSES)
 #: Ended without producing anything: these do not count against the daily quota.
 UNCOUNTED_SQL = status_list({JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.EXPIRED})
@@ -93,6 +96,7 @@ def settings_from_row(row: Row) -> GuildSettings:
     data.pop("updated_at", None)
     data["allowed_role_ids"] = tuple(json.loads(data["allowed_role_ids"]))
     data["allowed_channel_ids"] = tuple(json.loads(data["allowed_channel_ids"]))
+    data["providers"] = tuple(json.loads(data["providers"]))
     return GuildSettings.model_validate(data)
 
 
@@ -100,6 +104,7 @@ def settings_values(settings: GuildSettings) -> dict[str, object]:
     data: dict[str, object] = settings.model_dump(mode="json")
     data["allowed_role_ids"] = json.dumps(list(settings.allowed_role_ids))
     data["allowed_channel_ids"] = json.dumps(list(settings.allowed_channel_ids))
+    data["providers"] = json.dumps(list(settings.providers))
     return data
 
 

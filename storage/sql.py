@@ -26,7 +26,7 @@ from storage.queries import (
     job_weight,
 )
 from storage.records import RecordsMixin
-from storage.rows import ACTIVE_SQL, OPEN_SQL
+from storage.rows import ACTIVE_SQL, BACKLOG_SQL, OPEN_SQL
 from storage.sqlbase import Tx
 
 log = logging.getLogger(__name__)
@@ -288,6 +288,14 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         async with self._session() as tx:
             row = await tx.fetchrow(sql, *args)
         return 0 if row is None else int(row["n"])
+
+    async def provider_backlog(self, provider: str) -> int:
+        """Jobs waiting for or holding one of the provider's slots (all processes)."""
+        return await self._count(
+            "SELECT COUNT(*) AS n FROM jobs WHERE provider = ? "  # noqa: S608 - fixed text
+            f"AND status IN ({BACKLOG_SQL})",
+            provider,
+        )
 
     async def recent_durations(self, provider: str, *, limit: int = 20) -> list[float]:
         async with self._session() as tx:

@@ -21,7 +21,7 @@ from tests.conftest import REPO_ROOT
 from tests.fakes import FAKES, FakeProvider, Outcome, env_for, require_docs
 from tests.fakes.threaded import ThreadedFake
 
-_OUR_ENV = ("_API_KEY", "_BASE_URL", "KONTEXT_")
+_OUR_ENV = ("_API_KEY", "_API_TOKEN", "FAL_KEY", "_BASE_URL", "_MODEL", "KONTEXT_")
 
 
 def _clean_env() -> dict[str, str]:
@@ -230,6 +230,23 @@ FAILURES = {
         (Outcome.http(422, "image is required"), "image is required"),
         (Outcome.http(503), "had a problem"),
     ],
+    "bfl": [
+        (Outcome.http(402), "out of credits"),
+        (Outcome.rate_limited(3600, message="Too many active tasks"), "Try again in 3600 s"),
+        (Outcome.processing(0, then=Outcome.failed("Request Moderated")), "safety filter"),
+    ],
+    "fal": [
+        (
+            Outcome.http(403, "User is locked. Reason: Exhausted balance. Top up your balance."),
+            "out of credits",
+        ),
+        (Outcome.processing(0, then=Outcome.failed("content_policy_violation")), "safety filter"),
+    ],
+    "replicate": [
+        (Outcome.http(402), "out of credits"),
+        (Outcome.rate_limited(3600, where="text"), "Try again in 3600 s"),
+        (Outcome.failed("The input or output was flagged as sensitive. (E005)"), "safety filter"),
+    ],
 }
 
 
@@ -313,7 +330,16 @@ def test_requests_a_provider_cannot_serve_exit_2(
         words = "guidance from 1 to 20"
     elif threaded.name == "modelslab":
         args = ["edit", "--prompt", "x"] + [a for i in images for a in ("--image", i)]
-        words = "AIML API (up to 4) and WaveSpeed (up to 4) can take 3"
+        words = "AIML API (up to 4), WaveSpeed (up to 4), Black Forest Labs (up to 4)"
+    elif threaded.name == "bfl":
+        args = ["imagine", "--prompt", "x", "--num-images", "2"]
+        words = "Black Forest Labs makes one image per request; you asked for 2."
+    elif threaded.name == "fal":
+        args = ["imagine", "--prompt", "x", "--guidance", "0.5"]
+        words = "fal.ai takes guidance from 1 to 20"
+    elif threaded.name == "replicate":
+        args = ["edit", "--prompt", "x"] + [a for i in images for a in ("--image", i)]
+        words = "Replicate takes at most 1 reference images; you gave 3."
     else:
         args = ["imagine", "--prompt", "x"]
         words = "no text-to-image model; use AIML API"
@@ -330,7 +356,7 @@ def test_missing_key_exit_2(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = f"{threaded.name.upper()}_API_KEY"
+    env = threaded.key_env or f"{threaded.name.upper()}_API_KEY"
     monkeypatch.delenv(env)
     code = main(
         ["edit", "--image", str(_picture(tmp_path / "p.png")), "--prompt", "x", "--out-dir", "o"]
@@ -474,3 +500,59 @@ def test_provider_text_reaches_the_terminal_escaped(
         assert code == EXIT_FAILURE
         assert "\x1b" not in err and "\u202e" not in err and "\x07" not in err
         assert "image is required\\x1b[2J\\x1b]0;owned\\x07" in err
+
+
+# -- providers ----------------------------------------------------------------------------
+
+
+def test_providers_lists_capabilities_and_tests_each_key(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes import BflFake, ReplicateFake, WaveSpeedFake
+
+    with (
+        ThreadedFake(BflFake, docs=require_docs()) as bfl,
+        ThreadedFake(ReplicateFake, docs=require_docs()) as replicate,
+        ThreadedFake(WaveSpeedFake, docs=require_docs()) as wavespeed,
+    ):
+        for fake in (bfl, replicate, wavespeed):
+            for key, value in env_for(fake).items():
+                monkeypatch.setenv(key, value)
+        monkeypatch.setenv("REPLICATE_API_TOKEN", "wrong")
+        code = main(["providers"])
+        captured = capsys.readouterr()
+        assert replicate.requests[0].endpoint == "account"
+        assert wavespeed.requests == []  # no cheap authenticated call: nothing is sent
+    assert code == EXIT_FAILURE, captured.err  # one key was refused
+    out = captured.out
+    assert "bfl  Black Forest Labs  model max (flux-kontext-max; also pro)" in out
+    assert "references 0–4 · text-to-image yes · images/request 1 · ratios 21:9 16:9" in out
+    assert "key works: 1234 credits ($12.34)" in out
+    assert "$0.08/image" in out
+    assert (
+        "key refused: Replicate refused the API key (HTTP 401). Check REPLICATE_API_TOKEN." in out
+    )
+    assert "wavespeed  WaveSpeed" in out and "key set: no cheap authenticated call" in out
+    assert "not configured: aimlapi (AIMLAPI_API_KEY), modelslab (MODELSLAB_API_KEY), " in out
+    assert "fal (FAL_KEY)" in out
+    assert "wrong" not in out + captured.err
+
+
+@pytest.mark.parametrize("name", ["bfl", "fal", "replicate"])
+def test_the_new_providers_are_accepted_by_provider(name: str) -> None:
+    from bot.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["imagine", "--prompt", "x", "--provider", name, "--out-dir", "o"]
+    )
+    assert args.provider == name
+
+
+def test_providers_without_any_key_is_refused(
+    cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["providers"])
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    _assert_one_line_failure(captured.err)
+    assert "No provider has a key. Set one of AIMLAPI_API_KEY" in captured.err

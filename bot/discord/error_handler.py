@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.discord.mentions import NO_MENTIONS
 from bot.errors import KontextError
+from storage.base import DatabaseFault
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,16 @@ def _transformer(error: Exception) -> str:
     return f"{error.value!r} is not a valid value for that option. Pick one from the list."
 
 
+def _database_fault(error: Exception) -> str:
+    # The fault names the database's path and what the operator must do: that is for the
+    # log, not for a member.
+    log.error("%s", error)
+    return (
+        "My storage is not working right now, so I could not do that. The bot's operator can "
+        "see why in its log; please try again later."
+    )
+
+
 def _forbidden(error: Exception) -> str:
     return (
         "Discord refused that: I am missing a permission in this channel "
@@ -78,6 +89,7 @@ def _not_found(error: Exception) -> str:
 
 #: Expected failures and what to tell the user. The first matching type wins.
 MESSAGES: tuple[tuple[type[BaseException], Callable[[Exception], str]], ...] = (
+    (DatabaseFault, _database_fault),
     (KontextError, lambda e: e.user_message if isinstance(e, KontextError) else str(e)),
     (
         app_commands.NoPrivateMessage,

@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
 from bot.providers.base import Provider
-from storage.base import LimitExceeded, Repository
+from storage.base import DatabaseFault, LimitExceeded, Repository
 
 from . import messages
 from .batch import cancel_items
-from .errors import AlreadyFinished, JobNotFound, NotAllowed, UnknownProvider
+from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .intake import checked_params, community_limits
 from .lanes import ActiveJob, Lane, build_lane
@@ -40,6 +40,7 @@ from .limits import (
 from .parking import Parking
 from .pausing import LanePauses
 from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
+from .routing import Router
 from .runner import RunContext, cancel_at_provider, end_job, run_job
 from .shared import SharedQueue
 
@@ -86,6 +87,9 @@ class JobEngine:
         if fallback is not None and fallback not in self._providers:
             log.warning("fallback provider %s is not configured: no fallback", fallback)
         self._parking = Parking(self.clock)
+        self.router = Router(
+            self._providers, repo, self.concurrency, self._typical_seconds, fallback=fallback
+        )
         self.pauses = LanePauses(self._lanes)  # see bot.jobs.pausing
         self._ctx = RunContext(
             repo=repo,
@@ -101,6 +105,7 @@ class JobEngine:
             on_requeue=self._requeued,
             on_rate_limited=self._rate_limited,
             on_provider_done=self._provider_done,
+            reroute=self.router.fallback,
             pauses=self.pauses,
         )
         self._active: dict[int, ActiveJob] = {}
@@ -201,14 +206,8 @@ class JobEngine:
         now = self.clock.now()
         settings = await self.repo.get_guild_settings(request.guild_id)
         await check_daily_credits(self.repo, settings, now)
-        name = request.provider or settings.provider or self.config.default_provider
-        lane = self._lanes.get(name)
-        if lane is None:
-            available = ", ".join(sorted(self._lanes)) or "none"
-            raise UnknownProvider(
-                f"The provider '{name}' is not available here (available: {available}). "
-                "Pick another one, or ask an admin to change this server's provider."
-            )
+        route = await self.router.route(request, settings, self.config.default_provider)
+        name, lane = route.provider, self._lanes[route.provider]
         params = checked_params(request, settings, lane.provider)
         limits = await community_limits(self.repo, request, settings)
         references = []
@@ -240,6 +239,7 @@ class JobEngine:
             reply_to_message_id=request.reply_to_message_id,
             references=tuple(references),
             deadline_at=now + self.config.deadline_seconds,
+            route_reason=route.reason,
         )
         try:
             job = await self.repo.enqueue(new_job, now=now, limits=limits)
@@ -373,8 +373,9 @@ class JobEngine:
                         limit=wanted,
                         account=lane.account,
                     )
-                except Exception:
-                    log.exception("claiming work for %s failed", lane.name)
+                except Exception as err:
+                    quiet = isinstance(err, DatabaseFault)  # it says what broke and what to do
+                    log.error("claiming for %s failed: %s", lane.name, err, exc_info=not quiet)
                     jobs = []
                     await self._parking.park(self.config.safety_poll_seconds, lane.wake)
                 lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
@@ -476,8 +477,9 @@ class JobEngine:
                         lease_seconds=self.config.lease_seconds,
                     )
                 await self._reclaim()
-            except Exception:
-                log.exception("lease upkeep failed")
+            except Exception as err:
+                quiet = isinstance(err, DatabaseFault)
+                log.error("lease upkeep failed: %s", err, exc_info=not quiet)
 
     async def _reclaim(self) -> None:
         jobs = await self.repo.reclaim_expired(

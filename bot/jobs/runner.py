@@ -36,7 +36,6 @@ from bot.providers.errors import (
     ProviderError,
     ProviderTimeout,
     RateLimited,
-    UnsupportedRequest,
     UpstreamError,
 )
 from storage.base import Repository
@@ -56,6 +55,7 @@ from .events import (
 from .limits import EngineConfig, utc_day
 from .pausing import ACCOUNT_ERRORS, LanePauses, pause_and_requeue, record_pause
 from .requests import Deliverer, Fetcher, OutputValidator
+from .routing import Route
 from .stored import build_request, decode_finished, encode_finished
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ class RunContext:
     on_requeue: Callable[[Job], None]  # the job went back to the queue (maybe with run_after)
     on_rate_limited: Callable[[str, float], None]  # provider, seconds to hold off
     on_provider_done: Callable[[int], None]  # the job no longer needs its provider slot
+    #: Where a job goes when its provider failed for good (the router's choice), or None.
+    reroute: Callable[[Job, GenerationRequest], Awaitable[Route | None]]
     pauses: LanePauses | None = None  # pausing a provider whose account was refused
 
 
@@ -289,41 +291,36 @@ async def submit_failed(
             reason=f"the provider failed ({err.code})",
             attempts=attempts,
         )
-    fallback = ctx.config.fallback_provider
-    target = ctx.providers.get(fallback) if fallback and fallback != job.provider else None
-    if fallback is not None and target is not None:
-        try:
-            target.check(request)
-        except UnsupportedRequest as refusal:
-            log.info("job %d: fallback %s cannot serve it: %s", job.id, fallback, refusal)
-        else:
-            now = ctx.clock.now()
-            moved = await ctx.repo.transition(
-                job.id,
-                expected=JobStatus.SUBMITTING,
-                to=JobStatus.QUEUED,
-                now=now,
-                provider=fallback,
-                attempts=0,
-                run_after=None,
+    route = await ctx.reroute(job, request)
+    if route is not None:
+        now = ctx.clock.now()
+        moved = await ctx.repo.transition(
+            job.id,
+            expected=JobStatus.SUBMITTING,
+            to=JobStatus.QUEUED,
+            now=now,
+            provider=route.provider,
+            attempts=0,
+            run_after=None,
+            route_reason=route.reason,
+        )
+        if moved is not None:
+            reason = (
+                f"{label_of(ctx, job.provider)} is not answering, so your edit moved to "
+                f"{label_of(ctx, route.provider)}."
             )
-            if moved is not None:
-                reason = (
-                    f"{label_of(ctx, job.provider)} is not answering, so your edit moved to "
-                    f"{target.capabilities.label}."
+            log.warning("job %d falls back from %s to %s", job.id, job.provider, route.provider)
+            await ctx.events.emit(
+                JobFallback(
+                    job=moved,
+                    at=now,
+                    from_provider=job.provider,
+                    to_provider=route.provider,
+                    reason=reason,
                 )
-                log.warning("job %d falls back from %s to %s", job.id, job.provider, fallback)
-                await ctx.events.emit(
-                    JobFallback(
-                        job=moved,
-                        at=now,
-                        from_provider=job.provider,
-                        to_provider=fallback,
-                        reason=reason,
-                    )
-                )
-                ctx.on_requeue(moved)
-            return None
+            )
+            ctx.on_requeue(moved)
+        return None
     code = messages.TIMED_OUT if isinstance(err, ProviderTimeout) else messages.PROVIDER_DOWN
     reason = (
         messages.provider_failure(err, label_of(ctx, job.provider))[1]

@@ -13,7 +13,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.providers import aimlapi, modelslab, wavespeed
+from bot.providers import aimlapi, bfl, fal, modelslab, replicate, wavespeed
 from bot.providers.base import Capabilities, Provider
 from bot.providers.errors import UnsupportedRequest
 from bot.providers.http import DEFAULT_POLICY, RetryPolicy
@@ -35,12 +35,18 @@ PROVIDERS: dict[str, ProviderFactory] = {
     "aimlapi": aimlapi.AimlApiProvider,
     "modelslab": modelslab.ModelsLabProvider,
     "wavespeed": wavespeed.WaveSpeedProvider,
+    "bfl": bfl.BflProvider,
+    "fal": fal.FalProvider,
+    "replicate": replicate.ReplicateProvider,
 }
 
 CAPABILITIES: dict[str, Capabilities] = {
     "aimlapi": aimlapi.CAPABILITIES,
     "modelslab": modelslab.CAPABILITIES,
     "wavespeed": wavespeed.CAPABILITIES,
+    "bfl": bfl.CAPABILITIES,
+    "fal": fal.CAPABILITIES,
+    "replicate": replicate.CAPABILITIES,
 }
 
 

@@ -13,7 +13,13 @@ from typing import Literal, Protocol
 
 from pydantic import Field
 
-from bot.models import MAX_PROMPT_LENGTH, MAX_REFERENCES, AspectRatio, Frozen, OutputFormat
+from bot.models import (
+    MAX_PROMPT_LENGTH,
+    MAX_REFERENCES,
+    AspectRatio,
+    Frozen,
+    OutputFormat,
+)
 
 #: The largest integer JSON parsers agree on (RFC 8259 section 6: beyond 2**53 - 1, numbers
 #: held as doubles lose precision): the seed ceiling where a provider documents none.
@@ -75,6 +81,10 @@ class Capabilities(Frozen):
     default_concurrency: int = 2  # from the provider's documented entry tier
     default_rate_per_minute: float | None = None
     result_hosts: tuple[str, ...] = ()  # hosts results are downloaded from (allowlist)
+    models: tuple[str, ...] = ()  # model tiers offered (``<PROVIDER>_MODEL``), default first
+    cancel: bool = False  # the provider has a cancel call
+    sync_mode: bool = False  # the submit can answer with the finished result when it is quick
+    price_per_image: float | None = None  # US dollars, where the provider documents it
 
     @property
     def text_to_image(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 
@@ -23,7 +24,7 @@ from bot.providers.base import (
 )
 from bot.providers.checks import check_request, require_key
 from bot.providers.errors import ProviderError, UpstreamError
-from bot.providers.http import DEFAULT_POLICY, ProviderHttp, RetryPolicy
+from bot.providers.http import DEFAULT_POLICY, Call, ProviderHttp, RetryPolicy
 
 
 class HttpProvider:
@@ -31,6 +32,9 @@ class HttpProvider:
 
     CAPABILITIES: Capabilities
     KEY_ENV: str
+    HTTP: type[ProviderHttp] = ProviderHttp  # a provider may read its error bodies its own way
+    #: Capabilities per model tier (``<PROVIDER>_MODEL``) where a provider offers several.
+    MODELS: ClassVar[Mapping[str, Capabilities]] = {}
 
     def __init__(
         self,
@@ -41,12 +45,13 @@ class HttpProvider:
         catalog: Mapping[str, Capabilities] | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
-        caps = self.CAPABILITIES
+        caps = self.capabilities_for(settings)
+        self.caps = caps
         self._key = settings.api_key(caps.name)
         self._catalog: Mapping[str, Capabilities] = catalog or {caps.name: caps}
         self.base_url = settings.base_url(caps.name)
         secret = self._key.get_secret_value() if self._key is not None else None
-        self.http = ProviderHttp(
+        self.http = self.HTTP(
             name=caps.name,
             label=caps.label,
             key_env=self.KEY_ENV,
@@ -56,17 +61,23 @@ class HttpProvider:
             policy=policy,
         )
 
+    @classmethod
+    def capabilities_for(cls, settings: Settings) -> Capabilities:
+        """This provider's capabilities under ``settings`` (a model choice may change them)."""
+        choice = settings.model_choice(cls.CAPABILITIES.name)
+        return cls.MODELS.get(choice or "", cls.CAPABILITIES)
+
     @property
     def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
+        return self.caps
 
     def check(self, request: GenerationRequest) -> None:
-        check_request(self.CAPABILITIES, request, self._catalog)
-        require_key(self.CAPABILITIES, self.KEY_ENV, self._key)
+        check_request(self.caps, request, self._catalog)
+        require_key(self.caps, self.KEY_ENV, self._key)
 
     def key(self) -> str:
         """The API key; refuses clearly (before any network call) when it is not set."""
-        return require_key(self.CAPABILITIES, self.KEY_ENV, self._key)
+        return require_key(self.caps, self.KEY_ENV, self._key)
 
     async def poll(self, handle: str) -> Pending | Finished:
         raise ProviderError(
@@ -74,9 +85,20 @@ class HttpProvider:
             f"{self.CAPABILITIES.label} answers at once; there is no job to poll.",
         )
 
+    async def poll_get(self, url: str, headers: dict[str, str]) -> Any:
+        """One poll: a GET repeated freely, never faster than the provider's poll interval."""
+        return await self.http.request(
+            "GET", url, Call.IDEMPOTENT, headers=headers, min_delay=self.caps.min_poll_interval
+        )
+
     async def cancel(self, handle: str) -> bool:
         """None of the seed providers documents a cancel call."""
         return False
+
+    async def key_status(self) -> str | None:
+        """Prove the key works with one cheap authenticated call and describe the account;
+        ``None`` where the provider documents no such call."""
+        return None
 
     async def aclose(self) -> None:
         """The HTTP client belongs to the caller; nothing to close here."""
@@ -113,11 +135,23 @@ def finish(
         raise provider.http.moderated(detail or "every output was flagged NSFW")
     if not outputs:
         raise UpstreamError(
-            provider.CAPABILITIES.name,
-            f"{provider.CAPABILITIES.label} finished without returning an image. Try again.",
+            provider.caps.name,
+            f"{provider.caps.label} finished without returning an image. Try again.",
             detail=detail,
         )
     return Finished(outputs=tuple(outputs), seed=seed, credits=credits, handle=handle)
+
+
+def job_failed(provider: HttpProvider, message: str | None) -> ProviderError:
+    """A job the provider reports as failed for good: moderation, credits and the like map by
+    their words; anything else is a terminal :class:`ProviderError` (polling the same job
+    again cannot change its outcome, so it must not look retryable)."""
+    error = provider.http.failure(message)
+    if isinstance(error, UpstreamError):
+        return ProviderError(
+            provider.caps.name, error.user_message, detail=error.detail, said=error.said
+        )
+    return error
 
 
 def to_int(value: object) -> int | None:
@@ -130,3 +164,18 @@ def to_int(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def url_on(url: object, base_url: str, domains: tuple[str, ...] = ()) -> bool:
+    """Whether ``url`` may receive this provider's key: an ``https`` URL on one of ``domains``
+    (or a subdomain), or a URL with the scheme and host of the configured base URL."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parsed, base = httpx.URL(url), httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    host = parsed.host.lower()
+    if parsed.scheme == base.scheme and host == base.host.lower():
+        return True
+    return parsed.scheme == "https" and any(host == d or host.endswith("." + d) for d in domains)

@@ -23,6 +23,7 @@ from bot.edits import JobInfo, result_seed
 from bot.errors import BadRequest
 from bot.models import GuildSettings, IteratePolicy, Job, JobKind, JobParams, JobStatus
 from bot.text import check_prompt
+from storage.base import DatabaseFault, FaultKind
 
 
 def _job(**fields: object) -> Job:
@@ -179,6 +180,17 @@ def test_error_messages(caplog: pytest.LogCaptureFixture) -> None:
     error_id = text.split("`")[1]
     assert len(error_id) == 6 and "boom" not in text
     assert error_id in caplog.text and "boom" in caplog.text
+
+
+def test_a_database_fault_is_told_to_the_operator_not_the_member(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fault = DatabaseFault(FaultKind.FULL, "/srv/kontext/kontext.db", "database or disk is full")
+    with caplog.at_level(logging.ERROR):
+        text = user_message(fault)
+    assert "storage is not working" in text
+    assert "/srv/kontext" not in text and "disk" not in text
+    assert "/srv/kontext/kontext.db is full" in caplog.text
 
 
 def test_intents_are_the_defaults_plus_guild_messages() -> None:

@@ -105,12 +105,13 @@ async def test_knobs_are_refused_where_the_provider_does_not_take_them(repo: Rep
     with pytest.raises(UnsupportedKnob) as guidance:
         await svc.resolve(G, U, RequestOptions(prompt="x", guidance=15))
     assert guidance.value.knob == "guidance" and guidance.value.provider == "wavespeed"
-    assert guidance.value.alternatives == ("aimlapi", "modelslab")
+    assert guidance.value.alternatives == ("aimlapi", "modelslab", "fal")
     assert "from 1 to 10" in guidance.value.user_message
     ml = service(repo, default="modelslab")
     with pytest.raises(UnsupportedKnob) as safety:
         await ml.resolve(G, U, RequestOptions(prompt="x", safety_tolerance=1))
-    assert safety.value.knob == "safety_tolerance" and safety.value.alternatives == ("aimlapi",)
+    assert safety.value.knob == "safety_tolerance"
+    assert safety.value.alternatives == ("aimlapi", "bfl", "fal", "replicate")
     # A stored preference the provider cannot take is dropped, not refused.
     await ml.set_prefs(G, U, {"safety_tolerance": 2})
     dropped = await ml.resolve(G, U, RequestOptions(prompt="x"))

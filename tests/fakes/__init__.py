@@ -16,7 +16,10 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Settings
 from tests.fakes.aimlapi import AimlApiFake
+from tests.fakes.bfl import BflFake
+from tests.fakes.fal import FalFake
 from tests.fakes.modelslab import ModelsLabFake
+from tests.fakes.replicate import ReplicateFake
 from tests.fakes.schemas import docs_dir, require_docs
 from tests.fakes.server import FakeProvider, Kind, Outcome, Recorded, render
 from tests.fakes.wavespeed import WaveSpeedFake
@@ -25,6 +28,9 @@ FAKES: dict[str, type[FakeProvider]] = {
     "aimlapi": AimlApiFake,
     "modelslab": ModelsLabFake,
     "wavespeed": WaveSpeedFake,
+    "bfl": BflFake,
+    "fal": FalFake,
+    "replicate": ReplicateFake,
 }
 
 
@@ -60,7 +66,7 @@ def env_for(fake: FakeProvider) -> dict[str, str]:
     upper = fake.name.upper()
     return {
         "KONTEXT_PROVIDER": fake.name,
-        f"{upper}_API_KEY": fake.api_key,
+        fake.key_env or f"{upper}_API_KEY": fake.api_key,
         f"{upper}_BASE_URL": fake.base_url,
         "KONTEXT_MEDIA_HOSTS": fake.host,
     }
@@ -69,11 +75,14 @@ def env_for(fake: FakeProvider) -> dict[str, str]:
 __all__ = [
     "FAKES",
     "AimlApiFake",
+    "BflFake",
     "FakeProvider",
+    "FalFake",
     "Kind",
     "ModelsLabFake",
     "Outcome",
     "Recorded",
+    "ReplicateFake",
     "WaveSpeedFake",
     "docs_dir",
     "env_for",

@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import itertools
@@ -172,6 +173,10 @@ class FakeProvider:
 
     name = "fake"
     default_size = (1024, 1024)
+    key_env: str | None = None  # the key's environment variable, if not <NAME>_API_KEY
+    #: Result URLs stop working this many seconds (on the injected clock) after they were made.
+    result_ttl: float | None = None
+    expired_status = 404
 
     def __init__(
         self,
@@ -189,6 +194,7 @@ class FakeProvider:
         self._queues: dict[str, deque[Outcome]] = defaultdict(deque)
         self._defaults: dict[str, Outcome] = {}
         self._files: dict[str, tuple[bytes, str]] = {}
+        self._born: dict[str, float] = {}
         self._stalls: list[asyncio.Event] = []
         #: Requests being held right now (a stall, or a trickle between two bytes).
         self.holding = 0
@@ -312,6 +318,20 @@ class FakeProvider:
             self.violations.append(f"{request.method} {request.path}: body is not JSON")
             return None
 
+    async def multipart_file(
+        self, request: web.Request, field_name: str
+    ) -> tuple[bytes | None, str]:
+        """The bytes and content type of a multipart upload's ``field_name`` part."""
+        data: bytes | None = None
+        mime = "application/octet-stream"
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if getattr(part, "name", None) == field_name:
+                    data = bytes(await part.read())  # type: ignore[union-attr]
+                    mime = part.headers.get("Content-Type", mime)  # type: ignore[union-attr]
+        return data, mime
+
     def bearer_ok(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"
 
@@ -423,11 +443,33 @@ class FakeProvider:
         for index in range(count):
             name = f"{self.new_id()}.{'jpg' if fmt == 'jpeg' else fmt}"
             self._files[name] = (render(size, fmt, index), f"image/{fmt}")
+            if self.clock is not None:
+                self._born[name] = self.clock.monotonic()
             urls.append(f"{self.base_url}/cdn/{name}")
         return urls
 
     def image_bytes(self, url: str) -> bytes:
         return self._files[url.rsplit("/", 1)[-1]][0]
+
+    def reference_size(self, url: str) -> tuple[int, int]:
+        """The output size a model keeping a reference's shape makes (long side 1024): the
+        reference is read from this fake's CDN or from a ``data:`` URI, else 1024×1024."""
+        if url.startswith("data:"):
+            try:
+                data: bytes | None = base64.b64decode(url.partition(",")[2])
+            except ValueError:
+                data = None
+        else:
+            found = (
+                self._files.get(url.rsplit("/", 1)[-1]) if url.startswith(self.base_url) else None
+            )
+            data = found[0] if found else None
+        if not data:
+            return (1024, 1024)
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+        scale = 1024 / max(width, height)
+        return (max(16, round(width * scale)), max(16, round(height * scale)))
 
     def store_upload(self, data: bytes, mime: str) -> str:
         name = f"upload-{self.new_id()}.{mime.split('/')[-1]}"
@@ -442,7 +484,14 @@ class FakeProvider:
             return answer
         if answer.kind is Kind.NOT_IMAGE:
             return web.Response(body=b"<html>not an image</html>", content_type="image/png")
-        found = self._files.get(request.match_info["name"])
+        name = request.match_info["name"]
+        found = self._files.get(name)
+        born = self._born.get(name)
+        ttl = self.result_ttl
+        if ttl is not None and self.clock is not None and born is not None:
+            expired = self.clock.monotonic() - born >= ttl
+            if expired:
+                return web.Response(status=self.expired_status, text="expired")
         if found is None:
             return web.Response(status=404, text="Not Found")
         return web.Response(body=found[0], content_type=found[1])

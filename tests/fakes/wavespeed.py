@@ -9,11 +9,9 @@ its reference when the reference lives on this fake's CDN (as the model keeps it
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from aiohttp import web
-from PIL import Image
 
 from tests.fakes.schemas import wavespeed_schemas
 from tests.fakes.server import FakeProvider, Job, Kind, Outcome, ratio_size
@@ -62,7 +60,7 @@ class WaveSpeedFake(FakeProvider):
         if variant == "multi":
             size = ratio_size(body.get("aspect_ratio"))
         else:
-            size = self._reference_size(str(body.get("image", "")))
+            size = self.reference_size(str(body.get("image", "")))
         job = Job(
             id=f"ws{self.new_id()}",
             polls=answer.polls,
@@ -102,14 +100,7 @@ class WaveSpeedFake(FakeProvider):
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         auth_ok = self.bearer_ok(request)
-        data: bytes | None = None
-        mime = "application/octet-stream"
-        if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            async for part in reader:
-                if getattr(part, "name", None) == "file":
-                    data = bytes(await part.read())  # type: ignore[union-attr]
-                    mime = part.headers.get("Content-Type", mime)
+        data, mime = await self.multipart_file(request, "file")
         entry = self.record(
             request, "upload", {"file": len(data) if data else None}, auth_ok=auth_ok
         )
@@ -136,16 +127,6 @@ class WaveSpeedFake(FakeProvider):
                 },
             }
         )
-
-    def _reference_size(self, url: str) -> tuple[int, int]:
-        name = url.rsplit("/", 1)[-1]
-        found = self._files.get(name) if url.startswith(self.base_url) else None
-        if found is None:
-            return (1024, 1024)
-        with Image.open(io.BytesIO(found[0])) as image:
-            width, height = image.size
-        scale = 1024 / max(width, height)
-        return (max(16, round(width * scale)), max(16, round(height * scale)))
 
     def _envelope(
         self,

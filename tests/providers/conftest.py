@@ -90,6 +90,24 @@ async def wavespeed(docs: Path, clock: SteppingClock) -> AsyncIterator[FakeProvi
         yield fake
 
 
+@pytest.fixture
+async def bfl(docs: Path, clock: SteppingClock) -> AsyncIterator[FakeProvider]:
+    async for fake in _fake("bfl", docs, clock):
+        yield fake
+
+
+@pytest.fixture
+async def fal(docs: Path, clock: SteppingClock) -> AsyncIterator[FakeProvider]:
+    async for fake in _fake("fal", docs, clock):
+        yield fake
+
+
+@pytest.fixture
+async def replicate(docs: Path, clock: SteppingClock) -> AsyncIterator[FakeProvider]:
+    async for fake in _fake("replicate", docs, clock):
+        yield fake
+
+
 @pytest.fixture(params=sorted(FAKES))
 async def any_fake(
     request: pytest.FixtureRequest, docs: Path, clock: SteppingClock

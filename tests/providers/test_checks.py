@@ -15,7 +15,18 @@ from tests.providers.conftest import SteppingClock, provider_for, reference
 
 
 def test_registry_is_explicit_and_matches_capabilities() -> None:
-    assert set(PROVIDERS) == set(CAPABILITIES) == {"aimlapi", "modelslab", "wavespeed"}
+    assert (
+        set(PROVIDERS)
+        == set(CAPABILITIES)
+        == {
+            "aimlapi",
+            "modelslab",
+            "wavespeed",
+            "bfl",
+            "fal",
+            "replicate",
+        }
+    )
     for name, caps in CAPABILITIES.items():
         assert caps.name == name
 
@@ -43,9 +54,10 @@ async def test_three_references_to_modelslab_name_the_alternatives(
     error = await _refused(modelslab, provider, request)
     assert str(error) == (
         "ModelsLab takes at most 2 reference images; you gave 3. "
-        "AIML API (up to 4) and WaveSpeed (up to 4) can take 3."
+        "AIML API (up to 4), WaveSpeed (up to 4), Black Forest Labs (up to 4) and "
+        "fal.ai (up to 4) can take 3."
     )
-    assert error.alternatives == ("aimlapi", "wavespeed")
+    assert error.alternatives == ("aimlapi", "wavespeed", "bfl", "fal")
 
 
 @pytest.mark.parametrize("name", ["modelslab", "wavespeed"])
@@ -59,8 +71,11 @@ async def test_text_to_image_refused_where_there_is_no_model(
     fake = modelslab if name == "modelslab" else wavespeed
     provider = provider_for(fake, client, clock)
     error = await _refused(fake, provider, GenerationRequest(prompt="a cat"))
-    assert str(error) == f"{CAPABILITIES[name].label} has no text-to-image model; use AIML API."
-    assert error.alternatives == ("aimlapi",)
+    assert str(error) == (
+        f"{CAPABILITIES[name].label} has no text-to-image model; "
+        "use AIML API, Black Forest Labs, fal.ai and Replicate."
+    )
+    assert error.alternatives == ("aimlapi", "bfl", "fal", "replicate")
 
 
 async def test_several_images_refused_on_wavespeed(
@@ -70,7 +85,7 @@ async def test_several_images_refused_on_wavespeed(
     request = GenerationRequest(prompt="x", references=(reference(),), num_images=3)
     error = await _refused(wavespeed, provider, request)
     assert "WaveSpeed makes one image per request; you asked for 3." in str(error)
-    assert "AIML API (up to 4) and ModelsLab (up to 4) can make 3." in str(error)
+    assert "AIML API (up to 4), ModelsLab (up to 4) and fal.ai (up to 4) can make 3." in str(error)
 
 
 async def test_guidance_outside_the_provider_range(
@@ -80,9 +95,10 @@ async def test_guidance_outside_the_provider_range(
     request = GenerationRequest(prompt="x", references=(reference(),), guidance=15)
     error = await _refused(wavespeed, provider, request)
     assert str(error) == (
-        "WaveSpeed takes guidance from 1 to 10; you gave 15. AIML API and ModelsLab can take it."
+        "WaveSpeed takes guidance from 1 to 10; you gave 15. "
+        "AIML API, ModelsLab and fal.ai can take it."
     )
-    assert error.alternatives == ("aimlapi", "modelslab")
+    assert error.alternatives == ("aimlapi", "modelslab", "fal")
 
 
 async def test_missing_key_refused_before_any_request(
@@ -94,7 +110,7 @@ async def test_missing_key_refused_before_any_request(
     with pytest.raises(AuthError) as caught:
         await provider.submit(request)
     assert any_fake.requests == []
-    env = f"{any_fake.name.upper()}_API_KEY"
+    env = any_fake.key_env or f"{any_fake.name.upper()}_API_KEY"
     assert str(caught.value).startswith(f"{env} is not set, so {CAPABILITIES[any_fake.name].label}")
 
 

@@ -38,6 +38,7 @@ async def test_guild_settings_default_then_round_trip(repo: Repository) -> None:
         allowed_role_ids=(1_000_000_000_000_000_001, 2),
         allowed_channel_ids=(3,),
         gallery_channel_id=4,
+        providers=("fal", "bfl"),
     )
     await repo.save_guild_settings(settings, now=T0)
     assert await repo.get_guild_settings(7) == settings
@@ -200,3 +201,24 @@ async def test_usage_ledger_accumulates_per_user_and_day(repo: Repository) -> No
     assert rows[0].credits == 2.5 and abs(rows[0].cost - 0.08) < 1e-9
     assert [r.user_id for r in await repo.usage(guild_id=1, since_day="2027-01-02")] == [11]
     assert await repo.usage(guild_id=1, since_day="2027-01-01", user_id=12) == []
+
+
+async def test_route_reason_and_provider_backlog(repo: Repository) -> None:
+    first = await repo.enqueue(
+        new_job(provider="fal").model_copy(update={"route_reason": "fal.ai: soonest"}), now=T0
+    )
+    await repo.enqueue(new_job(provider="fal", user_id=11), now=T0)
+    await repo.enqueue(new_job(provider="bfl", user_id=12), now=T0)
+    assert first.route_reason == "fal.ai: soonest"
+    assert await repo.provider_backlog("fal") == 2 and await repo.provider_backlog("bfl") == 1
+    (claimed,) = await repo.claim(worker_id="w", provider="fal", now=T0, lease_seconds=30)
+    assert await repo.provider_backlog("fal") == 2  # submitting still waits for its slot
+    moved = await repo.transition(
+        claimed.id,
+        expected=JobStatus.SUBMITTING,
+        to=JobStatus.FAILED,
+        now=T0,
+        route_reason="moved",
+    )
+    assert moved is not None and moved.route_reason == "moved"
+    assert await repo.provider_backlog("fal") == 1
