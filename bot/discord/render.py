@@ -221,7 +221,7 @@ def _creative_lines(params: JobParams) -> list[str]:
     others = [
         f"{k.replace('_', ' ')}: {ORIGIN_WORDS.get(v, v)}"
         for k, v in origins.items()
-        if k not in values
+        if k not in values and k != "ping_when_done"  # results always mention the requester
     ]
     if others:
         lines.append("**Where the rest came from:** " + ", ".join(others))

@@ -131,7 +131,7 @@ class EditBase:
         provider: str | None = None,
     ) -> Job:
         """Queue a job through the engine (which refuses limits, quotas and blocked
-        prompts); ``provider`` is the resolved one, else the server's."""
+        prompts); ``provider`` is the member's choice, else the server's."""
         request = EditRequest(
             guild_id=who.guild_id,
             channel_id=who.channel_id,

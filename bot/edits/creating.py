@@ -31,7 +31,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.access import check_can_iterate, check_can_manage
-from bot.creative.models import PickResult, RequestOptions, Resolved
+from bot.creative.models import Origin, PickResult, RequestOptions, Resolved
 from bot.creative.service import reply_number
 from bot.errors import BadRequest, KontextError, NotAllowed
 from bot.jobs.requests import ReferenceInput
@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 #: Reads an image's bytes again from Discord (a freshly fetched message); ``None`` if gone.
 Fallback = Callable[[], Awaitable[bytes | None]]
+
+#: Where a provider the member chose comes from (otherwise the engine's routing decides).
+CHOSEN = frozenset({Origin.OPTION, Origin.MEMBER})
 
 NO_IMAGE = (
     "That message has no image attachments. Pick a message with an image, or use `/edit` and "
@@ -186,7 +189,7 @@ class CreatingJobs(EditBase):
             params=resolved.params,
             parent_output_id=parent_output_id,
             reply_to_message_id=reply_to_message_id,
-            provider=resolved.provider,
+            provider=resolved.provider if resolved.origins["provider"] in CHOSEN else None,
         )
 
     async def check_iterate(self, who: Requester, job_id: int) -> Job:
@@ -216,7 +219,6 @@ class CreatingJobs(EditBase):
             refs=tuple(refs),
             params=params,
             parent_output_id=original.parent_output_id,
-            provider=original.provider,
         )
 
     async def iterate(

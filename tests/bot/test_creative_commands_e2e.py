@@ -121,3 +121,15 @@ async def test_creative_settings_are_shown_and_checked(kontext: Harness) -> None
     assert "Manage Server" in denied.content
     refused = await _run(kontext, "alice", "kontext creative", default_count=4, max_count=2)
     assert "cannot be above the maximum" in refused.content
+
+
+async def test_a_member_may_choose_the_provider_once_the_server_allows_it(
+    kontext: Harness,
+) -> None:
+    await _run(kontext, "alice", "kontext creative", members_choose_provider=True)
+    saved = await _run(kontext, "bob", "kontext prefs set", provider="aimlapi")
+    assert "Image service: aimlapi" in saved.content
+    job = await kontext.job((await kontext.edit_done("a cat", who="bob")).job_id)
+    assert job.provider == "aimlapi" and job.params.origins["provider"] == "member"
+    refused = await _run(kontext, "bob", "kontext prefs set", provider="fal")
+    assert "not available here" in refused.content
