@@ -14,7 +14,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import discord
@@ -26,6 +26,7 @@ from bot.creative.service import CreativeService
 from bot.discord.client import KontextBot
 from bot.discord.delivery import DiscordDelivery
 from bot.discord.endpoints import point_discord_at
+from bot.discord.operator import OperatorAlerts, RateLimitCounter, shard_states
 from bot.edits import EditService
 from bot.errors import KontextError
 from bot.jobs.engine import JobEngine
@@ -43,6 +44,12 @@ log = logging.getLogger(__name__)
 
 class ConfigurationError(KontextError):
     code = "configuration"
+
+
+LOGIN_REFUSED = (
+    "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer portal "
+    "(Bot → Reset Token) and set it."
+)
 
 
 class DiscordUnavailable(KontextError):
@@ -86,7 +93,8 @@ async def open_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    sync_commands: bool = True,
+    sync_commands: bool | Literal["force"] = True,
+    serve: bool = True,
     engine_overrides: dict[str, Any] | None = None,
     worker_id: str | None = None,
     guild_ready_timeout: float = 2.0,
@@ -138,6 +146,8 @@ async def open_app(
                 repo, clock, catalog=capabilities, default_provider=settings.provider
             ),
         )
+        labels = {name: CAPABILITIES[name].label for name in names}
+        ops = Operations(settings, repo, engine, labels, clock=clock)
         bot = KontextBot(
             settings=settings,
             edits=edits,
@@ -146,13 +156,34 @@ async def open_app(
             events=engine.events,
             sync_commands=sync_commands,
             guild_ready_timeout=guild_ready_timeout,
+            commands_store=repo,
+            ops=ops,
+            serve=serve,
         )
         stack.push_async_callback(_close_bot, bot)
-        labels = {name: CAPABILITIES[name].label for name in names}
-        ops = Operations(settings, repo, engine, labels, clock=clock)
-        await ops.start()
-        stack.push_async_callback(ops.stop)
+        ops.pauses.add_alert_sink(OperatorAlerts(bot, channel_id=settings.alert_channel_id))
+        ops.set_gateway_shards(lambda: shard_states(bot))
+        rate_limits = RateLimitCounter(ops.metrics.discord_rate_limited)
+        rate_limits.install()
+        stack.callback(rate_limits.uninstall)
+        if serve:
+            await ops.start()
+            stack.push_async_callback(ops.stop)
         yield App(settings, http, repo, providers, engine, delivery, edits, bot, ops)
+
+
+async def register_commands(settings: Settings) -> int:
+    """``kontext-bot sync``: log in, register the commands (whether or not they changed) and
+    log out; nothing else starts."""
+    token = settings.discord_token
+    if token is None:
+        raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+    async with open_app(settings, sync_commands="force", serve=False) as app:
+        try:
+            await app.bot.login(token.get_secret_value())  # runs setup_hook: the forced sync
+        except discord.LoginFailure as err:
+            raise DiscordUnavailable(LOGIN_REFUSED) from err
+        return app.bot.synced_count
 
 
 async def _close_bot(bot: KontextBot) -> None:
@@ -180,10 +211,7 @@ async def run(settings: Settings) -> None:
         try:
             await app.bot.start(token.get_secret_value())
         except discord.LoginFailure as err:
-            raise DiscordUnavailable(
-                "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer "
-                "portal (Bot → Reset Token) and set it."
-            ) from err
+            raise DiscordUnavailable(LOGIN_REFUSED) from err
         except discord.PrivilegedIntentsRequired as err:
             raise DiscordUnavailable(
                 "KONTEXT_MESSAGE_CONTENT=1 asks for the Message Content intent, which this "

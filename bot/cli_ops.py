@@ -1,6 +1,7 @@
 """Operator subcommands of ``kontext-bot``: ``backup`` and ``restore`` (see bot.ops.backup),
-``health`` (asks the running bot's ``/healthz``; the Docker health check) and ``doctor``
-(checks a setup, see bot.ops.doctor).
+``health`` (asks the running bot's ``/healthz``; the Docker health check), ``doctor``
+(checks a setup, see bot.ops.doctor and bot.discord.doctor) and ``sync`` (registers the
+slash commands now, see bot.discord.command_sync).
 
 Each ``add_*`` function adds its parser and sets ``handler`` as :mod:`bot.cli` expects; they
 are listed in :data:`OPS_COMMANDS`.
@@ -141,11 +142,74 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
 
     async def check() -> tuple[bool, str]:
         async with httpx.AsyncClient(follow_redirects=False) as http:
-            return report(await run_checks(settings, http))
+            checks = await run_checks(settings, http)
+            ready = all(c.ok for c in checks if c.name in ("discord token", "database"))
+            if ready:
+                checks += await _discord_checks(settings, http)
+            return report(checks)
 
     passed, text = asyncio.run(check())
     sys.stdout.write(text)
     return EXIT_OK if passed else EXIT_FAILURE
+
+
+async def _discord_checks(settings: Settings, http: Any) -> list[Any]:
+    """Registered commands up to date, and the bot's permissions in each server's configured
+    channels: these need the command tree and the stored settings, so the app is built (not
+    connected, nothing started)."""
+    from bot.app import open_app
+    from bot.discord.command_sync import scope_of, tree_digest
+    from bot.discord.doctor import commands_check, permission_checks
+    from bot.ops.doctor import Check, discord_get
+
+    async def fetch(path: str) -> tuple[int, Any]:
+        return await discord_get(http, settings, path)
+
+    status, me = await fetch("/oauth2/applications/@me")
+    if status != 200 or not isinstance(me, dict):
+        return [Check(name="registered commands", ok=False, detail=f"HTTP {status} from Discord")]
+    app_id, bot_id = int(me["id"]), int((me.get("bot") or {}).get("id") or me["id"])
+    try:
+        async with open_app(settings, sync_commands=False, serve=False) as app:
+            await app.bot.prepare_commands()
+            guild = settings.dev_guild_id
+            scope = scope_of(app_id, guild)
+            stored = await app.repo.command_digest(scope)
+            checks = [commands_check(stored, tree_digest(app.bot.tree, guild), scope=scope)]
+            places: list[tuple[int, int, str]] = []
+            for guild_id in await app.repo.guilds_with_data():
+                config = await app.edits.guild_settings(guild_id)
+                places += [(guild_id, c, "allowed channel") for c in config.allowed_channel_ids]
+                if config.gallery_channel_id:
+                    places.append((guild_id, config.gallery_channel_id, "gallery"))
+                remix = await app.edits.list_remix_channels(guild_id)
+                places += [(guild_id, r.channel_id, "remix channel") for r in remix]
+            checks += await permission_checks(fetch, bot_id, places)
+    except KontextError as err:
+        return [Check(name="registered commands", ok=False, detail=err.user_message)]
+    if not places:
+        checks.append(
+            Check(name="channel permissions", ok=None, detail="no server configured channels")
+        )
+    return checks
+
+
+def add_sync(commands: argparse._SubParsersAction[Any]) -> None:
+    parser = commands.add_parser(
+        "sync", help="register the slash commands with Discord now (start does it on changes)"
+    )
+    parser.set_defaults(handler=_sync)
+
+
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import ConfigurationError, register_commands
+
+    try:
+        count = asyncio.run(register_commands(settings))
+    except ConfigurationError as err:
+        raise _refuse(err) from err
+    sys.stdout.write(f"registered {count} commands\n")
+    return EXIT_OK
 
 
 OPS_COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
@@ -153,4 +217,5 @@ OPS_COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     add_restore,
     add_health,
     add_doctor,
+    add_sync,
 )

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     provider_probe_seconds: float = Field(
         300.0, gt=0, validation_alias=_env("KONTEXT_PROVIDER_PROBE_SECONDS")
     )
+    # A channel where operator alerts (a provider paused or resumed) are posted, besides the
+    # DM to the application's owner or team.
+    alert_channel_id: int | None = Field(
+        None, ge=1, validation_alias=_env("KONTEXT_ALERT_CHANNEL_ID")
+    )
     # Days after the bot left a server until its data is deleted; 0 keeps it.
     guild_data_days: int = Field(30, ge=0, validation_alias=_env("KONTEXT_GUILD_DATA_DAYS"))
 

@@ -1,8 +1,7 @@
-"""``/kontext prefs`` (a member's own defaults) and the server's creative controls:
-``/kontext style``, ``/kontext blocklist``, ``/kontext tier`` and ``/kontext creative``.
+"""``/kontext prefs`` (a member's own defaults) and the server's creative controls under
+``/kontext-admin``: ``style``, ``blocklist``, ``tier`` and ``creative``.
 
-The groups are attached to the admin command group when the client has one, else to the
-``/kontext`` group. Every change goes through the creative service, which checks Manage
+Every change goes through the creative service, which checks Manage
 Server for the server's controls and validates everything before saving; a refusal reaches
 the member through the one error handler, and nothing is saved.
 """
@@ -274,11 +273,12 @@ def _groups() -> tuple[app_commands.Group, ...]:
 
 async def setup(bot: KontextBot) -> None:
     bot.kontext_group.add_command(PrefsGroup())
-    bot.kontext_group.add_command(creative_settings)
+    bot.admin_group.add_command(creative_settings)
     for group in _groups():
-        bot.kontext_group.add_command(group)
+        bot.admin_group.add_command(group)
 
 
 async def teardown(bot: KontextBot) -> None:
-    for name in ("prefs", "creative", "style", "blocklist", "tier"):
-        bot.kontext_group.remove_command(name)
+    bot.kontext_group.remove_command("prefs")
+    for name in ("creative", "style", "blocklist", "tier"):
+        bot.admin_group.remove_command(name)

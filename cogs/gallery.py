@@ -71,7 +71,7 @@ class GalleryCog(commands.Cog):
             if not isinstance(gallery, discord.abc.Messageable):
                 raise NoHistory(
                     "The gallery channel is not one I can post in. An admin can pick another "
-                    "with `/kontext remix gallery`."
+                    "with `/kontext-admin remix gallery`."
                 )
             limit = gallery.guild.filesize_limit if isinstance(gallery, GUILD_CHANNELS) else 0
             delivery = self.bot.delivery

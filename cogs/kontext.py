@@ -1,7 +1,8 @@
-"""``/kontext settings|queue|cancel|usage|help``: the server's settings, the queue, usage.
+"""``/kontext queue|cancel|usage|help`` and ``/kontext-admin settings``.
 
-The ``/kontext`` group itself belongs to the client; this cog adds its subcommands while it
-is loaded (other cogs add ``remix`` and ``history``).
+The ``/kontext`` and ``/kontext-admin`` groups belong to the client; this cog adds its
+subcommands while it is loaded (other cogs add ``history``, ``forget-me``, ``remix`` and
+``resume``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
 
 @app_commands.command(description="View or change this server's Kontext settings (Manage Server)")
 @app_commands.describe(
-    provider="Which image service to use",
+    provider="Which image service to use (pins it: no routing)",
+    providers="Services to route between, preferred first, e.g. 'fal, bfl' ('none' clears)",
     nsfw="What to do with outputs flagged as NSFW",
     daily_quota="Jobs per user per day (0 = unlimited)",
     per_user="Jobs one user may have waiting or running",
+    running="Jobs of this server that may run at once",
+    queue_length="Jobs of this server that may wait in the queue",
+    daily_credit_cap="Credits the whole server may spend per UTC day (0 = no cap)",
     iterate="Who may Reroll or Edit someone's result",
     aspect_ratio="Default shape of results",
     safety_tolerance="1 (strict) to 6 (permissive), where the provider supports it",
@@ -47,9 +52,13 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
 async def settings(
     interaction: discord.Interaction[Any],
     provider: str | None = None,
+    providers: str | None = None,
     nsfw: app_commands.Choice[str] | None = None,
     daily_quota: app_commands.Range[int, 0, 10_000] | None = None,
     per_user: app_commands.Range[int, 1, 100] | None = None,
+    running: app_commands.Range[int, 1, 50] | None = None,
+    queue_length: app_commands.Range[int, 1, 1000] | None = None,
+    daily_credit_cap: app_commands.Range[float, 0, 1_000_000] | None = None,
     iterate: app_commands.Choice[str] | None = None,
     aspect_ratio: app_commands.Choice[str] | None = None,
     safety_tolerance: app_commands.Range[int, 1, 6] | None = None,
@@ -65,8 +74,12 @@ async def settings(
     choices = {"nsfw_policy": nsfw, "iterate_policy": iterate, "default_aspect_ratio": aspect_ratio}
     values = {
         "provider": provider,
+        "providers": providers,
         "daily_quota": daily_quota,
         "max_user_active": per_user,
+        "max_guild_running": running,
+        "max_guild_queue": queue_length,
+        "daily_credit_cap": daily_credit_cap,
         "safety_tolerance": safety_tolerance,
     }
     changes: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
@@ -128,14 +141,16 @@ async def usage(
     await answer(interaction, render.usage_text(report))
 
 
-COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (help_, settings, queue, cancel, usage)
+COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (help_, queue, cancel, usage)
 
 
 async def setup(bot: KontextBot) -> None:
     for command in COMMANDS:
         bot.kontext_group.add_command(command)
+    bot.admin_group.add_command(settings)
 
 
 async def teardown(bot: KontextBot) -> None:
+    bot.admin_group.remove_command(settings.name)
     for command in COMMANDS:
         bot.kontext_group.remove_command(command.name)

@@ -1,4 +1,4 @@
-"""Edits started by messages: replies to results, remix channels, and ``/kontext remix``.
+"""Edits started by messages: replies to results, remix channels, and ``/kontext-admin remix``.
 
 * A reply to one of the bot's results edits that result (the reply must mention the bot,
   which a reply with ping does, unless the Message Content intent is on: then any reply).
@@ -232,7 +232,7 @@ class RemixCog(commands.Cog):
 
 
 class RemixGroup(app_commands.Group, name="remix", description="Remix channels and the gallery"):
-    """``/kontext remix add|remove|list|gallery`` (changes need Manage Server)."""
+    """``/kontext-admin remix add|remove|list|gallery`` (changes need Manage Server)."""
 
     def __init__(self, bot: KontextBot) -> None:
         super().__init__()
@@ -271,7 +271,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         text = (
             f"{channel.mention} is no longer a remix channel."
             if removed
-            else f"{channel.mention} was not a remix channel. See `/kontext remix list`."
+            else f"{channel.mention} was not a remix channel. See `/kontext-admin remix list`."
         )
         await answer(interaction, text)
 
@@ -301,8 +301,8 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
 
 async def setup(bot: KontextBot) -> None:
     await bot.add_cog(RemixCog(bot))
-    bot.kontext_group.add_command(RemixGroup(bot))
+    bot.admin_group.add_command(RemixGroup(bot))
 
 
 async def teardown(bot: KontextBot) -> None:
-    bot.kontext_group.remove_command("remix")
+    bot.admin_group.remove_command("remix")

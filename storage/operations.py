@@ -59,6 +59,24 @@ class OperationsMixin(SqlBase):
             found = await tx.fetch("SELECT * FROM provider_pauses ORDER BY provider")
         return [ProviderPause.model_validate(dict(r)) for r in found]
 
+    # --- registered commands ----------------------------------------------------------------
+    async def command_digest(self, scope: str) -> str | None:
+        """The hash of the command tree last registered for ``scope``, if any."""
+        async with self._session() as tx:
+            row = await tx.fetchrow("SELECT digest FROM command_sync WHERE scope = ?", scope)
+        return None if row is None else str(row["digest"])
+
+    async def set_command_digest(self, scope: str, digest: str, *, now: float) -> None:
+        async with self._session() as tx:
+            await tx.execute(
+                "INSERT INTO command_sync (scope, digest, synced_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (scope) DO UPDATE SET digest = excluded.digest, "
+                "synced_at = excluded.synced_at",
+                scope,
+                digest,
+                float(now),
+            )
+
     # --- numbers for metrics ----------------------------------------------------------------
     async def queue_depths(self) -> dict[str, int]:
         """Jobs waiting per provider."""

@@ -33,6 +33,7 @@ from .models import (
     BlockRule,
     CreativeSettings,
     MemberPrefs,
+    Origin,
     PickResult,
     RequestOptions,
     Resolved,
@@ -147,7 +148,8 @@ class CreativeService:
             raise StyleError(f"`{clean}` is a built-in style; built-in styles cannot be removed.")
         if not await self.repo.remove_guild_style(guild_id, clean):
             raise StyleError(
-                f"This server has no style called `{clean}`. `/kontext style list` shows them."
+                f"This server has no style called `{clean}`. `/kontext-admin style list` "
+                "shows them."
             )
 
     # --- member preferences -------------------------------------------------------------------
@@ -395,7 +397,10 @@ class CreativeService:
             kind=kind,
             prompt=resolved.prompt,
             params=resolved.params,
-            provider=resolved.provider,
+            # A provider nobody chose (the deployment's default) is left to routing.
+            provider=(
+                None if resolved.origins.get("provider") is Origin.PROVIDER else resolved.provider
+            ),
             parent_output_id=parent_output_id,
             reply_to_message_id=reply_to_message_id,
             images=images,

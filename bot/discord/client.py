@@ -1,13 +1,14 @@
 """The ``commands.Bot`` subclass. It builds nothing itself: :mod:`bot.app` hands it its
 services as typed attributes. ``setup_hook`` loads the cogs by name (each registers its own
-commands, listeners and buttons), syncs the commands and starts the job engine; ``close``
-stops what ``setup_hook`` started, in reverse order.
+commands, listeners and buttons), registers the commands with Discord when they changed
+(:mod:`.command_sync`) and starts the job engine; ``close`` stops what ``setup_hook``
+started, in reverse order.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import discord
 from discord.ext import commands
@@ -16,9 +17,13 @@ from bot.config import Settings
 from bot.edits import EditService
 from bot.jobs.events import EventSink
 
+from .command_sync import DigestStore, guild_only_everywhere, sync_if_changed
 from .delivery import DiscordDelivery
 from .mentions import NO_MENTIONS
 from .views import ButtonCatalog, JobButton
+
+if TYPE_CHECKING:
+    from bot.ops.service import Operations
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +32,13 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.error_handler",  # the one error handler; answers unknown buttons and forms
     "cogs.edit",  # /edit, /imagine, "Edit image", the Edit button and the prompt modals
     "cogs.results",  # Reroll, Info, Delete, Cancel
-    "cogs.kontext",  # /kontext settings | queue | cancel | usage | help
-    "cogs.remix",  # replies, remix channels, /kontext remix
+    "cogs.kontext",  # /kontext queue | cancel | usage | help, /kontext-admin settings
+    "cogs.remix",  # replies, remix channels, /kontext-admin remix
     "cogs.history",  # History, Undo, "Edit history", /kontext history
     "cogs.gallery",  # Share and ⭐ reactions
     "cogs.batches",  # the pick buttons under a batch
-    "cogs.creative",  # /kontext prefs | style | blocklist | tier | creative
+    "cogs.creative",  # /kontext prefs; /kontext-admin style | blocklist | tier | creative
+    "cogs.ops",  # operator alerts, /kontext-admin resume, /kontext forget-me, servers, gateway
 )
 
 
@@ -72,6 +78,20 @@ class KontextGroup(discord.app_commands.Group):
         return True
 
 
+class AdminGroup(discord.app_commands.Group):
+    """``/kontext-admin``: the server managers' commands. Registered with Manage Server as
+    the default member permission, so Discord shows it to nobody else (the services still
+    check Manage Server on every change)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="kontext-admin",
+            description="Kontext settings for server managers",
+            default_permissions=discord.Permissions(manage_guild=True),
+            guild_only=True,
+        )
+
+
 class KontextBot(commands.Bot):
     settings: Settings
     edits: EditService
@@ -79,6 +99,8 @@ class KontextBot(commands.Bot):
     engine: EngineControl
     events: EventSource
     kontext_group: KontextGroup
+    admin_group: AdminGroup
+    ops: Operations | None
 
     def __init__(
         self,
@@ -88,8 +110,11 @@ class KontextBot(commands.Bot):
         delivery: DiscordDelivery,
         engine: EngineControl,
         events: EventSource,
-        sync_commands: bool = True,
+        sync_commands: bool | Literal["force"] = True,
+        commands_store: DigestStore,
         guild_ready_timeout: float = 2.0,
+        ops: Operations | None = None,
+        serve: bool = True,
     ) -> None:
         super().__init__(
             guild_ready_timeout=guild_ready_timeout,
@@ -106,6 +131,11 @@ class KontextBot(commands.Bot):
         self.events = events
         self.sync_commands = sync_commands
         self.kontext_group = KontextGroup()
+        self.admin_group = AdminGroup()
+        self.commands_store = commands_store
+        self.ops = ops
+        self.serve = serve  # False: register the commands and serve nothing (kontext-bot sync)
+        self.synced_count = 0  # commands registered by the last sync (0: none was needed)
         self._engine_started = False
 
     @property
@@ -121,27 +151,37 @@ class KontextBot(commands.Bot):
         self.buttons.unregister(*classes)
         self.remove_dynamic_items(*classes)
 
-    async def setup_hook(self) -> None:
-        self.delivery.bind(self)
+    async def prepare_commands(self) -> None:
+        """Load the extensions and build the command tree (no connection needed)."""
         for name in EXTENSIONS:
             await self.load_extension(name)
         self.tree.add_command(self.kontext_group)
+        self.tree.add_command(self.admin_group)
+        guild_only_everywhere(self.tree)
+
+    async def setup_hook(self) -> None:
+        self.delivery.bind(self)
+        await self.prepare_commands()
         if self.sync_commands:
             await self._sync()
+        if not self.serve:
+            return
         self.events.add(self.delivery.on_event)
         await self.engine.start()
         self._engine_started = True
 
     async def _sync(self) -> None:
-        guild_id = self.settings.dev_guild_id
-        if guild_id:
-            guild = discord.Object(guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %d", len(synced), guild_id)
-        else:
-            synced = await self.tree.sync()
-            log.info("synced %d global commands", len(synced))
+        """Register the commands when they changed since the last registration (or always
+        with ``sync_commands="force"``): never a blind overwrite on every start."""
+        synced = await sync_if_changed(
+            self.tree,
+            self.commands_store,
+            application_id=self.application_id,
+            guild_id=self.settings.dev_guild_id,
+            now=self.delivery.clock.now(),
+            force=self.sync_commands == "force",
+        )
+        self.synced_count = synced or 0
 
     async def on_ready(self) -> None:
         user = self.user
@@ -162,6 +202,7 @@ class KontextBot(commands.Bot):
                     self.events.remove(self.delivery.on_event)
             await self.delivery.close()
             self.tree.remove_command(self.kontext_group.name)
+            self.tree.remove_command(self.admin_group.name)
             for name in reversed(list(self.extensions)):
                 await self.unload_extension(name)
         finally:

@@ -52,7 +52,7 @@ def styles_text(styles: StyleList) -> str:
     if styles.server:
         lines.extend(f"`{s.name}`: {escape_text(shorten(s.prompt, 120))}" for s in styles.server)
     else:
-        lines.append("None yet: `/kontext style add` makes one.")
+        lines.append("None yet: `/kontext-admin style add` makes one.")
     lines.append("**Built-in styles**")
     lines.append(", ".join(f"`{s.name}`" for s in styles.presets))
     return shorten("\n".join(lines), MESSAGE_LIMIT)
@@ -93,7 +93,7 @@ def creative_settings_text(settings: CreativeSettings, *, changed: bool = False)
 
 def blocklist_text(rules: tuple[BlockRule, ...]) -> str:
     if not rules:
-        return "Nothing is blocked. `/kontext blocklist add` adds a word, phrase or pattern."
+        return "Nothing is blocked. `/kontext-admin blocklist add` adds a word, phrase or pattern."
     lines = [f"**Blocked ({len(rules)})**"]
     lines.extend(f"{'pattern' if r.regex else 'words'}: {escape_text(r.pattern)}" for r in rules)
     return shorten("\n".join(lines), MESSAGE_LIMIT)
@@ -110,7 +110,9 @@ def block_added_text(rule: BlockRule) -> str:
 def block_removed_text(text: str, removed: bool) -> str:
     if removed:
         return f"{escape_text(text)} is no longer blocked."
-    return f"{escape_text(text)} was not on the blocklist; `/kontext blocklist list` shows it."
+    return (
+        f"{escape_text(text)} was not on the blocklist; `/kontext-admin blocklist list` shows it."
+    )
 
 
 def _limit(value: int | None, zero: str) -> str:
@@ -121,7 +123,9 @@ def _limit(value: int | None, zero: str) -> str:
 
 def tiers_text(tiers: tuple[Tier, ...]) -> str:
     if not tiers:
-        return "No role tiers: everyone has the server's limits. `/kontext tier set` adds one."
+        return (
+            "No role tiers: everyone has the server's limits. `/kontext-admin tier set` adds one."
+        )
     lines = ["**Role tiers** (a member with several gets the most generous of each)"]
     lines.extend(
         f"<@&{t.role_id}>: daily quota {_limit(t.daily_quota, 'unlimited')}, "

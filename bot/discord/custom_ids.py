@@ -27,6 +27,7 @@ class Action(StrEnum):
     HISTORY = "history"  # the chain's contact sheet
     UNDO = "undo"  # re-post the parent output as the new tip
     SHARE = "share"  # post the result to the gallery channel
+    FORGET = "forget"  # confirm /kontext forget-me (the id is the member's user id)
     PICK_1 = "pick1"  # post image 1 of a batch alone as a new result
     PICK_2 = "pick2"
     PICK_3 = "pick3"

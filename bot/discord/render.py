@@ -16,6 +16,7 @@ from bot.durations import format_duration
 from bot.edits import JobInfo, QueueSnapshot, UsageReport
 from bot.history import ChainStep, HistoryTree
 from bot.models import GuildSettings, Job, JobKind, JobParams, JobStatus, Output, RemixChannel
+from bot.ops.pauses import OperatorAlert
 
 #: Discord's limit on a message's content.
 MESSAGE_LIMIT = 2000
@@ -112,6 +113,12 @@ def status_expired(prompt: str) -> str:
     )
 
 
+def status_paused(prompt: str, reason: str) -> str:
+    """A job waiting because its provider is paused: members learn only that the operator
+    knows (``reason`` is the engine's wording for the requester, never the operator's)."""
+    return f"⏸️ **Paused** — {escape_text(reason)}\n> {quote_prompt(prompt, 300)}"
+
+
 def status_for_terminal(job: Job, duration: float | None = None) -> str:
     """The final status line for a finished job, from its stored record alone."""
     if job.status is JobStatus.DONE:
@@ -164,6 +171,7 @@ def info_text(info: JobInfo) -> str:
         *_creative_lines(params),
         f"**Provider:** {escape_text(info.provider_label)}"
         + (f" · model {escape_text(model or job.model or '')}" if model or job.model else ""),
+        *([f"**Why this provider:** {escape_text(job.route_reason)}"] if job.route_reason else []),
         f"**Seed:** {seed if seed is not None else 'random'}"
         f" · **Aspect ratio:** {params.aspect_ratio.value if params.aspect_ratio else 'auto'}"
         f" · **Format:** {params.output_format.value}",
@@ -288,7 +296,7 @@ def usage_text(report: UsageReport) -> str:
 
 
 def settings_text(settings: GuildSettings, default_provider: str) -> str:
-    """``/kontext settings``: the guild's settings, one per line."""
+    """``/kontext-admin settings``: the guild's settings, one per line."""
     roles = ", ".join(f"<@&{r}>" for r in settings.allowed_role_ids) or "everyone"
     channels = ", ".join(f"<#{c}>" for c in settings.allowed_channel_ids) or "every channel"
     return "\n".join(
@@ -296,17 +304,64 @@ def settings_text(settings: GuildSettings, default_provider: str) -> str:
             "**Kontext settings for this server**",
             f"• provider: `{settings.provider or default_provider}`"
             + ("" if settings.provider else " (the bot's default)"),
+            *(
+                [f"• providers to route between (preferred first): {', '.join(settings.providers)}"]
+                if settings.providers and not settings.provider
+                else []
+            ),
             f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
             f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
             f"• NSFW outputs: {settings.nsfw_policy.value}",
             f"• per user at once: {settings.max_user_active} · running at once: "
             f"{settings.max_guild_running} · queue length: {settings.max_guild_queue}",
             f"• daily quota per user: {settings.daily_quota or 'unlimited'}",
+            f"• daily credit cap for the server: {settings.daily_credit_cap or 'none'}",
             f"• reroll/edit others' results: {settings.iterate_policy.value}",
             f"• allowed roles: {roles} · allowed channels: {channels}",
-            "Change any of these with the options of `/kontext settings`.",
+            "Change any of these with the options of `/kontext-admin settings`.",
         ]
     )
+
+
+# --- operating the bot -------------------------------------------------------------------------
+
+
+def operator_alert_text(alert: OperatorAlert) -> str:
+    """What the operator is told when a provider pauses or resumes (pings nobody)."""
+    if alert.kind == "resumed":
+        return f"✅ **{escape_text(alert.label)} resumed.** {escape_text(alert.message)}"
+    return (
+        f"⚠️ **{escape_text(alert.label)} is paused for every server.** "
+        f"{escape_text(alert.message)}\n"
+        f"To resume now, run `/kontext-admin resume provider:{alert.provider}` in any "
+        "server the bot is in (the application's owner or team members may)."
+    )
+
+
+def resume_text(label: str, resumed: bool) -> str:
+    if resumed:
+        return (
+            f"{escape_text(label)} is resumed: queued jobs run again. If its account still "
+            "fails, the next job pauses it again and the operator is told."
+        )
+    return f"{escape_text(label)} was not paused."
+
+
+FORGET_ME_ASK = (
+    "This deletes **your prompts and images** in this server: every job you asked for "
+    "(your unfinished jobs are cancelled), their results and the images you gave. Messages "
+    "already posted stay until someone deletes them. This cannot be undone."
+)
+
+
+def forget_me_done_text(jobs: int, images: int, still_running: int) -> str:
+    later = (
+        f" {still_running} job(s) were being posted right now and were left alone: run "
+        "`/kontext forget-me` again in a minute."
+        if still_running
+        else ""
+    )
+    return f"Done: erased the prompts of {jobs} job(s) and deleted {images} image(s).{later}"
 
 
 # --- the edit history ------------------------------------------------------------------------
@@ -490,7 +545,7 @@ def remix_added_text(
         lines.append(f"Every prompt there ends with: {quote_prompt(added.style_suffix)}")
     if restricted:
         lines.append(
-            "-# Note: `/kontext settings` limits Kontext to other channels, so requests "
+            "-# Note: `/kontext-admin settings` limits Kontext to other channels, so requests "
             "there will be refused until you allow this channel too."
         )
     if not message_content:
@@ -507,7 +562,7 @@ def remix_list_text(channels: Sequence[RemixChannel], gallery: int | None) -> st
         style = f" — style: {quote_prompt(found.style_suffix, 100)}" if found.style_suffix else ""
         lines.append(f"• <#{found.channel_id}>{style}")
     lines.append(f"**Gallery:** <#{gallery}>" if gallery else "**Gallery:** none")
-    lines.append("Add one with `/kontext remix add` (Manage Server).")
+    lines.append("Add one with `/kontext-admin remix add` (Manage Server).")
     return "\n".join(lines)
 
 
@@ -528,8 +583,9 @@ HELP_TEXT = """\
 **History** shows the chain as a contact sheet, **Undo** goes back a step, ⭐ or **Share** \
 posts it to the server's gallery. Reply to an earlier result to branch.
 • `/kontext history [message]` or right-click → **Apps → Edit history** — a result's history
-• `/kontext remix add|remove|list|gallery` — remix channels: post an image with text, or reply \
-to any image, to edit it without a command (Manage Server to change)
+• Remix channels: post an image with text, or reply to any image, to edit it without a \
+command (server managers set them up with `/kontext-admin remix`)
 • `/kontext queue` — your jobs and this server's queue · `/kontext cancel` — stop a job
-• `/kontext usage` — usage and credits · `/kontext settings` — server settings (Manage Server)
+• `/kontext usage` — usage and credits · `/kontext forget-me` — erase your prompts and images
+• Server managers: `/kontext-admin settings`, `/kontext-admin remix` (Manage Server)
 Results are posted in a thread under the status message. Prompts up to 4000 characters."""

@@ -177,6 +177,8 @@ class StatusBoard:
                 self.provider_label(event.from_provider),
                 self.provider_label(event.to_provider),
             ), False
+        if isinstance(event, events.JobPaused):
+            return render.status_paused(prompt, event.reason), False
         if isinstance(event, events.JobDone):
             started = job.started_at or job.created_at
             return render.status_done(prompt, event.at - started), True

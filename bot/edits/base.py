@@ -33,6 +33,23 @@ class ImageGone(BadRequest):
     code = "image_gone"
 
 
+class DataDeleted(ImageGone):
+    """The job's prompt and images were deleted (retention, or the member erased their data):
+    it can still be seen, never redone."""
+
+    code = "data_deleted"
+
+
+def check_not_erased(job: Job) -> None:
+    """Refuse to build on a job whose prompt and images were deleted."""
+    if job.erased:
+        raise DataDeleted(
+            f"The prompt and images of job {job.id} were deleted (old data is removed after a "
+            "while, or its author erased their data), so it can no longer be redone, edited, "
+            "undone or shown in a history. Start a new edit with `/edit`."
+        )
+
+
 class Engine(Protocol):
     """The part of the job engine the edit service uses."""
 
@@ -104,7 +121,7 @@ class EditBase:
         if caps is None:
             raise BadRequest(
                 f"This server is set to use the provider {name!r}, which this bot does not "
-                "have. An admin can pick another one with `/kontext settings`."
+                "have. An admin can pick another one with `/kontext-admin settings`."
             )
         return caps
 

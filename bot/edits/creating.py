@@ -46,7 +46,7 @@ from bot.models import (
 from bot.providers.base import Capabilities
 from bot.text import check_prompt
 
-from .base import EditBase, ImageGone
+from .base import EditBase, ImageGone, check_not_erased
 from .inputs import (
     ImageInput,
     Requester,
@@ -158,7 +158,7 @@ class CreatingJobs(EditBase):
         if not images and not caps.text_to_image:
             raise BadRequest(
                 f"{caps.label} cannot make an image from text alone. Use `/edit` with an image, "
-                "or ask an admin to switch provider in `/kontext settings`."
+                "or ask an admin to switch provider in `/kontext-admin settings`."
             )
         check_count(caps, replied=0, attached=len(images))
         return await self._submit_resolved(
@@ -199,6 +199,7 @@ class CreatingJobs(EditBase):
 
     async def _iterable(self, who: Requester, job_id: int) -> tuple[Job, GuildSettings]:
         job = await self.owned_job(who, job_id)
+        check_not_erased(job)
         settings = await self.allowed(who)
         check_can_iterate(settings, job, user_id=who.user_id, moderator=who.moderator)
         return job, settings
@@ -262,6 +263,7 @@ class CreatingJobs(EditBase):
         """A reply to one of our results: edit its output, with ``extra`` images after it.
         A reply to a batch names its image by number ("2: make it night")."""
         parent, output = await self.owned_output(who, output_id)
+        check_not_erased(parent)
         settings = await self.allowed(who)
         if remix is None:
             check_can_iterate(settings, parent, user_id=who.user_id, moderator=who.moderator)

@@ -119,7 +119,7 @@ def check_count(caps: Capabilities, *, replied: int, attached: int) -> None:
         raise BadRequest(
             f"{caps.label} takes at most {most} image{plural} per edit and you gave "
             f"{attached}. Remove some, or ask an admin to switch provider in "
-            "`/kontext settings`."
+            "`/kontext-admin settings`."
         )
     if attached:
         room = most - replied

@@ -16,7 +16,7 @@ from bot.errors import BadRequest
 from bot.history import HistoryTree
 from bot.models import Job, MessageKind, MessageRef, Output
 
-from .base import EditBase, ImageGone
+from .base import EditBase, ImageGone, check_not_erased
 from .inputs import Requester
 
 
@@ -89,7 +89,8 @@ class Lineage(EditBase):
 
     async def history(self, who: Requester, output_id: int) -> History:
         """The chain (with branch markers) to ``output_id`` and its contact sheet."""
-        await self.owned_output(who, output_id)
+        job, _output = await self.owned_output(who, output_id)
+        check_not_erased(job)
         tree = await history.load_tree(self.repo, output_id)
         if tree is None:
             raise NoHistory("I have no history for that image (it may have been purged).")
@@ -98,6 +99,7 @@ class Lineage(EditBase):
     async def undo(self, who: Requester, job_id: int) -> UndoTarget:
         """The parent output of ``job_id``'s result, checked and with its bytes."""
         job = await self.owned_job(who, job_id)
+        check_not_erased(job)
         settings = await self.allowed(who)
         check_can_iterate(settings, job, user_id=who.user_id, moderator=who.moderator)
         if job.parent_output_id is None:
@@ -105,6 +107,8 @@ class Lineage(EditBase):
         output = await self.repo.get_output(job.parent_output_id)
         parent = await self.repo.get_job(output.job_id) if output is not None else None
         data = await self.repo.get_blob(output.content_hash) if output is not None else None
+        if parent is not None:
+            check_not_erased(parent)
         if output is None or parent is None or data is None:
             raise ImageGone(
                 "The previous image of this chain is no longer kept, so I can't go back to it."
@@ -147,7 +151,7 @@ class Lineage(EditBase):
         if gallery is None:
             raise NoHistory(
                 "This server has no gallery channel. An admin can set one with "
-                "`/kontext remix gallery`."
+                "`/kontext-admin remix gallery`."
             )
         if output.nsfw:
             raise NoHistory("Results flagged as NSFW are not shared to the gallery.")

@@ -3,9 +3,10 @@
 Discord is asked over its REST API with the bot token (who the bot is; the application's
 privileged-intent flags against ``KONTEXT_MESSAGE_CONTENT``). The database is opened without
 being created; free disk is measured where the image files go; the hosts images are
-downloaded from must resolve. The providers document no cheap authenticated call (no balance
-or key endpoint), so a key is reported as set, not as valid: the first edit checks it, and a
-refused key pauses the provider and tells the operator.
+downloaded from must resolve. A provider's key is tried with its one cheap authenticated call
+where the provider has one (Black Forest Labs' credits, Replicate's account); elsewhere it is
+reported as set, not as valid: the first edit checks it, and a refused key pauses the provider
+and tells the operator.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from typing import Any
 
 import httpx
 
+from bot.clock import SystemClock
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.media import DISCORD_CDN_HOSTS
 from bot.models import Frozen
+from bot.provider_status import key_setting, provider_statuses
 from bot.providers import CAPABILITIES
 from storage import open_repository, redact_url, resolve_database_url
 from storage.schema import latest_version
@@ -57,13 +60,13 @@ async def run_checks(
 ) -> list[Check]:
     checks = await _discord(settings, http)
     checks += await _storage(settings)
-    checks += _providers(settings)
+    checks += await _providers(settings, http)
     checks.append(await _hosts(settings, resolve))
     return checks
 
 
 # --- Discord ---------------------------------------------------------------------------------
-async def _get(http: httpx.AsyncClient, settings: Settings, path: str) -> tuple[int, Any]:
+async def discord_get(http: httpx.AsyncClient, settings: Settings, path: str) -> tuple[int, Any]:
     assert settings.discord_token is not None
     headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
     async with http.stream(
@@ -84,7 +87,7 @@ async def _discord(settings: Settings, http: httpx.AsyncClient) -> list[Check]:
     if settings.discord_token is None:
         return [Check(name="discord token", ok=False, detail="DISCORD_TOKEN is not set.")]
     try:
-        status, me = await _get(http, settings, "/users/@me")
+        status, me = await discord_get(http, settings, "/users/@me")
         if status == 401:
             return [
                 Check(
@@ -101,7 +104,7 @@ async def _discord(settings: Settings, http: httpx.AsyncClient) -> list[Check]:
             ok=True,
             detail=f"the bot is {me.get('username')} ({me.get('id')})",
         )
-        status, app = await _get(http, settings, "/oauth2/applications/@me")
+        status, app = await discord_get(http, settings, "/oauth2/applications/@me")
     except httpx.HTTPError as err:
         return [
             Check(
@@ -216,28 +219,39 @@ def _disk(folder: Path) -> Check:
 
 
 # --- providers and hosts ---------------------------------------------------------------------
-def _providers(settings: Settings) -> list[Check]:
+async def _providers(settings: Settings, http: httpx.AsyncClient) -> list[Check]:
+    """Each configured provider's key, tried with its one cheap authenticated call where the
+    provider has one (the same check as ``kontext-bot providers``)."""
     checks: list[Check] = []
-    for name, caps in CAPABILITIES.items():
-        if not settings.has_key(name):
+    for status in await provider_statuses(settings, http, SystemClock()):
+        name, label = status.name, status.caps.label
+        if status.key == "missing":
             if name == settings.provider:
                 checks.append(
                     Check(
                         name=f"provider {name}",
                         ok=False,
-                        detail=f"KONTEXT_PROVIDER is {name} but {name.upper()}_API_KEY is not "
+                        detail=f"KONTEXT_PROVIDER is {name} but {key_setting(name)} is not "
                         "set: set it, or choose a provider whose key you have.",
                     )
                 )
             continue
-        checks.append(
-            Check(
+        if status.key == "works":
+            check = Check(name=f"provider {name}", ok=True, detail=f"key works: {status.detail}")
+        elif status.key == "refused":
+            check = Check(
+                name=f"provider {name}",
+                ok=False,
+                detail=f"{status.detail} Put a working key in {key_setting(name)}.",
+            )
+        else:
+            check = Check(
                 name=f"provider {name}",
                 ok=None,
-                detail=f"key set; {caps.label} documents no cheap authenticated call, so the "
-                "first edit checks it (a refused key pauses the provider and alerts you)",
+                detail=f"key set; {label} documents no cheap authenticated call, so the first "
+                "edit checks it (a refused key pauses the provider and alerts you)",
             )
-        )
+        checks.append(check)
     return checks
 
 

@@ -44,7 +44,9 @@ async def any_provider(
 async def _allow_four(h: Harness) -> None:
     """Four images at once need room for four active jobs (a batch counts once per image)."""
     await (
-        await h.member("alice").run_command("kontext settings", in_channel="general", per_user=4)
+        await h.member("alice").run_command(
+            "kontext-admin settings", in_channel="general", per_user=4
+        )
     ).response()
 
 

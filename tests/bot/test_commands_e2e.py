@@ -57,14 +57,16 @@ async def test_edit_image_menu_on_a_message_without_images(kontext: Harness) -> 
 
 async def test_kontext_settings_queue_usage_help(kontext: Harness) -> None:
     alice, bob = kontext.member("alice"), kontext.member("bob")
-    view = await (await alice.run_command("kontext settings", in_channel="general")).response()
+    view = await (
+        await alice.run_command("kontext-admin settings", in_channel="general")
+    ).response()
     assert "Kontext settings" in view.content
     denied = await (
-        await bob.run_command("kontext settings", in_channel="general", nsfw="spoiler")
+        await bob.run_command("kontext-admin settings", in_channel="general", nsfw="spoiler")
     ).response()
     assert "Manage Server" in denied.content
     saved = await (
-        await alice.run_command("kontext settings", in_channel="general", nsfw="spoiler")
+        await alice.run_command("kontext-admin settings", in_channel="general", nsfw="spoiler")
     ).response()
     assert "Saved" in saved.content and "NSFW outputs: spoiler" in saved.content
 
@@ -153,7 +155,9 @@ async def test_too_many_images_for_the_guilds_provider(harness: Harness) -> None
         )
         alice = harness.member("alice")
         saved = await (
-            await alice.run_command("kontext settings", in_channel="general", provider="modelslab")
+            await alice.run_command(
+                "kontext-admin settings", in_channel="general", provider="modelslab"
+            )
         ).response()
         assert "Saved" in saved.content and "modelslab" in saved.content
         _, ack = await harness.edit(
@@ -165,7 +169,7 @@ async def test_too_many_images_for_the_guilds_provider(harness: Harness) -> None
         assert "at most 2 images" in ack.content and "you gave 3" in ack.content
         assert modelslab.submits == 0 and harness.provider.submits == 0
         unknown = await (
-            await alice.run_command("kontext settings", in_channel="general", provider="nope")
+            await alice.run_command("kontext-admin settings", in_channel="general", provider="nope")
         ).response()
         assert "Unknown provider" in unknown.content
         await harness.stop()
@@ -211,7 +215,9 @@ async def test_kontext_can_be_limited_to_one_channel(kontext: Harness) -> None:
     alice = kontext.member("alice")
     images = fake.channel("images")
     saved = await (
-        await alice.run_command("kontext settings", in_channel="general", allowed_channel=images)
+        await alice.run_command(
+            "kontext-admin settings", in_channel="general", allowed_channel=images
+        )
     ).response()
     assert "Saved" in saved.content and f"<#{images.id}>" in saved.content
     _, refused = await kontext.edit("wrong place")
@@ -219,7 +225,7 @@ async def test_kontext_can_be_limited_to_one_channel(kontext: Harness) -> None:
     done = await kontext.edit_done("right place", channel="images")
     assert done.result.attachments
     cleared = await (
-        await alice.run_command("kontext settings", in_channel="images", clear_channels=True)
+        await alice.run_command("kontext-admin settings", in_channel="images", clear_channels=True)
     ).response()
     assert "every channel" in cleared.content
 
@@ -263,7 +269,7 @@ async def test_nsfw_flagged_outputs_are_withheld_outside_nsfw_channels(
     assert app is not None
     alice = kontext.member("alice")
     await (
-        await alice.run_command("kontext settings", in_channel="general", nsfw=policy)
+        await alice.run_command("kontext-admin settings", in_channel="general", nsfw=policy)
     ).response()
     kontext.provider.script("submit", Outcome.stall())
     _, ack = await kontext.edit("two outputs, one flagged")
@@ -305,7 +311,7 @@ async def test_kontext_limited_to_a_role_and_cleared_again(kontext: Harness) -> 
     assert "limited to certain roles" in refused.content
     alice = kontext.member("alice")
     await (
-        await alice.run_command("kontext settings", in_channel="general", clear_roles=True)
+        await alice.run_command("kontext-admin settings", in_channel="general", clear_roles=True)
     ).response()
     await kontext.edit_done("everyone again")
 

@@ -17,7 +17,7 @@ async def _run(h: Harness, who: str, command: str, **options: Any) -> StoredMess
 async def test_preferences_take_their_place_in_the_precedence(kontext: Harness) -> None:
     shown = await _run(kontext, "bob", "kontext prefs show")
     assert "Your preferences here" in shown.content and "Style: —" in shown.content
-    await _run(kontext, "alice", "kontext creative", default_style="night", default_count=2)
+    await _run(kontext, "alice", "kontext-admin creative", default_style="night", default_count=2)
 
     server = await kontext.edit_done("a cat", who="bob")
     job = await kontext.job(server.job_id)
@@ -54,13 +54,15 @@ async def test_preferences_are_checked_against_the_server(kontext: Harness) -> N
 
 
 async def test_a_server_style_is_added_used_listed_and_removed(kontext: Harness) -> None:
-    denied = await _run(kontext, "bob", "kontext style add", name="noir", prompt="in film noir")
+    denied = await _run(
+        kontext, "bob", "kontext-admin style add", name="noir", prompt="in film noir"
+    )
     assert "Manage Server" in denied.content
     added = await _run(
-        kontext, "alice", "kontext style add", name="noir", prompt="Make {prompt} film noir"
+        kontext, "alice", "kontext-admin style add", name="noir", prompt="Make {prompt} film noir"
     )
     assert "Added the style `noir`" in added.content
-    listed = await _run(kontext, "bob", "kontext style list")
+    listed = await _run(kontext, "bob", "kontext-admin style list")
     assert "`noir`: Make {prompt} film noir" in listed.content and "`watercolor`" in listed.content
     choices = await (
         await kontext.member("bob").autocomplete("edit", focused="style", style="no")
@@ -70,24 +72,24 @@ async def test_a_server_style_is_added_used_listed_and_removed(kontext: Harness)
     job = await kontext.job((await kontext.edit_done("the street", style="noir")).job_id)
     assert job.prompt == "Make the street film noir" and job.params.request_prompt == "the street"
 
-    removed = await _run(kontext, "alice", "kontext style remove", name="noir")
+    removed = await _run(kontext, "alice", "kontext-admin style remove", name="noir")
     assert "Removed" in removed.content
     _, ack = await kontext.edit("the street", style="noir")
     assert "no style called `noir`" in ack.content
 
 
 async def test_a_blocked_prompt_is_refused_without_naming_the_rule(kontext: Harness) -> None:
-    denied = await _run(kontext, "bob", "kontext blocklist add", text="zebra")
+    denied = await _run(kontext, "bob", "kontext-admin blocklist add", text="zebra")
     assert "Manage Server" in denied.content
-    added = await _run(kontext, "alice", "kontext blocklist add", text="zebra")
+    added = await _run(kontext, "alice", "kontext-admin blocklist add", text="zebra")
     assert "zebra" in added.content
     _, ack = await kontext.edit("draw a Zebra here", who="bob")
     assert "does not allow some of the words" in ack.content
     assert "zebra" not in ack.content.lower()
     assert kontext.provider.submits == 0
-    listed = await _run(kontext, "alice", "kontext blocklist list")
+    listed = await _run(kontext, "alice", "kontext-admin blocklist list")
     assert "words: zebra" in listed.content
-    removed = await _run(kontext, "alice", "kontext blocklist remove", text="zebra")
+    removed = await _run(kontext, "alice", "kontext-admin blocklist remove", text="zebra")
     assert "no longer blocked" in removed.content
     await kontext.edit_done("draw a zebra here", who="bob")
 
@@ -104,29 +106,29 @@ async def test_a_role_tier_raises_the_members_batch_limit(kontext: Harness) -> N
 
     _, ack = await kontext.edit("four", who="bob", count=4)
     assert "1 to 3 images" in ack.content
-    saved = await _run(kontext, "alice", "kontext tier set", role=boosters, active_jobs=4)
+    saved = await _run(kontext, "alice", "kontext-admin tier set", role=boosters, active_jobs=4)
     assert "Saved" in saved.content and f"<@&{boosters.id}>" in saved.content
     done = await kontext.edit_done("four", who="bob", count=4)
     assert len(done.result.attachments) == 4
-    listed = await _run(kontext, "bob", "kontext tier list")
+    listed = await _run(kontext, "bob", "kontext-admin tier list")
     assert "active jobs 4" in listed.content
-    removed = await _run(kontext, "alice", "kontext tier remove", role=boosters)
+    removed = await _run(kontext, "alice", "kontext-admin tier remove", role=boosters)
     assert "server's limits again" in removed.content
 
 
 async def test_creative_settings_are_shown_and_checked(kontext: Harness) -> None:
-    shown = await _run(kontext, "alice", "kontext creative")
+    shown = await _run(kontext, "alice", "kontext-admin creative")
     assert "Images at once (most): 4" in shown.content
-    denied = await _run(kontext, "bob", "kontext creative")
+    denied = await _run(kontext, "bob", "kontext-admin creative")
     assert "Manage Server" in denied.content
-    refused = await _run(kontext, "alice", "kontext creative", default_count=4, max_count=2)
+    refused = await _run(kontext, "alice", "kontext-admin creative", default_count=4, max_count=2)
     assert "cannot be above the maximum" in refused.content
 
 
 async def test_a_member_may_choose_the_provider_once_the_server_allows_it(
     kontext: Harness,
 ) -> None:
-    await _run(kontext, "alice", "kontext creative", members_choose_provider=True)
+    await _run(kontext, "alice", "kontext-admin creative", members_choose_provider=True)
     saved = await _run(kontext, "bob", "kontext prefs set", provider="aimlapi")
     assert "Image service: aimlapi" in saved.content
     job = await kontext.job((await kontext.edit_done("a cat", who="bob")).job_id)

@@ -81,7 +81,7 @@ async def test_blank_prompt_is_refused(kontext: Harness) -> None:
 async def test_limit_reached_is_refused_with_the_reason(kontext: Harness) -> None:
     kontext.provider.script("submit", Outcome.stall(), Outcome.stall(), Outcome.stall())
     alice = kontext.member("alice")
-    settings = await alice.run_command("kontext settings", in_channel="general", per_user=1)
+    settings = await alice.run_command("kontext-admin settings", in_channel="general", per_user=1)
     assert "Saved" in (await settings.response()).content
     _first, ack = await kontext.edit("first")
     assert "Queued" in ack.content
@@ -147,7 +147,7 @@ async def test_prompt_over_4000_characters_is_refused(kontext: Harness) -> None:
 async def test_daily_quota_is_refused_with_when_it_frees(kontext: Harness) -> None:
     alice = kontext.member("alice")
     await (
-        await alice.run_command("kontext settings", in_channel="general", daily_quota=1)
+        await alice.run_command("kontext-admin settings", in_channel="general", daily_quota=1)
     ).response()
     await kontext.edit_done("first today")
     _, refused = await kontext.edit("second today")
@@ -201,19 +201,16 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
     assert imagine == ["prompt", "aspect_ratio", "seed", *CREATIVE]
     assert commands["Edit image"]["type"] == 3
     subs = [o["name"] for o in commands["kontext"]["options"]]
-    assert sorted(subs) == [
+    assert sorted(subs) == ["cancel", "forget-me", "help", "history", "prefs", "queue", "usage"]
+    admin = [o["name"] for o in commands["kontext-admin"]["options"]]
+    assert sorted(admin) == [
         "blocklist",
-        "cancel",
         "creative",
-        "help",
-        "history",
-        "prefs",
-        "queue",
         "remix",
+        "resume",
         "settings",
         "style",
         "tier",
-        "usage",
     ]
 
 

@@ -124,7 +124,9 @@ async def test_undo_reposts_the_parent_and_replies_continue_from_it(kontext: Har
 
 async def test_undo_follows_the_iterate_policy(kontext: Harness) -> None:
     _thread, results = await _chain(kontext, "make it red")
-    handle = await kontext.member("alice").run_command("kontext settings", iterate="requester")
+    handle = await kontext.member("alice").run_command(
+        "kontext-admin settings", iterate="requester"
+    )
     assert "Saved" in (await handle.response()).content
     refused = await (await kontext.member("bob").click(results[1], "Undo")).response()
     assert "Only <@" in refused.content
@@ -134,7 +136,9 @@ async def test_stars_and_share_post_to_the_gallery_once(harness: Harness) -> Non
     fake = harness.fake
     gallery = fake.add_channel(fake.guild, "gallery")
     await harness.start()
-    handle = await harness.member("alice").run_command("kontext remix gallery", channel=gallery)
+    handle = await harness.member("alice").run_command(
+        "kontext-admin remix gallery", channel=gallery
+    )
     assert "posted in" in (await handle.response()).content
     done = await harness.edit_done("add a hat")
     assert "Share" in labels(done.result)
@@ -160,7 +164,9 @@ async def test_share_after_the_bytes_were_purged_uses_the_posted_image(harness: 
     fake = harness.fake
     gallery = fake.add_channel(fake.guild, "gallery")
     app = await harness.start()
-    handle = await harness.member("alice").run_command("kontext remix gallery", channel=gallery)
+    handle = await harness.member("alice").run_command(
+        "kontext-admin remix gallery", channel=gallery
+    )
     assert "posted in" in (await handle.response()).content
     done = await harness.edit_done("add a hat")
     await app.repo.purge_expired(now=time.time() + 400 * 86_400)

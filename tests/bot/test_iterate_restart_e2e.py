@@ -38,7 +38,7 @@ async def _scenario(harness: Harness, overrides: dict[str, Any]) -> None:
     await reply(harness, "alice", done.result, "make it red")
     second = await nth_result(harness, done.thread_id, 2)
     added = await harness.member("alice").run_command(
-        "kontext remix add", channel=fake.channel("images"), style="ink"
+        "kontext-admin remix add", channel=fake.channel("images"), style="ink"
     )
     assert "remix channel now" in (await added.response()).content
     await harness.restart(**overrides)

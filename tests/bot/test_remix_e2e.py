@@ -17,27 +17,27 @@ async def _add_remix(h: Harness, style: str | None = None, channel: str = "image
     options = {"channel": h.fake.channel(channel)}
     if style:
         options["style"] = style
-    handle = await h.member("alice").run_command("kontext remix add", **options)
+    handle = await h.member("alice").run_command("kontext-admin remix add", **options)
     return (await handle.response()).content
 
 
 async def test_remix_commands_need_manage_server(kontext: Harness) -> None:
     fake = kontext.fake
     refused = await kontext.member("bob").run_command(
-        "kontext remix add", channel=fake.channel("images")
+        "kontext-admin remix add", channel=fake.channel("images")
     )
     assert "Manage Server" in (await refused.response()).content
     added = await _add_remix(kontext, style="watercolor, soft light")
     assert "is a remix channel now" in added and "watercolor" in added
     assert "mention" in added  # no Message Content intent here: members must mention the bot
-    listed = await kontext.member("bob").run_command("kontext remix list")
+    listed = await kontext.member("bob").run_command("kontext-admin remix list")
     text = (await listed.response()).content
     assert f"<#{fake.channel('images').id}>" in text and "watercolor" in text
     removed = await kontext.member("alice").run_command(
-        "kontext remix remove", channel=fake.channel("images")
+        "kontext-admin remix remove", channel=fake.channel("images")
     )
     assert "no longer a remix channel" in (await removed.response()).content
-    listed = await kontext.member("bob").run_command("kontext remix list")
+    listed = await kontext.member("bob").run_command("kontext-admin remix list")
     assert "No remix channels" in (await listed.response()).content
 
 
@@ -129,7 +129,9 @@ async def test_in_a_remix_channel_anyone_may_remix_whatever_the_policy(harness: 
     await harness.start(message_content=True)
     fake = harness.fake
     await _add_remix(harness)
-    handle = await harness.member("alice").run_command("kontext settings", iterate="requester")
+    handle = await harness.member("alice").run_command(
+        "kontext-admin settings", iterate="requester"
+    )
     assert "Saved" in (await handle.response()).content
     post = await harness.member("bob").send("images", "a red fox", files=[png_file()])
     thread = await fake.wait_for(lambda: fake.channels.get(post.id), what="the post's thread")

@@ -161,7 +161,9 @@ async def test_with_message_content_any_reply_is_handled(harness: Harness) -> No
 async def test_requester_only_policy_refuses_others_replies(kontext: Harness) -> None:
     assert kontext.app is not None
     done = await kontext.edit_done("add a hat")
-    handle = await kontext.member("alice").run_command("kontext settings", iterate="requester")
+    handle = await kontext.member("alice").run_command(
+        "kontext-admin settings", iterate="requester"
+    )
     assert "Saved" in (await handle.response()).content
     asked = await reply(kontext, "bob", done.result, "make it red")
     answer = await answer_to(kontext, asked)
@@ -172,7 +174,7 @@ async def test_requester_only_policy_refuses_others_replies(kontext: Harness) ->
 
 async def test_limits_apply_to_replies(kontext: Harness) -> None:
     done = await kontext.edit_done("add a hat")
-    handle = await kontext.member("alice").run_command("kontext settings", daily_quota=1)
+    handle = await kontext.member("alice").run_command("kontext-admin settings", daily_quota=1)
     assert "Saved" in (await handle.response()).content
     asked = await reply(kontext, "alice", done.result, "make it red")
     answer = await answer_to(kontext, asked)

@@ -425,6 +425,14 @@ async def create_dm(fake: FakeDiscord, call: Call) -> Answer:
     return 200, fake.dm_channel(user).to_dict()
 
 
+@ROUTER.add("GET", "/guilds/{guild_id}/roles")
+async def get_roles(fake: FakeDiscord, call: Call) -> Answer:
+    guild = fake.guilds.get(call.int("guild_id"))
+    if guild is None:
+        raise DiscordError(10004)
+    return 200, [role.to_dict() for role in guild.roles.values()]
+
+
 @ROUTER.add("GET", "/guilds/{guild_id}/members/{user_id}")
 async def get_member(fake: FakeDiscord, call: Call) -> Answer:
     guild = fake.guilds.get(call.int("guild_id"))

@@ -110,6 +110,27 @@ async def test_each_problem_is_one_failing_line_saying_what_to_do(
     assert "Reset Token" in (await _checks(bad))["discord token"].detail
 
 
+async def test_a_provider_key_is_tried_where_the_provider_has_a_cheap_call(
+    discord: FakeDiscord, tmp_path: Path
+) -> None:
+    from tests.fakes import BflFake
+    from tests.fakes.schemas import require_docs
+
+    async with BflFake(docs=require_docs()) as bfl:
+        good = _settings(
+            discord, tmp_path, bfl_api_key=SecretStr(bfl.api_key), bfl_base_url=bfl.base_url
+        )
+        works = (await _checks(good))["provider bfl"]
+        bad = _settings(
+            discord, tmp_path, bfl_api_key=SecretStr("not-the-key"), bfl_base_url=bfl.base_url
+        )
+        refused = (await _checks(bad))["provider bfl"]
+        assert [r.endpoint for r in bfl.requests] == ["credits", "credits"]
+    assert works.ok is True and "key works" in works.detail
+    assert refused.ok is False and "BFL_API_KEY" in refused.detail
+    assert "not-the-key" not in refused.detail
+
+
 async def test_the_command_prints_one_line_per_check(
     discord: FakeDiscord,
     tmp_path: Path,

@@ -131,3 +131,13 @@ async def test_a_departed_server_is_deleted_whole(repo: Repository) -> None:
     assert await repo.guilds_with_data() == [6]
     assert await repo.departed_guilds(left_before=T0 + 10**6) == []
     assert await repo.count_queued() == 0
+
+
+async def test_the_registered_commands_hash_is_kept_per_scope(repo: Repository) -> None:
+    assert await repo.command_digest("1:global") is None
+    await repo.set_command_digest("1:global", "aaa", now=T0)
+    await repo.set_command_digest("1:guild:5", "bbb", now=T0)
+    await repo.set_command_digest("1:global", "ccc", now=T0 + 1)
+    assert await repo.command_digest("1:global") == "ccc"
+    assert await repo.command_digest("1:guild:5") == "bbb"
+    assert await repo.command_digest("2:global") is None
