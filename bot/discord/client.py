@@ -36,6 +36,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.remix",  # replies, remix channels, /kontext-admin remix
     "cogs.history",  # History, Undo, "Edit history", /kontext history
     "cogs.gallery",  # Share and ⭐ reactions
+    "cogs.batches",  # the pick buttons under a batch
+    "cogs.creative",  # /kontext prefs; /kontext-admin style | blocklist | tier | creative
     "cogs.ops",  # operator alerts, /kontext-admin resume, /kontext forget-me, servers, gateway
 )
 
