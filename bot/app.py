@@ -22,6 +22,7 @@ import httpx
 
 from bot.clock import Clock, SystemClock
 from bot.config import DatabaseUrl, Settings
+from bot.creative.service import CreativeService
 from bot.discord.client import KontextBot
 from bot.discord.delivery import DiscordDelivery
 from bot.discord.endpoints import point_discord_at
@@ -143,12 +144,16 @@ async def open_app(
             fetcher=fetcher,
             worker_id=worker_id,
         )
+        delivery.board.follow_queue(engine.queue_eta)
         edits = EditService(
             repo=repo,
             engine=engine,
             capabilities=capabilities,
             default_provider=settings.provider,
             clock=clock,
+            creative=CreativeService(
+                repo, clock, catalog=capabilities, default_provider=settings.provider
+            ),
         )
         labels = {name: CAPABILITIES[name].label for name in names}
         ops = Operations(settings, repo, engine, labels, clock=clock)

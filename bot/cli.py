@@ -37,6 +37,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
+from bot.cli_base import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliRefused, add_command
 from bot.cli_ops import OPS_COMMANDS
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -53,9 +54,6 @@ from bot.text import check_prompt, escape_controls
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 PROG = "kontext-bot"
 
 
@@ -63,14 +61,6 @@ class UsageError(KontextError):
     """Bad input caught before any provider request."""
 
     code = "usage"
-
-
-class _Refused(Exception):
-    """Wraps an error raised before any provider request, so it exits with 2."""
-
-    def __init__(self, error: KontextError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,7 +108,9 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_edit(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser("edit", help="edit one or more images with a prompt")
+    parser = add_command(
+        commands, "edit", "edit one or more images with a prompt", _generate_command
+    )
     parser.add_argument(
         "--image",
         action="append",
@@ -127,13 +119,14 @@ def _add_edit(commands: argparse._SubParsersAction[_Parser]) -> None:
         help=f"a reference image (repeat for up to {MAX_REFERENCES})",
     )
     _add_generation_options(parser)
-    parser.set_defaults(handler=_generate_command)
 
 
 def _add_imagine(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser("imagine", help="make an image from a prompt alone")
+    parser = add_command(
+        commands, "imagine", "make an image from a prompt alone", _generate_command
+    )
     _add_generation_options(parser)
-    parser.set_defaults(handler=_generate_command, image=[])
+    parser.set_defaults(image=[])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,7 +167,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         asyncio.run(run(settings, args.role))
     except ConfigurationError as err:
-        raise _Refused(err) from err
+        raise CliRefused(err) from err
     return EXIT_OK
 
 
@@ -182,10 +175,12 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_migrate(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
-        "migrate", help="create or upgrade the database at KONTEXT_DATABASE_URL"
+    add_command(
+        commands,
+        "migrate",
+        "create or upgrade the database at KONTEXT_DATABASE_URL",
+        _migrate_command,
     )
-    parser.set_defaults(handler=_migrate_command)
 
 
 def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -200,10 +195,12 @@ def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_providers(commands: argparse._SubParsersAction[_Parser]) -> None:
-    parser = commands.add_parser(
-        "providers", help="list the configured providers, what they can do, and test each key"
+    add_command(
+        commands,
+        "providers",
+        "list the configured providers, what they can do, and test each key",
+        _providers_command,
     )
-    parser.set_defaults(handler=_providers_command)
 
 
 def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -214,7 +211,7 @@ def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
     statuses = asyncio.run(check())
     configured = [s for s in statuses if s.key != "missing"]
     if not configured:
-        raise _Refused(
+        raise CliRefused(
             UsageError(
                 "No provider has a key. Set one of "
                 f"{', '.join(s.detail for s in statuses)} (see README)."
@@ -385,7 +382,7 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
     name = args.provider or settings.provider
     caps = CAPABILITIES.get(name)
     if caps is None:
-        raise _Refused(
+        raise CliRefused(
             UsageError(
                 f"Unknown provider {name!r}; choose one of {', '.join(sorted(CAPABILITIES))}."
             )
@@ -394,14 +391,14 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
         references = await _read_references(args.image, caps.max_reference_side)
         request = _build_request(args, references)
     except KontextError as err:
-        raise _Refused(err) from err
+        raise CliRefused(err) from err
     clock = SystemClock()
     async with httpx.AsyncClient(follow_redirects=False) as client:
         provider = build_provider(name, settings, client, clock)
         try:
             provider.check(request)
         except KontextError as err:
-            raise _Refused(err) from err
+            raise CliRefused(err) from err
         fetcher = MediaFetcher.from_settings(client, settings, caps.result_hosts)
         try:
             return await generate(
@@ -419,7 +416,7 @@ def _generate_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         created = _prepare_out_dir(args.out_dir)
     except UsageError as err:
-        raise _Refused(err) from err
+        raise CliRefused(err) from err
     paths: list[Path] = []
     try:
         images = asyncio.run(_generate_async(args, settings))
@@ -470,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     try:
         code: int = args.handler(args, settings)
-    except _Refused as refused:
+    except CliRefused as refused:
         _fail(refused.error.user_message)
         return EXIT_USAGE
     except KontextError as err:

@@ -16,13 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.cli_base import EXIT_FAILURE, EXIT_OK, CliRefused, add_command
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.ops.backup import BackupError, backup_sqlite, restore_sqlite
 from storage import open_repository, redact_url, resolve_database_url
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
 
 
 class OpsRefusal(KontextError):
@@ -47,39 +45,34 @@ def _sqlite_paths(settings: Settings, command: str) -> tuple[Path, Path]:
     return repo.path, repo.data_dir / "blobs"
 
 
-def _refuse(err: KontextError) -> Exception:
-    from bot.cli import _Refused  # the CLI's "refused before doing anything" (exit 2)
-
-    return _Refused(err)
-
-
 def add_backup(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "backup", help="copy the SQLite database and its images into a new folder (while running)"
+    parser = add_command(
+        commands,
+        "backup",
+        "copy the SQLite database and its images into a new folder (while running)",
+        _backup,
     )
     parser.add_argument("path", type=Path, help="a folder that does not exist yet (or is empty)")
-    parser.set_defaults(handler=_backup)
 
 
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
     try:
         db_path, blob_root = _sqlite_paths(settings, "backup")
     except OpsRefusal as err:
-        raise _refuse(err) from err
+        raise CliRefused(err) from err
     try:
         result = asyncio.run(asyncio.to_thread(backup_sqlite, db_path, blob_root, args.path))
     except BackupError as err:
-        raise _refuse(err) from err
+        raise CliRefused(err) from err
     sys.stdout.write(f"backed up {db_path} and {result.images} images to {args.path}\n")
     return EXIT_OK
 
 
 def add_restore(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "restore", help="put a backup in place as KONTEXT_DATABASE_URL (bot stopped)"
+    parser = add_command(
+        commands, "restore", "put a backup in place as KONTEXT_DATABASE_URL (bot stopped)", _restore
     )
     parser.add_argument("path", type=Path, help="a folder made by `kontext-bot backup`")
-    parser.set_defaults(handler=_restore)
 
 
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,23 +80,25 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
         db_path, blob_root = _sqlite_paths(settings, "restore")
         result = restore_sqlite(args.path, db_path, blob_root)
     except (OpsRefusal, BackupError) as err:
-        raise _refuse(err) from err
+        raise CliRefused(err) from err
     sys.stdout.write(f"restored {args.path} to {db_path} ({result.images} images)\n")
     return EXIT_OK
 
 
 def add_health(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "health", help="ask the running bot's /healthz (KONTEXT_HTTP_PORT); exit 0 when healthy"
+    add_command(
+        commands,
+        "health",
+        "ask the running bot's /healthz (KONTEXT_HTTP_PORT); exit 0 when healthy",
+        _health,
     )
-    parser.set_defaults(handler=_health)
 
 
 def _health(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
     if settings.http_port is None:
-        raise _refuse(OpsRefusal("KONTEXT_HTTP_PORT is not set, so the bot serves no /healthz."))
+        raise CliRefused(OpsRefusal("KONTEXT_HTTP_PORT is not set, so the bot serves no /healthz."))
     host = settings.http_host
     if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - bound to every address: ask loopback
         host = "127.0.0.1"
@@ -129,10 +124,12 @@ def _down(answer: Any) -> list[str]:
 
 
 def add_doctor(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "doctor", help="check the setup: one line per check, exit 0 only when all pass"
+    add_command(
+        commands,
+        "doctor",
+        "check the setup: one line per check, exit 0 only when all pass",
+        _doctor,
     )
-    parser.set_defaults(handler=_doctor)
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
@@ -195,10 +192,12 @@ async def _discord_checks(settings: Settings, http: Any) -> list[Any]:
 
 
 def add_sync(commands: argparse._SubParsersAction[Any]) -> None:
-    parser = commands.add_parser(
-        "sync", help="register the slash commands with Discord now (start does it on changes)"
+    add_command(
+        commands,
+        "sync",
+        "register the slash commands with Discord now (start does it on changes)",
+        _sync,
     )
-    parser.set_defaults(handler=_sync)
 
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
@@ -207,7 +206,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     try:
         count = asyncio.run(register_commands(settings))
     except ConfigurationError as err:
-        raise _refuse(err) from err
+        raise CliRefused(err) from err
     sys.stdout.write(f"registered {count} commands\n")
     return EXIT_OK
 

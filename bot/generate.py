@@ -16,11 +16,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from bot.clock import Clock, within
 from bot.images import ImageRejected, prepare_image
-from bot.media import DownloadFailed, DownloadRefused, result_problem
+from bot.media import Downloader, DownloadFailed, DownloadRefused, result_problem
 from bot.providers.base import (
     Finished,
     GenerationRequest,
@@ -43,12 +43,6 @@ MAX_RATE_RETRIES = 3
 T = TypeVar("T")
 
 Progress = Submitted | Pending | Finished
-
-
-class Fetcher(Protocol):
-    """What :func:`generate` needs from :class:`bot.media.MediaFetcher`."""
-
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +123,7 @@ async def patiently(call: Callable[[], Awaitable[T]], *, clock: Clock, deadline:
 async def download(
     outputs: tuple[OutputImage, ...],
     *,
-    fetcher: Fetcher,
+    fetcher: Downloader,
     provider: str,
     label: str | None = None,
     max_bytes: int = MAX_RESULT_BYTES,
@@ -175,7 +169,7 @@ async def generate(
     provider: Provider,
     request: GenerationRequest,
     *,
-    fetcher: Fetcher,
+    fetcher: Downloader,
     clock: Clock,
     deadline_seconds: float = 600.0,
     on_progress: Callable[[Progress], object] | None = None,
@@ -209,7 +203,7 @@ async def generate(
 async def _run(
     provider: Provider,
     request: GenerationRequest,
-    fetcher: Fetcher,
+    fetcher: Downloader,
     clock: Clock,
     deadline_seconds: float,
     on_progress: Callable[[Progress], object] | None,

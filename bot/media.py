@@ -29,7 +29,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Protocol
 
 import httpx
 
@@ -141,6 +141,12 @@ def safe_url(url: httpx.URL | str) -> str:
         return "<invalid url>"
     port = f":{parsed.port}" if parsed.port is not None else ""
     return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
+class Downloader(Protocol):
+    """What generating and the engine need to fetch a result URL (:class:`MediaFetcher`)."""
+
+    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes: ...
 
 
 class MediaFetcher:

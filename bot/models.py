@@ -182,8 +182,8 @@ class Reference(NewReference):
     position: int
 
 
-class NewJob(Frozen):
-    """Everything needed to queue a job; built by a front end, persisted by the engine."""
+class JobOrigin(Frozen):
+    """Who asks for a job, where, and what: what a request and the job it queues share."""
 
     guild_id: int  # 0 outside a guild (DMs, the CLI)
     channel_id: int
@@ -192,10 +192,15 @@ class NewJob(Frozen):
     kind: JobKind
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_LENGTH)
     params: JobParams = JobParams()
-    provider: str
-    model: str | None = None
     parent_output_id: int | None = None  # lineage: the output this job edits
     reply_to_message_id: int | None = None  # post the result as a reply to this message
+
+
+class NewJob(JobOrigin):
+    """Everything needed to queue a job; built by a front end, persisted by the engine."""
+
+    provider: str
+    model: str | None = None
     references: tuple[NewReference, ...] = Field(default=(), max_length=MAX_REFERENCES)
     deadline_at: float | None = None  # epoch seconds; past it the job ends as expired
     route_reason: str | None = None  # why the job went to its provider (shown by Info)

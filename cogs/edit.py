@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.creative.models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
 from bot.discord import custom_ids
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
@@ -29,21 +30,71 @@ from bot.discord.interactions import (
     requester,
     start_job,
 )
+from bot.discord.options import (
+    FORMAT_CHOICES,
+    PROVIDER_CHOICES,
+    RATIO_CHOICES,
+    style_autocomplete,
+)
 from bot.discord.views import JobButton, PromptModal, submitted_text
 from bot.edits import ImageInput
 from bot.edits.base import MAX_ID
 from bot.edits.creating import NO_IMAGE
 from bot.errors import BadRequest, KontextError
-from bot.models import MAX_PROMPT_LENGTH, AspectRatio, Job
+from bot.models import MAX_PROMPT_LENGTH, AspectRatio, Job, OutputFormat
 
 MAX_SEED = 2**32 - 1
-RATIO_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in AspectRatio]
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_LENGTH]
 Seed = app_commands.Range[int, 1, MAX_SEED]
+Count = app_commands.Range[int, 1, MAX_BATCH]
+StyleName = app_commands.Range[str, 1, MAX_STYLE_NAME]
+Guidance = app_commands.Range[float, 0, 20]
+Safety = app_commands.Range[int, 1, 6]
+
+#: The descriptions of the creative options both commands share.
+CREATIVE_OPTIONS = {
+    "count": "How many images to make at once (1-4); pick one afterwards",
+    "style": "A named style (type to search); 'none' for no style",
+    "guidance": "How closely to follow the prompt (where the provider supports it)",
+    "safety_tolerance": "1 is the strictest; never above the server's maximum",
+    "output_format": "The result's file format (where the provider supports it)",
+    "provider": "The image service (only where the server lets members choose)",
+}
 
 
-def _ratio(choice: app_commands.Choice[str] | None) -> AspectRatio | None:
-    return AspectRatio(choice.value) if choice is not None else None
+def _options(
+    count: int | None,
+    style: str | None,
+    aspect_ratio: app_commands.Choice[str] | None,
+    guidance: float | None,
+    safety_tolerance: int | None,
+    output_format: app_commands.Choice[str] | None,
+    provider: app_commands.Choice[str] | None,
+    seed: int | None,
+) -> RequestOptions:
+    """What the member typed, for the creative service to resolve."""
+    return RequestOptions(
+        count=count,
+        style=style,
+        aspect_ratio=AspectRatio(aspect_ratio.value) if aspect_ratio else None,
+        guidance=guidance,
+        safety_tolerance=safety_tolerance,
+        output_format=OutputFormat(output_format.value) if output_format else None,
+        provider=provider.value if provider else None,
+        seed=seed,
+    )
+
+
+def _modal_options(count: str, style: str) -> RequestOptions:
+    """The form's optional count and style (blank: the member's or the server's default)."""
+    number: int | None = None
+    if count.strip():
+        if not count.strip().isdigit() or not 1 <= int(count) <= MAX_BATCH:
+            raise BadRequest(
+                f"How many images: write a number from 1 to {MAX_BATCH} (or leave it blank)."
+            )
+        number = int(count)
+    return RequestOptions(count=number, style=style.strip() or None)
 
 
 class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
@@ -83,8 +134,12 @@ class EditCog(MenuCog):
         image4="A fourth reference image",
         aspect_ratio="Shape of the result (default: like the first image)",
         seed="Fix the seed to reproduce a result",
+        **CREATIVE_OPTIONS,
     )
-    @app_commands.choices(aspect_ratio=RATIO_CHOICES)
+    @app_commands.choices(
+        aspect_ratio=RATIO_CHOICES, output_format=FORMAT_CHOICES, provider=PROVIDER_CHOICES
+    )
+    @app_commands.autocomplete(style=style_autocomplete)
     async def edit(
         self,
         interaction: discord.Interaction[Any],
@@ -95,40 +150,50 @@ class EditCog(MenuCog):
         image4: discord.Attachment | None = None,
         aspect_ratio: app_commands.Choice[str] | None = None,
         seed: Seed | None = None,
+        count: Count | None = None,
+        style: StyleName | None = None,
+        guidance: Guidance | None = None,
+        safety_tolerance: Safety | None = None,
+        output_format: app_commands.Choice[str] | None = None,
+        provider: app_commands.Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
         images = [image_input(a) for a in attachments]
         who = requester(interaction)
-        await self._start(
-            interaction,
-            lambda: self.bot.edits.edit(
-                who, prompt, images, aspect_ratio=_ratio(aspect_ratio), seed=seed
-            ),
-        )
+        knobs = (guidance, safety_tolerance, output_format, provider, seed)
+        options = _options(count, style, aspect_ratio, *knobs)
+        await self._start(interaction, lambda: self.bot.edits.edit(who, prompt, images, options))
 
     @app_commands.command(name="imagine", description="Make an image from a prompt")
     @app_commands.describe(
         prompt="What to draw (up to 4000 characters)",
         aspect_ratio="Shape of the result (default 1:1)",
         seed="Fix the seed to reproduce a result",
+        **CREATIVE_OPTIONS,
     )
-    @app_commands.choices(aspect_ratio=RATIO_CHOICES)
+    @app_commands.choices(
+        aspect_ratio=RATIO_CHOICES, output_format=FORMAT_CHOICES, provider=PROVIDER_CHOICES
+    )
+    @app_commands.autocomplete(style=style_autocomplete)
     async def imagine(
         self,
         interaction: discord.Interaction[Any],
         prompt: Prompt,
         aspect_ratio: app_commands.Choice[str] | None = None,
         seed: Seed | None = None,
+        count: Count | None = None,
+        style: StyleName | None = None,
+        guidance: Guidance | None = None,
+        safety_tolerance: Safety | None = None,
+        output_format: app_commands.Choice[str] | None = None,
+        provider: app_commands.Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
-        await self._start(
-            interaction,
-            lambda: self.bot.edits.imagine(
-                who, prompt, aspect_ratio=_ratio(aspect_ratio), seed=seed
-            ),
-        )
+        knobs = (guidance, safety_tolerance, output_format, provider, seed)
+        options = _options(count, style, aspect_ratio, *knobs)
+        await self._start(interaction, lambda: self.bot.edits.imagine(who, prompt, options))
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message
@@ -156,18 +221,24 @@ class EditCog(MenuCog):
             await interaction.response.defer(ephemeral=True, thinking=True)
             if interaction.guild_id is None:
                 raise app_commands.NoPrivateMessage()
-            prompt = submitted_text(list(data.get("components") or []), "prompt")
+            fields = list(data.get("components") or [])
+            prompt = submitted_text(fields, "prompt")
+            options = _modal_options(
+                submitted_text(fields, "count"), submitted_text(fields, "style")
+            )
             who = requester(interaction)
             edits = self.bot.edits
             if action is Action.EDIT_MODAL:
-                await self._start(interaction, lambda: edits.iterate(who, target, prompt))
+                await self._start(
+                    interaction, lambda: edits.iterate(who, target, prompt, options=options)
+                )
             else:
 
                 async def images() -> list[ImageInput]:
                     return await self._images_of(interaction, target)
 
                 await self._start(
-                    interaction, lambda: edits.edit_message(who, prompt, target, images)
+                    interaction, lambda: edits.edit_message(who, prompt, target, images, options)
                 )
         except Exception as error:
             await report(interaction, error)

@@ -28,7 +28,8 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
 
 @app_commands.command(description="View or change this server's Kontext settings (Manage Server)")
 @app_commands.describe(
-    provider="Which image service to use",
+    provider="Which image service to use (pins it: no routing)",
+    providers="Services to route between, preferred first, e.g. 'fal, bfl' ('none' clears)",
     nsfw="What to do with outputs flagged as NSFW",
     daily_quota="Jobs per user per day (0 = unlimited)",
     per_user="Jobs one user may have waiting or running",
@@ -51,6 +52,7 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
 async def settings(
     interaction: discord.Interaction[Any],
     provider: str | None = None,
+    providers: str | None = None,
     nsfw: app_commands.Choice[str] | None = None,
     daily_quota: app_commands.Range[int, 0, 10_000] | None = None,
     per_user: app_commands.Range[int, 1, 100] | None = None,
@@ -72,6 +74,7 @@ async def settings(
     choices = {"nsfw_policy": nsfw, "iterate_policy": iterate, "default_aspect_ratio": aspect_ratio}
     values = {
         "provider": provider,
+        "providers": providers,
         "daily_quota": daily_quota,
         "max_user_active": per_user,
         "max_guild_running": running,

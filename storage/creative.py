@@ -47,10 +47,9 @@ class CreativeRecordsMixin(SqlBase):
         return [_item(r) for r in found]
 
     async def batch_items(self, job_id: int) -> list[BatchItem]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT * FROM batch_items WHERE job_id = ? ORDER BY item_index", job_id
-            )
+        found = await self._fetch(
+            "SELECT * FROM batch_items WHERE job_id = ? ORDER BY item_index", job_id
+        )
         return [_item(r) for r in found]
 
     async def update_batch_item(
@@ -64,14 +63,13 @@ class CreativeRecordsMixin(SqlBase):
         values = {k: (v.value if isinstance(v, BatchItemStatus) else v) for k, v in fields.items()}
         values["updated_at"] = float(now)
         sets = ", ".join(f"{name} = ?" for name in values)
-        async with self._session() as tx:
-            row = await tx.fetchrow(
-                f"UPDATE batch_items SET {sets} WHERE job_id = ? AND item_index = ? "  # noqa: S608
-                "RETURNING *",
-                *values.values(),
-                job_id,
-                index,
-            )
+        row = await self._fetchrow(
+            f"UPDATE batch_items SET {sets} WHERE job_id = ? AND item_index = ? "  # noqa: S608
+            "RETURNING *",
+            *values.values(),
+            job_id,
+            index,
+        )
         return None if row is None else _item(row)
 
     # --- server styles ------------------------------------------------------------------------
@@ -79,42 +77,38 @@ class CreativeRecordsMixin(SqlBase):
         self, guild_id: int, name: str, prompt: str, *, created_by: int, now: float
     ) -> bool:
         """Store a style; ``False`` (nothing written) when the name is taken."""
-        async with self._session() as tx:
-            added = await tx.fetch(
-                "INSERT INTO guild_styles (guild_id, name, prompt, created_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO NOTHING RETURNING name",
-                guild_id,
-                name,
-                prompt,
-                created_by,
-                float(now),
-            )
+        added = await self._fetch(
+            "INSERT INTO guild_styles (guild_id, name, prompt, created_by, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO NOTHING RETURNING name",
+            guild_id,
+            name,
+            prompt,
+            created_by,
+            float(now),
+        )
         return bool(added)
 
     async def remove_guild_style(self, guild_id: int, name: str) -> bool:
-        async with self._session() as tx:
-            removed = await tx.fetch(
-                "DELETE FROM guild_styles WHERE guild_id = ? AND name = ? RETURNING name",
-                guild_id,
-                name,
-            )
+        removed = await self._fetch(
+            "DELETE FROM guild_styles WHERE guild_id = ? AND name = ? RETURNING name",
+            guild_id,
+            name,
+        )
         return bool(removed)
 
     async def list_guild_styles(self, guild_id: int) -> list[Style]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT name, prompt FROM guild_styles WHERE guild_id = ? ORDER BY name", guild_id
-            )
+        found = await self._fetch(
+            "SELECT name, prompt FROM guild_styles WHERE guild_id = ? ORDER BY name", guild_id
+        )
         return [Style(name=r["name"], prompt=r["prompt"]) for r in found]
 
     # --- member preferences and creative settings ---------------------------------------------
     async def get_member_prefs(self, guild_id: int, user_id: int) -> MemberPrefs:
-        async with self._session() as tx:
-            row = await tx.fetchrow(
-                "SELECT prefs FROM member_prefs WHERE guild_id = ? AND user_id = ?",
-                guild_id,
-                user_id,
-            )
+        row = await self._fetchrow(
+            "SELECT prefs FROM member_prefs WHERE guild_id = ? AND user_id = ?",
+            guild_id,
+            user_id,
+        )
         return MemberPrefs() if row is None else MemberPrefs.model_validate_json(row["prefs"])
 
     async def save_member_prefs(
@@ -140,24 +134,22 @@ class CreativeRecordsMixin(SqlBase):
             )
 
     async def get_creative_settings(self, guild_id: int) -> CreativeSettings:
-        async with self._session() as tx:
-            row = await tx.fetchrow(
-                "SELECT settings FROM guild_creative WHERE guild_id = ?", guild_id
-            )
+        row = await self._fetchrow(
+            "SELECT settings FROM guild_creative WHERE guild_id = ?", guild_id
+        )
         if row is None:
             return CreativeSettings.defaults(guild_id)
         return CreativeSettings.model_validate_json(row["settings"])
 
     async def save_creative_settings(self, settings: CreativeSettings, *, now: float) -> None:
-        async with self._session() as tx:
-            await tx.execute(
-                "INSERT INTO guild_creative (guild_id, settings, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
-                "updated_at = excluded.updated_at",
-                settings.guild_id,
-                settings.model_dump_json(),
-                float(now),
-            )
+        await self._execute(
+            "INSERT INTO guild_creative (guild_id, settings, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
+            "updated_at = excluded.updated_at",
+            settings.guild_id,
+            settings.model_dump_json(),
+            float(now),
+        )
 
     # --- picks --------------------------------------------------------------------------------
     async def record_pick(

@@ -35,28 +35,25 @@ class OperationsMixin(SqlBase):
     ) -> bool:
         """Pause ``provider`` for everyone; ``True`` only for the call that paused it (so
         exactly one process tells the operator)."""
-        async with self._session() as tx:
-            row = await tx.fetchrow(
-                "INSERT INTO provider_pauses (provider, code, detail, paused_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (provider) DO NOTHING RETURNING provider",
-                provider,
-                code,
-                detail,
-                float(now),
-            )
+        row = await self._fetchrow(
+            "INSERT INTO provider_pauses (provider, code, detail, paused_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (provider) DO NOTHING RETURNING provider",
+            provider,
+            code,
+            detail,
+            float(now),
+        )
         return row is not None
 
     async def resume_provider(self, provider: str) -> bool:
         """Lift a pause; ``True`` when there was one."""
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "DELETE FROM provider_pauses WHERE provider = ? RETURNING provider", provider
-            )
+        found = await self._fetch(
+            "DELETE FROM provider_pauses WHERE provider = ? RETURNING provider", provider
+        )
         return bool(found)
 
     async def provider_pauses(self) -> list[ProviderPause]:
-        async with self._session() as tx:
-            found = await tx.fetch("SELECT * FROM provider_pauses ORDER BY provider")
+        found = await self._fetch("SELECT * FROM provider_pauses ORDER BY provider")
         return [ProviderPause.model_validate(dict(r)) for r in found]
 
     # --- registered commands ----------------------------------------------------------------
@@ -80,21 +77,18 @@ class OperationsMixin(SqlBase):
     # --- numbers for metrics ----------------------------------------------------------------
     async def queue_depths(self) -> dict[str, int]:
         """Jobs waiting per provider."""
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT provider, CAST(SUM(queued) AS BIGINT) AS n FROM queue_lanes "
-                "GROUP BY provider"
-            )
+        found = await self._fetch(
+            "SELECT provider, CAST(SUM(queued) AS BIGINT) AS n FROM queue_lanes GROUP BY provider"
+        )
         return {r["provider"]: int(r["n"] or 0) for r in found}
 
     async def spend_by_provider(self) -> dict[str, tuple[float, float]]:
         """``(credits, cost)`` the providers reported for delivered jobs, per provider."""
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT provider, COALESCE(SUM(credits), 0) AS credits, "
-                "COALESCE(SUM(cost), 0) AS cost FROM jobs WHERE status = 'done' "
-                "GROUP BY provider"
-            )
+        found = await self._fetch(
+            "SELECT provider, COALESCE(SUM(credits), 0) AS credits, "
+            "COALESCE(SUM(cost), 0) AS cost FROM jobs WHERE status = 'done' "
+            "GROUP BY provider"
+        )
         return {r["provider"]: (float(r["credits"]), float(r["cost"])) for r in found}
 
     # --- retention --------------------------------------------------------------------------
@@ -166,33 +160,29 @@ class OperationsMixin(SqlBase):
     # --- servers the bot left ---------------------------------------------------------------
     async def mark_guild_departed(self, guild_id: int, *, now: float) -> None:
         """Remember when the bot left a server (the first time, if told twice)."""
-        async with self._session() as tx:
-            await tx.execute(
-                "INSERT INTO departed_guilds (guild_id, left_at) VALUES (?, ?) "
-                "ON CONFLICT (guild_id) DO NOTHING",
-                guild_id,
-                float(now),
-            )
+        await self._execute(
+            "INSERT INTO departed_guilds (guild_id, left_at) VALUES (?, ?) "
+            "ON CONFLICT (guild_id) DO NOTHING",
+            guild_id,
+            float(now),
+        )
 
     async def mark_guild_present(self, guild_id: int) -> None:
-        async with self._session() as tx:
-            await tx.execute("DELETE FROM departed_guilds WHERE guild_id = ?", guild_id)
+        await self._execute("DELETE FROM departed_guilds WHERE guild_id = ?", guild_id)
 
     async def departed_guilds(self, *, left_before: float) -> list[int]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT guild_id FROM departed_guilds WHERE left_at < ? ORDER BY guild_id",
-                float(left_before),
-            )
+        found = await self._fetch(
+            "SELECT guild_id FROM departed_guilds WHERE left_at < ? ORDER BY guild_id",
+            float(left_before),
+        )
         return [int(r["guild_id"]) for r in found]
 
     async def guilds_with_data(self) -> list[int]:
         """Every server anything is stored for."""
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT guild_id FROM guild_load UNION SELECT guild_id FROM guild_settings "
-                "UNION SELECT guild_id FROM remix_channels ORDER BY guild_id"
-            )
+        found = await self._fetch(
+            "SELECT guild_id FROM guild_load UNION SELECT guild_id FROM guild_settings "
+            "UNION SELECT guild_id FROM remix_channels ORDER BY guild_id"
+        )
         return [int(r["guild_id"]) for r in found]
 
     async def delete_guild_data(self, guild_id: int, *, now: float) -> DataErased | None:

@@ -150,8 +150,7 @@ class PostgresRepository(SqlRepository):
             await pool.close()
 
     async def schema_version(self) -> int:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
+        row = await self._fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
         return 0 if row is None or row["v"] is None else int(row["v"])
 
     async def _migrate(self, pool: Any, where: str) -> None:
@@ -246,21 +245,19 @@ class PostgresRepository(SqlRepository):
     # --- blobs --------------------------------------------------------------------------------
     async def put_blob(self, data: bytes, *, now: float) -> str:
         content_hash = await asyncio.to_thread(sha256_hex, data)
-        async with self._session() as tx:
-            await tx.execute(
-                "INSERT INTO blobs (content_hash, size, created_at, data) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (content_hash) DO UPDATE SET "
-                "created_at = GREATEST(blobs.created_at, excluded.created_at)",
-                content_hash,
-                len(data),
-                float(now),
-                data,
-            )
+        await self._execute(
+            "INSERT INTO blobs (content_hash, size, created_at, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (content_hash) DO UPDATE SET "
+            "created_at = GREATEST(blobs.created_at, excluded.created_at)",
+            content_hash,
+            len(data),
+            float(now),
+            data,
+        )
         return content_hash
 
     async def get_blob(self, content_hash: str) -> bytes | None:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT data FROM blobs WHERE content_hash = ?", content_hash)
+        row = await self._fetchrow("SELECT data FROM blobs WHERE content_hash = ?", content_hash)
         return None if row is None else bytes(row["data"])
 
     async def _delete_blobs(self, tx: Tx, hashes: Sequence[str]) -> None:
@@ -313,12 +310,10 @@ class PostgresRepository(SqlRepository):
             return await pgshared.wait_seconds(tx, provider, float(now), account)
 
     async def release_account(self, job_id: int) -> None:
-        async with self._session() as tx:
-            await tx.execute(pgshared.RELEASE, job_id)
+        await self._execute(pgshared.RELEASE, job_id)
 
     async def block_account(self, provider: str, *, until: float) -> None:
-        async with self._session() as tx:
-            await tx.execute(pgshared.BLOCK, provider, float(until), float(until))
+        await self._execute(pgshared.BLOCK, provider, float(until), float(until))
 
     async def subscribe(self, on_signal: Callable[[QueueSignal], None]) -> Subscription | None:
         self._connected_pool()

@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 class RecordsMixin(SqlBase):
     # --- guild settings and remix channels ----------------------------------------------------
     async def get_guild_settings(self, guild_id: int) -> GuildSettings:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT * FROM guild_settings WHERE guild_id = ?", guild_id)
+        row = await self._fetchrow("SELECT * FROM guild_settings WHERE guild_id = ?", guild_id)
         return GuildSettings.defaults(guild_id) if row is None else rows.settings_from_row(row)
 
     async def save_guild_settings(self, settings: GuildSettings, *, now: float) -> None:
@@ -49,45 +48,39 @@ class RecordsMixin(SqlBase):
             )
 
     async def add_remix_channel(self, channel: RemixChannel, *, now: float) -> None:
-        async with self._session() as tx:
-            await tx.execute(
-                "INSERT INTO remix_channels (channel_id, guild_id, style_suffix, created_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
-                "guild_id = excluded.guild_id, style_suffix = excluded.style_suffix",
-                channel.channel_id,
-                channel.guild_id,
-                channel.style_suffix,
-                float(now),
-            )
+        await self._execute(
+            "INSERT INTO remix_channels (channel_id, guild_id, style_suffix, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+            "guild_id = excluded.guild_id, style_suffix = excluded.style_suffix",
+            channel.channel_id,
+            channel.guild_id,
+            channel.style_suffix,
+            float(now),
+        )
 
     async def remove_remix_channel(self, guild_id: int, channel_id: int) -> bool:
-        async with self._session() as tx:
-            removed = await tx.fetch(
-                "DELETE FROM remix_channels WHERE guild_id = ? AND channel_id = ? "
-                "RETURNING channel_id",
-                guild_id,
-                channel_id,
-            )
+        removed = await self._fetch(
+            "DELETE FROM remix_channels WHERE guild_id = ? AND channel_id = ? RETURNING channel_id",
+            guild_id,
+            channel_id,
+        )
         return bool(removed)
 
     async def list_remix_channels(self, guild_id: int) -> list[RemixChannel]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT * FROM remix_channels WHERE guild_id = ? ORDER BY channel_id", guild_id
-            )
+        found = await self._fetch(
+            "SELECT * FROM remix_channels WHERE guild_id = ? ORDER BY channel_id", guild_id
+        )
         return [rows.remix_from_row(r) for r in found]
 
     async def get_remix_channel(self, channel_id: int) -> RemixChannel | None:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT * FROM remix_channels WHERE channel_id = ?", channel_id)
+        row = await self._fetchrow("SELECT * FROM remix_channels WHERE channel_id = ?", channel_id)
         return None if row is None else rows.remix_from_row(row)
 
     # --- references, outputs, lineage ---------------------------------------------------------
     async def get_references(self, job_id: int) -> list[Reference]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT * FROM job_references WHERE job_id = ? ORDER BY position", job_id
-            )
+        found = await self._fetch(
+            "SELECT * FROM job_references WHERE job_id = ? ORDER BY position", job_id
+        )
         return [rows.reference_from_row(r) for r in found]
 
     async def add_output(
@@ -107,50 +100,46 @@ class RecordsMixin(SqlBase):
         (job, index), as after a crash between storing and recording, returns the first."""
         content_hash = await self.put_blob(data, now=now)
         expires_at = None if retention_seconds is None else float(now + retention_seconds)
-        async with self._session() as tx:
-            # The no-op update makes RETURNING give the existing row on a repeat.
-            row = await tx.fetchrow(
-                "INSERT INTO outputs (job_id, image_index, content_hash, size, format, width, "
-                "height, nsfw, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (job_id, image_index) DO UPDATE SET job_id = excluded.job_id "
-                "RETURNING *",
-                job_id,
-                index,
-                content_hash,
-                len(data),
-                OutputFormat(format).value,
-                width,
-                height,
-                nsfw,
-                float(now),
-                expires_at,
-            )
+        # The no-op update makes RETURNING give the existing row on a repeat.
+        row = await self._fetchrow(
+            "INSERT INTO outputs (job_id, image_index, content_hash, size, format, width, "
+            "height, nsfw, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job_id, image_index) DO UPDATE SET job_id = excluded.job_id "
+            "RETURNING *",
+            job_id,
+            index,
+            content_hash,
+            len(data),
+            OutputFormat(format).value,
+            width,
+            height,
+            nsfw,
+            float(now),
+            expires_at,
+        )
         assert row is not None
         return rows.output_from_row(row)
 
     async def get_output(self, output_id: int) -> Output | None:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT * FROM outputs WHERE id = ?", output_id)
+        row = await self._fetchrow("SELECT * FROM outputs WHERE id = ?", output_id)
         return None if row is None else rows.output_from_row(row)
 
     async def outputs_for_job(self, job_id: int) -> list[Output]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT * FROM outputs WHERE job_id = ? ORDER BY image_index", job_id
-            )
+        found = await self._fetch(
+            "SELECT * FROM outputs WHERE job_id = ? ORDER BY image_index", job_id
+        )
         return [rows.output_from_row(r) for r in found]
 
     async def set_output_message(
         self, output_id: int, *, channel_id: int, message_id: int, attachment_id: int | None
     ) -> None:
-        async with self._session() as tx:
-            await tx.execute(
-                "UPDATE outputs SET channel_id = ?, message_id = ?, attachment_id = ? WHERE id = ?",
-                channel_id,
-                message_id,
-                attachment_id,
-                output_id,
-            )
+        await self._execute(
+            "UPDATE outputs SET channel_id = ?, message_id = ?, attachment_id = ? WHERE id = ?",
+            channel_id,
+            message_id,
+            attachment_id,
+            output_id,
+        )
 
     async def lineage(self, output_id: int) -> list[tuple[Job, Output]]:
         chain: list[tuple[Job, Output]] = []
@@ -161,8 +150,7 @@ class RecordsMixin(SqlBase):
             output = await self.get_output(next_id)
             if output is None:
                 break
-            async with self._session() as tx:
-                row = await tx.fetchrow("SELECT * FROM jobs WHERE id = ?", output.job_id)
+            row = await self._fetchrow("SELECT * FROM jobs WHERE id = ?", output.job_id)
             if row is None:
                 break
             job = rows.job_from_row(row)
@@ -172,10 +160,9 @@ class RecordsMixin(SqlBase):
         return chain
 
     async def children(self, output_id: int) -> list[Job]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT * FROM jobs WHERE parent_output_id = ? ORDER BY id", output_id
-            )
+        found = await self._fetch(
+            "SELECT * FROM jobs WHERE parent_output_id = ? ORDER BY id", output_id
+        )
         return [rows.job_from_row(r) for r in found]
 
     async def purge_expired(
@@ -217,28 +204,25 @@ class RecordsMixin(SqlBase):
 
     # --- message index ------------------------------------------------------------------------
     async def index_message(self, ref: MessageRef, *, now: float) -> None:
-        async with self._session() as tx:
-            await tx.execute(
-                "INSERT INTO message_refs (message_id, channel_id, job_id, output_id, kind, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
-                "channel_id = excluded.channel_id, job_id = excluded.job_id, "
-                "output_id = excluded.output_id, kind = excluded.kind",
-                ref.message_id,
-                ref.channel_id,
-                ref.job_id,
-                ref.output_id,
-                ref.kind.value,
-                float(now),
-            )
+        await self._execute(
+            "INSERT INTO message_refs (message_id, channel_id, job_id, output_id, kind, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
+            "channel_id = excluded.channel_id, job_id = excluded.job_id, "
+            "output_id = excluded.output_id, kind = excluded.kind",
+            ref.message_id,
+            ref.channel_id,
+            ref.job_id,
+            ref.output_id,
+            ref.kind.value,
+            float(now),
+        )
 
     async def lookup_message(self, message_id: int) -> MessageRef | None:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT * FROM message_refs WHERE message_id = ?", message_id)
+        row = await self._fetchrow("SELECT * FROM message_refs WHERE message_id = ?", message_id)
         return None if row is None else rows.message_ref_from_row(row)
 
     async def delete_message_ref(self, message_id: int) -> None:
-        async with self._session() as tx:
-            await tx.execute("DELETE FROM message_refs WHERE message_id = ?", message_id)
+        await self._execute("DELETE FROM message_refs WHERE message_id = ?", message_id)
 
     # --- usage ledger -------------------------------------------------------------------------
     async def record_usage(
@@ -252,22 +236,21 @@ class RecordsMixin(SqlBase):
         credits: float = 0.0,
         cost: float = 0.0,
     ) -> None:
-        async with self._session() as tx:
-            await tx.execute(
-                "INSERT INTO usage_daily (guild_id, day, user_id, jobs, images, credits, cost) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, day, user_id) DO UPDATE SET "
-                "jobs = usage_daily.jobs + excluded.jobs, "
-                "images = usage_daily.images + excluded.images, "
-                "credits = usage_daily.credits + excluded.credits, "
-                "cost = usage_daily.cost + excluded.cost",
-                guild_id,
-                day,
-                user_id,
-                jobs,
-                images,
-                float(credits),
-                float(cost),
-            )
+        await self._execute(
+            "INSERT INTO usage_daily (guild_id, day, user_id, jobs, images, credits, cost) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, day, user_id) DO UPDATE SET "
+            "jobs = usage_daily.jobs + excluded.jobs, "
+            "images = usage_daily.images + excluded.images, "
+            "credits = usage_daily.credits + excluded.credits, "
+            "cost = usage_daily.cost + excluded.cost",
+            guild_id,
+            day,
+            user_id,
+            jobs,
+            images,
+            float(credits),
+            float(cost),
+        )
 
     async def usage(
         self, *, guild_id: int, since_day: str, user_id: int | None = None
@@ -277,6 +260,5 @@ class RecordsMixin(SqlBase):
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
-        async with self._session() as tx:
-            found = await tx.fetch(sql + " ORDER BY day, user_id", *args)
+        found = await self._fetch(sql + " ORDER BY day, user_id", *args)
         return [rows.usage_from_row(r) for r in found]

@@ -100,14 +100,13 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         if not job_ids:
             return 0
         marks = ", ".join("?" * len(job_ids))
-        async with self._session() as tx:
-            extended = await tx.fetch(
-                f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? "  # noqa: S608
-                f"AND status IN ({ACTIVE_SQL}) AND id IN ({marks}) RETURNING id",
-                float(now + lease_seconds),
-                worker_id,
-                *job_ids,
-            )
+        extended = await self._fetch(
+            f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? "  # noqa: S608
+            f"AND status IN ({ACTIVE_SQL}) AND id IN ({marks}) RETURNING id",
+            float(now + lease_seconds),
+            worker_id,
+            *job_ids,
+        )
         return len(extended)
 
     _LOCK_SKIP = ""  # the row-lock clause a claim's inner SELECT takes (PostgreSQL only)
@@ -115,15 +114,14 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
     async def reclaim_expired(
         self, *, worker_id: str, now: float, lease_seconds: float
     ) -> list[Job]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                RECLAIM.replace("{lock}", self._LOCK_SKIP),
-                worker_id,
-                float(now + lease_seconds),
-                float(now),
-                float(now),
-                float(now),
-            )
+        found = await self._fetch(
+            RECLAIM.replace("{lock}", self._LOCK_SKIP),
+            worker_id,
+            float(now + lease_seconds),
+            float(now),
+            float(now),
+            float(now),
+        )
         jobs = sorted((rows.job_from_row(r) for r in found), key=lambda j: j.id)
         if jobs:
             log.info("worker %s reclaimed %d job(s) with expired leases", worker_id, len(jobs))
@@ -151,37 +149,33 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         if to in TERMINAL_STATUSES:
             values["finished_at"] = float(now)
         sets = ", ".join(f"{name} = ?" for name in values)
-        async with self._session() as tx:
-            row = await tx.fetchrow(
-                f"UPDATE jobs SET {sets} WHERE id = ? "  # noqa: S608 - names are whitelisted
-                f"AND status IN ({rows.status_list(allowed)}) RETURNING *",
-                *values.values(),
-                job_id,
-            )
+        row = await self._fetchrow(
+            f"UPDATE jobs SET {sets} WHERE id = ? "  # noqa: S608 - names are whitelisted
+            f"AND status IN ({rows.status_list(allowed)}) RETURNING *",
+            *values.values(),
+            job_id,
+        )
         return None if row is None else rows.job_from_row(row)
 
     async def update_job(self, job_id: int, *, now: float, **fields: object) -> Job | None:
         values = rows.column_values(fields, rows.UPDATE_FIELDS)
         values["updated_at"] = float(now)
         sets = ", ".join(f"{name} = ?" for name in values)
-        async with self._session() as tx:
-            row = await tx.fetchrow(
-                f"UPDATE jobs SET {sets} WHERE id = ? RETURNING *",  # noqa: S608
-                *values.values(),
-                job_id,
-            )
+        row = await self._fetchrow(
+            f"UPDATE jobs SET {sets} WHERE id = ? RETURNING *",  # noqa: S608
+            *values.values(),
+            job_id,
+        )
         return None if row is None else rows.job_from_row(row)
 
     async def get_job(self, job_id: int) -> Job | None:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT * FROM jobs WHERE id = ?", job_id)
+        row = await self._fetchrow("SELECT * FROM jobs WHERE id = ?", job_id)
         return None if row is None else rows.job_from_row(row)
 
     async def job_history(self, job_id: int) -> list[tuple[JobStatus, float]]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT status, at FROM job_events WHERE job_id = ? ORDER BY id", job_id
-            )
+        found = await self._fetch(
+            "SELECT status, at FROM job_events WHERE job_id = ? ORDER BY id", job_id
+        )
         return [(JobStatus(r["status"]), float(r["at"])) for r in found]
 
     async def list_jobs(
@@ -205,12 +199,11 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
                 return []
             where.append(f"status IN ({rows.status_list(statuses)})")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        async with self._session() as tx:
-            found = await tx.fetch(
-                f"SELECT * FROM jobs {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
-                *args,
-                limit,
-            )
+        found = await self._fetch(
+            f"SELECT * FROM jobs {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            *args,
+            limit,
+        )
         return [rows.job_from_row(r) for r in found]
 
     async def queue_position(self, job_id: int) -> int | None:
@@ -285,8 +278,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         return await self._count(sql + " WHERE guild_id = ?", guild_id)
 
     async def _count(self, sql: str, *args: object) -> int:
-        async with self._session() as tx:
-            row = await tx.fetchrow(sql, *args)
+        row = await self._fetchrow(sql, *args)
         return 0 if row is None else int(row["n"])
 
     async def provider_backlog(self, provider: str) -> int:
@@ -298,12 +290,11 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         )
 
     async def recent_durations(self, provider: str, *, limit: int = 20) -> list[float]:
-        async with self._session() as tx:
-            found = await tx.fetch(
-                "SELECT finished_at - started_at AS took FROM jobs "
-                "WHERE status = 'done' AND provider = ? AND started_at IS NOT NULL "
-                "ORDER BY finished_at DESC LIMIT ?",
-                provider,
-                limit,
-            )
+        found = await self._fetch(
+            "SELECT finished_at - started_at AS took FROM jobs "
+            "WHERE status = 'done' AND provider = ? AND started_at IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT ?",
+            provider,
+            limit,
+        )
         return [float(r["took"]) for r in found]

@@ -1,7 +1,8 @@
 """What a backend gives the shared repository logic: a tiny query interface and connections.
 
 Statements use ``?`` placeholders and SQL both engines accept. A backend supplies connections
-(:meth:`SqlBase._transaction`, :meth:`SqlBase._session`), blob bytes and the claim.
+(:meth:`SqlBase._transaction`, :meth:`SqlBase._session`) and blob bytes; each backend also
+claims jobs its own way (:meth:`storage.base.Repository.claim`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from bot.models import Job
-from storage.base import AccountLimits
 from storage.queries import DEFAULT_REFERENCE_RETENTION
 from storage.rows import Row
 
@@ -43,6 +42,19 @@ class SqlBase(abc.ABC):
     def _session(self) -> AbstractAsyncContextManager[Tx]:
         """A connection for reads and single-statement writes (each statement atomic)."""
 
+    async def _fetch(self, sql: str, *args: object) -> list[Row]:
+        """One statement's rows, on a session of its own."""
+        async with self._session() as tx:
+            return await tx.fetch(sql, *args)
+
+    async def _fetchrow(self, sql: str, *args: object) -> Row | None:
+        async with self._session() as tx:
+            return await tx.fetchrow(sql, *args)
+
+    async def _execute(self, sql: str, *args: object) -> None:
+        async with self._session() as tx:
+            await tx.execute(sql, *args)
+
     @abc.abstractmethod
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:
         """Serialise enqueues of one guild so two racing requests cannot both pass a limit."""
@@ -53,15 +65,3 @@ class SqlBase(abc.ABC):
     @abc.abstractmethod
     async def _delete_blobs(self, tx: Tx, hashes: Sequence[str]) -> None:
         """Delete the bytes of ``hashes`` (their catalogue rows are already deleted)."""
-
-    @abc.abstractmethod
-    async def claim(
-        self,
-        *,
-        worker_id: str,
-        provider: str,
-        now: float,
-        lease_seconds: float,
-        limit: int = 1,
-        account: AccountLimits | None = None,
-    ) -> list[Job]: ...

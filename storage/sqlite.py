@@ -247,8 +247,7 @@ class SqliteRepository(SqlRepository):
                 await conn.close()
 
     async def schema_version(self) -> int:
-        async with self._session() as tx:
-            row = await tx.fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
+        row = await self._fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
         return 0 if row is None or row["v"] is None else int(row["v"])
 
     def _unusable(self, why: str) -> DatabaseUnusable:
@@ -442,8 +441,7 @@ class SqliteRepository(SqlRepository):
         if limit < 1:
             return claimed
         if limit == 1:
-            async with self._session() as tx:
-                row = await tx.fetchrow(_CLAIM_NEXT, *args)
+            row = await self._fetchrow(_CLAIM_NEXT, *args)
             return [] if row is None else [rows.job_from_row(row)]
         async with self._transaction() as tx:
             while len(claimed) < limit:

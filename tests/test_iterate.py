@@ -11,9 +11,11 @@ from PIL import Image
 
 from bot.access import NotAllowed, OtherServer
 from bot.clock import ManualClock
+from bot.creative.service import CreativeService
+from bot.creative.styles import apply_style, suffix_style
 from bot.discord.interactions import strip_mention
 from bot.edits import EditService, ImageGone, ImageInput, Requester
-from bot.errors import BadRequest
+from bot.errors import BadRequest, KontextError
 from bot.jobs.requests import EditRequest
 from bot.models import (
     GuildSettings,
@@ -25,7 +27,6 @@ from bot.models import (
     OutputFormat,
     RemixChannel,
 )
-from bot.prompts import with_style
 from bot.providers import CAPABILITIES
 from storage import open_repository
 from storage.base import Repository
@@ -91,6 +92,7 @@ def service(repo: Repository, engine: RecordingEngine, clock: ManualClock) -> Ed
         capabilities=CAPABILITIES,
         default_provider="aimlapi",
         clock=clock,
+        creative=CreativeService(repo, clock, catalog=CAPABILITIES, default_provider="aimlapi"),
     )
 
 
@@ -145,10 +147,10 @@ def test_strip_mention_removes_only_the_bots_mentions() -> None:
 
 
 def test_style_suffix_joins_after_a_comma_or_after_punctuation() -> None:
-    assert with_style("a cat", "watercolor") == "a cat, watercolor"
-    assert with_style("a cat.", "watercolor") == "a cat. watercolor"
-    assert with_style("a cat", None) == "a cat"
-    assert with_style("a cat", "  ") == "a cat"
+    assert apply_style("a cat", suffix_style("watercolor")) == "a cat, watercolor"
+    assert apply_style("a cat.", suffix_style("watercolor")) == "a cat. watercolor"
+    assert apply_style("a cat", None) == "a cat"
+    assert apply_style("a cat", suffix_style("  ")) == "a cat"
 
 
 async def test_a_reply_edits_the_kept_output_then_the_attachments(
@@ -225,7 +227,7 @@ async def test_remix_appends_the_style_and_checks_the_length(
     )
     assert job.kind is JobKind.REMIX and job.prompt == "a dog, oil painting"
     assert engine.requests[-1].images[0].url == "https://cdn.example/dog.png"
-    with pytest.raises(BadRequest, match="with this channel's style"):
+    with pytest.raises(KontextError, match="characters long with the style"):
         await service.remix(who(), "x" * 3995, [image()], remix=remix, reply_to_message_id=None)
     with pytest.raises(BadRequest, match="prompt is empty"):
         await service.remix(who(), "  ", [image()], remix=remix, reply_to_message_id=None)

@@ -8,10 +8,11 @@ wrong and what to do; nothing is written when a method refuses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import regex
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.access import check_can_configure, check_can_iterate
 from bot.clock import Clock
@@ -33,6 +34,7 @@ from .models import (
     BlockRule,
     CreativeSettings,
     MemberPrefs,
+    Origin,
     PickResult,
     RequestOptions,
     Resolved,
@@ -71,10 +73,24 @@ def reply_number(text: str, count: int) -> tuple[int | None, str]:
     return int(match[1]), match[2].strip()
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def _invalid(err: ValidationError, what: str) -> OptionRefused:
     first = err.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or what
     return OptionRefused(f"The {what} `{field}` is not valid: {first['msg']}.", option=field)
+
+
+def _validated(model: type[M], values: dict[str, Any], *, style_key: str, what: str) -> M:
+    """``values`` as a ``model``, the style under ``style_key`` named as stored; a refusal
+    names the first value that is not valid."""
+    if isinstance(values.get(style_key), str):
+        values[style_key] = style_name(str(values[style_key])) or None
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        raise _invalid(err, what) from err
 
 
 class CreativeService:
@@ -177,12 +193,7 @@ class CreativeService:
         values = current.model_dump()
         values.update(dict.fromkeys(clear))
         values.update(changes)
-        if isinstance(values.get("style"), str):
-            values["style"] = style_name(str(values["style"])) or None
-        try:
-            prefs = MemberPrefs.model_validate(values)
-        except ValidationError as err:
-            raise _invalid(err, "preference") from err
+        prefs = _validated(MemberPrefs, values, style_key="style", what="preference")
         ctx = await self._context(guild_id, user_id, prefs, role_ids)
         self._check_prefs(prefs, changes, ctx)
         await self.repo.save_member_prefs(guild_id, user_id, prefs, now=self.clock.now())
@@ -245,12 +256,7 @@ class CreativeService:
             )
         current = await self.repo.get_creative_settings(guild_id)
         values = {**current.model_dump(), **changes}
-        if isinstance(values.get("default_style"), str):
-            values["default_style"] = style_name(str(values["default_style"])) or None
-        try:
-            settings = CreativeSettings.model_validate(values)
-        except ValidationError as err:
-            raise _invalid(err, "setting") from err
+        settings = _validated(CreativeSettings, values, style_key="default_style", what="setting")
         if settings.default_count > settings.max_count:
             raise OptionRefused(
                 f"The default batch size ({settings.default_count}) cannot be above the "
@@ -280,20 +286,13 @@ class CreativeService:
                 "or combine words into one pattern.",
                 option="blocklist",
             )
-        updated = current.model_copy(update={"blocklist": (*current.blocklist, rule)})
-        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        await self._save(current, blocklist=(*current.blocklist, rule))
         return rule
 
     async def remove_block_rule(self, guild_id: int, text: str, *, manage_guild: bool) -> bool:
         check_can_configure(manage_guild=manage_guild)
-        current = await self.repo.get_creative_settings(guild_id)
         wanted = {text.strip(), normalise(text)}
-        kept = tuple(r for r in current.blocklist if r.pattern not in wanted)
-        if len(kept) == len(current.blocklist):
-            return False
-        updated = current.model_copy(update={"blocklist": kept})
-        await self.repo.save_creative_settings(updated, now=self.clock.now())
-        return True
+        return await self._keep_only(guild_id, "blocklist", lambda r: r.pattern not in wanted)
 
     async def set_tier(
         self,
@@ -322,18 +321,26 @@ class CreativeService:
                 f"This server already has {MAX_TIERS} role tiers; remove one first.",
                 option="tier",
             )
-        updated = current.model_copy(update={"tiers": (*others, tier)})
-        await self.repo.save_creative_settings(updated, now=self.clock.now())
+        await self._save(current, tiers=(*others, tier))
         return tier
 
     async def remove_tier(self, guild_id: int, role_id: int, *, manage_guild: bool) -> bool:
         check_can_configure(manage_guild=manage_guild)
-        current = await self.repo.get_creative_settings(guild_id)
-        kept = tuple(t for t in current.tiers if t.role_id != role_id)
-        if len(kept) == len(current.tiers):
-            return False
-        updated = current.model_copy(update={"tiers": kept})
+        return await self._keep_only(guild_id, "tiers", lambda t: t.role_id != role_id)
+
+    async def _save(self, current: CreativeSettings, **changes: object) -> None:
+        """Save ``current`` with ``changes`` (a longer or shorter list) as the server's."""
+        updated = current.model_copy(update=changes)
         await self.repo.save_creative_settings(updated, now=self.clock.now())
+
+    async def _keep_only(self, guild_id: int, field: str, keep: Callable[[Any], bool]) -> bool:
+        """Drop the entries of the list ``field`` that ``keep`` refuses; whether any was."""
+        current = await self.repo.get_creative_settings(guild_id)
+        entries: tuple[object, ...] = getattr(current, field)
+        kept = tuple(entry for entry in entries if keep(entry))
+        if len(kept) == len(entries):
+            return False
+        await self._save(current, **{field: kept})
         return True
 
     # --- requests -----------------------------------------------------------------------------
@@ -396,7 +403,10 @@ class CreativeService:
             kind=kind,
             prompt=resolved.prompt,
             params=resolved.params,
-            provider=resolved.provider,
+            # A provider nobody chose (the deployment's default) is left to routing.
+            provider=(
+                None if resolved.origins.get("provider") is Origin.PROVIDER else resolved.provider
+            ),
             parent_output_id=parent_output_id,
             reply_to_message_id=reply_to_message_id,
             images=images,

@@ -39,6 +39,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.remix",  # replies, remix channels, /kontext-admin remix
     "cogs.history",  # History, Undo, "Edit history", /kontext history
     "cogs.gallery",  # Share and ⭐ reactions
+    "cogs.batches",  # the pick buttons under a batch
+    "cogs.creative",  # /kontext prefs; /kontext-admin style | blocklist | tier | creative
     "cogs.ops",  # operator alerts, /kontext-admin resume, /kontext forget-me, servers, gateway
     "cogs.shards",  # each gateway shard's state and latency in the logs and metrics
 )

@@ -28,7 +28,19 @@ class Action(StrEnum):
     UNDO = "undo"  # re-post the parent output as the new tip
     SHARE = "share"  # post the result to the gallery channel
     FORGET = "forget"  # confirm /kontext forget-me (the id is the member's user id)
+    PICK_1 = "pick1"  # post image 1 of a batch alone as a new result
+    PICK_2 = "pick2"
+    PICK_3 = "pick3"
+    PICK_4 = "pick4"
 
+
+#: The pick buttons of a batch, by image number.
+PICK_ACTIONS: dict[int, Action] = {
+    1: Action.PICK_1,
+    2: Action.PICK_2,
+    3: Action.PICK_3,
+    4: Action.PICK_4,
+}
 
 #: The actions of modals (the others are buttons).
 MODAL_ACTIONS = frozenset({Action.EDIT_MODAL, Action.MESSAGE_MODAL})

@@ -83,7 +83,7 @@ class DiscordDelivery:
         self.capabilities = capabilities
         self._client: discord.Client | None = None
         self.views = ButtonCatalog()
-        self.board = StatusBoard(capabilities, self.views)
+        self.board = StatusBoard(capabilities, self.views, clock)
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
@@ -281,17 +281,21 @@ class DiscordDelivery:
                 notes.append(render.NOTE_REENCODED)
             files.append(Upload(upload.data, upload.name, spoiler))
             posted.append(image)
+        notes.extend(await self._batch_notes(job, images))
         if files and not _can_attach(channel):
             await self._deliver_by_dm(job, channel, files, posted, images, notes)
             return
+        picks = [i.output.number for i in posted] if job.params.num_images > 1 else []
+        if len(picks) > 1:
+            notes.insert(0, render.NOTE_BATCH)
         try:
-            message = await self._send_result(job, channel, files, notes)
+            message = await self._send_result(job, channel, files, notes, picks)
         except (discord.NotFound, discord.Forbidden) as err:
             parent = await self._parent_instead(job, channel, err)
             if parent is None:
                 raise
             notes.append(render.NOTE_THREAD_GONE)
-            message = await self._send_result(job, parent, files, notes)
+            message = await self._send_result(job, parent, files, notes, picks)
         await self._record(job, message, posted, images)
 
     async def _parent_instead(
@@ -337,6 +341,7 @@ class DiscordDelivery:
         channel: discord.abc.Messageable,
         files: list[Upload],
         notes: list[str],
+        picks: Sequence[int] = (),
     ) -> discord.Message:
         label, model = provider_and_model(self.capabilities, job)
         caption = render.result_caption(
@@ -359,19 +364,32 @@ class DiscordDelivery:
             channel,
             caption,
             files,
-            view=await self.result_view(job),
+            view=await self.result_view(job, picks=picks),
             mentions=mentions_for(job.user_id),
             nonce=job.delivery_nonce,
             reference=reference,
         )
 
-    async def result_view(self, job: Job) -> discord.ui.View:
+    async def result_view(self, job: Job, *, picks: Sequence[int] = ()) -> discord.ui.View:
         """The buttons under a result of ``job`` (Undo when it edited an earlier output,
-        Share when its server has a gallery)."""
+        Share when its server has a gallery, a pick button per posted image of a batch)."""
         gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
         return self.views.result_view(
-            job.id, undo=job.parent_output_id is not None, share=bool(gallery)
+            job.id, undo=job.parent_output_id is not None, share=bool(gallery), picks=picks
         )
+
+    async def _batch_notes(self, job: Job, images: Sequence[ResultImage]) -> list[str]:
+        """Which images of a batch failed, and why (the provider's reason, shortened)."""
+        if job.params.num_images < 2:
+            return []
+        have = {image.output.number for image in images}
+        missing = [n for n in range(1, job.params.num_images + 1) if n not in have]
+        if not missing:
+            return []
+        reasons = {
+            item.index + 1: item.error_message or "" for item in await self.repo.batch_items(job.id)
+        }
+        return [render.batch_failed(n, job.params.num_images, reasons.get(n, "")) for n in missing]
 
     async def fitted(self, data: bytes, *, job_id: int, index: int, limit: int) -> Upload:
         """Output ``index`` of job ``job_id`` as a file of at most ``limit`` bytes."""

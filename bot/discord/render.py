@@ -15,7 +15,7 @@ from typing import Final
 from bot.durations import format_duration
 from bot.edits import JobInfo, QueueSnapshot, UsageReport
 from bot.history import ChainStep, HistoryTree
-from bot.models import GuildSettings, Job, JobKind, JobStatus, RemixChannel
+from bot.models import GuildSettings, Job, JobKind, JobParams, JobStatus, Output, RemixChannel
 from bot.ops.pauses import OperatorAlert
 
 #: Discord's limit on a message's content.
@@ -167,9 +167,11 @@ def info_text(info: JobInfo) -> str:
     params = job.params
     lines = [
         f"**Job {job.id}** · {job.kind.value} · {job.status.value}",
-        f"**Prompt:** {quote_prompt(job.prompt, 900)}",
+        f"**Prompt sent:** {quote_prompt(job.prompt, 900)}",
+        *_creative_lines(params),
         f"**Provider:** {escape_text(info.provider_label)}"
         + (f" · model {escape_text(model or job.model or '')}" if model or job.model else ""),
+        *([f"**Why this provider:** {escape_text(job.route_reason)}"] if job.route_reason else []),
         f"**Seed:** {seed if seed is not None else 'random'}"
         f" · **Aspect ratio:** {params.aspect_ratio.value if params.aspect_ratio else 'auto'}"
         f" · **Format:** {params.output_format.value}",
@@ -184,6 +186,54 @@ def info_text(info: JobInfo) -> str:
         if len(steps) > 10:
             lines.insert(len(lines) - 10, f"… {len(steps) - 10} earlier edits")
     return shorten("\n".join(lines), MESSAGE_LIMIT)
+
+
+#: How Info names where a value came from.
+ORIGIN_WORDS: Final = {
+    "option": "your option",
+    "member": "your preference",
+    "server": "server setting",
+    "provider": "provider default",
+}
+
+
+def _creative_lines(params: JobParams) -> list[str]:
+    """Info's lines about the member's words, the style and where each value came from."""
+    lines = []
+    if params.request_prompt is not None:
+        lines.append(f"**Your words:** {quote_prompt(params.request_prompt, 400)}")
+    origins = params.origins
+    if not origins and params.style is None and params.num_images == 1:
+        return lines
+
+    def where(key: str) -> str:
+        origin = origins.get(key)
+        return f" ({ORIGIN_WORDS.get(origin, origin)})" if origin else ""
+
+    values = {
+        "style": escape_text(params.style or "none"),
+        "count": str(params.num_images),
+        "guidance": "default" if params.guidance is None else f"{params.guidance:g}",
+        "safety_tolerance": "default"
+        if params.safety_tolerance is None
+        else str(params.safety_tolerance),
+    }
+    names = {
+        "style": "Style",
+        "count": "Images",
+        "guidance": "Guidance",
+        "safety_tolerance": "Safety tolerance",
+    }
+    shown = (f"**{names[k]}:** {v}{where(k)}" for k, v in values.items())
+    lines.append(" · ".join(shown))
+    others = [
+        f"{k.replace('_', ' ')}: {ORIGIN_WORDS.get(v, v)}"
+        for k, v in origins.items()
+        if k not in values and k != "ping_when_done"  # results always mention the requester
+    ]
+    if others:
+        lines.append("**Where the rest came from:** " + ", ".join(others))
+    return lines
 
 
 def _money(value: float | None) -> str:
@@ -254,6 +304,11 @@ def settings_text(settings: GuildSettings, default_provider: str) -> str:
             "**Kontext settings for this server**",
             f"• provider: `{settings.provider or default_provider}`"
             + ("" if settings.provider else " (the bot's default)"),
+            *(
+                [f"• providers to route between (preferred first): {', '.join(settings.providers)}"]
+                if settings.providers and not settings.provider
+                else []
+            ),
             f"• default aspect ratio: {settings.default_aspect_ratio or 'like the first image'}",
             f"• safety tolerance: {settings.safety_tolerance} (1 strict … 6 permissive)",
             f"• NSFW outputs: {settings.nsfw_policy.value}",
@@ -427,6 +482,28 @@ NOTE_NO_THREADS_HERE = "Threads aren't available here, so the result will be pos
 NOTE_NSFW_WITHHELD = "An image was flagged as NSFW and withheld (server policy)."
 NOTE_NSFW_AGE_RESTRICTED = (
     "An image was flagged as NSFW; it is only posted in age-restricted channels."
+)
+
+
+def picked_text(number: int, created: bool, guild_id: int, output: Output | None) -> str:
+    """The private answer to a pick button: where image ``number`` was posted alone."""
+    where = ""
+    if output is not None and output.message_id is not None and output.channel_id is not None:
+        where = f": https://discord.com/channels/{guild_id}/{output.channel_id}/{output.message_id}"
+    if created:
+        return f"Posted image {number} on its own{where}."
+    return f"Image {number} was already picked{where}."
+
+
+def batch_failed(number: int, count: int, reason: str) -> str:
+    """The note under a batch saying that one image of it failed, and why."""
+    why = f": {escape_text(shorten(reason, 200))}" if reason else ""
+    return f"Image {number} of {count} failed{why}"
+
+
+NOTE_BATCH = (
+    "Press an image's number to post it alone; reply with its number to edit it "
+    "(e.g. `2: make it night`)."
 )
 NOTE_REENCODED = "Re-encoded to fit Discord's upload limit."
 NOTE_THREAD_GONE = "The thread was gone or closed to me, so I posted the result here."

@@ -3,25 +3,32 @@
 :meth:`StatusBoard.on_event` is the engine's event sink. It renders the event into the
 status text ("queued — position N, about T" → "editing…" → done / failed with the reason) and
 leaves the Discord edit to one task per job, which sends only the newest text: a burst of
-events costs at most one edit in flight and one queued. Edits use the bot token (the message's
-channel and id, stored on the job), so they keep working after the interaction token expired
-and after a restart. The Cancel button is removed once the job has ended.
+events costs at most one edit in flight and one queued. Every edit waits for the channel's
+budget (:class:`~bot.discord.edit_budget.ChannelBudget`), so a burst of jobs in one channel
+never runs into Discord's rate limits; a waiting edit sends the newest text when its turn
+comes. When the queue moves (a job starts or ends), the waiting jobs of that server are shown
+their new position and ETA (:meth:`StatusBoard.follow_queue`). Edits use the bot token (the
+message's channel and id, stored on the job), so they keep working after the interaction token
+expired and after a restart. The Cancel button is removed once the job has ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import discord
 
+from bot.clock import Clock, SystemClock
 from bot.edits import provider_label
 from bot.jobs import events
+from bot.models import Job
 from bot.providers.base import Capabilities
 
 from . import render
+from .edit_budget import ChannelBudget
 from .mentions import NO_MENTIONS
 from .views import ButtonCatalog
 
@@ -36,14 +43,32 @@ class _Status:
     channel_id: int | None = None
     message_id: int | None = None
     task: asyncio.Task[None] | None = None
+    waiting: Job | None = None  # the job while it is queued (its position is followed)
+
+
+#: The engine's position and ETA of a queued job.
+QueueEta = Callable[[Job], Awaitable[tuple[int | None, float | None]]]
 
 
 class StatusBoard:
-    def __init__(self, capabilities: Mapping[str, Capabilities], views: ButtonCatalog) -> None:
+    def __init__(
+        self,
+        capabilities: Mapping[str, Capabilities],
+        views: ButtonCatalog,
+        clock: Clock | None = None,
+    ) -> None:
         self.capabilities = capabilities
         self.views = views
         self._client: discord.Client | None = None
         self._statuses: dict[int, _Status] = {}
+        self.budget = ChannelBudget(clock or SystemClock())
+        self._queue_eta: QueueEta | None = None
+        self._moved: set[int] = set()
+        self._refreshing: dict[int, asyncio.Task[None]] = {}
+
+    def follow_queue(self, queue_eta: QueueEta) -> None:
+        """Show waiting jobs their new position and ETA whenever the queue moves."""
+        self._queue_eta = queue_eta
 
     def bind(self, client: discord.Client) -> None:
         self._client = client
@@ -59,10 +84,17 @@ class StatusBoard:
 
     async def close(self) -> None:
         tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
+        tasks.extend(t for t in self._refreshing.values() if not t.done())
+        self._refreshing.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._statuses.clear()
+
+    @property
+    def editing(self) -> int:
+        """How many status messages have an edit in flight or waiting for the budget."""
+        return sum(1 for s in self._statuses.values() if s.task is not None and not s.task.done())
 
     def pending_text(self, job_id: int) -> tuple[str | None, bool]:
         """The text an event asked for before the message existed, and whether it is final."""
@@ -87,10 +119,45 @@ class StatusBoard:
         if status.final:
             return
         status.text, status.final = rendered
+        status.waiting = event.job if isinstance(event, events.JobQueued) else None
         if status.message_id is None and event.job.status_message_id is not None:
             status.channel_id = event.job.channel_id
             status.message_id = event.job.status_message_id
         self.kick(event.job.id)
+        if isinstance(event, events.JobStarted) or status.final:
+            self._queue_moved(event.job.guild_id)
+
+    def _queue_moved(self, guild_id: int) -> None:
+        """A job of ``guild_id`` started or ended: one task re-words the positions of those
+        waiting there (moves meanwhile are folded into its next round)."""
+        if self._queue_eta is None:
+            return
+        self._moved.add(guild_id)
+        task = self._refreshing.get(guild_id)
+        if task is None or task.done():
+            self._refreshing[guild_id] = asyncio.create_task(
+                self._refresh(guild_id), name=f"queue-{guild_id}"
+            )
+
+    async def _refresh(self, guild_id: int) -> None:
+        while guild_id in self._moved:
+            self._moved.discard(guild_id)
+            try:
+                await self._reword_waiting(guild_id)
+            except Exception:  # a storage hiccup: the next move re-words them again
+                log.exception("could not refresh the queue positions of guild %d", guild_id)
+
+    async def _reword_waiting(self, guild_id: int) -> None:
+        assert self._queue_eta is not None
+        for job_id, status in list(self._statuses.items()):
+            job = status.waiting
+            if job is None or job.guild_id != guild_id or status.final:
+                continue
+            position, eta = await self._queue_eta(job)
+            if status.waiting is not job:  # it moved on meanwhile
+                continue
+            status.text = render.status_queued(job.prompt, position, eta)
+            self.kick(job_id)
 
     def _render(self, event: events.JobEvent) -> tuple[str, bool] | None:
         job = event.job
@@ -134,8 +201,9 @@ class StatusBoard:
         if status.message_id is None:
             return  # placed() kicks again once the message exists
         while status.text is not None and status.text != status.shown:
-            text, final = status.text, status.final
             assert status.channel_id is not None
+            await self.budget.take(status.channel_id)
+            text, final = status.text, status.final  # the newest, once it is our turn
             channel = self.client.get_partial_messageable(status.channel_id)
             try:
                 await channel.get_partial_message(status.message_id).edit(

@@ -11,16 +11,20 @@ registered, in a fixed order. Every failure of a press goes to the one error han
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import discord
 
+from bot.creative.models import MAX_STYLE_NAME
 from bot.discord import custom_ids
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import report
 from bot.models import MAX_PROMPT_LENGTH
 
 PROMPT_LABEL = "What should change?"
+COUNT_LABEL = "How many images?"
+STYLE_LABEL = "Style (optional)"
 
 #: The buttons of a result, row by row, and of a status message.
 RESULT_ROWS: tuple[tuple[Action, ...], ...] = (
@@ -92,12 +96,20 @@ class ButtonCatalog:
                 del self._classes[cls.action]
 
     def result_view(
-        self, job_id: int, *, undo: bool = False, share: bool = False
+        self,
+        job_id: int,
+        *,
+        undo: bool = False,
+        share: bool = False,
+        picks: Sequence[int] = (),
     ) -> discord.ui.View:
         """Reroll, Edit, Info, Delete; then History, Undo (the job edited an earlier output)
-        and Share (the server has a gallery channel)."""
+        and Share (the server has a gallery channel); then, under a batch, one button per
+        image (``picks``: the numbers posted) that posts that image alone."""
         skip = {a for a, shown in ((Action.UNDO, undo), (Action.SHARE, share)) if not shown}
-        return self._view(job_id, RESULT_ROWS, skip)
+        pick_row = tuple(custom_ids.PICK_ACTIONS[n] for n in picks if n in custom_ids.PICK_ACTIONS)
+        rows = (pick_row, *RESULT_ROWS) if len(pick_row) > 1 else RESULT_ROWS
+        return self._view(job_id, rows, skip)
 
     def status_view(self, job_id: int) -> discord.ui.View:
         return self._view(job_id, (STATUS_ROW,), set())
@@ -125,6 +137,21 @@ class PromptModal(discord.ui.Modal):
         style=discord.TextStyle.paragraph,
         max_length=MAX_PROMPT_LENGTH,
         placeholder="e.g. make it night time, keep everything else",
+    )
+
+    count: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label=COUNT_LABEL,
+        custom_id="count",
+        required=False,
+        max_length=1,
+        placeholder="1 to 4 (blank: your or the server's default)",
+    )
+    style: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label=STYLE_LABEL,
+        custom_id="style",
+        required=False,
+        max_length=MAX_STYLE_NAME,
+        placeholder="e.g. watercolor, night, sticker; none for no style",
     )
 
     def __init__(self, action: Action, target_id: int, title: str) -> None:

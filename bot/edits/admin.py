@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.access import check_can_configure
 from bot.errors import BadRequest
+from bot.jobs.routing import allowed_providers
 from bot.models import GuildSettings, Job, JobStatus, RemixChannel, UsageRow
 
 from .base import EditBase
@@ -106,6 +107,11 @@ class Admin(EditBase):
         if provider is not None and provider not in self.capabilities:
             known = ", ".join(sorted(self.capabilities))
             raise BadRequest(f"Unknown provider {provider!r}. This bot has: {known}.")
+        if isinstance(changes.get("providers"), str):
+            changes = {
+                **changes,
+                "providers": allowed_providers(changes["providers"], self.capabilities),
+            }
         try:
             updated = GuildSettings.model_validate({**current.model_dump(), **changes})
         except ValueError as err:

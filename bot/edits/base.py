@@ -10,6 +10,7 @@ from typing import Protocol
 
 from bot.access import check_can_request, check_same_server
 from bot.clock import Clock
+from bot.creative.service import CreativeService
 from bot.errors import BadRequest
 from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
@@ -67,6 +68,8 @@ class EditBase:
     capabilities: Mapping[str, Capabilities]
     default_provider: str
     clock: Clock
+    #: Styles, preferences and the server's creative settings: what a request resolves to.
+    creative: CreativeService
 
     async def job(self, job_id: int) -> Job:
         job = await self.repo.get_job(job_id) if 0 < job_id <= MAX_ID else None
@@ -142,8 +145,10 @@ class EditBase:
         params: JobParams,
         parent_output_id: int | None = None,
         reply_to_message_id: int | None = None,
+        provider: str | None = None,
     ) -> Job:
-        """Queue a job through the engine (which refuses limits and quotas)."""
+        """Queue a job through the engine (which refuses limits, quotas and blocked
+        prompts); ``provider`` is the member's choice, else the server's."""
         request = EditRequest(
             guild_id=who.guild_id,
             channel_id=who.channel_id,
@@ -152,10 +157,11 @@ class EditBase:
             kind=kind,
             prompt=prompt,
             params=params,
-            provider=settings.provider,
+            provider=provider or settings.provider,
             parent_output_id=parent_output_id,
             reply_to_message_id=reply_to_message_id,
             images=refs,
+            role_ids=who.role_ids,
         )
         job = await self.engine.submit(request)
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)

@@ -14,8 +14,15 @@ Decisions worth knowing:
 * **Who may iterate.** Outside remix channels the guild's ``iterate_policy`` applies (anyone,
   or the requester only; moderators always may). In a remix channel anyone may remix anything:
   that is what the channel is for.
-* **Style suffix.** A remix channel's style suffix is appended to every prompt started there
-  before the length check.
+* **Options.** ``/edit`` and ``/imagine`` take :class:`~bot.creative.models.RequestOptions`
+  (count, style, aspect ratio, knobs, provider), resolved by the creative service: option >
+  member preference > server setting > provider default, each refused clearly where the
+  server or the provider does not allow it. Rerolls keep the job's resolved values (a batch
+  rerolls as a batch).
+* **Batches.** A reply to a batch's message names the image it edits by its number
+  ("2: make it night"); a reply without one is refused, asking which.
+* **Style suffix.** A remix channel's style suffix is applied as a style (the same mechanism
+  as named styles) to every prompt started there, before the length check.
 """
 
 from __future__ import annotations
@@ -24,17 +31,19 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.access import check_can_iterate, check_can_manage
+from bot.creative.models import Origin, PickResult, RequestOptions, Resolved
+from bot.creative.service import reply_number
 from bot.errors import BadRequest, KontextError, NotAllowed
+from bot.jobs.requests import ReferenceInput
 from bot.models import (
-    AspectRatio,
     GuildSettings,
     Job,
     JobKind,
-    JobParams,
     MessageKind,
+    Output,
     RemixChannel,
 )
-from bot.prompts import styled_prompt
+from bot.providers.base import Capabilities
 from bot.text import check_prompt
 
 from .base import EditBase, ImageGone, check_not_erased
@@ -53,6 +62,9 @@ log = logging.getLogger(__name__)
 #: Reads an image's bytes again from Discord (a freshly fetched message); ``None`` if gone.
 Fallback = Callable[[], Awaitable[bytes | None]]
 
+#: Where a provider the member chose comes from (otherwise the engine's routing decides).
+CHOSEN = frozenset({Origin.OPTION, Origin.MEMBER})
+
 NO_IMAGE = (
     "That message has no image attachments. Pick a message with an image, or use `/edit` and "
     "attach one."
@@ -65,14 +77,12 @@ class CreatingJobs(EditBase):
         who: Requester,
         prompt: str,
         images: Sequence[ImageInput],
-        *,
-        aspect_ratio: AspectRatio | None = None,
-        seed: int | None = None,
+        options: RequestOptions | None = None,
     ) -> Job:
         """``/edit`` and the "Edit image" menu: validate everything, then queue."""
         if not images:
             raise BadRequest("Attach at least one image to edit (PNG, JPEG or WebP).")
-        return await self._start(who, prompt, images, aspect_ratio=aspect_ratio, seed=seed)
+        return await self._start(who, prompt, images, options or RequestOptions())
 
     async def edit_message(
         self,
@@ -80,17 +90,20 @@ class CreatingJobs(EditBase):
         prompt: str,
         message_id: int,
         images: Callable[[], Awaitable[Sequence[ImageInput]]],
+        options: RequestOptions | None = None,
     ) -> Job:
         """The "Edit image" menu: a result of ours is edited from its stored bytes (keeping
         the chain of edits), once it is known to be of ``who``'s server; any other message
         from its attachments, which ``images`` reads (only then)."""
         ref = await self.message_ref(message_id)
         if ref is not None and ref.kind is MessageKind.RESULT and ref.output_id is not None:
-            return await self.iterate(who, ref.job_id, prompt, output_id=ref.output_id)
+            return await self.iterate(
+                who, ref.job_id, prompt, output_id=ref.output_id, options=options
+            )
         found = await images()
         if not found:
             raise BadRequest(NO_IMAGE)
-        return await self.edit(who, prompt, found)
+        return await self.edit(who, prompt, found, options)
 
     async def result_job_of(self, message_id: int) -> int | None:
         """The job whose result ``message_id`` is, if it is one of ours."""
@@ -101,39 +114,82 @@ class CreatingJobs(EditBase):
         self,
         who: Requester,
         prompt: str,
-        *,
-        aspect_ratio: AspectRatio | None = None,
-        seed: int | None = None,
+        options: RequestOptions | None = None,
     ) -> Job:
-        return await self._start(who, prompt, (), aspect_ratio=aspect_ratio, seed=seed)
+        return await self._start(who, prompt, (), options or RequestOptions())
 
-    async def _start(
+    async def _resolve(
         self,
         who: Requester,
-        prompt: str,
-        images: Sequence[ImageInput],
+        words: str,
+        options: RequestOptions,
         *,
-        aspect_ratio: AspectRatio | None,
-        seed: int | None,
+        remix_suffix: str | None = None,
+    ) -> tuple[GuildSettings, Resolved]:
+        """The server's settings once ``who`` may ask here, and what the request runs with.
+        The member's own words pass the one prompt check (a style may stand in for them)."""
+        words = check_prompt(words) if words.strip() or not options.style else ""
+        settings = await self.allowed(who)
+        resolved = await self.creative.resolve(
+            who.guild_id,
+            who.user_id,
+            options.model_copy(update={"prompt": words}),
+            role_ids=who.role_ids,
+            remix_suffix=remix_suffix,
+        )
+        if resolved.params.seed is None:
+            resolved = resolved.model_copy(
+                update={"params": resolved.params.model_copy(update={"seed": random_seed()})}
+            )
+        return settings, resolved
+
+    def _caps(self, resolved: Resolved) -> Capabilities:
+        caps = self.capabilities.get(resolved.provider)
+        if caps is None:  # the resolver only chooses configured providers
+            raise BadRequest(f"The provider {resolved.provider!r} is not configured here.")
+        return caps
+
+    async def _start(
+        self, who: Requester, prompt: str, images: Sequence[ImageInput], options: RequestOptions
     ) -> Job:
         """A new chain: an edit of ``images``, or an image from the prompt alone."""
-        prompt = check_prompt(prompt)
-        settings = await self.allowed(who)
-        caps = await self.caps_for(settings)
+        settings, resolved = await self._resolve(who, prompt, options)
+        caps = self._caps(resolved)
         if not images and not caps.text_to_image:
             raise BadRequest(
                 f"{caps.label} cannot make an image from text alone. Use `/edit` with an image, "
                 "or ask an admin to switch provider in `/kontext-admin settings`."
             )
         check_count(caps, replied=0, attached=len(images))
-        chosen = seed if seed is not None else random_seed()
+        return await self._submit_resolved(
+            who,
+            settings,
+            resolved,
+            kind=JobKind.EDIT if images else JobKind.IMAGINE,
+            refs=await read_images(images, caps),
+        )
+
+    async def _submit_resolved(
+        self,
+        who: Requester,
+        settings: GuildSettings,
+        resolved: Resolved,
+        *,
+        kind: JobKind,
+        refs: tuple[ReferenceInput, ...],
+        parent_output_id: int | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> Job:
         return await self.submit(
             who,
             settings,
-            kind=JobKind.EDIT if images else JobKind.IMAGINE,
-            prompt=prompt,
-            refs=await read_images(images, caps),
-            params=JobParams(aspect_ratio=aspect_ratio, seed=chosen),
+            kind=kind,
+            prompt=resolved.prompt,
+            refs=refs,
+            params=resolved.params,
+            parent_output_id=parent_output_id,
+            reply_to_message_id=reply_to_message_id,
+            provider=resolved.provider if resolved.origins["provider"] in CHOSEN else None,
         )
 
     async def check_iterate(self, who: Requester, job_id: int) -> Job:
@@ -167,25 +223,30 @@ class CreatingJobs(EditBase):
         )
 
     async def iterate(
-        self, who: Requester, job_id: int, prompt: str, *, output_id: int | None = None
+        self,
+        who: Requester,
+        job_id: int,
+        prompt: str,
+        *,
+        output_id: int | None = None,
+        options: RequestOptions | None = None,
     ) -> Job:
-        """Edit a result further: its output becomes the reference and the parent."""
-        original, settings = await self._iterable(who, job_id)
-        prompt = check_prompt(prompt)
+        """Edit a result further: its output becomes the reference and the parent. A batch's
+        image is named by ``output_id``, or by a number starting ``prompt`` ("2: ...")."""
+        original, _settings = await self._iterable(who, job_id)
         outputs = await self.repo.outputs_for_job(job_id)
-        output = next((o for o in outputs if o.id == output_id), outputs[0] if outputs else None)
-        if output is None:
+        chosen = next((o for o in outputs if o.id == output_id), None)
+        if chosen is None:
+            chosen, prompt = _numbered(outputs, prompt)
+        wanted = options or RequestOptions()
+        if wanted.aspect_ratio is None and original.params.aspect_ratio is not None:
+            wanted = wanted.model_copy(update={"aspect_ratio": original.params.aspect_ratio})
+        settings, resolved = await self._resolve(who, prompt, wanted)
+        if chosen is None:
             raise BadRequest(f"Job {job_id} has no stored output to edit.")
-        ref = from_output(output, await self.kept_bytes(output.content_hash))
-        params = JobParams(aspect_ratio=original.params.aspect_ratio, seed=random_seed())
-        return await self.submit(
-            who,
-            settings,
-            kind=JobKind.EDIT,
-            prompt=prompt,
-            refs=(ref,),
-            params=params,
-            parent_output_id=output.id,
+        ref = from_output(chosen, await self.kept_bytes(chosen.content_hash))
+        return await self._submit_resolved(
+            who, settings, resolved, kind=JobKind.EDIT, refs=(ref,), parent_output_id=chosen.id
         )
 
     async def reply(
@@ -199,14 +260,22 @@ class CreatingJobs(EditBase):
         fallback: Fallback | None = None,
         remix: RemixChannel | None = None,
     ) -> Job:
-        """A reply to one of our results: edit its output, with ``extra`` images after it."""
+        """A reply to one of our results: edit its output, with ``extra`` images after it.
+        A reply to a batch names its image by number ("2: make it night")."""
         parent, output = await self.owned_output(who, output_id)
         check_not_erased(parent)
         settings = await self.allowed(who)
         if remix is None:
             check_can_iterate(settings, parent, user_id=who.user_id, moderator=who.moderator)
-        prompt = styled_prompt(prompt, remix.style_suffix if remix else None)
-        caps = await self.caps_for(settings)
+        siblings = await self.repo.outputs_for_job(parent.id)
+        if len(siblings) > 1:
+            picked, prompt = _numbered(siblings, prompt)
+            output = picked or output
+        ratio = RequestOptions(aspect_ratio=parent.params.aspect_ratio)
+        settings, resolved = await self._resolve(
+            who, prompt, ratio, remix_suffix=remix.style_suffix if remix else None
+        )
+        caps = self._caps(resolved)
         check_count(caps, replied=1, attached=len(extra))
         data = await self.repo.get_blob(output.content_hash)
         if data is None and fallback is not None:
@@ -218,14 +287,12 @@ class CreatingJobs(EditBase):
             )
         first = from_output(output, data)
         refs = (first, *await read_images(extra, caps, first_number=2))
-        params = JobParams(aspect_ratio=parent.params.aspect_ratio, seed=random_seed())
-        return await self.submit(
+        return await self._submit_resolved(
             who,
             settings,
+            resolved,
             kind=JobKind.REMIX if remix is not None else JobKind.REPLY,
-            prompt=prompt,
             refs=refs,
-            params=params,
             parent_output_id=output.id,
             reply_to_message_id=reply_to_message_id,
         )
@@ -244,21 +311,29 @@ class CreatingJobs(EditBase):
         (``images`` are the replied-to message's, ``extra`` the reply's own)."""
         if remix.guild_id != who.guild_id:
             raise BadRequest("That channel is not a remix channel of this server.")
-        settings = await self.allowed(who)
-        prompt = styled_prompt(prompt, remix.style_suffix)
-        caps = await self.caps_for(settings)
+        settings, resolved = await self._resolve(
+            who, prompt, RequestOptions(), remix_suffix=remix.style_suffix
+        )
+        caps = self._caps(resolved)
         if not images:
             raise BadRequest("That message has no image to remix. Reply to a message with one.")
         check_count(caps, replied=len(images), attached=len(extra))
         refs = await read_images([*images, *extra], caps, first_number=1)
-        return await self.submit(
+        return await self._submit_resolved(
             who,
             settings,
+            resolved,
             kind=JobKind.REMIX,
-            prompt=prompt,
             refs=refs,
-            params=JobParams(seed=random_seed()),
             reply_to_message_id=reply_to_message_id,
+        )
+
+    async def pick(self, who: Requester, job_id: int, number: int) -> PickResult:
+        """Choose image ``number`` of batch ``job_id`` (once it is known to be of ``who``'s
+        server), recorded as its chosen child for the front end to post alone."""
+        await self.owned_job(who, job_id)
+        return await self.creative.pick(
+            job_id, number, by_user_id=who.user_id, moderator=who.moderator
         )
 
     async def place(self, job_id: int, *, thread_id: int) -> Job:
@@ -291,3 +366,19 @@ class CreatingJobs(EditBase):
 
     async def forget_message(self, message_id: int) -> None:
         await self.repo.delete_message_ref(message_id)
+
+
+def _numbered(outputs: Sequence[Output], prompt: str) -> tuple[Output | None, str]:
+    """The output a prompt names by its number ("2: make it night") and the rest of the
+    prompt; a batch's image must be named, a single output needs no number."""
+    if len(outputs) <= 1:
+        return (outputs[0] if outputs else None), prompt
+    by_number = {o.number: o for o in outputs}
+    number, rest = reply_number(prompt, max(by_number))
+    have = ", ".join(str(n) for n in sorted(by_number))
+    if number is None or number not in by_number:
+        raise BadRequest(
+            f"That result has {len(outputs)} images ({have}): say which one to edit by "
+            "starting with its number, e.g. `2: make it night`."
+        )
+    return by_number[number], rest

@@ -22,8 +22,8 @@ from .events import (
     JobStarted,
     ResultImage,
 )
-from .limits import EngineConfig, ProviderLimits, RetryPolicy
-from .requests import Deliverer, EditRequest, Fetcher, OutputInfo, ReferenceInput, probe_output
+from .limits import EngineConfig, JobRetryPolicy, ProviderLimits
+from .requests import Deliverer, EditRequest, OutputInfo, ReferenceInput, probe_output
 
 __all__ = [
     "AlreadyFinished",
@@ -32,7 +32,6 @@ __all__ = [
     "EngineConfig",
     "EventBus",
     "EventSink",
-    "Fetcher",
     "JobCancelled",
     "JobDelayed",
     "JobDone",
@@ -44,6 +43,7 @@ __all__ = [
     "JobNotFound",
     "JobProgress",
     "JobQueued",
+    "JobRetryPolicy",
     "JobStarted",
     "LimitReached",
     "NotAllowed",
@@ -51,7 +51,6 @@ __all__ = [
     "ProviderLimits",
     "ReferenceInput",
     "ResultImage",
-    "RetryPolicy",
     "UnknownProvider",
     "probe_output",
 ]

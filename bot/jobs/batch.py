@@ -26,9 +26,7 @@ from bot.providers.errors import ProviderError, ProviderTimeout, RateLimited, Up
 from storage.base import Repository
 
 from . import messages
-from .events import JobProgress, JobStarted
-from .runner import (
-    STEPS,
+from .context import (
     RunContext,
     Step,
     before_deadline,
@@ -38,7 +36,10 @@ from .runner import (
     label_of,
     past_deadline,
     requeue,
+    wait_to_poll,
 )
+from .events import JobProgress, JobStarted
+from .runner import STEPS
 from .stored import build_request, decode_finished, encode_finished
 
 log = logging.getLogger(__name__)
@@ -237,14 +238,8 @@ async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job
             await ctx.events.emit(JobProgress(job=job, at=now, status=status, progress=share))
         delay = interval
         interval = min(interval * ctx.config.poll_backoff, ceiling)
-        if job.deadline_at is not None:
-            delay = min(delay, max(0.0, job.deadline_at - ctx.clock.now()))
-        await ctx.park(delay, interrupt)
-        if interrupt.is_set():
-            interrupt.clear()
-            current = await ctx.repo.get_job(job.id)
-            if current is None or current.status is not JobStatus.RUNNING:
-                return None  # cancelled (the canceller stopped the requests) or taken over
+        if not await wait_to_poll(ctx, job, delay, interrupt):
+            return None  # cancelled (the canceller stopped the requests) or taken over
 
 
 async def _combine(ctx: RunContext, job: Job, items: Sequence[BatchItem]) -> Job | None:

@@ -20,12 +20,15 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.clock import Clock, ManualClock, SystemClock
+from bot.media import Downloader
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
 from bot.providers.base import Provider
 from storage.base import DatabaseFault, LimitExceeded, Repository
 
 from . import messages
 from .batch import cancel_items
+from .context import RunContext, announce_pause, cancel_at_provider, end_job
+from .driver import run_job
 from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .intake import checked_params, community_limits
@@ -39,9 +42,8 @@ from .limits import (
 )
 from .parking import Parking
 from .pausing import LanePauses
-from .requests import Deliverer, EditRequest, Fetcher, OutputValidator, probe_output
+from .requests import Deliverer, EditRequest, OutputValidator, probe_output
 from .routing import Router
-from .runner import RunContext, cancel_at_provider, end_job, run_job
 from .shared import SharedQueue
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ class JobEngine:
         *,
         clock: Clock | None = None,
         config: EngineConfig | None = None,
-        fetcher: Fetcher | None = None,
+        fetcher: Downloader | None = None,
         sinks: Sequence[EventSink] = (),
         worker_id: str | None = None,
         validate_output: OutputValidator | None = None,
@@ -250,7 +252,7 @@ class JobEngine:
         typical = await self._typical_seconds(name)
         eta = queue_eta(position or 1, lane.gate.concurrency, typical)
         await self.events.emit(JobQueued(job=job, at=now, position=position, eta_seconds=eta))
-        await self.pauses.announce(self._ctx, job)
+        await announce_pause(self._ctx, job)
         lane.wake.set()
         return job
 

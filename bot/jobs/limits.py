@@ -36,7 +36,7 @@ class ProviderLimits(Frozen):
     burst: int | None = Field(default=None, ge=1)
 
 
-class RetryPolicy(Frozen):
+class JobRetryPolicy(Frozen):
     """How often, and how patiently, transient failures are tried again."""
 
     submit_attempts: int = Field(default=3, ge=1)  # submits that failed transiently
@@ -59,7 +59,7 @@ class EngineConfig(Frozen):
     deadline_seconds: float = Field(default=600.0, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0)
     providers: dict[str, ProviderLimits] = Field(default_factory=dict)
-    retry: RetryPolicy = RetryPolicy()
+    retry: JobRetryPolicy = JobRetryPolicy()
     poll_max_interval: float = Field(default=10.0, gt=0)
     poll_backoff: float = Field(default=1.5, ge=1)
     #: Jobs claimed ahead per provider, started the moment a slot frees. None adapts it:

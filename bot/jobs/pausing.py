@@ -19,24 +19,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from bot.models import Job, JobStatus
 from bot.providers.errors import AuthError, CreditsExhausted, ProviderError
 
-from . import messages
-from .events import JobPaused
 from .lanes import Lane
-
-if TYPE_CHECKING:
-    from .runner import RunContext
 
 log = logging.getLogger(__name__)
 
 ACCOUNT_ERRORS = (AuthError, CreditsExhausted)
-#: Waiting jobs told at once when a provider pauses (newest first); the rest learn it when
-#: their status is next refreshed.
-_TELL_AT_MOST = 1000
 
 
 class PauseHandler(Protocol):
@@ -89,55 +80,12 @@ class LanePauses:
             lane.trial = True
             lane.wake.set()
 
-    async def announce(self, ctx: RunContext, job: Job) -> None:
-        """Tell the requester of a job just queued for a paused provider that it waits."""
-        if self.handler is not None and self.is_paused(job.provider):
-            code = self.paused_code.get(job.provider, "auth")
-            await ctx.events.emit(paused_event(ctx, job, code, ctx.clock.now()))
-
     async def accepted(self, provider: str) -> None:
-        """The provider accepted a job: its account works, so a pause is over."""
+        """The provider accepted a job: its account works, so a pause is over. The shared
+        record goes first: an upkeep that reads it meanwhile must not pause this engine again."""
         if self.handler is not None and self.is_paused(provider):
-            self.resume(provider)
             try:
                 await self.handler.resumed(provider)
             except Exception:
                 log.exception("recording that %s resumed failed", provider)
-
-
-async def record_pause(ctx: RunContext, job: Job, err: ProviderError) -> None:
-    """Pause the job's provider for everyone (the handler stores it and tells the operator);
-    the first time in this engine, tell the requesters of the jobs already waiting for it."""
-    pauses = ctx.pauses
-    assert pauses is not None and pauses.handler is not None
-    newly = pauses.pause(job.provider, err.code)
-    try:
-        await pauses.handler.paused(job.provider, err)
-    except Exception:
-        log.exception("recording the pause of %s failed", job.provider)
-    if newly:
-        now = ctx.clock.now()
-        for waiting in await ctx.repo.list_jobs(statuses=[JobStatus.QUEUED], limit=_TELL_AT_MOST):
-            if waiting.provider == job.provider:
-                await ctx.events.emit(paused_event(ctx, waiting, err.code, now))
-
-
-async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> None:
-    """A submit met a refused account: pause the provider and put the job back in the queue."""
-    await record_pause(ctx, job, err)
-    now = ctx.clock.now()
-    queued = await ctx.repo.transition(
-        job.id, expected=job.status, to=JobStatus.QUEUED, now=now, run_after=None
-    )
-    if queued is None:
-        return
-    log.warning("job %d waits: %s is paused (%s)", job.id, job.provider, err.code)
-    await ctx.events.emit(paused_event(ctx, queued, err.code, now))
-    ctx.on_requeue(queued)
-
-
-def paused_event(ctx: RunContext, job: Job, code: str, now: float) -> JobPaused:
-    from .runner import label_of  # runner imports this module
-
-    reason = messages.paused(label_of(ctx, job.provider), code)
-    return JobPaused(job=job, at=now, provider=job.provider, code=code, reason=reason)
+            self.resume(provider)

@@ -9,11 +9,10 @@ from typing import Protocol
 from pydantic import Field
 
 from bot.models import (
-    MAX_PROMPT_LENGTH,
     MAX_REFERENCES,
     Frozen,
     Job,
-    JobKind,
+    JobOrigin,
     JobParams,
     OutputFormat,
     ReferenceSource,
@@ -38,19 +37,10 @@ class ReferenceInput(Frozen):
     output_id: int | None = None
 
 
-class EditRequest(Frozen):
+class EditRequest(JobOrigin):
     """One edit (or text-to-image) request from any front end, as plain values."""
 
-    guild_id: int  # 0 outside a guild (DMs, the CLI)
-    channel_id: int
-    thread_id: int | None = None
-    user_id: int
-    kind: JobKind
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_LENGTH)
-    params: JobParams = JobParams()
     provider: str | None = None  # None: the guild's setting, else the deployment default
-    parent_output_id: int | None = None
-    reply_to_message_id: int | None = None
     images: tuple[ReferenceInput, ...] = Field(default=(), max_length=MAX_REFERENCES)
     role_ids: tuple[int, ...] = ()  # the member's roles: the best role tier's limits apply
 
@@ -86,12 +76,6 @@ class Deliverer(Protocol):
     with ``enforce_nonce``)."""
 
     async def deliver(self, job: Job, images: Sequence[ResultImage]) -> None: ...
-
-
-class Fetcher(Protocol):
-    """Downloads a result URL (``bot.media.MediaFetcher`` in the application)."""
-
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes: ...
 
 
 class OutputInfo(Frozen):

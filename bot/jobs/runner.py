@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
 
-from bot.clock import Clock, within
 from bot.errors import KontextError
 from bot.media import DownloadFailed, DownloadRefused, result_problem, worth_retrying
 from bot.models import Job, JobStatus, NsfwPolicy
-from bot.ops.logs import bind_job
 from bot.providers.base import (
     Finished,
     GenerationRequest,
     Pending,
-    Provider,
     Submitted,
 )
 from bot.providers.errors import (
@@ -38,144 +32,35 @@ from bot.providers.errors import (
     RateLimited,
     UpstreamError,
 )
-from storage.base import Repository
 
 from . import messages
+from .context import (
+    RunContext,
+    Step,
+    before_deadline,
+    cancel_at_provider,
+    end_job,
+    expire,
+    fail_provider,
+    label_of,
+    past_deadline,
+    pause_and_requeue,
+    record_pause,
+    requeue,
+    wait_to_poll,
+)
 from .events import (
-    EventBus,
-    JobDelayed,
     JobDone,
-    JobExpired,
-    JobFailed,
     JobFallback,
     JobProgress,
     JobStarted,
     ResultImage,
 )
-from .limits import EngineConfig, utc_day
-from .pausing import ACCOUNT_ERRORS, LanePauses, pause_and_requeue, record_pause
-from .requests import Deliverer, Fetcher, OutputValidator
-from .routing import Route
+from .limits import utc_day
+from .pausing import ACCOUNT_ERRORS
 from .stored import build_request, decode_finished, encode_finished
 
 log = logging.getLogger(__name__)
-
-Park = Callable[[float | None, asyncio.Event | None], Awaitable[None]]
-T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class RunContext:
-    """The services a job run needs; built once by the engine."""
-
-    repo: Repository
-    providers: Mapping[str, Provider]
-    clock: Clock
-    config: EngineConfig
-    events: EventBus
-    deliverer: Deliverer
-    fetcher: Fetcher | None
-    validate: OutputValidator
-    random: Callable[[], float]
-    park: Park  # wait on the clock (or until the event is set), visible to the drain mode
-    on_requeue: Callable[[Job], None]  # the job went back to the queue (maybe with run_after)
-    on_rate_limited: Callable[[str, float], None]  # provider, seconds to hold off
-    on_provider_done: Callable[[int], None]  # the job no longer needs its provider slot
-    #: Where a job goes when its provider failed for good (the router's choice), or None.
-    reroute: Callable[[Job, GenerationRequest], Awaitable[Route | None]]
-    pauses: LanePauses | None = None  # pausing a provider whose account was refused
-
-
-def label_of(ctx: RunContext, provider: str) -> str:
-    found = ctx.providers.get(provider)
-    return found.capabilities.label if found is not None else provider
-
-
-# --- endings ----------------------------------------------------------------------------------
-
-
-async def end_job(
-    ctx: RunContext, job: Job, status: JobStatus, code: str, reason: str
-) -> Job | None:
-    """Move a job to a terminal status and tell the sinks; ``None`` if it changed under us."""
-    now = ctx.clock.now()
-    ended = await ctx.repo.transition(
-        job.id, expected=job.status, to=status, now=now, error_code=code, error_message=reason
-    )
-    if ended is None:
-        return None
-    if status is JobStatus.EXPIRED:
-        await ctx.events.emit(JobExpired(job=ended, at=now, reason=reason))
-    else:
-        await ctx.events.emit(JobFailed(job=ended, at=now, code=code, reason=reason))
-    log.info("job %d ended %s (%s)", job.id, status.value, code)
-    return ended
-
-
-async def expire(ctx: RunContext, job: Job, *, at_provider: bool = False) -> Job | None:
-    """End the job at its deadline; ``at_provider``: it was waiting for the provider (a
-    request or a download in flight, or polls), not for its turn in the queue."""
-    deadline = ctx.config.deadline_seconds
-    reason = (
-        messages.expired_at_provider(deadline, label_of(ctx, job.provider))
-        if at_provider
-        else messages.expired(deadline)
-    )
-    ended = await end_job(ctx, job, JobStatus.EXPIRED, messages.EXPIRED, reason)
-    if ended is not None and job.provider_handle and job.status is JobStatus.RUNNING:
-        await cancel_at_provider(ctx, job.provider, job.provider_handle)
-    return ended
-
-
-async def fail_provider(ctx: RunContext, job: Job, err: ProviderError) -> Job | None:
-    code, reason = messages.provider_failure(err, label_of(ctx, job.provider))
-    status = JobStatus.MODERATED if code == messages.MODERATED else JobStatus.FAILED
-    log.warning("job %d: %s refused it: %s (%s)", job.id, job.provider, err.code, err.detail)
-    return await end_job(ctx, job, status, code, reason)
-
-
-async def cancel_at_provider(ctx: RunContext, provider_name: str, handle: str) -> None:
-    provider = ctx.providers.get(provider_name)
-    if provider is None:
-        return
-    try:
-        await provider.cancel(handle)
-    except Exception:
-        log.warning("cancelling %s at %s failed", handle, provider_name, exc_info=True)
-
-
-def past_deadline(job: Job, now: float) -> bool:
-    return job.deadline_at is not None and now >= job.deadline_at
-
-
-async def before_deadline(ctx: RunContext, job: Job, work: Awaitable[T]) -> T:
-    """``work``, cut off (:class:`TimeoutError`) when the job's deadline passes."""
-    if job.deadline_at is None:
-        return await work
-    return await within(ctx.clock, job.deadline_at - ctx.clock.now(), work)
-
-
-async def requeue(
-    ctx: RunContext, job: Job, *, delay: float, reason: str, attempts: int
-) -> Job | None:
-    """Back to the queue until ``now + delay`` (no slot held while waiting)."""
-    now = ctx.clock.now()
-    retry_at = now + delay
-    if job.deadline_at is not None and retry_at >= job.deadline_at:
-        return await expire(ctx, job)
-    queued = await ctx.repo.transition(
-        job.id,
-        expected=job.status,
-        to=JobStatus.QUEUED,
-        now=now,
-        run_after=retry_at,
-        attempts=attempts,
-    )
-    if queued is not None:
-        log.info("job %d retries at +%.1fs: %s", job.id, delay, reason)
-        await ctx.events.emit(JobDelayed(job=queued, at=now, reason=reason, retry_at=retry_at))
-        ctx.on_requeue(queued)
-    return None
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -390,15 +275,8 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
                 )
             delay = interval
             interval = min(interval * ctx.config.poll_backoff, ceiling)
-        now = ctx.clock.now()
-        if job.deadline_at is not None:
-            delay = min(delay, max(0.0, job.deadline_at - now))
-        await ctx.park(delay, interrupt)
-        if interrupt.is_set():
-            interrupt.clear()
-            current = await ctx.repo.get_job(job.id)
-            if current is None or current.status is not JobStatus.RUNNING:
-                return None  # cancelled (the canceller told the provider) or taken over
+        if not await wait_to_poll(ctx, job, delay, interrupt):
+            return None  # cancelled (the canceller told the provider) or taken over
 
 
 async def resume_running(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
@@ -558,50 +436,9 @@ async def deliver_step(
     return done
 
 
-Step = Callable[[RunContext, Job, asyncio.Event], Awaitable[Job | None]]
-
 STEPS: dict[JobStatus, Step] = {
     JobStatus.SUBMITTING: submit_step,
     JobStatus.RUNNING: resume_running,
     JobStatus.DOWNLOADING: download_step,
     JobStatus.DELIVERING: deliver_step,
 }
-
-
-def steps_for(ctx: RunContext, job: Job) -> Mapping[JobStatus, Step]:
-    """The steps of ``job``: a batch its provider makes one image at a time has its own."""
-    # Imported here: the batch steps are built from this module's helpers.
-    from .batch import SPLIT_STEPS, splits
-
-    provider = ctx.providers.get(job.provider)
-    if provider is not None and splits(job, provider.capabilities):
-        return SPLIT_STEPS
-    return STEPS
-
-
-async def run_job(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> None:
-    """Drive a claimed (or reclaimed) job until it ends, goes back to the queue, or is lost."""
-    bind_job(job)  # this task's log lines name the job
-    current: Job | None = job
-    try:
-        while current is not None and not current.status.terminal:
-            step = steps_for(ctx, current).get(current.status)
-            if step is None:
-                return
-            current = await step(ctx, current, interrupt)
-    except asyncio.CancelledError:
-        raise
-    except KontextError as err:
-        log.warning("job %d stopped: %s", job.id, err.code)
-        if current is not None:
-            await _fail_latest(ctx, current.id, err.user_message)
-    except Exception:
-        log.exception("job %d crashed in the engine", job.id)
-        if current is not None:
-            await _fail_latest(ctx, current.id, messages.internal())
-
-
-async def _fail_latest(ctx: RunContext, job_id: int, reason: str) -> None:
-    latest = await ctx.repo.get_job(job_id)
-    if latest is not None and not latest.status.terminal and latest.status is not JobStatus.QUEUED:
-        await end_job(ctx, latest, JobStatus.FAILED, messages.INTERNAL, reason)

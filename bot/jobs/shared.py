@@ -20,8 +20,8 @@ from bot.models import Job, JobStatus
 from storage.base import QueueSignal, SignalKind, Subscription
 
 from .batch import cancel_items
+from .context import RunContext, cancel_at_provider
 from .lanes import Lane
-from .runner import RunContext, cancel_at_provider
 
 log = logging.getLogger(__name__)
 

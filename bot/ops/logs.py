@@ -3,15 +3,14 @@
 Every line has a UTC timestamp. ``KONTEXT_LOG_FORMAT=json`` writes one JSON object per line
 (python-json-logger) with ``timestamp``, ``level``, ``logger``, ``message`` and, where they
 apply, ``job_id``, ``guild_id``, ``user_id``, ``provider`` and ``duration_seconds``. The job
-fields come from a context variable the engine sets for each job's task (:func:`bind_job`),
-so nothing has to pass them around. The values of the secrets in the settings (the Discord
+fields come from the job the engine binds to each job's task (:mod:`bot.logcontext`), so
+nothing has to pass them around. The values of the secrets in the settings (the Discord
 token, the API keys, a database password) are replaced by ``***`` in every line, whatever
 logged them.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import sys
 import time
@@ -20,41 +19,13 @@ from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
-from bot.models import Job
+from bot.logcontext import JobContext
 from bot.text import escape_controls
 from storage import scrub_password
 
-#: The fields of the job a task is working on (set per task by :func:`bind_job`).
-_JOB_FIELDS: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
-    "kontext_job", default=None
-)
 _FIELDS = ("job_id", "guild_id", "user_id", "provider")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HANDLER_NAME = "kontext"
-
-
-def bind_job(job: Job) -> None:
-    """Log lines of the current task (and the tasks it starts) now name this job."""
-    _JOB_FIELDS.set(
-        {
-            "job_id": job.id,
-            "guild_id": job.guild_id,
-            "user_id": job.user_id,
-            "provider": job.provider,
-        }
-    )
-
-
-class JobContext(logging.Filter):
-    """Adds the bound job's fields to each record (a field given in ``extra`` wins)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        fields = _JOB_FIELDS.get()
-        if fields:
-            for name, value in fields.items():
-                if not hasattr(record, name):
-                    setattr(record, name, value)
-        return True
 
 
 def utc_time(record: logging.LogRecord) -> str:

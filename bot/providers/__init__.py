@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.providers import aimlapi, bfl, fal, modelslab, replicate, wavespeed
 from bot.providers.base import Capabilities, Provider
 from bot.providers.errors import UnsupportedRequest
-from bot.providers.http import DEFAULT_POLICY, RetryPolicy
+from bot.providers.http import DEFAULT_POLICY, HttpRetryPolicy
 
 
 class ProviderFactory(Protocol):
@@ -27,7 +27,7 @@ class ProviderFactory(Protocol):
         clock: Clock,
         *,
         catalog: Mapping[str, Capabilities] | None = None,
-        policy: RetryPolicy = DEFAULT_POLICY,
+        policy: HttpRetryPolicy = DEFAULT_POLICY,
     ) -> Provider: ...
 
 
@@ -56,7 +56,7 @@ def build_provider(
     client: httpx.AsyncClient,
     clock: Clock,
     *,
-    policy: RetryPolicy = DEFAULT_POLICY,
+    policy: HttpRetryPolicy = DEFAULT_POLICY,
 ) -> Provider:
     """The provider registered as ``name``, sharing the caller's HTTP client and clock."""
     factory = PROVIDERS.get(name)

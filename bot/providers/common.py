@@ -24,7 +24,7 @@ from bot.providers.base import (
 )
 from bot.providers.checks import check_request, require_key
 from bot.providers.errors import ProviderError, UpstreamError
-from bot.providers.http import DEFAULT_POLICY, Call, ProviderHttp, RetryPolicy
+from bot.providers.http import DEFAULT_POLICY, Call, HttpRetryPolicy, ProviderHttp
 
 
 class HttpProvider:
@@ -43,7 +43,7 @@ class HttpProvider:
         clock: Clock,
         *,
         catalog: Mapping[str, Capabilities] | None = None,
-        policy: RetryPolicy = DEFAULT_POLICY,
+        policy: HttpRetryPolicy = DEFAULT_POLICY,
     ) -> None:
         caps = self.capabilities_for(settings)
         self.caps = caps

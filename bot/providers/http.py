@@ -12,7 +12,7 @@ Why the rules are what they are:
   those may be submitted again by the caller.
 * Polls and uploads (:attr:`Call.IDEMPOTENT`) bill nothing, so they are retried on 408, 409,
   429, 5xx and every transport error, with exponential backoff, jitter and the provider's
-  ``Retry-After`` (capped: a wait longer than :attr:`RetryPolicy.max_retry_after` is handed
+  ``Retry-After`` (capped: a wait longer than :attr:`HttpRetryPolicy.max_retry_after` is handed
   back as :class:`~bot.providers.errors.RateLimited` for the caller to schedule).
 * Every exchange is bounded as a whole, on the injected clock: sending, waiting and reading
   the body together may take at most the call's timeout. httpx's own timeouts apply per read
@@ -35,7 +35,7 @@ import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -69,7 +69,7 @@ class Call(Enum):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class HttpRetryPolicy:
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -97,7 +97,7 @@ class RetryPolicy:
         return httpx.Timeout(self.limit(call), connect=self.connect_timeout)
 
 
-DEFAULT_POLICY = RetryPolicy()
+DEFAULT_POLICY = HttpRetryPolicy()
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -166,6 +166,9 @@ _INPUT_WORDS = (
 )
 
 
+E = TypeVar("E", bound=ProviderError)
+
+
 class ProviderHttp:
     """HTTP for one provider: retries, timeouts and conversion to the error tree.
 
@@ -182,7 +185,7 @@ class ProviderHttp:
         secret: str | None,
         client: httpx.AsyncClient,
         clock: Clock,
-        policy: RetryPolicy = DEFAULT_POLICY,
+        policy: HttpRetryPolicy = DEFAULT_POLICY,
         rng: random.Random | None = None,
     ) -> None:
         self.name = name
@@ -416,31 +419,28 @@ class ProviderHttp:
         if status == 402 or (status == 403 and _has(said, _CREDIT_WORDS)):
             return self.credits(detail, said)
         if status in (401, 403):
-            return AuthError(
-                self.name,
-                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}."
-                + self._quote(said),
-                detail=detail,
-                said=said or None,
+            return self._error(
+                AuthError,
+                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}.",
+                detail,
+                said,
             )
         if status in (400, 404, 413, 415, 422):
             if _has(said, _MODERATION_WORDS):
                 return self.moderated(detail, said)
             return self.invalid(said, detail)
         if status in (408, 504):
-            return ProviderTimeout(
-                self.name,
-                f"{self.label} timed out generating the image. Try again in a few minutes."
-                + self._quote(said),
-                detail=detail,
-                said=said or None,
+            return self._error(
+                ProviderTimeout,
+                f"{self.label} timed out generating the image. Try again in a few minutes.",
+                detail,
+                said,
             )
-        return UpstreamError(
-            self.name,
-            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes."
-            + self._quote(said),
-            detail=detail,
-            said=said or None,
+        return self._error(
+            UpstreamError,
+            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes.",
+            detail,
+            said,
         )
 
     def failure(
@@ -472,26 +472,28 @@ class ProviderHttp:
             said=said or None,
         )
 
+    def _error(self, kind: type[E], message: str, detail: str | None, said: str) -> E:
+        """A ``kind`` of error: our ``message``, then the provider's own words, if any."""
+        return kind(self.name, message + self._quote(said), detail=detail, said=said or None)
+
     def _quote(self, said: str) -> str:
         """The provider's own words after ours (already cleaned by :meth:`safe`)."""
         return f' {self.label} said: "{said}"' if said else ""
 
     def credits(self, detail: str | None, said: str = "") -> CreditsExhausted:
-        return CreditsExhausted(
-            self.name,
-            f"The {self.label} account is out of credits. Top it up, or choose another provider."
-            + self._quote(said),
-            detail=detail,
-            said=said or None,
+        return self._error(
+            CreditsExhausted,
+            f"The {self.label} account is out of credits. Top it up, or choose another provider.",
+            detail,
+            said,
         )
 
     def moderated(self, detail: str | None, said: str = "") -> Moderated:
-        return Moderated(
-            self.name,
-            f"{self.label}'s safety filter blocked this image. Change the prompt or the image."
-            + self._quote(said),
-            detail=detail,
-            said=said or None,
+        return self._error(
+            Moderated,
+            f"{self.label}'s safety filter blocked this image. Change the prompt or the image.",
+            detail,
+            said,
         )
 
     def invalid(self, said: str, detail: str | None) -> InvalidInput:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.bot.conftest import Harness
-from tests.fakes import Outcome
+from tests.fakes import ModelsLabFake, Outcome, docs_dir
 
 
 def _seed(content: str) -> int:
@@ -140,3 +140,30 @@ async def test_a_moderator_may_delete_and_cancel_others_jobs(harness: Harness) -
     deleted = await (await bob.click(done.result, "Delete")).response()
     assert "Deleted" in deleted.content and fake.messages[done.result.id].deleted
     harness.provider.release()
+
+
+async def test_a_server_routes_between_its_providers_and_info_says_why(harness: Harness) -> None:
+    async with ModelsLabFake(docs=docs_dir()) as modelslab:
+        await harness.start(
+            modelslab_api_key=modelslab.api_key, modelslab_base_url=modelslab.base_url
+        )
+        alice = harness.member("alice")
+        saved = await (
+            await alice.run_command(
+                "kontext-admin settings", in_channel="general", providers="aimlapi, modelslab"
+            )
+        ).response()
+        assert "route between (preferred first): aimlapi, modelslab" in saved.content
+        refused = await (
+            await alice.run_command(
+                "kontext-admin settings", in_channel="general", providers="nope"
+            )
+        ).response()
+        assert "Unknown provider 'nope'" in refused.content
+        done = await harness.edit_done("add a hat")
+        job = await harness.job(done.job_id)
+        assert job.provider in {"aimlapi", "modelslab"} and job.route_reason
+        assert "expected in about" in job.route_reason
+        info = await (await alice.click(done.result, "Info")).response()
+        assert "Why this provider:" in info.content
+        await harness.stop()

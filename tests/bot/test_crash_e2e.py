@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.limits import RetryPolicy
+from bot.jobs.limits import JobRetryPolicy
 from tests.bot.conftest import Harness
 from tests.conftest import REPO_ROOT
 from tests.discord_fake import png_file
@@ -136,7 +136,7 @@ async def test_a_failure_after_posting_does_not_post_twice(
 ) -> None:
     """The window between Discord accepting the result and storage recording it: the engine
     delivers again, and the job's nonce makes Discord return the first message."""
-    app = await harness.start(engine={"retry": RetryPolicy(base_delay=0.0)})
+    app = await harness.start(engine={"retry": JobRetryPolicy(base_delay=0.0)})
     real = app.repo.set_output_message
     failures = []
 

@@ -162,6 +162,9 @@ async def test_an_output_over_the_upload_limit_is_reencoded(kontext: Harness) ->
     assert "Re-encoded to fit" in done.result.content
 
 
+CREATIVE = ["count", "style", "guidance", "safety_tolerance", "output_format", "provider"]
+
+
 async def test_the_commands_people_type(kontext: Harness) -> None:
     fake = kontext.fake
     commands = {c["name"]: c for c in fake.guild_commands[fake.guild.id]}
@@ -175,7 +178,11 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
         "image4",
         "aspect_ratio",
         "seed",
+        *CREATIVE,
     ]
+    assert options["count"]["min_value"] == 1 and options["count"]["max_value"] == 4
+    assert options["style"]["autocomplete"] and options["style"]["max_length"] == 32
+    assert options["guidance"]["type"] == 10 and options["guidance"]["max_value"] == 20
     assert options["prompt"]["max_length"] == 4000 and options["prompt"]["required"]
     assert options["image"]["type"] == 11 and options["image"]["required"]
     assert [c["value"] for c in options["aspect_ratio"]["choices"]] == [
@@ -190,19 +197,28 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
         "9:21",
     ]
     assert options["seed"]["min_value"] == 1
-    assert [o["name"] for o in commands["imagine"]["options"]] == ["prompt", "aspect_ratio", "seed"]
+    imagine = [o["name"] for o in commands["imagine"]["options"]]
+    assert imagine == ["prompt", "aspect_ratio", "seed", *CREATIVE]
     assert commands["Edit image"]["type"] == 3
     subs = [o["name"] for o in commands["kontext"]["options"]]
-    assert sorted(subs) == ["cancel", "forget-me", "help", "history", "queue", "usage"]
+    assert sorted(subs) == ["cancel", "forget-me", "help", "history", "prefs", "queue", "usage"]
     admin = [o["name"] for o in commands["kontext-admin"]["options"]]
-    assert sorted(admin) == ["remix", "resume", "settings"]
+    assert sorted(admin) == [
+        "blocklist",
+        "creative",
+        "remix",
+        "resume",
+        "settings",
+        "style",
+        "tier",
+    ]
 
 
 async def test_a_provider_outage_ends_in_a_clear_failure(harness: Harness) -> None:
-    from bot.jobs.limits import RetryPolicy
+    from bot.jobs.limits import JobRetryPolicy
     from tests.fakes import Outcome
 
-    await harness.start(engine={"retry": RetryPolicy(base_delay=0.0, max_delay=0.0)})
+    await harness.start(engine={"retry": JobRetryPolicy(base_delay=0.0, max_delay=0.0)})
     fake = harness.fake
     harness.provider.set_default("submit", Outcome.http(503, "upstream down"))
     _, ack = await harness.edit("during an outage")

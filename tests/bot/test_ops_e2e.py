@@ -85,7 +85,15 @@ async def test_every_command_is_guild_only_and_admin_needs_manage_server(
         assert command.get("dm_permission") is False, command["name"]
     admin = by_name["kontext-admin"]
     assert int(admin["default_member_permissions"]) == MANAGE_GUILD
-    assert {o["name"] for o in admin["options"]} == {"settings", "remix", "resume"}
+    assert {o["name"] for o in admin["options"]} == {
+        "settings",
+        "remix",
+        "resume",
+        "style",
+        "blocklist",
+        "tier",
+        "creative",
+    }
     assert by_name["kontext"]["default_member_permissions"] is None
 
 

@@ -255,3 +255,19 @@ def test_a_reply_may_start_with_the_image_number() -> None:
     assert reply_number(" #3 - add snow", 4) == (3, "add snow")
     assert reply_number("5: too far", 4) == (None, "5: too far")
     assert reply_number("make 2 cats", 4) == (None, "make 2 cats")
+
+
+async def test_only_a_chosen_provider_pins_the_request(repo: Repository) -> None:
+    svc = service(repo)
+
+    async def request_provider(options: RequestOptions) -> str | None:
+        resolved = await svc.resolve(G, U, options)
+        made = svc.edit_request(resolved, guild_id=G, channel_id=2, user_id=U, kind=JobKind.IMAGINE)
+        return made.provider
+
+    # Nobody chose: the deployment's default is left to routing.
+    assert await request_provider(RequestOptions(prompt="x")) is None
+    await svc.update_settings(G, {"members_choose_provider": True}, manage_guild=True)
+    assert await request_provider(RequestOptions(prompt="x", provider="wavespeed")) == "wavespeed"
+    await repo.save_guild_settings(GuildSettings(guild_id=G, provider="modelslab"), now=T0)
+    assert await request_provider(RequestOptions(prompt="x")) == "modelslab"

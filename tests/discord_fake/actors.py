@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 LOADING = 1 << 7
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
-USER_OPTION, CHANNEL_OPTION, ATTACHMENT_OPTION = 6, 7, 11
+USER_OPTION, CHANNEL_OPTION, ROLE_OPTION, ATTACHMENT_OPTION = 6, 7, 8, 11
 
 
 def png_file(
@@ -78,6 +78,13 @@ class InteractionHandle:
         return await self.fake.wait_for(
             lambda: self.state.modal, timeout=timeout, what=f"a modal for {self.id}"
         )
+
+    async def choices(self, *, timeout: float = 5.0) -> list[Json]:  # noqa: ASYNC109
+        """Wait for the answer to an autocomplete interaction and return its choices."""
+        found = await self.fake.wait_for(
+            lambda: self.state.choices, timeout=timeout, what=f"choices for {self.id}"
+        )
+        return list(found)
 
     async def followup(self, index: int = 0, *, timeout: float = 5.0) -> StoredMessage:  # noqa: ASYNC109
         """Wait for the ``index``-th follow-up message."""
@@ -237,6 +244,36 @@ class Actor:
             data["resolved"] = resolved
         return await self._interact(2, data, target)
 
+    async def autocomplete(
+        self,
+        name: str,
+        /,
+        *,
+        focused: str,
+        in_channel: Channel | str | int | None = None,
+        **options: Any,
+    ) -> InteractionHandle:
+        """Type into option ``focused`` of slash command ``name`` (its value among
+        ``options``, as typed so far): the autocomplete interaction Discord sends."""
+        target = self._channel(in_channel)
+        command = self.fake.find_command(name, 1, target.guild_id)
+        schema = {o["name"]: o for o in command.get("options") or []}
+        if not schema.get(focused, {}).get("autocomplete"):
+            raise AssertionError(f"option {focused!r} of {name!r} has no autocomplete")
+        built = [
+            {
+                "name": key,
+                "type": schema[key]["type"],
+                "value": str(value),
+                **({"focused": True} if key == focused else {}),
+            }
+            for key, value in options.items()
+        ]
+        data: Json = {"id": command["id"], "name": command["name"], "type": 1, "options": built}
+        if "guild_id" in command:
+            data["guild_id"] = command["guild_id"]
+        return await self._interact(4, data, target)
+
     @staticmethod
     def _sub_kinds(command: Json, parts: list[str]) -> list[int]:
         kinds, schema = [], command.get("options") or []
@@ -293,6 +330,12 @@ class Actor:
             }
             resolved.setdefault("channels", {})[str(target.id)] = partial
             return str(target.id)
+        if kind == ROLE_OPTION:
+            guild = fake.guild_of(channel)
+            if guild is None or value not in guild.roles.values():
+                raise AssertionError("role options take a Role of the channel's guild")
+            resolved.setdefault("roles", {})[str(value.id)] = value.to_dict()
+            return str(value.id)
         return value
 
     async def use_message_command(self, name: str, message: StoredMessage) -> InteractionHandle:

@@ -43,6 +43,38 @@ def _callback_limits(body: Any, errors: Json) -> None:
             errors.setdefault("data", {}).update(nested)
     elif body.get("type") == MODAL:
         check_modal_limits(body["data"], errors)
+    elif body.get("type") == AUTOCOMPLETE_RESULT:
+        _autocomplete_limits(body["data"], errors)
+
+
+def _autocomplete_limits(data: Json, errors: Json) -> None:
+    """At most 25 choices, each a name of 1-100 characters and a value (a string of at
+    most 100 characters, or a number)."""
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        add_error(errors, ["data", "choices"], "BASE_TYPE_REQUIRED", "This field is required")
+        return
+    if len(choices) > 25:
+        add_error(errors, ["data", "choices"], "BASE_TYPE_BAD_LENGTH", "Must be 25 or fewer")
+    for i, choice in enumerate(choices):
+        name = choice.get("name") if isinstance(choice, dict) else None
+        value = choice.get("value") if isinstance(choice, dict) else None
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            add_error(
+                errors,
+                ["data", "choices", i, "name"],
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 100 in length.",
+            )
+        if (isinstance(value, str) and len(value) > 100) or not isinstance(
+            value, str | int | float
+        ):
+            add_error(
+                errors,
+                ["data", "choices", i, "value"],
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be a string of 100 or fewer in length, or a number.",
+            )
 
 
 def _message_limits(body: Any, errors: Json) -> None:
@@ -206,6 +238,9 @@ async def _apply_callback(
         if kind == UPDATE_MESSAGE:
             await _edit(fake, interaction, message, call, data)
         return message
+    if kind == AUTOCOMPLETE_RESULT:
+        interaction.choices = list(data.get("choices") or [])
+        return None
     interaction.modal = data  # MODAL
     return None
 

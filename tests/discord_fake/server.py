@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v10"
+EDIT_ROUTE = ("PATCH", "/channels/{channel_id}/messages/{message_id}")
 
 
 @dataclass
@@ -57,6 +58,8 @@ class FakeDiscord(World):
         self.allowed_codes: set[int] = set()
         self.rate_limited: list[RequestRecord] = []
         self._rate_limits: list[RateLimitRule] = []
+        self._edit_limit: tuple[int, float] | None = None
+        self._edits: dict[str, list[float]] = {}  # channel id -> times of recent edits
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -206,6 +209,26 @@ class FakeDiscord(World):
         """Answer the next ``times`` requests (optionally only matching ones) with a 429."""
         self._rate_limits.append(RateLimitRule(method, template, retry_after, is_global, times))
 
+    def limit_message_edits(self, per: int = 5, seconds: float = 5.0) -> None:
+        """From now on, answer a message edit with 429 when ``per`` edits in the same channel
+        already happened in the last ``seconds`` (by the fake's clock), like Discord's
+        per-channel bucket."""
+        self._edit_limit = (per, seconds)
+
+    def _edit_over_limit(
+        self, method: str, template: str | None, params: dict[str, str]
+    ) -> RateLimitRule | None:
+        if self._edit_limit is None or (method, template) != EDIT_ROUTE:
+            return None
+        per, seconds = self._edit_limit
+        now = self.clock.time()
+        edits = self._edits.setdefault(params.get("channel_id", ""), [])
+        edits[:] = [t for t in edits if now - t < seconds]
+        if len(edits) >= per:
+            return RateLimitRule(method, template, seconds - (now - edits[0]), False, 1)
+        edits.append(now)
+        return None
+
     def _take_rate_limit(self, method: str, template: str | None) -> RateLimitRule | None:
         for rule in self._rate_limits:
             if rule.method in (None, method) and rule.template in (None, template):
@@ -226,7 +249,9 @@ class FakeDiscord(World):
         self.requests.append(record)
         bucket = hashlib.sha1(f"{method} {template}".encode()).hexdigest()[:16]
         try:
-            rule = self._take_rate_limit(method, template)
+            rule = self._take_rate_limit(method, template) or self._edit_over_limit(
+                method, template, params
+            )
             if rule is not None:
                 self.rate_limited.append(record)
                 return self._answer(record, self._too_many(rule, bucket))

@@ -133,3 +133,28 @@ async def test_more_than_ten_files(fake_discord: FakeDiscord) -> None:
         assert response.status == 400
     (violation,) = fake_discord.pop_violations()
     assert violation.code == 50035 and violation.errors and "files" in violation.errors
+
+
+async def test_autocomplete_answers_beyond_discords_limits(fake_discord: FakeDiscord) -> None:
+    channel = fake_discord.channel("general")
+    data = {"id": "1", "name": "x", "type": 1, "options": []}
+    handle = await fake_discord.member("alice")._interact(4, data, channel)
+    state = handle.state
+    url = f"{fake_discord.api_base}/interactions/{state.id}/{state.token}/callback"
+    choices = [{"name": f"c{i}", "value": "v" * (101 if i == 0 else 1)} for i in range(26)]
+    choices[1]["name"] = ""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json={"type": 8, "data": {"choices": choices}}) as response,
+    ):
+        assert response.status == 400
+    (violation,) = fake_discord.pop_violations()
+    errors = (violation.errors or {})["data"]["choices"]
+    assert {"_errors", "0", "1"} <= set(map(str, errors))
+    assert state.choices is None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json={"type": 8, "data": {"choices": choices[2:27]}}) as response,
+    ):
+        assert response.status == 204
+    assert state.choices == choices[2:27]

@@ -76,6 +76,7 @@ class InteractionState:
     followup_ids: list[int] = field(default_factory=list)
     modal: Json | None = None
     modal_submitted: bool = False
+    choices: list[Json] | None = None  # the answer to an autocomplete interaction
     claimed: bool = False  # a first answer is being applied
 
     @property

@@ -28,7 +28,7 @@ from bot.jobs.parking import Parking
 from bot.media import MediaFetcher
 from bot.providers import build_provider
 from bot.providers.base import Provider
-from bot.providers.http import RetryPolicy
+from bot.providers.http import HttpRetryPolicy
 from storage.base import Repository
 from tests.fakes import FakeProvider, running, settings_for
 from tests.jobs.conftest import T0, RecordingDeliverer
@@ -42,7 +42,7 @@ DEADLINE = 300.0
 #: The image cap in both paths (small, so an oversized result costs little to stream).
 IMAGE_CAP = 4 * 1024 * 1024
 #: The real policy without jitter, so bounds are exact.
-POLICY = RetryPolicy(jitter=False)
+POLICY = HttpRetryPolicy(jitter=False)
 
 
 class ParkedClock:

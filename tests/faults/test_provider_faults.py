@@ -43,7 +43,7 @@ _SHARED_ONLY = ("error inside HTTP 200", "moderation")
 #: Provider text that tries to ping: it must reach nobody.
 PINGING = "NSFW content detected @everyone <@123>"
 AT_ONCE = 1.0
-SUBMIT_LIMIT = 180.0  # RetryPolicy.submit_timeout: one submit exchange, whole answer
+SUBMIT_LIMIT = 180.0  # HttpRetryPolicy.submit_timeout: one submit exchange, whole answer
 
 
 @dataclass(frozen=True)

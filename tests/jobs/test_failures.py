@@ -6,7 +6,7 @@ import pytest
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities, png_bytes
 from bot.errors import KontextError
-from bot.jobs import EngineConfig, JobEvent, JobFailed, JobFallback, RetryPolicy
+from bot.jobs import EngineConfig, JobEvent, JobFailed, JobFallback, JobRetryPolicy
 from bot.models import GuildSettings, JobStatus, NsfwPolicy
 from bot.providers.base import Pending
 from bot.providers.errors import (
@@ -44,7 +44,7 @@ async def _failure(harness: Harness, job_id: int) -> JobFailed:
 
 async def test_transient_submit_errors_are_retried_with_backoff(harness: Harness) -> None:
     harness.provider.script("x", Plan(submit_error=_down()), Plan(submit_error=_down()), Plan())
-    job_id = await _run_one(harness, "x", retry=RetryPolicy(jitter=0.0, base_delay=2.0))
+    job_id = await _run_one(harness, "x", retry=JobRetryPolicy(jitter=0.0, base_delay=2.0))
     job = await harness.repo.get_job(job_id)
     assert job is not None and job.status is JobStatus.DONE and job.attempts == 2
     assert harness.provider.submits["x"] == 3
@@ -53,10 +53,10 @@ async def test_transient_submit_errors_are_retried_with_backoff(harness: Harness
 
 
 async def test_jitter_stays_within_its_share(harness: Harness) -> None:
-    policy = RetryPolicy(base_delay=10.0, jitter=0.25)
+    policy = JobRetryPolicy(base_delay=10.0, jitter=0.25)
     assert policy.delay(1, 0.0) == 7.5 and policy.delay(1, 0.999999) == pytest.approx(12.5)
     assert policy.delay(3, 0.5) == 40.0
-    assert RetryPolicy(max_delay=60.0).delay(10, 0.5) == 60.0
+    assert JobRetryPolicy(max_delay=60.0).delay(10, 0.5) == 60.0
 
 
 async def test_exhausted_retries_fail_as_provider_down(harness: Harness) -> None:
@@ -160,7 +160,7 @@ async def test_poll_errors_are_retried_without_resubmitting(harness: Harness) ->
 
 async def test_endless_poll_errors_fail_without_resubmitting(harness: Harness) -> None:
     harness.provider.default = Plan(sync=False, polls=tuple(_down() for _ in range(20)))
-    job_id = await _run_one(harness, "x", retry=RetryPolicy(poll_errors=3))
+    job_id = await _run_one(harness, "x", retry=JobRetryPolicy(poll_errors=3))
     job = await harness.repo.get_job(job_id)
     assert job is not None and job.status is JobStatus.FAILED
     assert job.error_code == "provider_down"

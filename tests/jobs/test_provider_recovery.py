@@ -17,7 +17,7 @@ from bot.media import MediaFetcher
 from bot.models import JobStatus
 from bot.providers import build_provider
 from bot.providers.base import GenerationRequest, Submitted
-from bot.providers.http import RetryPolicy
+from bot.providers.http import HttpRetryPolicy
 from storage.base import Repository
 from tests.fakes import Outcome, require_docs, running, settings_for
 
@@ -35,7 +35,7 @@ async def test_a_running_job_is_polled_from_its_saved_handle(name: str, repo: Re
     ):
         fake.script("submit", Outcome.processing(polls=2))
         settings = settings_for(fake)
-        policy = RetryPolicy(jitter=False)
+        policy = HttpRetryPolicy(jitter=False)
         provider = build_provider(name, settings, client, clock, policy=policy)
         config = EngineConfig(default_provider=name, lease_seconds=LEASE)
         deliverer = RecordingDeliverer()
@@ -93,7 +93,9 @@ async def test_cancelling_a_running_job_cancels_it_at_the_provider(
     ):
         fake.script("submit", Outcome.processing(polls=10**6))
         settings = settings_for(fake)
-        provider = build_provider(name, settings, client, clock, policy=RetryPolicy(jitter=False))
+        provider = build_provider(
+            name, settings, client, clock, policy=HttpRetryPolicy(jitter=False)
+        )
         engine = JobEngine(
             repo,
             {name: provider},

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from bench.fakeprovider import Plan
-from bot.jobs.pausing import JobPaused
+from bot.jobs.events import JobPaused
 from bot.models import JobStatus
 from bot.ops.pauses import OperatorAlert, PauseService
 from bot.ops.service import UPKEEP_SECONDS

@@ -15,15 +15,15 @@ from PIL import Image
 from bot.clock import ManualClock
 from bot.providers import build_provider
 from bot.providers.base import Provider, ReferenceImage
-from bot.providers.http import RetryPolicy
+from bot.providers.http import HttpRetryPolicy
 from tests.fakes import FAKES, FakeProvider, require_docs, running, settings_for
 
 T = TypeVar("T")
 
 #: No jitter, so backoff delays are exact.
-TEST_POLICY = RetryPolicy(jitter=False, submit_timeout=10.0, poll_timeout=10.0)
+TEST_POLICY = HttpRetryPolicy(jitter=False, submit_timeout=10.0, poll_timeout=10.0)
 #: For the tests where the fake stalls until released: httpx's read timeout is wall time.
-STALL_POLICY = RetryPolicy(jitter=False, submit_timeout=0.3, poll_timeout=0.3)
+STALL_POLICY = HttpRetryPolicy(jitter=False, submit_timeout=0.3, poll_timeout=0.3)
 
 
 class SteppingClock(ManualClock):
@@ -121,7 +121,7 @@ def provider_for(
     client: httpx.AsyncClient,
     clock: ManualClock,
     *,
-    policy: RetryPolicy = TEST_POLICY,
+    policy: HttpRetryPolicy = TEST_POLICY,
     **settings: Any,
 ) -> Provider:
     return build_provider(fake.name, settings_for(fake, **settings), client, clock, policy=policy)

@@ -12,7 +12,7 @@ import pytest
 
 from bot.providers.base import Finished, GenerationRequest, Provider, Submitted
 from bot.providers.errors import ProviderError, RateLimited, UpstreamError
-from bot.providers.http import RetryPolicy, parse_retry_after
+from bot.providers.http import HttpRetryPolicy, parse_retry_after
 from tests.fakes import FakeProvider, Outcome
 from tests.providers.conftest import (
     STALL_POLICY,
@@ -43,9 +43,9 @@ class FailingConnect(httpx.AsyncBaseTransport):
 
 def test_backoff_doubles_to_a_cap_and_jitter_stays_in_range() -> None:
     rng = random.Random(1)
-    plain = RetryPolicy(jitter=False, base_delay=0.5, max_delay=4.0)
+    plain = HttpRetryPolicy(jitter=False, base_delay=0.5, max_delay=4.0)
     assert [plain.backoff(n, rng) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-    jittery = RetryPolicy(base_delay=1.0, max_delay=8.0)
+    jittery = HttpRetryPolicy(base_delay=1.0, max_delay=8.0)
     for attempt in range(1, 6):
         full = min(8.0, 2 ** (attempt - 1))
         assert full / 2 <= jittery.backoff(attempt, rng) <= full
@@ -91,7 +91,7 @@ async def _submitted(
     fake: FakeProvider,
     client: httpx.AsyncClient,
     clock: SteppingClock,
-    policy: RetryPolicy = TEST_POLICY,
+    policy: HttpRetryPolicy = TEST_POLICY,
 ) -> tuple[Provider, str]:
     fake.script("submit", Outcome.processing(polls=0))
     provider = provider_for(fake, client, clock, policy=policy)
