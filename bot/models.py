@@ -164,8 +164,14 @@ class RemixChannel(Frozen):
     style_suffix: str | None = None
 
 
+#: The ``content_hash`` of an attachment queued before its bytes were read: the worker
+#: downloads, checks and stores it before the job goes to a provider (bot.jobs.attachments).
+NOT_FETCHED = "not-fetched"
+
+
 class NewReference(Frozen):
-    """A reference image as it is queued: its bytes are stored as a blob (by hash)."""
+    """A reference image as it is queued: its bytes are stored as a blob (by hash), or, for
+    an attachment, fetched by the worker first (``content_hash`` is ``NOT_FETCHED``)."""
 
     source: ReferenceSource
     content_hash: str  # sha256 hex of the validated bytes, stored with Repository.put_blob
@@ -175,6 +181,11 @@ class NewReference(Frozen):
     output_id: int | None = None  # when source is OUTPUT
     width: int | None = None
     height: int | None = None
+
+    @property
+    def fetched(self) -> bool:
+        """Whether the bytes are stored (an attachment may still wait for the worker)."""
+        return self.content_hash != NOT_FETCHED
 
 
 class Reference(NewReference):

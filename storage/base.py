@@ -302,6 +302,20 @@ class Repository(Protocol):
     # --- references, outputs, lineage ------------------------------------------------------
     async def get_references(self, job_id: int) -> list[Reference]: ...
 
+    async def set_reference_image(
+        self,
+        job_id: int,
+        position: int,
+        *,
+        content_hash: str,
+        width: int,
+        height: int,
+        url: str | None,
+    ) -> None:
+        """The bytes (stored with ``put_blob``) of an attachment the worker fetched, with
+        their size and the link that still stands for them (``None`` once re-encoded)."""
+        ...
+
     async def add_output(
         self,
         job_id: int,

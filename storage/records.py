@@ -83,6 +83,27 @@ class RecordsMixin(SqlBase):
         )
         return [rows.reference_from_row(r) for r in found]
 
+    async def set_reference_image(
+        self,
+        job_id: int,
+        position: int,
+        *,
+        content_hash: str,
+        width: int,
+        height: int,
+        url: str | None,
+    ) -> None:
+        await self._execute(
+            "UPDATE job_references SET content_hash = ?, width = ?, height = ?, url = ? "
+            "WHERE job_id = ? AND position = ?",
+            content_hash,
+            width,
+            height,
+            url,
+            job_id,
+            position,
+        )
+
     async def add_output(
         self,
         job_id: int,

@@ -104,12 +104,8 @@ def who(user_id: int = ALICE, **overrides: object) -> Requester:
 
 def image(name: str = "extra.png", data: bytes | None = None) -> ImageInput:
     payload = data if data is not None else png((200, 0, 0))
-
-    async def read() -> bytes:
-        return payload
-
     url = f"https://cdn.example/{name}"
-    return ImageInput(url=url, filename=name, size=len(payload), read=read)
+    return ImageInput(url=url, filename=name, size=len(payload), content_type="image/png")
 
 
 async def result(repo: Repository, clock: ManualClock, *, parent: int | None = None) -> int:

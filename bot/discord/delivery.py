@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import discord
 
 from bot.clock import Clock
@@ -34,6 +35,7 @@ from bot.edits import provider_and_model, result_seed
 from bot.errors import KontextError
 from bot.images import fit_for_upload
 from bot.jobs.events import JobEvent, ResultImage
+from bot.jobs.requests import AttachmentUnreadable
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
 from bot.providers.base import Capabilities
 from storage.base import Repository
@@ -116,6 +118,17 @@ class DiscordDelivery:
         await self.board.on_event(event)
         if event.job.status.terminal:
             self._upload_limits.pop(event.job.id, None)
+
+    async def read_attachment(self, url: str) -> bytes:
+        """An attachment's bytes, read by the worker before the job's first submit (the
+        engine's :class:`~bot.jobs.requests.AttachmentSource`), through the bot's own CDN
+        session: the front end queued it by its metadata alone."""
+        try:
+            return await self.client.http.get_from_cdn(url)
+        except discord.HTTPException as err:
+            raise AttachmentUnreadable(f"Discord answered {err.status}") from err
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            raise AttachmentUnreadable(f"{type(err).__name__} while downloading") from err
 
     # --- before a job is queued -----------------------------------------------------------
 

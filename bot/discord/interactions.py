@@ -12,7 +12,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.edits import EditService, ImageInput, Requester
-from bot.errors import KontextError
 from bot.models import Job
 
 from . import render
@@ -22,12 +21,6 @@ from .mentions import NO_MENTIONS
 T = TypeVar("T")
 
 _IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "gif"})
-
-
-class AttachmentUnreadable(KontextError):
-    """Discord would not give us an attachment's bytes."""
-
-    code = "attachment_unreadable"
 
 
 def requester(interaction: discord.Interaction[Any]) -> Requester:
@@ -100,22 +93,15 @@ def is_result_image(attachment: discord.Attachment) -> bool:
 
 
 def image_input(attachment: discord.Attachment, message_id: int | None = None) -> ImageInput:
-    """An attachment for the service, downloaded through the bot's own Discord session."""
-
-    async def read() -> bytes:
-        try:
-            return await attachment.read()
-        except discord.HTTPException as err:
-            raise AttachmentUnreadable(
-                f"I could not download {attachment.filename} from Discord ({err.status}). "
-                "Attach it again and retry."
-            ) from err
-
+    """An attachment for the service, by what Discord says about it (the worker downloads it
+    through the bot's own session)."""
     return ImageInput(
         url=attachment.url,
         filename=attachment.filename,
         size=attachment.size,
-        read=read,
+        content_type=attachment.content_type,
+        width=attachment.width,
+        height=attachment.height,
         message_id=message_id,
         attachment_id=attachment.id,
     )

@@ -1,8 +1,11 @@
 """Creating jobs: ``/edit``, ``/imagine``, Reroll, Edit, replies and remix posts; Cancel.
 
 Every method refuses before anything is queued: a job or output of another server first,
-then the channel and role rules, the prompt, the images and the provider's maximum of
-references; the engine then refuses limits and quotas without writing anything.
+then the channel and role rules, the prompt, what Discord says about the attached images
+(size, type, dimensions) and the provider's maximum of references; the engine then refuses
+limits and quotas without writing anything. An attachment's bytes are downloaded and decoded
+by the worker before the provider (:mod:`bot.jobs.attachments`): an unreadable one fails the
+job there, with the reason in its status message.
 
 Decisions worth knowing:
 
@@ -51,10 +54,10 @@ from .inputs import (
     ImageInput,
     Requester,
     check_count,
+    declare_images,
     from_output,
     from_reference,
     random_seed,
-    read_images,
 )
 
 log = logging.getLogger(__name__)
@@ -166,7 +169,7 @@ class CreatingJobs(EditBase):
             settings,
             resolved,
             kind=JobKind.EDIT if images else JobKind.IMAGINE,
-            refs=await read_images(images, caps),
+            refs=declare_images(images),
         )
 
     async def _submit_resolved(
@@ -286,7 +289,7 @@ class CreatingJobs(EditBase):
                 "the message has no attachment). Use `/edit` with the image instead."
             )
         first = from_output(output, data)
-        refs = (first, *await read_images(extra, caps, first_number=2))
+        refs = (first, *declare_images(extra, first_number=2))
         return await self._submit_resolved(
             who,
             settings,
@@ -318,7 +321,7 @@ class CreatingJobs(EditBase):
         if not images:
             raise BadRequest("That message has no image to remix. Reply to a message with one.")
         check_count(caps, replied=len(images), attached=len(extra))
-        refs = await read_images([*images, *extra], caps, first_number=1)
+        refs = declare_images([*images, *extra])
         return await self._submit_resolved(
             who,
             settings,

@@ -2,25 +2,24 @@
 
 A front end reads an interaction or a message into a :class:`Requester` and
 :class:`ImageInput` values; everything else here turns those (or a stored output) into
-validated :class:`~bot.jobs.requests.ReferenceInput` values before anything is queued.
+:class:`~bot.jobs.requests.ReferenceInput` values before anything is queued: stored outputs
+with their kept bytes, attachments by their metadata (the worker fetches and decodes them).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.errors import BadRequest
-from bot.images import MAX_IMAGE_BYTES, ImageRejected, prepare_image
-from bot.jobs.requests import ReferenceInput, sniff_mime
+from bot.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from bot.jobs.requests import ReferenceInput, attachment_to_fetch, sniff_mime
 from bot.models import Job, JobKind, Output, Reference, ReferenceSource
 from bot.providers.base import Capabilities
 
 MAX_SEED = 2**31 - 1
-ATTACHMENT = ReferenceSource.ATTACHMENT
 
 
 @dataclass(frozen=True)
@@ -39,16 +38,16 @@ class Requester:
 
 @dataclass(frozen=True)
 class ImageInput:
-    """An attachment as Discord describes it, and how to download its bytes.
-
-    ``read`` is given by the front end (Discord: the attachment's own download, through the
-    bot's session), so this service never deals with URLs it would have to vet.
-    """
+    """An attachment as Discord describes it: its link, name, size, declared type and
+    dimensions. Its bytes are read, decoded and checked by the worker before the provider
+    (:mod:`bot.jobs.attachments`), so a request is queued without downloading anything."""
 
     url: str
     filename: str
     size: int
-    read: Callable[[], Awaitable[bytes]] = field(repr=False)
+    content_type: str | None = None
+    width: int | None = None
+    height: int | None = None
     message_id: int | None = None
     attachment_id: int | None = None
 
@@ -80,33 +79,44 @@ def from_reference(ref: Reference, data: bytes) -> ReferenceInput:
     return ReferenceInput(data=data, mime=sniff_mime(data), **size, **origin)
 
 
-async def read_images(
-    images: Sequence[ImageInput], caps: Capabilities, *, first_number: int = 1
+def declare_images(
+    images: Sequence[ImageInput], *, first_number: int = 1
 ) -> tuple[ReferenceInput, ...]:
-    """Validate attachments (declared size first, then real decoding) into references;
-    ``first_number`` is how the first of them is named in a refusal ("Image 2 ...")."""
+    """Attachments as references by what Discord says about them, refused at once when that
+    already rules them out (too many bytes or pixels, not declared an image); the worker
+    downloads and decodes them. ``first_number`` is how the first of them is named in a
+    refusal ("Image 2 ...")."""
+    refs = []
     for number, image in enumerate(images, first_number):
+        named = f"Image {number} ({image.filename})"
         if image.size > MAX_IMAGE_BYTES:
             raise BadRequest(
-                f"Image {number} ({image.filename}) is {image.size / 2**20:.1f} MiB; "
-                f"the limit is {MAX_IMAGE_BYTES // 2**20} MiB. Attach a smaller image."
+                f"{named} is {image.size / 2**20:.1f} MiB; the limit is "
+                f"{MAX_IMAGE_BYTES // 2**20} MiB. Attach a smaller image."
             )
-
-    async def one(number: int, image: ImageInput) -> ReferenceInput:
-        data = await image.read()
-        try:
-            prepared = await prepare_image(data, max_side=caps.max_reference_side)
-        except ImageRejected as err:
-            raise ImageRejected(
-                err.reason, f"Image {number} ({image.filename}): {err.user_message}"
-            ) from err
-        # A re-encoded image differs from the attachment: its link must not stand for it.
-        origin = {"url": None if prepared.reencoded else image.url, "source": ATTACHMENT}
-        ids = {"message_id": image.message_id, "attachment_id": image.attachment_id}
-        return ReferenceInput(**prepared.model_dump(exclude={"reencoded"}), **origin, **ids)
-
-    numbered = enumerate(images, first_number)
-    return tuple(await asyncio.gather(*(one(n, image) for n, image in numbered)))
+        kind = (image.content_type or "").split(";")[0].strip().lower()
+        if kind and not kind.startswith("image/"):
+            raise BadRequest(
+                f"{named} is not an image (Discord says it is {kind}). "
+                "Attach a PNG, JPEG or WebP image."
+            )
+        pixels = (image.width or 0) * (image.height or 0)
+        if pixels > MAX_IMAGE_PIXELS:
+            raise BadRequest(
+                f"{named} is {pixels / 1_000_000:.1f} megapixels; the limit is "
+                f"{MAX_IMAGE_PIXELS / 1_000_000:g}. Downscale it and try again."
+            )
+        refs.append(
+            attachment_to_fetch(
+                image.url,
+                declared_type=kind or None,
+                width=image.width,
+                height=image.height,
+                message_id=image.message_id,
+                attachment_id=image.attachment_id,
+            )
+        )
+    return tuple(refs)
 
 
 def check_count(caps: Capabilities, *, replied: int, attached: int) -> None:

@@ -214,7 +214,10 @@ class JobEngine:
         limits = await community_limits(self.repo, request, settings)
         references = []
         for img in request.images:
-            content_hash = await self.repo.put_blob(img.data, now=now)
+            # An attachment not fetched yet has no bytes here: the worker stores them.
+            content_hash = (
+                await self.repo.put_blob(img.data, now=now) if img.fetched else img.content_hash
+            )
             references.append(
                 NewReference(
                     source=img.source,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
+from bot.errors import KontextError
 from bot.models import (
     MAX_REFERENCES,
+    NOT_FETCHED,
     Frozen,
     Job,
     JobOrigin,
@@ -23,18 +25,61 @@ from .events import ResultImage
 
 
 class ReferenceInput(Frozen):
-    """A validated reference image (see ``bot.images.prepare_image``) and where it came from."""
+    """A validated reference image (see ``bot.images.prepare_image``) and where it came from,
+    or an attachment the worker will fetch and validate (:func:`attachment_to_fetch`)."""
 
     data: bytes = Field(repr=False)
     mime: str
     width: int = Field(ge=1)
     height: int = Field(ge=1)
-    content_hash: str  # sha256 hex of ``data``
+    content_hash: str  # sha256 hex of ``data``; NOT_FETCHED for an attachment to fetch
     source: ReferenceSource
     url: str | None = None
     message_id: int | None = None
     attachment_id: int | None = None
     output_id: int | None = None
+
+    @property
+    def fetched(self) -> bool:
+        return self.content_hash != NOT_FETCHED
+
+
+def attachment_to_fetch(
+    url: str,
+    *,
+    declared_type: str | None,
+    width: int | None,
+    height: int | None,
+    message_id: int | None = None,
+    attachment_id: int | None = None,
+) -> ReferenceInput:
+    """An attachment queued by what Discord says about it (no bytes yet): the worker
+    downloads, decodes and stores it before the job reaches a provider."""
+    return ReferenceInput(
+        data=b"",
+        mime=declared_type or "application/octet-stream",
+        width=width or 1,
+        height=height or 1,
+        content_hash=NOT_FETCHED,
+        source=ReferenceSource.ATTACHMENT,
+        url=url,
+        message_id=message_id,
+        attachment_id=attachment_id,
+    )
+
+
+class AttachmentUnreadable(KontextError):
+    """The chat service would not give us an attachment's bytes."""
+
+    code = "attachment_unreadable"
+
+
+@runtime_checkable
+class AttachmentSource(Protocol):
+    """Reads an attachment's bytes by its URL (Discord: the bot's own CDN session); raises
+    AttachmentUnreadable. The engine's deliverer provides it where attachments are queued."""
+
+    async def read_attachment(self, url: str) -> bytes: ...
 
 
 class EditRequest(JobOrigin):

@@ -34,6 +34,7 @@ from bot.providers.errors import (
 )
 
 from . import messages
+from .attachments import fetch_attachments
 from .context import (
     RunContext,
     Step,
@@ -79,6 +80,9 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             messages.REFUSED,
             f"The provider {job.provider} is no longer configured here. Please ask again.",
         )
+    ready = await fetch_attachments(ctx, job, provider.capabilities)
+    if ready is None or ready.status.terminal:
+        return ready  # an attachment refused (the job failed), or the job changed under us
     await ctx.events.emit(JobStarted(job=job, at=now))
     request = await build_request(ctx.repo, job)
     try:

@@ -53,9 +53,11 @@ async def test_status_shows_queue_position_then_editing(kontext: Harness) -> Non
 
 
 async def test_not_an_image_is_refused_and_nothing_queued(kontext: Harness) -> None:
-    text = FileUpload("notes.png", b"just some text, not a picture", "image/png")
+    # Declared as text by Discord: refused from the metadata. A file declared an image that
+    # is not one is refused by the worker (tests/bot/test_attachments_e2e.py).
+    text = FileUpload("notes.txt", b"just some text, not a picture", "text/plain")
     _, ack = await kontext.edit(image=text)
-    assert "Image 1 (notes.png)" in ack.content
+    assert "Image 1 (notes.txt) is not an image" in ack.content
     assert ack.flags & 64  # ephemeral
     assert kontext.provider.submits == 0
     assert kontext.app is not None
