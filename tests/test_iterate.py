@@ -48,7 +48,7 @@ class RecordingEngine:
         self.clock = clock
         self.requests: list[EditRequest] = []
 
-    async def submit(self, request: EditRequest) -> Job:
+    async def submit(self, request: EditRequest, *, settings: GuildSettings | None = None) -> Job:
         self.requests.append(request)
         refs = []
         for img in request.images:

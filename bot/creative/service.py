@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.jobs.batch import batch_report
 from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
-from bot.models import JobKind, JobStatus, NewJob
+from bot.models import GuildSettings, JobKind, JobStatus, NewJob
 from bot.providers.base import Capabilities
 from bot.providers.checks import check_knob
 from storage.base import Repository
@@ -345,9 +345,14 @@ class CreativeService:
 
     # --- requests -----------------------------------------------------------------------------
     async def _context(
-        self, guild_id: int, user_id: int, prefs: MemberPrefs | None, role_ids: tuple[int, ...]
+        self,
+        guild_id: int,
+        user_id: int,
+        prefs: MemberPrefs | None,
+        role_ids: tuple[int, ...],
+        guild: GuildSettings | None = None,
     ) -> Context:
-        guild = await self.repo.get_guild_settings(guild_id)
+        guild = guild or await self.repo.get_guild_settings(guild_id)
         creative = await self.repo.get_creative_settings(guild_id)
         tier = creative.best_tier(role_ids)
         active = guild.max_user_active
@@ -373,11 +378,13 @@ class CreativeService:
         *,
         role_ids: tuple[int, ...] = (),
         remix_suffix: str | None = None,
+        guild: GuildSettings | None = None,
     ) -> Resolved:
         """The values a request runs with and where each came from: option > member
-        preference > server setting > provider default. Raises OptionRefused, StyleError or
+        preference > server setting > provider default (``guild``: the server's settings,
+        when the caller has just read them). Raises OptionRefused, StyleError or
         UnsupportedKnob, each saying what to change."""
-        ctx = await self._context(guild_id, user_id, None, role_ids)
+        ctx = await self._context(guild_id, user_id, None, role_ids, guild)
         return resolve(options, ctx, remix_suffix=remix_suffix)
 
     @staticmethod

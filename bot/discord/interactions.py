@@ -145,8 +145,9 @@ async def start_job(
     async def show(job: Job) -> tuple[Job, Placement]:
         return job, await delivery.open_status(job, interaction)
 
-    job, placement = await queue_and_show(delivery, edits, submit, show)
-    await answer(interaction, render.queued_text(job.id, placement.where, placement.notes))
+    async with delivery.intake:  # a few at a time: a burst's acknowledgements go first
+        job, placement = await queue_and_show(delivery, edits, submit, show)
+        await answer(interaction, render.queued_text(job.id, placement.where, placement.notes))
     return job
 
 

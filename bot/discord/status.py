@@ -7,7 +7,9 @@ events costs at most one edit in flight and one queued. Every edit waits for the
 budget (:class:`~bot.discord.edit_budget.ChannelBudget`), so a burst of jobs in one channel
 never runs into Discord's rate limits; a waiting edit sends the newest text when its turn
 comes. When the queue moves (a job starts or ends), the waiting jobs of that server are shown
-their new position and ETA (:meth:`StatusBoard.follow_queue`). Edits use the bot token (the
+their new position and ETA (:meth:`StatusBoard.follow_queue`), looked up only when an edit of
+theirs is about to be sent: a burst of moves costs one lookup per edit, not one per waiting
+job and move. Edits use the bot token (the
 message's channel and id, stored on the job), so they keep working after the interaction token
 expired and after a restart. The Cancel button is removed once the job has ended.
 """
@@ -44,6 +46,7 @@ class _Status:
     message_id: int | None = None
     task: asyncio.Task[None] | None = None
     waiting: Job | None = None  # the job while it is queued (its position is followed)
+    moved: bool = False  # the queue moved since its position was last looked up
 
 
 #: The engine's position and ETA of a queued job.
@@ -63,8 +66,6 @@ class StatusBoard:
         self._statuses: dict[int, _Status] = {}
         self.budget = ChannelBudget(clock or SystemClock())
         self._queue_eta: QueueEta | None = None
-        self._moved: set[int] = set()
-        self._refreshing: dict[int, asyncio.Task[None]] = {}
 
     def follow_queue(self, queue_eta: QueueEta) -> None:
         """Show waiting jobs their new position and ETA whenever the queue moves."""
@@ -84,8 +85,6 @@ class StatusBoard:
 
     async def close(self) -> None:
         tasks = [s.task for s in self._statuses.values() if s.task and not s.task.done()]
-        tasks.extend(t for t in self._refreshing.values() if not t.done())
-        self._refreshing.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -128,36 +127,30 @@ class StatusBoard:
             self._queue_moved(event.job.guild_id)
 
     def _queue_moved(self, guild_id: int) -> None:
-        """A job of ``guild_id`` started or ended: one task re-words the positions of those
-        waiting there (moves meanwhile are folded into its next round)."""
+        """A job of ``guild_id`` started or ended: the jobs waiting there are to be shown their
+        new position, looked up when their next edit is due (:meth:`_reword`)."""
         if self._queue_eta is None:
             return
-        self._moved.add(guild_id)
-        task = self._refreshing.get(guild_id)
-        if task is None or task.done():
-            self._refreshing[guild_id] = asyncio.create_task(
-                self._refresh(guild_id), name=f"queue-{guild_id}"
-            )
-
-    async def _refresh(self, guild_id: int) -> None:
-        while guild_id in self._moved:
-            self._moved.discard(guild_id)
-            try:
-                await self._reword_waiting(guild_id)
-            except Exception:  # a storage hiccup: the next move re-words them again
-                log.exception("could not refresh the queue positions of guild %d", guild_id)
-
-    async def _reword_waiting(self, guild_id: int) -> None:
-        assert self._queue_eta is not None
         for job_id, status in list(self._statuses.items()):
             job = status.waiting
             if job is None or job.guild_id != guild_id or status.final:
                 continue
-            position, eta = await self._queue_eta(job)
-            if status.waiting is not job:  # it moved on meanwhile
-                continue
-            status.text = render.status_queued(job.prompt, position, eta)
+            status.moved = True
             self.kick(job_id)
+
+    async def _reword(self, status: _Status) -> None:
+        """The newest position and ETA of a waiting job, when the queue moved since."""
+        job = status.waiting
+        if not status.moved or job is None or self._queue_eta is None:
+            return
+        status.moved = False
+        try:
+            position, eta = await self._queue_eta(job)
+        except Exception:  # a storage hiccup: the next move re-words it again
+            log.exception("could not look up the queue position of job %d", job.id)
+            return
+        if status.waiting is job and not status.final:  # it did not move on meanwhile
+            status.text = render.status_queued(job.prompt, position, eta)
 
     def _render(self, event: events.JobEvent) -> tuple[str, bool] | None:
         job = event.job
@@ -200,10 +193,16 @@ class StatusBoard:
         status = self.status(job_id)
         if status.message_id is None:
             return  # placed() kicks again once the message exists
-        while status.text is not None and status.text != status.shown:
+        while True:
+            await self._reword(status)
+            if status.text is None or status.text == status.shown:
+                break
             assert status.channel_id is not None
             await self.budget.take(status.channel_id)
+            await self._reword(status)  # the queue may have moved while we waited our turn
             text, final = status.text, status.final  # the newest, once it is our turn
+            if text == status.shown:
+                continue
             channel = self.client.get_partial_messageable(status.channel_id)
             try:
                 await channel.get_partial_message(status.message_id).edit(

@@ -53,7 +53,9 @@ def check_not_erased(job: Job) -> None:
 class Engine(Protocol):
     """The part of the job engine the edit service uses."""
 
-    async def submit(self, request: EditRequest) -> Job: ...
+    async def submit(
+        self, request: EditRequest, *, settings: GuildSettings | None = None
+    ) -> Job: ...
 
     async def cancel(self, job_id: int, *, by_user_id: int, moderator: bool) -> Job: ...
 
@@ -163,6 +165,6 @@ class EditBase:
             images=refs,
             role_ids=who.role_ids,
         )
-        job = await self.engine.submit(request)
+        job = await self.engine.submit(request, settings=settings)
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
         return job

@@ -139,6 +139,7 @@ class CreatingJobs(EditBase):
             options.model_copy(update={"prompt": words}),
             role_ids=who.role_ids,
             remix_suffix=remix_suffix,
+            guild=settings,
         )
         if resolved.params.seed is None:
             resolved = resolved.model_copy(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.media import Downloader
-from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
+from bot.models import ACTIVE_STATUSES, GuildSettings, Job, JobStatus, NewJob
 from bot.providers.base import Provider
 from storage.base import DatabaseFault, LimitExceeded, Repository
 
@@ -31,7 +31,7 @@ from .context import RunContext, announce_pause, cancel_at_provider, end_job
 from .driver import run_job
 from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
-from .intake import checked_params, community_limits
+from .intake import checked_params, community_limits, store_references
 from .lanes import ActiveJob, Lane, build_lane
 from .limits import (
     EngineConfig,
@@ -201,35 +201,19 @@ class JobEngine:
     def concurrency(self, provider: str) -> int:
         return self._lanes[provider].gate.concurrency
 
-    async def submit(self, request: EditRequest) -> Job:
+    async def submit(self, request: EditRequest, *, settings: GuildSettings | None = None) -> Job:
         """Validate against the provider, persist (limits checked in the same transaction),
         announce ``queued`` (and ``paused``). Raises LimitReached, UnknownProvider,
-        UnsupportedRequest or PromptBlocked (nothing queued)."""
+        UnsupportedRequest or PromptBlocked (nothing queued). ``settings``: the guild's, when
+        the caller has just read them."""
         now = self.clock.now()
-        settings = await self.repo.get_guild_settings(request.guild_id)
+        settings = settings or await self.repo.get_guild_settings(request.guild_id)
         await check_daily_credits(self.repo, settings, now)
         route = await self.router.route(request, settings, self.config.default_provider)
         name, lane = route.provider, self._lanes[route.provider]
         params = checked_params(request, settings, lane.provider)
         limits = await community_limits(self.repo, request, settings)
-        references = []
-        for img in request.images:
-            # An attachment not fetched yet has no bytes here: the worker stores them.
-            content_hash = (
-                await self.repo.put_blob(img.data, now=now) if img.fetched else img.content_hash
-            )
-            references.append(
-                NewReference(
-                    source=img.source,
-                    content_hash=content_hash,
-                    url=img.url,
-                    message_id=img.message_id,
-                    attachment_id=img.attachment_id,
-                    output_id=img.output_id,
-                    width=img.width,
-                    height=img.height,
-                )
-            )
+        references = await store_references(self.repo, request, now)
         new_job = NewJob(
             guild_id=request.guild_id,
             channel_id=request.channel_id,
@@ -242,7 +226,7 @@ class JobEngine:
             model=settings.model,
             parent_output_id=request.parent_output_id,
             reply_to_message_id=request.reply_to_message_id,
-            references=tuple(references),
+            references=references,
             deadline_at=now + self.config.deadline_seconds,
             route_reason=route.reason,
         )

@@ -1,10 +1,11 @@
 """What a request must pass before it is queued: the provider's check (with the guild's
-defaults applied), the server's prompt blocklist, and the limits of the member's best tier."""
+defaults applied), the server's prompt blocklist, and the limits of the member's best tier;
+and its images, stored as the job's references."""
 
 from __future__ import annotations
 
 from bot.creative.community import screen_prompt
-from bot.models import GuildSettings, JobParams
+from bot.models import GuildSettings, JobParams, NewReference
 from bot.providers.base import Provider
 from storage.base import EnqueueLimits, Repository
 
@@ -27,6 +28,29 @@ def checked_params(request: EditRequest, settings: GuildSettings, provider: Prov
         request.generation_request(params.model_copy(update={"num_images": per_request}))
     )
     return params
+
+
+async def store_references(
+    repo: Repository, request: EditRequest, now: float
+) -> tuple[NewReference, ...]:
+    """The request's images as references, their bytes stored as blobs; an attachment not
+    fetched yet has no bytes here (the worker stores them, :mod:`bot.jobs.attachments`)."""
+    references = []
+    for img in request.images:
+        content_hash = await repo.put_blob(img.data, now=now) if img.fetched else img.content_hash
+        references.append(
+            NewReference(
+                source=img.source,
+                content_hash=content_hash,
+                url=img.url,
+                message_id=img.message_id,
+                attachment_id=img.attachment_id,
+                output_id=img.output_id,
+                width=img.width,
+                height=img.height,
+            )
+        )
+    return tuple(references)
 
 
 async def community_limits(
