@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -57,7 +56,8 @@ with warnings.catch_warnings():
 from bot.models import GuildSettings, JobStatus
 from storage import open_repository
 from tests import pg
-from tests.discord_fake import FakeDiscord, png_file
+from tests.discord_fake import FakeDiscord, InteractionHandle, png_file
+from tests.discord_fake.actors import LOADING
 from tests.fakes import AimlApiFake, env_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,34 +68,53 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-async def _one(
-    fake: FakeDiscord,
-    n: int,
-    image: Any,
-    out: dict[str, Any],
-    sending: asyncio.Lock | None = None,
-) -> None:
+CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
+
+
+async def _send(fake: FakeDiscord, n: int, image: Any, sending: asyncio.Lock) -> dict[str, Any]:
+    """Send one ``/edit``; the lock lets one out per turn of the fake's event loop, so the
+    fake keeps answering the bot's requests between sends, as Discord's servers would,
+    instead of queueing them behind all of the burst."""
     member = fake.member(("alice", "bob", "carol")[n % 3])
-    async with sending or contextlib.nullcontext():
-        # One event per turn of the fake's loop: the fake keeps answering the bot's requests
-        # between sends, as Discord's servers would, instead of queueing them behind all 200.
+    async with sending:
         sent = time.time()
         handle = await member.run_command("edit", prompt=f"benchmark edit {n}", image=image)
         dispatched = time.time()  # the INTERACTION_CREATE is on the bot's websocket now
-    await handle.acknowledged(timeout=60)
-    callback = next(
-        r
-        for r in fake.requests
-        if r.template == "/interactions/{interaction_id}/{interaction_token}/callback"
-        and str(handle.id) in r.path
+    return {"handle": handle, "sent": sent, "dispatched": dispatched}
+
+
+def _answered(handle: InteractionHandle) -> bool:
+    message = handle.original
+    return message is not None and not message.flags & LOADING
+
+
+async def _collect(fake: FakeDiscord, out: list[dict[str, Any]]) -> None:
+    """Wait for every acknowledgement, then every answer (one waiter each, so the fake's own
+    bookkeeping stays out of the measured times); fill in the times and job ids."""
+    handles = [r["handle"] for r in out]
+    await fake.wait_for(
+        lambda: all(h.state.acknowledged for h in handles), timeout=60, what="acknowledgements"
     )
-    out["ack"] = callback.at - dispatched
-    out["ack_from_creation"] = callback.at - handle.state.created_at
-    response = await handle.response(timeout=120)
-    job_id = int(response.content.split("job ")[1].split(".")[0])
-    out["job_id"] = job_id
-    out["sent"] = sent
-    out["answered"] = time.time()
+    await fake.wait_for(lambda: all(_answered(h) for h in handles), timeout=120, what="answers")
+    answered = time.time()
+    callbacks = {r.path: r for r in fake.requests if r.template == CALLBACK}
+    for r in out:
+        handle = r.pop("handle")
+        at = next(c.at for path, c in callbacks.items() if f"/{handle.id}/" in path)
+        r["ack"] = at - r.pop("dispatched")
+        r["ack_from_creation"] = at - handle.state.created_at
+        assert handle.original is not None
+        r["job_id"] = int(handle.original.content.split("job ")[1].split(".")[0])
+        r["answered"] = answered
+
+
+async def _one(fake: FakeDiscord, n: int, image: Any, out: dict[str, Any]) -> None:
+    """One ``/edit`` alone (the warm-up and the isolated ones)."""
+    out.update(await _send(fake, n, image, asyncio.Lock()))
+    await out["handle"].acknowledged(timeout=60)
+    await out["handle"].response(timeout=120)
+    results = [out]
+    await _collect(fake, results)
 
 
 def _bot_env(fake: FakeDiscord, provider: AimlApiFake, url: str) -> dict[str, str]:
@@ -240,13 +259,13 @@ async def run(
                     # One job first, not counted: the first use imports and opens things lazily.
                     await _one(fake, -1, image, {})
                     await fake.wait_for(lambda: _done_count(fake) >= 1, timeout=60, what="warm-up")
-                    burst: list[dict[str, Any]] = [{} for _ in range(jobs)]
                     sending = asyncio.Lock()
                     started = time.time()
                     bot_cpu0, own_cpu0 = _cpu_seconds(bot.pid), time.process_time()
-                    await asyncio.gather(
-                        *(_one(fake, n, image, burst[n], sending) for n in range(jobs))
+                    burst = list(
+                        await asyncio.gather(*(_send(fake, n, image, sending) for n in range(jobs)))
                     )
+                    await _collect(fake, burst)
                     intake_cpu = _cpu_seconds(bot.pid) - bot_cpu0  # every /edit answered
                     await fake.wait_for(
                         lambda: _done_count(fake) >= jobs + 1, timeout=600, what="every result"
