@@ -98,3 +98,13 @@ def test_a_broken_catalog_file_is_refused(tmp_path: Path) -> None:
         (tmp_path / language / "a.toml").write_text('[x]\ny = { one = "1" }\n', encoding="utf-8")
     with pytest.raises(ValueError, match="'other'"):
         Catalog(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "1 h 2 min"), ("de", "1 Std. 2 Min."), ("ja", "1時間2分")],
+)
+def test_durations_are_worded_in_the_language(language: str, expected: str) -> None:
+    from bot.durations import format_duration
+
+    assert format_duration(3720, language=language) == expected
