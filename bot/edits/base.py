@@ -12,6 +12,7 @@ from bot.access import check_can_request, check_same_server
 from bot.clock import Clock
 from bot.creative.service import CreativeService
 from bot.errors import BadRequest
+from bot.i18n import language_for
 from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
 from bot.models import GuildSettings, Job, JobKind, JobParams, MessageRef, Output
@@ -148,7 +149,10 @@ class EditBase:
         provider: str | None = None,
     ) -> Job:
         """Queue a job through the engine (which refuses limits, quotas and blocked
-        prompts); ``provider`` is the member's choice, else the server's."""
+        prompts); ``provider`` is the member's choice, else the server's. The job records the
+        language of its public messages: the server's pinned one, else its locale."""
+        language = language_for(settings.language, who.guild_locale)
+        params = params.model_copy(update={"language": language})
         request = EditRequest(
             guild_id=who.guild_id,
             channel_id=who.channel_id,
