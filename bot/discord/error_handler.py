@@ -3,8 +3,8 @@
 A table maps the exception types we expect to a message for the person who pressed or typed;
 anything else is logged with ``log.exception`` under a short id, and the user is given that id
 to quote. Users never see a traceback. The answer is worded in the language of the one who
-pressed or typed (the server's pinned language, else their Discord language). The handler answers ephemerally whether or not the
-interaction was already acknowledged.
+pressed or typed (the server's pinned language, else their Discord language). The handler
+answers ephemerally whether or not the interaction was already acknowledged.
 """
 
 from __future__ import annotations

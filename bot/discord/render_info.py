@@ -267,7 +267,12 @@ def settings_text(
                 )
             ),
             say(t("discord.settings.safety", value=settings.safety_tolerance)),
-            say(t("discord.settings.nsfw", policy=settings.nsfw_policy.value)),
+            say(
+                t(
+                    "discord.settings.nsfw",
+                    policy=t(f"discord.settings.policy_{settings.nsfw_policy.value}"),
+                )
+            ),
             say(
                 t(
                     "discord.settings.limits",
@@ -288,7 +293,12 @@ def settings_text(
                     cap=settings.daily_credit_cap or t("discord.settings.no_cap"),
                 )
             ),
-            say(t("discord.settings.iterate", policy=settings.iterate_policy.value)),
+            say(
+                t(
+                    "discord.settings.iterate",
+                    policy=t(f"discord.settings.policy_{settings.iterate_policy.value}"),
+                )
+            ),
             say(t("discord.settings.allowed", roles=roles, channels=channels)),
             say(
                 t(

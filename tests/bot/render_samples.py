@@ -15,7 +15,7 @@ from bot.creative.models import BlockRule, CreativeSettings, MemberPrefs, Style,
 from bot.discord import creative_text, render
 from bot.edits import JobInfo, QueueSnapshot, UsageReport
 from bot.history import ChainStep, HistoryTree
-from bot.i18n import LANGUAGES
+from bot.i18n import LANGUAGES, t
 from bot.models import (
     AspectRatio,
     GuildSettings,
@@ -269,7 +269,8 @@ def samples(language: str) -> dict[str, str]:
     out["batch_failed_plain"] = c(render.batch_failed, language, 3, 4, "")
     out["cancelled"] = c(render.cancelled_text, language, 7)
     out["sent_by_dm"] = c(render.sent_by_dm, language, 100)
-    out["queued"] = c(render.queued_text, language, 7, "in <#5>", ["a note"])
+    where = t("discord.reply.where_thread", thread="<#5>")
+    out["queued"] = c(render.queued_text, language, 7, where, [render.NOTE_THREAD_REFUSED])
     for name in (
         "CANNOT_POST_HERE",
         "NOTE_THREAD_REFUSED",
