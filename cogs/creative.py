@@ -142,6 +142,7 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         )
 
     @app_commands.command(description="Remove one of this server's styles (Manage Server)")
+    @app_commands.describe(name="The style to remove")
     @app_commands.autocomplete(name=style_autocomplete)
     async def remove(self, interaction: discord.Interaction[Any], name: StyleName) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -189,6 +190,7 @@ class BlocklistGroup(
         )
 
     @app_commands.command(description="Unblock a word, phrase or pattern (Manage Server)")
+    @app_commands.describe(text="The blocked word, phrase or pattern, as it was added")
     async def remove(
         self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 200]
     ) -> None:
@@ -246,6 +248,7 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
         )
 
     @app_commands.command(description="Give a role the server's limits again (Manage Server)")
+    @app_commands.describe(role="The role")
     async def remove(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
