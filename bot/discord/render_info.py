@@ -90,6 +90,18 @@ def origin_word(origin: str, language: str = DEFAULT_LANGUAGE) -> str:
     return word(t(f"discord.info.origin_{origin}"), language) if origin in ORIGINS else origin
 
 
+#: The other values Info says the origin of, by name.
+_FIELDS: Final = {
+    "provider": t("discord.info.field_provider"),
+    "aspect_ratio": t("discord.info.field_aspect_ratio"),
+    "output_format": t("discord.info.field_output_format"),
+}
+
+
+def _field(name: str) -> Text | str:
+    return _FIELDS.get(name) or name.replace("_", " ")
+
+
 def _creative_lines(params: JobParams, language: str) -> list[str]:
     """Info's lines about the member's words, the style and where each value came from."""
     lines = []
@@ -125,7 +137,7 @@ def _creative_lines(params: JobParams, language: str) -> list[str]:
     lines.append(" · ".join(shown))
     others = [
         word(
-            t("discord.info.rest_item", name=k.replace("_", " "), origin=origin_word(v, language)),
+            t("discord.info.rest_item", name=_field(k), origin=origin_word(v, language)),
             language,
         )
         for k, v in origins.items()

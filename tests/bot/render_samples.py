@@ -89,7 +89,12 @@ def info_sample() -> JobInfo:
         style="watercolor",
         request_prompt="a cat",
         guidance=3.5,
-        origins={"style": "option", "count": "member", "guidance": "server", "seed": "provider"},
+        origins={
+            "style": "option",
+            "count": "member",
+            "guidance": "server",
+            "provider": "provider",
+        },
     )
     return JobInfo(
         job=job(params=params, route_reason="fastest now", cost=0.04, credits=4),
@@ -338,10 +343,64 @@ def samples(language: str) -> dict[str, str]:
 
 
 def main() -> None:
+    """``--note``: the representative texts as Markdown; else every text as JSON."""
     import json
 
-    languages = sys.argv[1:] or list(LANGUAGES)
+    args = sys.argv[1:]
+    if args[:1] == ["--note"]:
+        languages = args[1:] or list(LANGUAGES)
+        sys.stdout.write("\n\n".join(note(lang) for lang in languages) + "\n")
+        return
+    languages = args or list(LANGUAGES)
     json.dump({lang: samples(lang) for lang in languages}, sys.stdout, ensure_ascii=False, indent=1)
+
+
+async def _result_buttons(language: str) -> list[list[str]]:
+    """The button labels under a batch of four, row by row, as the delivery builds them."""
+    from bot.discord.views import ButtonCatalog
+    from cogs import batches, edit, gallery, history, results
+
+    catalog = ButtonCatalog()
+    for module in (results, batches, history):
+        catalog.register(*module.BUTTONS)
+    catalog.register(edit.EditButton, gallery.ShareButton)
+    view = catalog.result_view(7, share=True, picks=(1, 2, 3, 4), language=language)
+    rows: dict[int, list[str]] = {}
+    for item in view.children:
+        button: Any = getattr(item, "item", item)
+        rows.setdefault(button.row or 0, []).append(f"{button.emoji or ''} {button.label}".strip())
+    return [rows[row] for row in sorted(rows)]
+
+
+def note(language: str) -> str:
+    """Markdown: a batch result with its buttons, two status messages and an Info."""
+    import asyncio
+
+    prompt = "a red hat on the cat"
+    batch = render.result_caption(
+        prompt=prompt,
+        requester_id=100,
+        provider_label="fal.ai",
+        model="flux-kontext-pro",
+        seed=42,
+        duration=18.0,
+        notes=[render.NOTE_BATCH],
+        language=language,
+    )
+    buttons = asyncio.run(_result_buttons(language))
+    parts = [
+        f"## {language}",
+        "### Batch result (count 4)",
+        "```\n" + batch + "\n```",
+        "Buttons:\n" + "\n".join("- " + " | ".join(row) for row in buttons),
+        "### Status: queued",
+        "```\n" + render.status_queued(prompt, 3, 95.0, language) + "\n```",
+        "### Status: running",
+        "```\n" + render.status_running(prompt, 0.42, "fal.ai", language) + "\n```",
+        "### Info",
+        "```\n" + render.info_text(info_sample(), language) + "\n```",
+    ]
+    return "\n\n".join(parts)
 
 
 if __name__ == "__main__":
