@@ -79,3 +79,20 @@ def test_the_language_setting_names_every_catalog_language() -> None:
     from typing import get_args
 
     assert set(get_args(GuildLanguage)) == {"auto", *LANGUAGES}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_state_kind_origin_and_policy_has_a_word(language: str) -> None:
+    from bot.discord.render_info import ORIGINS, origin_word
+    from bot.i18n import render as word
+    from bot.i18n import t
+    from bot.models import IteratePolicy, JobKind, JobStatus, NsfwPolicy
+
+    for status in JobStatus:
+        assert render.state_name(status, language)
+    for kind in JobKind:
+        assert word(t(f"discord.info.kind_{kind.value}"), language)
+    for origin in ORIGINS:
+        assert origin_word(origin, language) != origin
+    for policy in (*NsfwPolicy, *IteratePolicy):
+        assert word(t(f"discord.settings.policy_{policy.value}"), language)
