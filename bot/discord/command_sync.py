@@ -2,9 +2,10 @@
 
 Discord limits how often an application may overwrite its commands (a daily budget for
 global commands), so a start never registers them blindly: the payload the tree would send
-is hashed, and the hash of what was last registered is kept in the database per scope (the
-application, and a guild when ``KONTEXT_DEV_GUILD_ID`` is set). ``kontext-bot sync`` forces
-a registration. ``kontext-bot doctor`` compares the two hashes too.
+is hashed (with the German and Japanese localizations the translator adds), and the hash of
+what was last registered is kept in the database per scope (the application, and a guild
+when ``KONTEXT_DEV_GUILD_ID`` is set). ``kontext-bot sync`` forces a registration.
+``kontext-bot doctor`` compares the two hashes too.
 
 Every command is offered in servers only: the tree's default contexts are "guild", and each
 top-level command is marked guild-only, so Discord never offers one in a DM.
