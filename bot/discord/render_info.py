@@ -219,8 +219,8 @@ def usage_text(report: UsageReport, language: str = DEFAULT_LANGUAGE) -> str:
                 "discord.usage.head",
                 scope=scope,
                 since=since_day,
-                jobs=int(total[0]),
-                images=int(total[1]),
+                jobs=t("discord.usage.jobs", count=int(total[0])),
+                images=t("discord.usage.images", count=int(total[1])),
                 credits=f"{total[2]:g}",
                 cost=f"{total[3]:.4f}",
             ),
@@ -232,8 +232,8 @@ def usage_text(report: UsageReport, language: str = DEFAULT_LANGUAGE) -> str:
         line = t(
             "discord.usage.line",
             user=mention_user(uid),
-            jobs=int(jobs),
-            images=int(images),
+            jobs=t("discord.usage.jobs", count=int(jobs)),
+            images=t("discord.usage.images", count=int(images)),
             credits=f"{credits:g}",
             cost=f"{cost:.4f}",
         )
@@ -355,4 +355,10 @@ def forget_me_done_text(
     jobs: int, images: int, still_running: int, language: str = DEFAULT_LANGUAGE
 ) -> str:
     later = t("discord.ops.forget_later", count=still_running) if still_running else ""
-    return word(t("discord.ops.forget_done", jobs=jobs, images=images, later=later), language)
+    text = t(
+        "discord.ops.forget_done",
+        jobs=t("discord.ops.forget_jobs", count=jobs),
+        images=t("discord.ops.forget_images", count=images),
+        later=later,
+    )
+    return word(text, language)

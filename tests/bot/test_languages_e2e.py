@@ -71,7 +71,7 @@ async def test_a_german_member_gets_german_answers(kontext: Harness) -> None:
     kontext.fake.user("bob").locale = "de"
     bob = kontext.member("bob")
     queue = await (await bob.run_command("kontext queue")).response()
-    assert queue.content.startswith("**Dieser Server:** 0 laufen, 0 warten.")
+    assert queue.content.startswith("**Dieser Server:** laufend 0, wartend 0.")
     assert "Du hast keine wartenden oder laufenden Aufträge." in queue.content
     refused = await (await bob.run_command("kontext history", message="not a link")).response()
     assert refused.content.startswith("Gib einen Nachrichtenlink") and refused.flags & 64
