@@ -143,26 +143,6 @@ class PromptModal(discord.ui.Modal):
     restart still works when it is submitted after it. Its title, labels and placeholders
     are worded in the language of the member who opens it."""
 
-    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label=str(PROMPT_LABEL),
-        custom_id="prompt",
-        style=discord.TextStyle.paragraph,
-        max_length=MAX_PROMPT_LENGTH,
-    )
-
-    count: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label=str(COUNT_LABEL),
-        custom_id="count",
-        required=False,
-        max_length=1,
-    )
-    style: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label=str(STYLE_LABEL),
-        custom_id="style",
-        required=False,
-        max_length=MAX_STYLE_NAME,
-    )
-
     def __init__(
         self, action: Action, target_id: int, title: Text, language: str = DEFAULT_LANGUAGE
     ) -> None:
@@ -171,12 +151,29 @@ class PromptModal(discord.ui.Modal):
             custom_id=custom_ids.build(action, target_id),
             timeout=None,
         )
-        self.prompt.label = word(PROMPT_LABEL, language)
-        self.prompt.placeholder = word(t("discord.modal.prompt_placeholder"), language)
-        self.count.label = word(COUNT_LABEL, language)
-        self.count.placeholder = word(t("discord.modal.count_placeholder"), language)
-        self.style.label = word(STYLE_LABEL, language)
-        self.style.placeholder = word(t("discord.modal.style_placeholder"), language)
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=word(PROMPT_LABEL, language),
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            max_length=MAX_PROMPT_LENGTH,
+            placeholder=word(t("discord.modal.prompt_placeholder"), language),
+        )
+        self.count: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=word(COUNT_LABEL, language),
+            custom_id="count",
+            required=False,
+            max_length=1,
+            placeholder=word(t("discord.modal.count_placeholder"), language),
+        )
+        self.style: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=word(STYLE_LABEL, language),
+            custom_id="style",
+            required=False,
+            max_length=MAX_STYLE_NAME,
+            placeholder=word(t("discord.modal.style_placeholder"), language),
+        )
+        for field in (self.prompt, self.count, self.style):
+            self.add_item(field)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         """Nothing here: the edit cog handles submissions from their custom_ids."""

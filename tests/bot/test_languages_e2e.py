@@ -136,3 +136,18 @@ async def test_a_pinned_language_overrides_the_members_locale(kontext: Harness) 
     assert "Neu würfeln" in str(result.components)
     back = await (await alice.run_command("kontext-admin settings", language="auto")).response()
     assert "• language: auto" in back.content
+
+
+async def test_a_german_member_gets_german_buttons_answers_and_forms(kontext: Harness) -> None:
+    done = await kontext.edit_done("add a hat")
+    kontext.fake.user("bob").locale = "de"
+    bob = kontext.member("bob")
+    info = await (await bob.click(done.result, "Info")).response()
+    assert info.content.startswith(f"**Auftrag {done.job_id}** · Bearbeitung · fertig")
+    refused = await (await bob.click(done.result, "Delete")).response()
+    assert refused.flags & 64 and "Delete" not in refused.content
+    opened = await bob.click(done.result, "Edit")
+    form = await opened.modal()
+    assert form["title"] == "Dieses Ergebnis bearbeiten"
+    submitted = await bob.submit_modal({"Was soll sich ändern?": "now make it red"})
+    assert (await submitted.response()).content.startswith("Als Auftrag ")
