@@ -69,6 +69,16 @@ class ModLog:
 
     def job_finished(self, job: Job, message: discord.Message, *, by_dm: bool = False) -> None:
         """``job`` was delivered as ``message`` (in the member's DMs when ``by_dm``)."""
+        self._spawn(self._finished(job, message, by_dm=by_dm), job.id)
+
+    def job_failed(self, job: Job, reason: str) -> None:
+        self._spawn(self._failed(job, reason), job.id)
+
+    def prompt_blocked(self, refusal: BlockedPrompt) -> None:
+        """The core's refusal log (see ``bot.edits.base.RefusalLog``)."""
+        self._spawn(self._blocked(refusal), None)
+
+    async def _finished(self, job: Job, message: discord.Message, *, by_dm: bool) -> None:
         thumbnails = [a.url for a in message.attachments if not a.is_spoiler()]
         label, model = provider_and_model(self.capabilities, job)
         done = FinishedEntry(
@@ -79,14 +89,13 @@ class ModLog:
             hidden=len(message.attachments) - len(thumbnails),
         )
         entry = community_text.finished_entry(done)
-        self._spawn(self._post(job.guild_id, entry, thumbnails[:MAX_THUMBNAILS]), job.id)
+        await self._post(job.guild_id, entry, thumbnails[:MAX_THUMBNAILS])
 
-    def job_failed(self, job: Job, reason: str) -> None:
-        self._spawn(self._post(job.guild_id, community_text.failed_entry(job, reason)), job.id)
+    async def _failed(self, job: Job, reason: str) -> None:
+        await self._post(job.guild_id, community_text.failed_entry(job, reason))
 
-    def prompt_blocked(self, refusal: BlockedPrompt) -> None:
-        """The core's refusal log (see ``bot.edits.base.RefusalLog``)."""
-        self._spawn(self._post(refusal.guild_id, community_text.blocked_entry(refusal)), None)
+    async def _blocked(self, refusal: BlockedPrompt) -> None:
+        await self._post(refusal.guild_id, community_text.blocked_entry(refusal))
 
     # --- posting --------------------------------------------------------------------------
 

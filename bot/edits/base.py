@@ -177,7 +177,10 @@ class EditBase:
         try:
             job = await self.engine.submit(request)
         except PromptBlocked:
-            await self._report_blocked(request)
+            try:
+                await self._report_blocked(request)
+            except Exception:  # the log is for moderators; the member's answer comes first
+                log.exception("could not report a blocked prompt in guild %d", who.guild_id)
             raise
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
         return job
