@@ -12,7 +12,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord import render
+from bot.discord import community_text, render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
 from bot.discord.language import reply_language
@@ -108,7 +108,8 @@ async def settings(
     lang = await reply_language(interaction)  # after the change: a new pin speaks at once
     prefix = word(t("discord.settings.saved"), lang) if changes else ""
     shown = render.settings_text(updated, bot.edits.default_provider, language=lang)
-    await answer(interaction, prefix + shown)
+    modlog = community_text.modlog_setting(updated.modlog_channel_id, lang)
+    await answer(interaction, f"{prefix}{shown}\n{modlog}")
 
 
 def _id_list_changes(

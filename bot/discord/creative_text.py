@@ -21,6 +21,7 @@ PREF_NAMES: Mapping[str, Text] = {
     "provider": t("discord.creative.pref_provider"),
     "guidance": t("discord.creative.pref_guidance"),
     "safety_tolerance": t("discord.creative.pref_safety_tolerance"),
+    "ping_when_done": t("community.ping.name"),
 }
 
 
@@ -78,6 +79,7 @@ SETTING_NAMES: Mapping[str, Text] = {
     "default_guidance": t("discord.creative.setting_default_guidance"),
     "max_safety_tolerance": t("discord.creative.setting_max_safety_tolerance"),
     "members_choose_provider": t("discord.creative.setting_members_choose_provider"),
+    "ping_when_done": t("community.ping.name"),
 }
 
 
@@ -90,6 +92,8 @@ def creative_settings_text(
         value = getattr(settings, key)
         if key == "max_safety_tolerance" and value is None:
             shown: Text | str = t("discord.creative.server_safety")
+        elif key == "ping_when_done":
+            shown = t("community.ping.on") if value is not False else t("community.ping.off")
         else:
             shown = _value(value)
         lines.append(t("discord.creative.line", name=name, value=shown))

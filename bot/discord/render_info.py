@@ -141,8 +141,14 @@ def _creative_lines(params: JobParams, language: str) -> list[str]:
             language,
         )
         for k, v in origins.items()
-        if k not in values and k != "ping_when_done"  # results always mention the requester
+        if k not in values and k != "ping_when_done"  # shown with its value below
     ]
+    ping_from = origins.get("ping_when_done")
+    if ping_from is not None:
+        state = t("community.ping.on") if params.ping else t("community.ping.off")
+        source = default if ping_from == "provider" else origin_word(ping_from, language)
+        name = word(t("community.ping.name"), language).lower()
+        others.append(f"{name}: {word(state, language)} ({word(source, language)})")
     if others:
         lines.append(word(t("discord.info.rest", list=", ".join(others)), language))
     return lines
