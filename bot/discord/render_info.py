@@ -147,10 +147,15 @@ def _creative_lines(params: JobParams, language: str) -> list[str]:
     if ping_from is not None:
         state = t("community.ping.on") if params.ping else t("community.ping.off")
         source = default if ping_from == "provider" else origin_word(ping_from, language)
-        name = word(t("community.ping.name"), language).lower()
-        others.append(f"{name}: {word(state, language)} ({word(source, language)})")
+        item = t(
+            "discord.info.rest_item", name=t("discord.info.field_ping_when_done"), origin=state
+        )
+        others.append(
+            word(item, language) + word(t("discord.info.origin", origin=source), language)
+        )
     if others:
-        lines.append(word(t("discord.info.rest", list=", ".join(others)), language))
+        joined = word(t("discord.info.list_separator"), language).join(others)
+        lines.append(word(t("discord.info.rest", list=joined), language))
     return lines
 
 

@@ -94,6 +94,7 @@ def info_sample() -> JobInfo:
             "count": "member",
             "guidance": "server",
             "provider": "provider",
+            "ping_when_done": "member",
         },
     )
     return JobInfo(
