@@ -151,3 +151,21 @@ async def test_a_german_member_gets_german_buttons_answers_and_forms(kontext: Ha
     assert form["title"] == "Dieses Ergebnis bearbeiten"
     submitted = await bob.submit_modal({"Was soll sich ändern?": "now make it red"})
     assert (await submitted.response()).content.startswith("Als Auftrag ")
+
+
+async def test_replies_in_a_japanese_server_are_answered_in_japanese(harness: Harness) -> None:
+    from tests.bot.iterating import answer_to, reply
+
+    harness.fake.guild.locale = "ja"
+    await harness.start()
+    handle = await harness.member("alice").run_command(
+        "edit", in_channel="general", prompt="add a hat", image=png_file()
+    )
+    job = await harness.job(_job_id((await handle.response()).content))
+    result = await harness.result_in(job.thread_id or job.channel_id)
+    asked = await reply(harness, "alice", result, "")
+    refused = await answer_to(harness, asked)
+    assert refused.content.startswith("返信に言葉がありません"), refused.content
+    again = await reply(harness, "alice", result, "make it red")
+    status = await answer_to(harness, again)
+    assert status.content.startswith(("⏳ **順番待ち**", "🎨 **編集中…**", "✅ **完了**"))
