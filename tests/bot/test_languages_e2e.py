@@ -169,3 +169,12 @@ async def test_replies_in_a_japanese_server_are_answered_in_japanese(harness: Ha
     again = await reply(harness, "alice", result, "make it red")
     status = await answer_to(harness, again)
     assert status.content.startswith(("⏳ **順番待ち**", "🎨 **編集中…**", "✅ **完了**"))
+
+
+async def test_style_autocomplete_describes_the_presets_in_the_members_language(
+    kontext: Harness,
+) -> None:
+    kontext.fake.user("bob").locale = "ja"
+    typed = await kontext.member("bob").autocomplete("edit", focused="style", style="water")
+    choices = await typed.choices()
+    assert choices[0] == {"name": "watercolor — やわらかな水彩画", "value": "watercolor"}

@@ -96,3 +96,16 @@ def test_every_state_kind_origin_and_policy_has_a_word(language: str) -> None:
         assert origin_word(origin, language) != origin
     for policy in (*NsfwPolicy, *IteratePolicy):
         assert word(t(f"discord.settings.policy_{policy.value}"), language)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_built_in_style_is_described_in_every_language(language: str) -> None:
+    from bot.creative.styles import PRESETS
+    from bot.i18n.catalog import catalog
+
+    entries = catalog().entries[language]
+    for name, style in PRESETS.items():
+        found = entries.get(f"discord.creative.preset.{name.replace('-', '_')}")
+        assert isinstance(found, str) and found, name
+        if language == "en":
+            assert found == style.description
