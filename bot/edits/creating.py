@@ -34,6 +34,7 @@ from bot.access import check_can_iterate, check_can_manage
 from bot.creative.models import Origin, PickResult, RequestOptions, Resolved
 from bot.creative.service import reply_number
 from bot.errors import BadRequest, KontextError, NotAllowed
+from bot.i18n import t
 from bot.jobs.requests import ReferenceInput
 from bot.models import (
     GuildSettings,
@@ -343,7 +344,9 @@ class CreatingJobs(EditBase):
 
     async def cancel(self, who: Requester, job_id: int) -> Job:
         job = await self.owned_job(who, job_id)
-        check_can_manage(job, user_id=who.user_id, moderator=who.moderator, what="cancel it")
+        check_can_manage(
+            job, user_id=who.user_id, moderator=who.moderator, what=t("errors.access.action.cancel")
+        )
         return await self.engine.cancel(job_id, by_user_id=who.user_id, moderator=who.moderator)
 
     async def withdraw(self, job: Job) -> None:
@@ -361,7 +364,7 @@ class CreatingJobs(EditBase):
         if ref is None or ref.job_id != job_id:
             raise NotAllowed("That button does not belong to this message, so nothing was deleted.")
         check_can_manage(
-            job, user_id=who.user_id, moderator=who.moderator, what="delete this result"
+            job, user_id=who.user_id, moderator=who.moderator, what=t("errors.access.action.delete")
         )
 
     async def forget_message(self, message_id: int) -> None:
