@@ -16,7 +16,7 @@ from typing import Protocol
 
 from bot.creative.models import BatchItem, CreativeSettings, MemberPrefs, Style
 from bot.errors import KontextError
-from bot.i18n import t
+from bot.i18n import Text, t
 from bot.models import (
     DataErased,
     Frozen,
@@ -62,7 +62,7 @@ class DatabaseFault(StorageError):
 
     code = "database_fault"
 
-    def __init__(self, kind: FaultKind, where: str, detail: str) -> None:
+    def __init__(self, kind: FaultKind, where: str, detail: Text | str) -> None:
         if kind is FaultKind.FULL:
             message = t("errors.storage.full", where=where, detail=detail)
         elif kind is FaultKind.READ_ONLY:

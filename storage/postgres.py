@@ -232,7 +232,7 @@ class PostgresRepository(SqlRepository):
             lost = True
         if lost:
             raise DatabaseFault(
-                FaultKind.GONE, redact_url(self.url), "the connection to the server was lost"
+                FaultKind.GONE, redact_url(self.url), t("errors.storage.fault.connection_lost")
             ) from err
 
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from bot.images import image_too_large
 from bot.jobs.limits import limit_refusal
 from bot.media import MediaFetcher
 from bot.models import GuildSettings, Job, JobKind, JobParams, JobStatus
+from bot.ops.backup import backup_sqlite
 from bot.providers import CAPABILITIES
 from bot.providers.base import GenerationRequest
 from bot.providers.checks import check_knob, check_request, require_key
@@ -143,6 +145,12 @@ REFUSALS: dict[str, Callable[[], KontextError]] = {
     "provider refused": lambda: _http().moderated("HTTP 400", "nsfw content detected"),
     "provider busy": lambda: _http().rate_limited("", 30.0, None),
     "database full": lambda: DatabaseFault(FaultKind.FULL, "kontext.db", "disk I/O error"),
+    "database gone": lambda: DatabaseFault(
+        FaultKind.GONE, "kontext.db", t("errors.storage.fault.moved")
+    ),
+    "backup": lambda: _raised(
+        lambda: backup_sqlite(Path("/nonexistent/kontext.db"), Path("/nonexistent"), Path("b"))
+    ),
     "download host": lambda: _raised(
         lambda: MediaFetcher(httpx.AsyncClient())._check_url("https://example.com/a.png")
     ),
