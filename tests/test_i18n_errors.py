@@ -23,7 +23,7 @@ from bot.i18n.catalog import catalog, placeholders
 from bot.images import image_too_large
 from bot.jobs.limits import limit_refusal
 from bot.media import MediaFetcher
-from bot.models import GuildSettings, Job, JobKind, JobParams, JobStatus
+from bot.models import GuildSettings, Job
 from bot.ops.backup import backup_sqlite
 from bot.providers import CAPABILITIES
 from bot.providers.base import GenerationRequest
@@ -59,25 +59,8 @@ def test_every_refusal_text_renders_with_its_parameters(language: str) -> None:
 
 
 def _job() -> Job:
-    return Job.model_validate(
-        {
-            "id": 42,
-            "guild_id": 1,
-            "channel_id": 10,
-            "thread_id": None,
-            "user_id": 7,
-            "kind": JobKind.EDIT,
-            "prompt": "a hat",
-            "params": JobParams(),
-            "provider": "aimlapi",
-            "model": None,
-            "parent_output_id": None,
-            "reply_to_message_id": None,
-            "status": JobStatus.DONE,
-            "created_at": 0.0,
-            "updated_at": 0.0,
-        }
-    )
+    """A job of member 7 (only its owner matters to the rule checked)."""
+    return Job.model_construct(id=42, guild_id=1, user_id=7)
 
 
 def _raised(action: Callable[[], object]) -> KontextError:
@@ -251,7 +234,7 @@ def test_alternatives_are_listed_in_the_language_of_the_refusal() -> None:
         "Replicate."
     )
     assert "AIML API, Black Forest Labs, fal.ai und Replicate" in error.message_in("de")
-    assert "AIML API、Black Forest Labs、fal.aiとReplicate" in error.message_in("ja")
+    assert "AIML API、Black Forest Labs、fal.ai と Replicate" in error.message_in("ja")
 
 
 @pytest.mark.parametrize("seconds", [None, 0.2, 59.0, 61.0, 3600.0, 3720.0, 7322.0])

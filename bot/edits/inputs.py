@@ -131,31 +131,21 @@ def check_count(caps: Capabilities, *, replied: int, attached: int) -> None:
             t("errors.edit.count.attached", provider=caps.label, count=most, attached=attached)
         )
     room = most - replied
+    words = {
+        "provider": caps.label,
+        "count": most,
+        "room": room,
+        "replied": replied,
+        "attached": attached,
+    }
     if attached and room > 0 and replied == 1:
-        message = t(
-            "errors.edit.count.reply_plus",
-            provider=caps.label,
-            count=most,
-            room=room,
-            attached=attached,
-        )
+        message = t("errors.edit.count.reply_plus", **words)
     elif attached and room > 0:
-        message = t(
-            "errors.edit.count.replies_plus",
-            provider=caps.label,
-            count=most,
-            room=room,
-            replied=replied,
-            attached=attached,
-        )
+        message = t("errors.edit.count.replies_plus", **words)
     elif attached:
-        message = t(
-            "errors.edit.count.replies_fill", provider=caps.label, count=most, replied=replied
-        )
+        message = t("errors.edit.count.replies_fill", **words)
     else:
-        message = t(
-            "errors.edit.count.message_has", provider=caps.label, count=most, replied=replied
-        )
+        message = t("errors.edit.count.message_has", **words)
     raise BadRequest(message)
 
 
