@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from bot.providers.checks import check_knob, check_request, require_key
 from bot.providers.http import ProviderHttp
 from bot.text import check_prompt
 from storage.base import DatabaseFault, FaultKind, LimitExceeded, LimitKind
+from tests.conftest import REPO_ROOT
 
 #: 23:00 UTC: the daily quota resets in one hour.
 ELEVEN_PM = datetime(2026, 12, 4, 23, 0, tzinfo=UTC).timestamp()
@@ -244,3 +246,46 @@ def test_a_duration_text_words_like_format_duration(seconds: float | None, langu
         assert render(duration_text(seconds, round_up=round_up), language) == format_duration(
             seconds, round_up=round_up, language=language
         )
+
+
+def _error_classes(trees: list[ast.Module]) -> set[str]:
+    """The names of KontextError and every class that derives from it, however deep."""
+    bases = {
+        node.name: {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+    found = {"KontextError"}
+    while grown := {name for name, of in bases.items() if of & found} - found:
+        found |= grown
+    return found
+
+
+def test_no_refusal_of_the_core_is_worded_in_english_only() -> None:
+    """A KontextError built in the core gets a catalog Text, never an English string (a
+    short lower-case literal is a machine ``reason`` code, not words)."""
+    paths = [
+        path
+        for pkg in ("bot", "storage")
+        for path in (REPO_ROOT / pkg).rglob("*.py")
+        if "discord" not in path.relative_to(REPO_ROOT).parts
+    ]
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in paths]
+    errors = _error_classes(trees)
+    worded = []
+    for path, tree in zip(paths, trees, strict=True):
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            if node.func.id not in errors:
+                continue
+            # ``detail`` is for logs, ``said`` the provider's own words: neither is ours.
+            told = [k.value for k in node.keywords if k.arg not in ("detail", "said")]
+            for arg in [*node.args, *told]:
+                literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                if isinstance(arg, ast.JoinedStr) or (
+                    literal and not re.fullmatch(r"[a-z_]+", str(arg.value))
+                ):
+                    worded.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert not worded, worded
