@@ -67,14 +67,10 @@ def _database_fault(error: Exception) -> Text:
     return t("discord.error.database")
 
 
-def _kontext(error: Exception) -> Text | str:
-    return error.text if isinstance(error, KontextError) else str(error)
-
-
-#: Expected failures and what to tell the user. The first matching type wins.
+#: Expected failures and what to tell the user. The first matching type wins. A refusal
+#: (any other :class:`KontextError`) carries its own words: see :func:`user_message`.
 MESSAGES: tuple[tuple[type[BaseException], Callable[[Exception], Text | str]], ...] = (
     (DatabaseFault, _database_fault),
-    (KontextError, _kontext),
     (app_commands.NoPrivateMessage, lambda e: t("discord.error.no_dm")),
     (app_commands.MissingPermissions, _missing_perms),
     (app_commands.BotMissingPermissions, _bot_missing_perms),
