@@ -16,6 +16,7 @@ from bot.models import Job
 
 from . import render
 from .delivery import DiscordDelivery, Placement
+from .language import reply_language
 from .mentions import NO_MENTIONS
 
 T = TypeVar("T")
@@ -43,6 +44,7 @@ def requester(interaction: discord.Interaction[Any]) -> Requester:
         role_ids=roles,
         moderator=bool(interaction.guild_id) and perms.manage_messages,
         manage_guild=bool(interaction.guild_id) and perms.manage_guild,
+        guild_locale=str(interaction.guild_locale) if interaction.guild_locale else None,
     )
 
 
@@ -68,6 +70,7 @@ def message_requester(message: discord.Message) -> Requester:
         role_ids=roles,
         moderator=moderator,
         manage_guild=manage_guild,
+        guild_locale=str(message.guild.preferred_locale) if message.guild else None,
     )
 
 
@@ -147,7 +150,9 @@ async def start_job(
 
     async with delivery.intake:  # a few at a time: a burst's acknowledgements go first
         job, placement = await queue_and_show(delivery, edits, submit, show)
-        await answer(interaction, render.queued_text(job.id, placement.where, placement.notes))
+        language = await reply_language(interaction)
+        text = render.queued_text(job.id, placement.where, placement.notes, language=language)
+        await answer(interaction, text)
     return job
 
 

@@ -10,8 +10,11 @@ from typing import Protocol
 
 from bot.access import check_can_request, check_same_server
 from bot.clock import Clock
+from bot.creative.community import PromptBlocked, matching_rule
+from bot.creative.models import BlockedPrompt
 from bot.creative.service import CreativeService
 from bot.errors import BadRequest
+from bot.i18n import language_for, t
 from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
 from bot.models import GuildSettings, Job, JobKind, JobParams, MessageRef, Output
@@ -43,11 +46,14 @@ class DataDeleted(ImageGone):
 def check_not_erased(job: Job) -> None:
     """Refuse to build on a job whose prompt and images were deleted."""
     if job.erased:
-        raise DataDeleted(
-            f"The prompt and images of job {job.id} were deleted (old data is removed after a "
-            "while, or its author erased their data), so it can no longer be redone, edited, "
-            "undone or shown in a history. Start a new edit with `/edit`."
-        )
+        raise DataDeleted(t("errors.edit.data_deleted", job_id=job.id))
+
+
+class RefusalLog(Protocol):
+    """Where refused requests are reported for moderators (the moderation log). It must
+    return at once and never raise: the member's answer does not wait for it."""
+
+    def prompt_blocked(self, refusal: BlockedPrompt) -> None: ...
 
 
 class Engine(Protocol):
@@ -72,11 +78,13 @@ class EditBase:
     clock: Clock
     #: Styles, preferences and the server's creative settings: what a request resolves to.
     creative: CreativeService
+    #: Told about every prompt the blocklist refuses (None: nobody).
+    refusals: RefusalLog | None = None
 
     async def job(self, job_id: int) -> Job:
         job = await self.repo.get_job(job_id) if 0 < job_id <= MAX_ID else None
         if job is None:
-            raise JobNotFound(f"Job {job_id} no longer exists (it may have been purged).")
+            raise JobNotFound(t("errors.edit.job_gone", job_id=job_id))
         return job
 
     async def owned_job(self, who: Requester, job_id: int) -> Job:
@@ -90,10 +98,7 @@ class EditBase:
         output = await self.repo.get_output(output_id) if 0 < output_id <= MAX_ID else None
         job = await self.repo.get_job(output.job_id) if output is not None else None
         if output is None or job is None:
-            raise ImageGone(
-                "I no longer have that image (it was removed). Use a newer result, or use "
-                "`/edit` with the image."
-            )
+            raise ImageGone(t("errors.edit.image_removed"))
         check_same_server(job, guild_id=who.guild_id)
         return job, output
 
@@ -121,19 +126,13 @@ class EditBase:
         name = settings.provider or self.default_provider
         caps = self.capabilities.get(name)
         if caps is None:
-            raise BadRequest(
-                f"This server is set to use the provider {name!r}, which this bot does not "
-                "have. An admin can pick another one with `/kontext-admin settings`."
-            )
+            raise BadRequest(t("errors.edit.server_provider_missing", name=repr(name)))
         return caps
 
     async def kept_bytes(self, content_hash: str) -> bytes:
         data = await self.repo.get_blob(content_hash)
         if data is None:
-            raise ImageGone(
-                "The images of that job are no longer stored (they expire after a while). "
-                "Use `/edit` with the image again."
-            )
+            raise ImageGone(t("errors.edit.images_expired"))
         return data
 
     async def submit(
@@ -150,7 +149,10 @@ class EditBase:
         provider: str | None = None,
     ) -> Job:
         """Queue a job through the engine (which refuses limits, quotas and blocked
-        prompts); ``provider`` is the member's choice, else the server's."""
+        prompts); ``provider`` is the member's choice, else the server's. The job records the
+        language of its public messages: the server's pinned one, else its locale."""
+        language = language_for(settings.language, who.guild_locale)
+        params = params.model_copy(update={"language": language})
         request = EditRequest(
             guild_id=who.guild_id,
             channel_id=who.channel_id,
@@ -165,6 +167,29 @@ class EditBase:
             images=refs,
             role_ids=who.role_ids,
         )
-        job = await self.engine.submit(request, settings=settings)
+        try:
+            job = await self.engine.submit(request, settings=settings)
+        except PromptBlocked:
+            try:
+                await self._report_blocked(request)
+            except Exception:  # the log is for moderators; the member's answer comes first
+                log.exception("could not report a blocked prompt in guild %d", who.guild_id)
+            raise
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
         return job
+
+    async def _report_blocked(self, request: EditRequest) -> None:
+        """Tell the moderation log which request the blocklist refused, and by which rule."""
+        if self.refusals is None:
+            return
+        rules = (await self.repo.get_creative_settings(request.guild_id)).blocklist
+        self.refusals.prompt_blocked(
+            BlockedPrompt(
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                user_id=request.user_id,
+                kind=request.kind,
+                prompt=request.prompt,
+                rule=matching_rule(request.prompt, rules),
+            )
+        )

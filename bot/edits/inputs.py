@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.errors import BadRequest
+from bot.i18n import t
 from bot.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from bot.jobs.requests import ReferenceInput, attachment_to_fetch, sniff_mime
 from bot.models import Job, JobKind, Output, Reference, ReferenceSource
@@ -34,6 +35,9 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     moderator: bool = False  # Manage Messages in the channel
     manage_guild: bool = False
+    #: The server's locale (Discord's ``guild_locale``): the language of the public messages
+    #: of a job queued here, unless the server pinned one.
+    guild_locale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,24 +92,26 @@ def declare_images(
     refusal ("Image 2 ...")."""
     refs = []
     for number, image in enumerate(images, first_number):
-        named = f"Image {number} ({image.filename})"
+        named = {"number": number, "filename": image.filename}
         if image.size > MAX_IMAGE_BYTES:
             raise BadRequest(
-                f"{named} is {image.size / 2**20:.1f} MiB; the limit is "
-                f"{MAX_IMAGE_BYTES // 2**20} MiB. Attach a smaller image."
+                t(
+                    "errors.edit.image_too_large",
+                    **named,
+                    size=f"{image.size / 2**20:.1f}",
+                    limit=MAX_IMAGE_BYTES // 2**20,
+                )
             )
         kind = (image.content_type or "").split(";")[0].strip().lower()
-        if kind and not kind.startswith("image/"):
-            raise BadRequest(
-                f"{named} is not an image (Discord says it is {kind}). "
-                "Attach a PNG, JPEG or WebP image."
-            )
         pixels = (image.width or 0) * (image.height or 0)
-        if pixels > MAX_IMAGE_PIXELS:
-            raise BadRequest(
-                f"{named} is {pixels / 1_000_000:.1f} megapixels; the limit is "
-                f"{MAX_IMAGE_PIXELS / 1_000_000:g}. Downscale it and try again."
-            )
+        why = None
+        if kind and not kind.startswith("image/"):
+            why = t("errors.image.declared_not_image", kind=kind)
+        elif pixels > MAX_IMAGE_PIXELS:
+            megapixels, limit = f"{pixels / 1_000_000:.1f}", f"{MAX_IMAGE_PIXELS / 1_000_000:g}"
+            why = t("errors.image.megapixels", megapixels=megapixels, limit=limit)
+        if why is not None:
+            raise BadRequest(t("errors.edit.image_rejected", **named, why=why))
         refs.append(
             attachment_to_fetch(
                 image.url,
@@ -124,24 +130,27 @@ def check_count(caps: Capabilities, *, replied: int, attached: int) -> None:
     most = caps.max_references
     if replied + attached <= most:
         return
-    plural = "s" if most > 1 else ""
     if not replied:
         raise BadRequest(
-            f"{caps.label} takes at most {most} image{plural} per edit and you gave "
-            f"{attached}. Remove some, or ask an admin to switch provider in "
-            "`/kontext-admin settings`."
+            t("errors.edit.count.attached", provider=caps.label, count=most, attached=attached)
         )
-    if attached:
-        room = most - replied
-        detail = (
-            f"the image{'s' if replied > 1 else ''} you replied to ({replied}) plus "
-            f"{attached} attached; attach at most {room}"
-            if room > 0
-            else f"the {replied} images you replied to already fill that; attach none"
-        )
+    room = most - replied
+    words = {
+        "provider": caps.label,
+        "count": most,
+        "room": room,
+        "replied": replied,
+        "attached": attached,
+    }
+    if attached and room > 0 and replied == 1:
+        message = t("errors.edit.count.reply_plus", **words)
+    elif attached and room > 0:
+        message = t("errors.edit.count.replies_plus", **words)
+    elif attached:
+        message = t("errors.edit.count.replies_fill", **words)
     else:
-        detail = f"this message has {replied}; post fewer"
-    raise BadRequest(f"{caps.label} takes at most {most} image{plural} per edit: {detail}.")
+        message = t("errors.edit.count.message_has", **words)
+    raise BadRequest(message)
 
 
 def provider_label(capabilities: Mapping[str, Capabilities], name: str) -> str:

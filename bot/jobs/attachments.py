@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote, urlsplit
 
+from bot.i18n import DEFAULT_LANGUAGE, Text, render, t
 from bot.images import ImageRejected, prepare_image
 from bot.models import Job, JobStatus, Reference
 from bot.providers.base import Capabilities
@@ -30,7 +31,11 @@ log = logging.getLogger(__name__)
 BAD_IMAGE = "bad_image"
 ATTACHMENT_UNREADABLE = "attachment_unreadable"
 
-_NOTHING_SENT = "Nothing was sent to the image service and it does not count against any quota."
+
+def _reason(text: Text) -> str:
+    """A job's stored reason (the engine's reasons are worded in the default language)."""
+    nothing_sent = render(t("errors.edit.nothing_sent"), DEFAULT_LANGUAGE)
+    return f"{render(text, DEFAULT_LANGUAGE)} {nothing_sent}"
 
 
 def file_name(url: str | None) -> str:
@@ -57,14 +62,15 @@ async def fetch_attachments(ctx: RunContext, job: Job, caps: Capabilities) -> Jo
             prepared = await prepare_image(data, max_side=caps.max_reference_side)
         except ImageRejected as err:
             log.info("job %d: image %d refused (%s)", job.id, number, err.reason)
-            reason = f"Image {number} ({file_name(ref.url)}): {err.user_message} {_NOTHING_SENT}"
+            named = {"number": number, "filename": file_name(ref.url)}
+            reason = _reason(t("errors.edit.image_rejected", **named, why=err.text))
             return await end_job(ctx, job, JobStatus.FAILED, BAD_IMAGE, reason)
         except AttachmentUnreadable as err:
             log.warning("job %d: image %d unreadable: %s", job.id, number, err.user_message)
-            reason = (
-                f"I could not download image {number} ({file_name(ref.url)}) from Discord "
-                f"({err.user_message}). Attach it again and retry. {_NOTHING_SENT}"
+            text = t(
+                "discord.error.attachment_unreadable", filename=file_name(ref.url), status=err.text
             )
+            reason = _reason(text)
             return await end_job(ctx, job, JobStatus.FAILED, ATTACHMENT_UNREADABLE, reason)
         await _store(ctx, ref, prepared.data, prepared.width, prepared.height, prepared.reencoded)
     return job
