@@ -57,7 +57,7 @@ async def fetch_attachments(ctx: RunContext, job: Job, caps: Capabilities) -> Jo
         number = ref.position + 1
         try:
             if source is None or ref.url is None:
-                raise AttachmentUnreadable("this worker cannot download attachments")
+                raise AttachmentUnreadable("unavailable")  # no link, or no way to read it here
             data = await source.read_attachment(ref.url)
             prepared = await prepare_image(data, max_side=caps.max_reference_side)
         except ImageRejected as err:

@@ -57,7 +57,7 @@ async def test_not_an_image_is_refused_and_nothing_queued(kontext: Harness) -> N
     # is not one is refused by the worker (tests/bot/test_attachments_e2e.py).
     text = FileUpload("notes.txt", b"just some text, not a picture", "text/plain")
     _, ack = await kontext.edit(image=text)
-    assert "Image 1 (notes.txt) is not an image" in ack.content
+    assert "Image 1 (notes.txt): Discord says it is text/plain, not an image" in ack.content
     assert ack.flags & 64  # ephemeral
     assert kontext.provider.submits == 0
     assert kontext.app is not None
