@@ -55,10 +55,6 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 REQUEST_UPLOAD_LIMIT = 25 * 1024 * 1024 - 256 * 1024  # headroom for the multipart envelope
 SETUP_WAIT_SECONDS = 15.0
 SETUP_POLL_SECONDS = 0.2  # how often a worker looks for a status message a gateway is posting
-#: Commands whose job is being queued and shown at once, after their acknowledgement. A burst
-#: of commands is acknowledged first: the rest waits its turn instead of crowding the event
-#: loop in front of the next acknowledgements.
-INTAKE_CONCURRENCY = 4
 
 
 class ChannelUnusable(KontextError):
@@ -98,8 +94,6 @@ class DiscordDelivery:
         self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
-        #: Taken by a command between its acknowledgement and its answer (see above).
-        self.intake = asyncio.Semaphore(INTAKE_CONCURRENCY)
         # A worker process: status messages are set up by a gateway process, so a job may be
         # claimed here before its status message and thread are stored.
         self.setup_elsewhere = False

@@ -148,11 +148,10 @@ async def start_job(
     async def show(job: Job) -> tuple[Job, Placement]:
         return job, await delivery.open_status(job, interaction)
 
-    async with delivery.intake:  # a few at a time: a burst's acknowledgements go first
-        job, placement = await queue_and_show(delivery, edits, submit, show)
-        language = await reply_language(interaction)
-        text = render.queued_text(job.id, placement.where, placement.notes, language=language)
-        await answer(interaction, text)
+    job, placement = await queue_and_show(delivery, edits, submit, show)
+    language = await reply_language(interaction)
+    text = render.queued_text(job.id, placement.where, placement.notes, language=language)
+    await answer(interaction, text)
     return job
 
 
