@@ -76,7 +76,7 @@ async def test_a_german_member_gets_german_answers(kontext: Harness) -> None:
     refused = await (await bob.run_command("kontext history", message="not a link")).response()
     assert refused.content.startswith("Gib einen Nachrichtenlink") and refused.flags & 64
     cancel = await (await bob.run_command("kontext cancel", job=424242)).response()
-    assert cancel.content.startswith("Job 424242 existiert nicht mehr"), cancel.content
+    assert cancel.content.startswith("Auftrag 424242 existiert nicht mehr"), cancel.content
     helped = await (await bob.run_command("kontext help")).response()
     assert "bearbeitet Bilder mit FLUX.1 Kontext" in helped.content
     # The same commands still answer Alice (en-US) in English.
