@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.creative.models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
+from bot.creative_models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
 from bot.discord import custom_ids
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.creative.models import (
+from bot.creative_models import (
     BatchItem,
     BatchItemStatus,
     CreativeSettings,

@@ -15,17 +15,9 @@ import regex
 from pydantic import BaseModel, ValidationError
 
 from bot.access import check_can_configure, check_can_iterate
+from bot.blocklist import blocked, make_rule, normalise
 from bot.clock import Clock
-from bot.jobs.batch import batch_report
-from bot.jobs.errors import JobNotFound
-from bot.jobs.requests import EditRequest, ReferenceInput
-from bot.models import JobKind, JobStatus, NewJob
-from bot.providers.base import Capabilities
-from bot.providers.checks import check_knob
-from storage.base import Repository
-
-from .community import blocked, make_rule, normalise
-from .models import (
+from bot.creative_models import (
     MAX_BLOCK_RULES,
     MAX_GUILD_STYLES,
     MAX_STYLE_PROMPT,
@@ -43,6 +35,14 @@ from .models import (
     StyleList,
     Tier,
 )
+from bot.jobs.batch import batch_report
+from bot.jobs.errors import JobNotFound
+from bot.jobs.requests import EditRequest, ReferenceInput
+from bot.models import JobKind, JobStatus, NewJob
+from bot.providers.base import Capabilities
+from bot.providers.checks import check_knob
+from storage.base import Repository
+
 from .resolve import Context, OptionRefused, max_count, resolve
 from .styles import PRESETS, StyleError, check_style_name, search_styles, style_name
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.creative.models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
+from bot.creative_models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
 
 from .render import MESSAGE_LIMIT, escape_text, shorten
 

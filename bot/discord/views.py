@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import discord
 
-from bot.creative.models import MAX_STYLE_NAME
+from bot.creative_models import MAX_STYLE_NAME
 from bot.discord import custom_ids
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import report

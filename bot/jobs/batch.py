@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from bot.creative.models import BatchFailure, BatchItem, BatchItemStatus, BatchReport
+from bot.creative_models import BatchFailure, BatchItem, BatchItemStatus, BatchReport
 from bot.models import Job, JobStatus
 from bot.providers.base import Capabilities, Finished, OutputImage, Provider, Submitted
 from bot.providers.errors import ProviderError, ProviderTimeout, RateLimited, UpstreamError

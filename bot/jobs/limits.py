@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import Field
 
 from bot.config import Settings
-from bot.creative.models import Tier
+from bot.creative_models import Tier
 from bot.durations import format_duration
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
