@@ -9,6 +9,7 @@ wrong and what to do; nothing is written when a method refuses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeVar
 
 import regex
@@ -93,19 +94,16 @@ def _validated(model: type[M], values: dict[str, Any], *, style_key: str, what: 
         raise _invalid(err, what) from err
 
 
+@dataclass(eq=False)
 class CreativeService:
-    def __init__(
-        self,
-        repo: Repository,
-        clock: Clock,
-        *,
-        catalog: Mapping[str, Capabilities],
-        default_provider: str,
-    ) -> None:
-        self.repo = repo
-        self.clock = clock
-        self.catalog = dict(catalog)  # the providers configured in this deployment
-        self.default_provider = default_provider
+    repo: Repository
+    clock: Clock
+    _: KW_ONLY
+    catalog: Mapping[str, Capabilities]  # the providers configured in this deployment
+    default_provider: str
+
+    def __post_init__(self) -> None:
+        self.catalog = dict(self.catalog)  # a copy: later changes to the caller's do not leak
 
     # --- styles -------------------------------------------------------------------------------
     async def styles(self, guild_id: int) -> dict[str, Style]:

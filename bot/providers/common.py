@@ -6,6 +6,7 @@ Each provider module subclasses :class:`HttpProvider`, declares its static
 
 from __future__ import annotations
 
+import abc
 import base64
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -21,13 +22,14 @@ from bot.providers.base import (
     OutputImage,
     Pending,
     ReferenceImage,
+    Submitted,
 )
 from bot.providers.checks import check_request, require_key
 from bot.providers.errors import ProviderError, UpstreamError
 from bot.providers.http import DEFAULT_POLICY, MAX_JSON_BYTES, Call, HttpRetryPolicy, ProviderHttp
 
 
-class HttpProvider:
+class HttpProvider(abc.ABC):
     """A provider reached over HTTPS with one API key."""
 
     CAPABILITIES: Capabilities
@@ -85,6 +87,10 @@ class HttpProvider:
             f"{self.CAPABILITIES.label} answers at once; there is no job to poll.",
         )
 
+    @abc.abstractmethod
+    async def submit(self, request: GenerationRequest) -> Submitted | Finished:
+        """Start a generation (see :class:`~bot.providers.base.Provider`)."""
+
     async def post_submit(
         self,
         url: str,
@@ -141,6 +147,7 @@ class HttpProvider:
 
     async def aclose(self) -> None:
         """The HTTP client belongs to the caller; nothing to close here."""
+        return
 
 
 def data_uri(data: bytes, mime: str) -> str:
