@@ -41,8 +41,8 @@ class ReasonedError(KontextError):
 
     code = "reasoned"
 
-    def __init__(self, reason: str, user_message: str) -> None:
-        super().__init__(user_message)
+    def __init__(self, reason: str, message: Text | str) -> None:
+        super().__init__(message)
         self.reason = reason
 
 

@@ -35,6 +35,7 @@ import httpx
 
 from bot.config import Settings
 from bot.errors import ReasonedError
+from bot.i18n import Text
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ class DownloadFailed(ReasonedError):
 
     code = "download_failed"
 
-    def __init__(self, reason: str, user_message: str, *, status: int | None = None) -> None:
-        super().__init__(reason, user_message)
+    def __init__(self, reason: str, message: Text | str, *, status: int | None = None) -> None:
+        super().__init__(reason, message)
         self.status = status
 
 
