@@ -97,8 +97,7 @@ def _modal_options(count: str, style: str) -> RequestOptions:
     return RequestOptions(count=number, style=style.strip() or None)
 
 
-class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
-    action = Action.EDIT
+class EditButton(JobButton, action=Action.EDIT):
     label = "Edit"
     emoji = "✏️"
     defer = False  # it answers with the prompt modal

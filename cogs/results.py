@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.interactions import answer, requester, start_job
@@ -19,8 +19,7 @@ from bot.discord.views import JobButton
 from bot.errors import BadRequest
 
 
-class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
-    action = Action.REROLL
+class RerollButton(JobButton, action=Action.REROLL):
     label = "Reroll"
     emoji = "🎲"
 
@@ -32,8 +31,7 @@ class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
         )
 
 
-class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
-    action = Action.INFO
+class InfoButton(JobButton, action=Action.INFO):
     label = "Info"
     emoji = "ℹ️"
 
@@ -42,8 +40,7 @@ class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
         await answer(interaction, render.info_text(info))
 
 
-class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
-    action = Action.DELETE
+class DeleteButton(JobButton, action=Action.DELETE):
     label = "Delete"
     emoji = "🗑️"
     style = discord.ButtonStyle.danger
@@ -59,8 +56,7 @@ class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
         await answer(interaction, "Deleted.")
 
 
-class CancelButton(JobButton, template=custom_ids.template(Action.CANCEL)):
-    action = Action.CANCEL
+class CancelButton(JobButton, action=Action.CANCEL):
     label = "Cancel"
     emoji = "✖️"
     style = discord.ButtonStyle.danger

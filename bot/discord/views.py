@@ -46,6 +46,14 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?
     #: with a modal sets this to false: a modal must be the first answer).
     defer: ClassVar[bool] = True
 
+    def __init_subclass__(cls, *, action: Action | None = None, **kwargs: Any) -> None:
+        """``action=`` declares the button's action and, from it, the custom_id template it
+        answers (a subclass may instead pass ``template=`` and set :attr:`action` itself)."""
+        if action is not None:
+            cls.action = action
+            kwargs["template"] = custom_ids.template(action)
+        super().__init_subclass__(**kwargs)
+
     def __init__(self, job_id: int, *, row: int | None = None) -> None:
         super().__init__(
             discord.ui.Button(
