@@ -150,10 +150,7 @@ class EditBase:
         """Queue a job through the engine (which refuses limits, quotas and blocked
         prompts); ``provider`` is the member's choice, else the server's."""
         request = EditRequest(
-            guild_id=who.guild_id,
-            channel_id=who.channel_id,
-            thread_id=who.thread_id,
-            user_id=who.user_id,
+            **who.fields_for(EditRequest),
             kind=kind,
             prompt=prompt,
             params=params,
@@ -161,7 +158,6 @@ class EditBase:
             parent_output_id=parent_output_id,
             reply_to_message_id=reply_to_message_id,
             images=refs,
-            role_ids=who.role_ids,
         )
         job = await self.engine.submit(request)
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
