@@ -33,7 +33,9 @@ from .context import (
     cancel_at_provider,
     end_job,
     expire,
+    keep_result,
     label_of,
+    move,
     past_deadline,
     requeue,
     wait_to_poll,
@@ -170,9 +172,7 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
         else:
             fields = {"status": BatchItemStatus.DONE, "result_json": encode_finished(result)}
         await ctx.repo.update_batch_item(job.id, item.index, now=ctx.clock.now(), **fields)
-    running = await ctx.repo.transition(
-        job.id, expected=JobStatus.SUBMITTING, to=JobStatus.RUNNING, now=ctx.clock.now()
-    )
+    running = await move(ctx, job, JobStatus.RUNNING, expected=JobStatus.SUBMITTING)
     if running is None:
         await cancel_items(ctx, job)  # cancelled while submitting: only we know the handles
     return running
@@ -265,14 +265,8 @@ async def _combine(ctx: RunContext, job: Job, items: Sequence[BatchItem]) -> Job
         moderated = bool(failed) and all(i.error_code == messages.MODERATED for i in failed)
         status = JobStatus.MODERATED if moderated else JobStatus.FAILED
         return await end_job(ctx, job, status, code or messages.INTERNAL, reason or "")
-    return await ctx.repo.transition(
-        job.id,
-        expected=JobStatus.RUNNING,
-        to=JobStatus.DOWNLOADING,
-        now=ctx.clock.now(),
-        result_json=encode_finished(Finished(outputs=tuple(outputs), credits=credits)),
-        credits=credits,
-    )
+    combined = Finished(outputs=tuple(outputs), credits=credits)
+    return await keep_result(ctx, job, combined, expected=JobStatus.RUNNING)
 
 
 SPLIT_STEPS: dict[JobStatus, Step] = {
