@@ -27,6 +27,7 @@ from storage.base import Repository
 
 from . import messages
 from .context import (
+    PollPace,
     RunContext,
     Step,
     before_deadline,
@@ -211,9 +212,7 @@ async def _poll_item(
 async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
     """Poll every running image until all have finished or failed, then combine them."""
     provider = ctx.providers[job.provider]
-    min_interval = provider.capabilities.min_poll_interval
-    interval = min_interval
-    ceiling = max(ctx.config.poll_max_interval, min_interval)
+    pace = PollPace.start(ctx, provider)
     errors: dict[int, int] = {}
     last: tuple[str, float] | None = None
     while True:
@@ -236,9 +235,7 @@ async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job
         if (status, share) != last:
             last = (status, share)
             await ctx.events.emit(JobProgress(job=job, at=now, status=status, progress=share))
-        delay = interval
-        interval = min(interval * ctx.config.poll_backoff, ceiling)
-        if not await wait_to_poll(ctx, job, delay, interrupt):
+        if not await wait_to_poll(ctx, job, pace.after_answer(), interrupt):
             return None  # cancelled (the canceller stopped the requests) or taken over
 
 

@@ -201,6 +201,27 @@ async def requeue(
     return None
 
 
+@dataclass
+class PollPace:
+    """The waits between polls of one job: the provider's minimum interval at first, then
+    longer by the engine's backoff factor, up to the ceiling (never below the minimum)."""
+
+    interval: float
+    ceiling: float
+    backoff: float
+
+    @classmethod
+    def start(cls, ctx: RunContext, provider: Provider) -> PollPace:
+        minimum = provider.capabilities.min_poll_interval
+        return cls(minimum, max(ctx.config.poll_max_interval, minimum), ctx.config.poll_backoff)
+
+    def after_answer(self) -> float:
+        """The wait after an answer that the job is still running; the next one is longer."""
+        delay = self.interval
+        self.interval = min(self.interval * self.backoff, self.ceiling)
+        return delay
+
+
 async def wait_to_poll(ctx: RunContext, job: Job, delay: float, interrupt: asyncio.Event) -> bool:
     """Park before the next poll (never past the job's deadline); ``False`` when the job
     stopped running meanwhile: cancelled (the canceller stopped it at the provider) or taken

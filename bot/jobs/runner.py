@@ -35,6 +35,7 @@ from bot.providers.errors import (
 
 from . import messages
 from .context import (
+    PollPace,
     RunContext,
     Step,
     before_deadline,
@@ -218,9 +219,7 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
     handle = job.provider_handle
     if provider is None or handle is None:
         return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
-    min_interval = provider.capabilities.min_poll_interval
-    interval = min_interval
-    ceiling = max(ctx.config.poll_max_interval, min_interval)
+    pace = PollPace.start(ctx, provider)
     policy = ctx.config.retry
     errors = 0
     last: tuple[str, float | None] | None = None
@@ -238,13 +237,13 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
                 code, reason = messages.provider_failure(err, label_of(ctx, job.provider))
                 return await end_job(ctx, job, JobStatus.FAILED, code, reason)
             retry_after = err.retry_after if isinstance(err, RateLimited) else None
-            delay = max(interval, retry_after or policy.delay(errors, ctx.random()))
+            delay = max(pace.interval, retry_after or policy.delay(errors, ctx.random()))
             log.info("job %d: poll failed (%s), retry %d in %.1fs", job.id, err.code, errors, delay)
         except ACCOUNT_ERRORS as err:
             if ctx.pauses is None or not ctx.pauses.enabled:
                 return await fail_provider(ctx, job, err)
             await record_pause(ctx, job, err)  # the provider has the job: keep asking, slowly
-            delay = ceiling
+            delay = pace.ceiling
         except ProviderError as err:
             return await fail_provider(ctx, job, err)
         else:
@@ -257,8 +256,7 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
                 last = (result.status, result.progress)
                 progress = JobProgress(job=job, at=now, **result.fields_for(JobProgress))
                 await ctx.events.emit(progress)
-            delay = interval
-            interval = min(interval * ctx.config.poll_backoff, ceiling)
+            delay = pace.after_answer()
         if not await wait_to_poll(ctx, job, delay, interrupt):
             return None  # cancelled (the canceller told the provider) or taken over
 
