@@ -44,7 +44,7 @@ from bot.providers.base import Capabilities
 from bot.providers.checks import check_knob
 from storage.base import Repository
 
-from .resolve import Context, OptionRefused, max_count, resolve
+from .resolve import Context, OptionRefused, max_count, ping_when_done, resolve
 from .styles import PRESETS, StyleError, check_style_name, search_styles, style_name
 
 PREF_FIELDS = frozenset(MemberPrefs.model_fields)
@@ -168,6 +168,12 @@ class CreativeService:
     # --- member preferences -------------------------------------------------------------------
     async def get_prefs(self, guild_id: int, user_id: int) -> MemberPrefs:
         return await self.repo.get_member_prefs(guild_id, user_id)
+
+    async def ping_for(self, guild_id: int, user_id: int) -> bool:
+        """Whether a result of this member's pings them here (preference > server > on)."""
+        prefs = await self.repo.get_member_prefs(guild_id, user_id)
+        ping, _origin = ping_when_done(prefs, await self.repo.get_creative_settings(guild_id))
+        return ping
 
     async def set_prefs(
         self,
