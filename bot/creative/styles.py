@@ -18,6 +18,7 @@ import regex
 
 from bot.creative_models import MAX_STYLE_NAME, Style, StyleChoice
 from bot.errors import KontextError
+from bot.i18n import t
 
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 
@@ -121,19 +122,17 @@ def check_style_name(text: str) -> str:
     """A valid new style name, or :class:`StyleError` saying what to change."""
     name = style_name(text)
     if not name:
-        raise StyleError("The style needs a name, e.g. `neon-noir`.")
+        raise StyleError(t("errors.style.no_name"))
     if len(name) > MAX_STYLE_NAME:
-        raise StyleError(
-            f"The style name is {len(name)} characters long; keep it to {MAX_STYLE_NAME}."
-        )
+        raise StyleError(t("errors.style.name_too_long", length=len(name), limit=MAX_STYLE_NAME))
     if not _NAME.match(name):
-        raise StyleError(
-            "A style name may hold letters, digits, hyphens and underscores only "
-            f"(you gave `{name}`)."
-        )
+        raise StyleError(t("errors.style.bad_name", name=name))
     if name in PRESETS or name in NO_STYLE:
-        what = "means no style" if name in NO_STYLE else "is a built-in style"
-        raise StyleError(f"`{name}` {what}. Choose another name for the server's own style.")
+        raise StyleError(
+            t("errors.style.name_means_none", name=name)
+            if name in NO_STYLE
+            else t("errors.style.name_built_in", name=name)
+        )
     return name
 
 
@@ -156,8 +155,11 @@ def apply_style(words: str, style: Style | None) -> str:
     if style.takes_words:
         if not words:
             raise StyleError(
-                f"The style `{style.name}` needs your words too ({style.description.lower()}): "
-                "write them in the prompt."
+                t(
+                    "errors.style.needs_words",
+                    name=style.name,
+                    description=style.description.lower(),
+                )
             )
         return text.replace("{prompt}", words)
     if not words:
