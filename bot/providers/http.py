@@ -453,14 +453,11 @@ class ProviderHttp:
         if _has(said, _RATE_WORDS) or retry_after is not None:
             return self.rate_limited(said, retry_after, detail)
         if _has(said, _AUTH_WORDS) and not _has(said, ("fetch",)):
-            return AuthError(
-                self.name,
-                self._quote(
-                    t("errors.provider.key_refused", provider=self.label, key_env=self.key_env),
-                    said,
-                ),
-                detail=detail,
-                said=said or None,
+            return self._error(
+                AuthError,
+                t("errors.provider.key_refused", provider=self.label, key_env=self.key_env),
+                detail,
+                said,
             )
         if _has(said, _INPUT_WORDS):
             return self.invalid(said, detail)
