@@ -7,7 +7,7 @@ times are epoch seconds (floats) taken from an injectable :class:`bot.clock.Cloc
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,14 @@ MAX_REFERENCES = 4
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def fields_for(
+        self, target: type[BaseModel], *, exclude: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """This model's values of the fields ``target`` declares too (less ``exclude``): what
+        carries over when one model is built from another."""
+        ours = type(self).model_fields
+        return {n: getattr(self, n) for n in target.model_fields if n in ours and n not in exclude}
 
 
 class AspectRatio(StrEnum):

@@ -23,7 +23,7 @@ from typing import Any
 
 import discord
 
-from bot.creative.models import BlockedPrompt
+from bot.creative_models import BlockedPrompt
 from bot.edits import provider_and_model
 from bot.i18n import language_for
 from bot.models import Job
