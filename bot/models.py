@@ -204,6 +204,9 @@ class NewJob(JobOrigin):
     references: tuple[NewReference, ...] = Field(default=(), max_length=MAX_REFERENCES)
     deadline_at: float | None = None  # epoch seconds; past it the job ends as expired
     route_reason: str | None = None  # why the job went to its provider (shown by Info)
+    #: The guild's attachment upload limit (bytes) when the job was queued, from its boost
+    #: tier; None: not known (the delivery assumes Discord's default).
+    upload_limit: int | None = Field(default=None, gt=0)
 
 
 class Job(Frozen):
@@ -237,6 +240,7 @@ class Job(Frozen):
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     route_reason: str | None = None  # why the job went to its provider (shown by Info)
+    upload_limit: int | None = None  # the guild's upload limit in bytes when queued
     image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
 
     @property

@@ -38,10 +38,15 @@ _INSERT = (
     "INSERT INTO provider_accounts (provider, tokens, stamp) VALUES (?, ?, ?) "
     "ON CONFLICT (provider) DO NOTHING"
 )
-_BUSY = (
-    "SELECT COUNT(*) AS n FROM jobs j WHERE j.provider = ? "
+#: The provider's jobs that hold an account slot (the argument: the provider).
+BUSY_COUNT = (
+    "(SELECT COUNT(*) FROM jobs j WHERE j.provider = ? "
     "AND j.status IN ('submitting', 'running') "
-    "AND NOT EXISTS (SELECT 1 FROM provider_released r WHERE r.job_id = j.id)"
+    "AND NOT EXISTS (SELECT 1 FROM provider_released r WHERE r.job_id = j.id))"
+)
+_ROW_AND_BUSY = (
+    f"SELECT tokens, stamp, blocked_until, {BUSY_COUNT} AS busy "  # noqa: S608 - constants
+    "FROM provider_accounts WHERE provider = ?"
 )
 RELEASE = """
 WITH released AS (
@@ -51,6 +56,15 @@ WITH released AS (
     RETURNING provider)
 SELECT pg_notify('kontext_jobs', 'freed:' || provider) FROM released
 """
+#: Frees the slots of ``jobs`` inside a claim's transaction, which may take them again at
+#: once: the claim announces only the slots it leaves free (FREED_SIGNAL).
+RELEASE_QUIETLY = """
+INSERT INTO provider_released (job_id, provider)
+SELECT id, provider FROM jobs WHERE id = ANY(?::bigint[]) AND status IN ('submitting', 'running')
+ON CONFLICT (job_id) DO NOTHING
+RETURNING job_id
+"""
+FREED_SIGNAL = "SELECT pg_notify('kontext_jobs', 'freed:' || ?::text)"
 _SPEND = "UPDATE provider_accounts SET tokens = ?, stamp = GREATEST(stamp, ?) WHERE provider = ?"
 BLOCK = (
     "INSERT INTO provider_accounts (provider, tokens, stamp, blocked_until) VALUES (?, 0, ?, ?) "
@@ -69,25 +83,45 @@ def _tokens(row: Row, now: float, account: AccountLimits) -> float:
     return min(float(account.burst), refilled)
 
 
-async def admits(tx: Tx, provider: str, now: float, account: AccountLimits) -> float | None:
-    """Lock the provider's account row; the bucket's tokens if a job may start now, else
-    ``None``. Claims of one provider then commit one at a time across processes, so each
-    sees every claim before it (its count is a statement of its own, whose snapshot is taken
-    after the lock was granted) and guilds take their turns exactly."""
+async def lock(tx: Tx, provider: str, now: float, account: AccountLimits) -> Row:
+    """Lock the provider's account row (created on first use). Claims of one provider then
+    commit one at a time across processes."""
     row = await tx.fetchrow(_ROW + " FOR UPDATE", provider)
     if row is None:
         await tx.execute(_INSERT, provider, float(account.burst), now)
         row = await tx.fetchrow(_ROW + " FOR UPDATE", provider)
     assert row is not None
+    return row
+
+
+async def release(tx: Tx, job_ids: list[int]) -> int:
+    """Free the account slots of ``job_ids`` in this transaction; how many it freed."""
+    if not job_ids:
+        return 0
+    return len(await tx.fetch(RELEASE_QUIETLY, job_ids))
+
+
+def admits(row: Row, now: float, account: AccountLimits) -> float | None:
+    """The bucket's tokens if the rate admits a job now (the account row as locked), else
+    ``None``. The busy slots are counted by the claim's next statement: its snapshot is taken
+    after the lock was granted, so each claim sees every claim before it and guilds take
+    their turns exactly."""
     if now < float(row["blocked_until"]):
         return None
     tokens = _tokens(row, now, account)
     if tokens < 1.0 - _EPSILON:
         return None
-    busy = await tx.fetchrow(_BUSY, provider)
-    if busy is not None and int(busy["n"]) >= account.concurrency:
-        return None
     return tokens
+
+
+async def looks_full(tx: Tx, provider: str, now: float, account: AccountLimits) -> bool:
+    """Whether the account admits no job now, read without locking anything: a claim that
+    would find it so skips the account lock, which claims of every process take in turn.
+    Only a hint (another process may free a slot meanwhile); the claim decides under the lock."""
+    row = await tx.fetchrow(_ROW_AND_BUSY, provider, provider)
+    if row is None:
+        return False
+    return int(row["busy"]) >= account.concurrency or admits(row, now, account) is None
 
 
 async def spend(tx: Tx, provider: str, now: float, tokens: float, account: AccountLimits) -> None:

@@ -364,7 +364,10 @@ class JobEngine:
             lane.wake.clear()
             self._start_ready(lane)
             wanted = lane.claim_count()
-            if wanted > 0:
+            releases, lane.releases = lane.releases, []
+            if wanted <= 0 and self._shared is not None:
+                self._shared.release_apart(releases)
+            elif wanted > 0:
                 began = self.clock.monotonic()
                 try:
                     jobs = await self.repo.claim(
@@ -374,11 +377,14 @@ class JobEngine:
                         lease_seconds=self.config.lease_seconds,
                         limit=wanted,
                         account=lane.account,
+                        release=releases,
                     )
                 except Exception as err:
                     quiet = isinstance(err, DatabaseFault)  # it says what broke and what to do
                     log.error("claiming for %s failed: %s", lane.name, err, exc_info=not quiet)
                     jobs = []
+                    if self._shared is not None:
+                        self._shared.release_apart(releases)
                     await self._parking.park(self.config.safety_poll_seconds, lane.wake)
                 lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
                 lane.ready.extend(jobs)
@@ -440,7 +446,7 @@ class JobEngine:
         )
         lane.gate.running -= 1
         if self._shared is not None:
-            self._parking.spawn(self._shared.release(job_id), f"release-{job_id}")
+            self._shared.release(lane, job_id, claiming=not self._stopping)
         if not self._stopping:
             lane.freed.append(self.clock.monotonic())
             if len(lane.freed) > lane.gate.concurrency:
