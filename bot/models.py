@@ -194,6 +194,9 @@ class JobOrigin(Frozen):
     params: JobParams = JobParams()
     parent_output_id: int | None = None  # lineage: the output this job edits
     reply_to_message_id: int | None = None  # post the result as a reply to this message
+    #: The server's attachment upload limit in bytes (its boost level decides), as the front
+    #: end saw it; stored on the job for whichever process posts the result. None: unknown.
+    upload_limit: int | None = Field(default=None, gt=0)
 
 
 class NewJob(JobOrigin):
@@ -204,9 +207,6 @@ class NewJob(JobOrigin):
     references: tuple[NewReference, ...] = Field(default=(), max_length=MAX_REFERENCES)
     deadline_at: float | None = None  # epoch seconds; past it the job ends as expired
     route_reason: str | None = None  # why the job went to its provider (shown by Info)
-    #: The guild's attachment upload limit (bytes) when the job was queued, from its boost
-    #: tier; None: not known (the delivery assumes Discord's default).
-    upload_limit: int | None = Field(default=None, gt=0)
 
 
 class Job(Frozen):

@@ -162,6 +162,7 @@ class EditBase:
             reply_to_message_id=reply_to_message_id,
             images=refs,
             role_ids=who.role_ids,
+            upload_limit=who.upload_limit,
         )
         job = await self.engine.submit(request)
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)

@@ -35,6 +35,7 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     moderator: bool = False  # Manage Messages in the channel
     manage_guild: bool = False
+    upload_limit: int | None = None  # the server's attachment upload limit (bytes), if known
 
 
 @dataclass(frozen=True)

@@ -271,6 +271,7 @@ class Guild:
     members: dict[int, Member]
     channel_ids: list[int]
     created_at: str
+    premium_tier: int = 0  # server boost level, 0-3: 2 and 3 raise the upload limit
 
     @property
     def everyone(self) -> Role:
