@@ -1,12 +1,16 @@
 """The root of every error the application raises on purpose, and the refusals shared by
 every front end.
 
-Each error carries a message written for the person who asked for the work (what went wrong
-and what to do about it) plus a stable ``code``; some carry data as well (a job id, a limit).
-Front ends (the CLI, the Discord error handler) show ``user_message`` and never a traceback.
+Each error carries a message for the person who asked for the work (what went wrong and what
+to do about it) plus a stable ``code``; some carry data as well (a job id, a limit). The
+message is a catalog :class:`~bot.i18n.Text` that each front end words in its language, or,
+where no translation is needed, a plain string. Front ends (the CLI, the Discord error
+handler) show it and never a traceback.
 """
 
 from __future__ import annotations
+
+from bot.i18n import DEFAULT_LANGUAGE, Text, render
 
 
 class KontextError(Exception):
@@ -15,9 +19,18 @@ class KontextError(Exception):
     #: A short, stable machine-readable code (used in logs, storage and tests).
     code: str = "error"
 
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+    def __init__(self, message: Text | str) -> None:
+        self.text = message
+        super().__init__(self.user_message)
+
+    @property
+    def user_message(self) -> str:
+        """The message in the default language (the CLI, logs)."""
+        return render(self.text, DEFAULT_LANGUAGE)
+
+    def message_in(self, language: str) -> str:
+        """The message worded in ``language``."""
+        return render(self.text, language)
 
     def __str__(self) -> str:
         return self.user_message
