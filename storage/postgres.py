@@ -1,9 +1,10 @@
 """The PostgreSQL backend: a connection pool, for several bot processes or machines.
 
-Claims lock the job row with ``FOR UPDATE SKIP LOCKED`` so concurrent workers never take the
-same job, and each claimed job is its own short transaction. Guild running caps are checked
-after the claim's trigger has counted the job (under the guild's row lock), so two processes
-cannot both take a guild's last slot. Image bytes are stored in the database (``bytea``).
+Each claimed job is one statement (the ``kontext_claim`` function, migration 0007): claims of
+a provider take turns on its account row, a job is taken with a compare-and-set on its
+status, and guild running caps are checked after the claim's trigger has counted the job
+(under the guild's row lock), so two processes cannot both take a guild's last slot. Image
+bytes are stored in the database (``bytea``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,7 @@ from storage.base import (
 from storage.blobfiles import sha256_hex
 from storage.faults import postgres_fault
 from storage.queries import (
-    CLAIM_SET,
     DEFAULT_REFERENCE_RETENTION,
-    NEXT_JOB_OF_USER,
-    USER_LANES,
 )
 from storage.rows import Row
 from storage.sql import SqlRepository
@@ -46,37 +44,11 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x6B6F6E74657874  # any constant; serialises migrations across processes
 _OUR_TABLES = ["guild_settings", "jobs", "job_events", "outputs", "blobs", "queue_lanes"]
-_CANDIDATE_PAGE = 32
 _CLAIM_RETRIES = 20
 _CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-# The claim order of storage.sql.CANDIDATE_GUILDS, one page of lanes at a time with a flag
-# for whether each can run a job now. Paging the lanes themselves keeps the plan an ordered
-# walk of a few lanes whatever the planner's statistics say.
-_CANDIDATE_PAGE_SQL = f"""
-SELECT c.guild_id, (g.running < g.max_running AND (
-        SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.provider = ?
-            AND j.guild_id = c.guild_id AND (j.run_after IS NULL OR j.run_after <= ?)
-        LIMIT 1) IS NOT NULL) AS ready, {pgshared.BUSY_COUNT} AS busy
-FROM (
-    SELECT guild_id, last_served FROM queue_lanes
-    WHERE provider = ? AND queued > 0 ORDER BY last_served, guild_id LIMIT ? OFFSET ?
-) c JOIN guild_load g ON g.guild_id = c.guild_id
-ORDER BY c.last_served, c.guild_id
-"""  # noqa: S608 - composed from constants
-# The guild's next job in one statement (users in turn, each user's oldest runnable job),
-# claimed as it is picked. It waits for the picked job's row lock like the per-user walk's
-# fallback; when the job was taken meanwhile it returns nothing and the walk decides.
-_CLAIM_GUILD_NEXT = f"""
-{CLAIM_SET} WHERE status = 'queued' AND id = (
-    SELECT n.id FROM queue_user_lanes u CROSS JOIN LATERAL (
-        SELECT j.id FROM jobs j
-        WHERE j.status = 'queued' AND j.provider = u.provider AND j.guild_id = u.guild_id
-            AND j.user_id = u.user_id AND (j.run_after IS NULL OR j.run_after <= ?)
-        ORDER BY j.id LIMIT 1) n
-    WHERE u.provider = ? AND u.guild_id = ? AND u.queued > 0
-    ORDER BY u.last_served, u.user_id LIMIT 1)
-RETURNING *
-"""  # noqa: S608 - composed from constants
+#: One claim in one statement (migration 0007): the account row stays locked only while the
+#: server does the claim's work, never across round trips to this process.
+_CLAIM = "SELECT * FROM kontext_claim(?, ?, ?, ?, ?, ?, ?, ?::bigint[], ?)"
 
 
 @functools.lru_cache(maxsize=512)
@@ -84,14 +56,6 @@ def to_dollar_params(sql: str) -> str:
     """``?`` placeholders to PostgreSQL's ``$1, $2, ...`` (our SQL has no other ``?``)."""
     counter = iter(range(1, 10_000))
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
-
-
-class _GuildFull(Exception):
-    """A concurrent claim took the guild's last running slot first: try another guild."""
-
-    def __init__(self, guild_id: int) -> None:
-        super().__init__(guild_id)
-        self.guild_id = guild_id
 
 
 async def _no_reset(conn: Any) -> None:
@@ -290,40 +254,29 @@ class PostgresRepository(SqlRepository):
         release: Sequence[int] = (),
     ) -> list[Job]:
         claimed: list[Job] = []
-        full: set[int] = set()
-        retries = 0
         releasing = [int(job_id) for job_id in release]
         if limit < 1:
             for job_id in releasing:
                 await self.release_account(job_id)
             return claimed
-        if account is not None and not releasing:
-            async with self._session() as session:
-                if await pgshared.looks_full(session, provider, float(now), account):
-                    return claimed
-        freed = 0  # slots released here that no job claimed since has taken
+        limits: tuple[int | None, float | None, int | None] = (None, None, None)
+        if account is not None:
+            limits = (account.concurrency, account.rate_per_minute, account.burst)
+        retries = 0
         while len(claimed) < limit:
+            # Slots released by this batch's earlier claims and not taken since.
+            owed = 0 if releasing else max(0, len(release) - len(claimed))
             try:
-                async with self._transaction() as tx:
-                    job: Job | None = None
-                    tokens: float | None = None
-                    if account is not None:
-                        row = await pgshared.lock(tx, provider, float(now), account)
-                        tokens = pgshared.admits(row, float(now), account)
-                    released = await pgshared.release(tx, releasing)
-                    if account is None or tokens is not None:
-                        lease_until = float(now + lease_seconds)
-                        slots = None if account is None else account.concurrency
-                        job = await self._claim_one(
-                            tx, worker_id, provider, float(now), lease_until, full, slots
-                        )
-                    if job is not None and account is not None and tokens is not None:
-                        await pgshared.spend(tx, provider, float(now), tokens, account)
-                    if job is None and freed + released > 0:
-                        await tx.execute(pgshared.FREED_SIGNAL, provider)  # nobody took it here
-            except _GuildFull as err:
-                full.add(err.guild_id)
-                continue
+                row = await self._fetchrow(
+                    _CLAIM,
+                    provider,
+                    worker_id,
+                    float(now),
+                    float(now + lease_seconds),
+                    *limits,
+                    releasing,
+                    owed,
+                )
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 retries += 1
                 if retries > _CLAIM_RETRIES:
@@ -331,12 +284,10 @@ class PostgresRepository(SqlRepository):
                 log.debug("claim retried after a lock conflict")
                 continue
             releasing = []
-            freed += released
-            if job is None:
+            if row is None:
                 return claimed
-            freed = max(0, freed - 1)
-            claimed.append(job)
-        if freed > 0:
+            claimed.append(rows.job_from_row(row))
+        if len(release) > len(claimed):
             await self._execute(pgshared.FREED_SIGNAL, provider)
         return claimed
 
@@ -355,66 +306,3 @@ class PostgresRepository(SqlRepository):
         listener = pgshared.Listener(self.url, on_signal)
         await listener.start()
         return listener
-
-    async def _claim_one(
-        self,
-        tx: Tx,
-        worker_id: str,
-        provider: str,
-        now: float,
-        lease_until: float,
-        full: set[int],
-        slots: int | None,
-    ) -> Job | None:
-        """The next job in the fair order, claimed; ``None`` when none may start (``slots``:
-        the account's, which the provider's busy jobs must leave one of)."""
-        offset = 0
-        while True:
-            guilds = await tx.fetch(
-                _CANDIDATE_PAGE_SQL, provider, now, provider, provider, _CANDIDATE_PAGE, offset
-            )
-            if guilds and slots is not None and int(guilds[0]["busy"]) >= slots:
-                return None
-            for guild in guilds:
-                guild_id = guild["guild_id"]
-                if not guild["ready"] or guild_id in full:
-                    continue
-                claim = (worker_id, lease_until, now, now)
-                row = await tx.fetchrow(_CLAIM_GUILD_NEXT, *claim, now, provider, guild_id)
-                if row is None:
-                    row = await self._claim_of_users(tx, claim, provider, guild_id, now)
-                if row is None:
-                    continue
-                load = await tx.fetchrow(
-                    "SELECT running, max_running FROM guild_load WHERE guild_id = ?", guild_id
-                )
-                if load is not None and load["running"] > load["max_running"]:
-                    raise _GuildFull(guild_id)
-                return rows.job_from_row(row)
-            if len(guilds) < _CANDIDATE_PAGE:
-                return None
-            offset += _CANDIDATE_PAGE
-
-    async def _claim_of_users(
-        self, tx: Tx, claim: tuple[object, ...], provider: str, guild_id: int, now: float
-    ) -> Row | None:
-        """The guild's next job, user by user, skipping jobs other claims hold."""
-        for user in await tx.fetch(USER_LANES, provider, guild_id):
-            args = (provider, guild_id, user["user_id"], now)
-            picked = await tx.fetchrow(NEXT_JOB_OF_USER + self._LOCK_SKIP, *args)
-            if picked is None:
-                # SKIP LOCKED also passes over a queued job that a plain update holds for a
-                # moment (the front end storing its status message right after enqueue); the
-                # engine would then sleep until its safety poll. Wait for that lock instead.
-                # This transaction holds no lock yet, so it cannot deadlock; a job another
-                # claimer took is no longer queued when the lock is released, and is not
-                # returned.
-                picked = await tx.fetchrow(NEXT_JOB_OF_USER + " FOR UPDATE", *args)
-            if picked is None:
-                continue
-            row = await tx.fetchrow(
-                CLAIM_SET + " WHERE id = ? AND status = 'queued' RETURNING *", *claim, picked["id"]
-            )
-            if row is not None:
-                return row
-        return None
