@@ -154,6 +154,7 @@ async def open_app(
             creative=CreativeService(
                 repo, clock, catalog=capabilities, default_provider=settings.provider
             ),
+            refusals=delivery.modlog,
         )
         labels = {name: CAPABILITIES[name].label for name in names}
         ops = Operations(settings, repo, engine, labels, clock=clock)

@@ -125,7 +125,7 @@ class JobParams(Frozen):
     num_images: int = Field(default=1, ge=1, le=4)  # the batch size: images in one job
     style: str | None = None  # the style applied to the member's words (its name)
     request_prompt: str | None = None  # the member's own words, when a style changed them
-    ping: bool = False  # mention the requester when the result is posted
+    ping: bool = True  # mention (and so ping) the requester when the result is posted
     #: Where each resolved value came from ("option", "member", "server", "provider").
     origins: dict[str, str] = Field(default_factory=dict)
 
@@ -152,6 +152,8 @@ class GuildSettings(Frozen):
     iterate_policy: IteratePolicy = IteratePolicy.ANYONE
     #: Credits (as the providers report them) the whole server may spend per UTC day; 0: no cap.
     daily_credit_cap: float = Field(default=0.0, ge=0)
+    #: Where every finished, failed or refused request is logged for moderators; None: nowhere.
+    modlog_channel_id: int | None = None
 
     @classmethod
     def defaults(cls, guild_id: int) -> GuildSettings:

@@ -54,6 +54,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         provider="Your image service (where the server lets members choose)",
         guidance="How closely to follow the prompt (within the service's range)",
         safety_tolerance="1 is the strictest; never above the server's maximum",
+        ping="Ping you when your result is posted (off: mentioned without a ping)",
     )
     @app_commands.choices(aspect_ratio=RATIO_CHOICES, provider=PROVIDER_CHOICES)
     @app_commands.autocomplete(style=style_autocomplete)
@@ -66,6 +67,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         provider: app_commands.Choice[str] | None = None,
         guidance: app_commands.Range[float, 0, 20] | None = None,
         safety_tolerance: app_commands.Range[int, 1, 6] | None = None,
+        ping: bool | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         given: dict[str, object] = {
@@ -75,6 +77,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
             "provider": provider.value if provider else None,
             "guidance": guidance,
             "safety_tolerance": safety_tolerance,
+            "ping_when_done": ping,
         }
         changes = {k: v for k, v in given.items() if v is not None}
         who = requester(interaction)
@@ -230,6 +233,7 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
     default_guidance="Guidance when a member sets none (0 clears it: the service's default)",
     max_safety_tolerance="The loosest safety tolerance members may choose (1 is the strictest)",
     members_choose_provider="Let members choose the image service",
+    ping_when_done="Ping members when their result is posted (a member's preference wins)",
 )
 @app_commands.autocomplete(default_style=style_autocomplete)
 async def creative_settings(
@@ -240,6 +244,7 @@ async def creative_settings(
     default_guidance: app_commands.Range[float, 0, 20] | None = None,
     max_safety_tolerance: app_commands.Range[int, 1, 6] | None = None,
     members_choose_provider: bool | None = None,
+    ping_when_done: bool | None = None,
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     who = requester(interaction)
@@ -249,6 +254,7 @@ async def creative_settings(
         "max_count": max_count,
         "max_safety_tolerance": max_safety_tolerance,
         "members_choose_provider": members_choose_provider,
+        "ping_when_done": ping_when_done,
     }
     changes: dict[str, object] = {k: v for k, v in given.items() if v is not None}
     if default_style is not None:

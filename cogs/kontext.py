@@ -12,7 +12,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord import render
+from bot.discord import community_text, render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
 from bot.discord.mentions import NO_MENTIONS
@@ -90,7 +90,9 @@ async def settings(
     changes.update(_id_list_changes(current, "allowed_role_ids", allowed_role, clear=clear_roles))
     updated = await bot.edits.update_settings(who, changes)
     prefix = "Saved.\n" if changes else ""
-    await answer(interaction, prefix + render.settings_text(updated, bot.edits.default_provider))
+    shown = render.settings_text(updated, bot.edits.default_provider)
+    modlog = community_text.modlog_setting(updated.modlog_channel_id)
+    await answer(interaction, f"{prefix}{shown}\n{modlog}")
 
 
 def _id_list_changes(

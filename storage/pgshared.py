@@ -1,7 +1,7 @@
 """What processes sharing one PostgreSQL database coordinate through: provider accounts and
 notifications.
 
-Accounts: a claim (one statement, the ``kontext_claim`` function of migration 0007) first
+Accounts: a claim (one statement, the ``kontext_claim`` function of migration 0009) first
 locks the provider's ``provider_accounts`` row (so claims of one provider take turns across
 processes, which also keeps the fair order exact), frees the slots of the jobs the claiming
 process says the provider has finished with, counts the provider's jobs that hold a slot

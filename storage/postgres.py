@@ -1,6 +1,6 @@
 """The PostgreSQL backend: a connection pool, for several bot processes or machines.
 
-Each claimed job is one statement (the ``kontext_claim`` function, migration 0007): claims of
+Each claimed job is one statement (the ``kontext_claim`` function, migration 0009): claims of
 a provider take turns on its account row, a job is taken with a compare-and-set on its
 status, and guild running caps are checked after the claim's trigger has counted the job
 (under the guild's row lock), so two processes cannot both take a guild's last slot. Image
@@ -46,7 +46,7 @@ _MIGRATION_LOCK = 0x6B6F6E74657874  # any constant; serialises migrations across
 _OUR_TABLES = ["guild_settings", "jobs", "job_events", "outputs", "blobs", "queue_lanes"]
 _CLAIM_RETRIES = 20
 _CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-#: One claim in one statement (migration 0007): the account row stays locked only while the
+#: One claim in one statement (migration 0009): the account row stays locked only while the
 #: server does the claim's work, never across round trips to this process.
 _CLAIM = "SELECT * FROM kontext_claim(?, ?, ?, ?, ?, ?, ?, ?::bigint[], ?)"
 

@@ -84,17 +84,22 @@ def make_rule(text: str, *, is_regex: bool) -> BlockRule:
     return rule
 
 
-def blocked(prompt: str, rules: Iterable[BlockRule]) -> bool:
-    """Whether ``prompt`` matches any rule. A rule that runs out of time counts as a match:
-    a prompt is never let through because a check could not finish."""
+def matching_rule(prompt: str, rules: Iterable[BlockRule]) -> BlockRule | None:
+    """The first rule ``prompt`` matches, if any. A rule that runs out of time counts as a
+    match: a prompt is never let through because a check could not finish."""
     text = normalise(prompt)
     for rule in rules:
         try:
             if _compile(rule).search(text, timeout=MATCH_TIMEOUT) is not None:
-                return True
+                return rule
         except TimeoutError:
-            return True
-    return False
+            return rule
+    return None
+
+
+def blocked(prompt: str, rules: Iterable[BlockRule]) -> bool:
+    """Whether ``prompt`` matches any rule (see :func:`matching_rule`)."""
+    return matching_rule(prompt, rules) is not None
 
 
 def screen_prompt(prompt: str, rules: Iterable[BlockRule]) -> None:

@@ -7,7 +7,16 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from bot.models import AspectRatio, Frozen, GuildSettings, Job, JobParams, Output, OutputFormat
+from bot.models import (
+    AspectRatio,
+    Frozen,
+    GuildSettings,
+    Job,
+    JobKind,
+    JobParams,
+    Output,
+    OutputFormat,
+)
 
 MAX_BATCH = 4  # images per job (AIML API's num_images maximum)
 MAX_STYLE_NAME = 32
@@ -89,6 +98,18 @@ class BlockRule(Frozen):
     regex: bool = False
 
 
+class BlockedPrompt(Frozen):
+    """A request the server's blocklist refused, for the moderation log (``rule``: the entry
+    it matched; None when the blocklist changed before it could be named)."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    kind: JobKind
+    prompt: str
+    rule: BlockRule | None = None
+
+
 class CreativeSettings(Frozen):
     """A server's batch, style, preference and community settings."""
 
@@ -100,7 +121,8 @@ class CreativeSettings(Frozen):
     #: The loosest safety tolerance a member may ask for; None: the server's own setting.
     max_safety_tolerance: int | None = Field(default=None, ge=1, le=6)
     members_choose_provider: bool = False
-    ping_when_done: bool = False
+    #: Whether a result pings its requester when the member has no preference; None: on.
+    ping_when_done: bool | None = None
     tiers: tuple[Tier, ...] = Field(default=(), max_length=MAX_TIERS)
     blocklist: tuple[BlockRule, ...] = Field(default=(), max_length=MAX_BLOCK_RULES)
 

@@ -31,6 +31,9 @@ from .styles import NO_STYLE, apply_style, search_styles, style_name, suffix_sty
 
 T = TypeVar("T")
 
+#: Whether a result pings its requester when neither the member nor the server chose.
+PING_BY_DEFAULT = True
+
 
 class OptionRefused(KontextError):
     """An option the server does not allow; ``option`` names it."""
@@ -63,6 +66,13 @@ def _pick(option: T | None, member: T | None, server: T | None) -> tuple[T | Non
     if server is not None:
         return server, Origin.SERVER
     return None, Origin.PROVIDER
+
+
+def ping_when_done(prefs: MemberPrefs, creative: CreativeSettings) -> tuple[bool, Origin]:
+    """Whether a result pings its requester: the member's preference, else the server's
+    setting, else on."""
+    ping, origin = _pick(None, prefs.ping_when_done, creative.ping_when_done)
+    return (PING_BY_DEFAULT if ping is None else ping), origin
 
 
 def max_count(ctx: Context) -> int:
@@ -198,7 +208,7 @@ def resolve(options: RequestOptions, ctx: Context, *, remix_suffix: str | None =
             f"{MAX_PROMPT_LENGTH}. Shorten it and try again.",
             option="prompt",
         )
-    ping, ping_from = _pick(None, ctx.prefs.ping_when_done, ctx.creative.ping_when_done)
+    ping, ping_from = ping_when_done(ctx.prefs, ctx.creative)
     origins = {
         "provider": provider_from,
         "count": count_from,
@@ -218,7 +228,7 @@ def resolve(options: RequestOptions, ctx: Context, *, remix_suffix: str | None =
         num_images=count,
         style=style.name if style is not None else None,
         request_prompt=words if words != prompt else None,
-        ping=bool(ping),
+        ping=ping,
         origins={k: v.value for k, v in origins.items()},
     )
     return Resolved(
@@ -228,5 +238,5 @@ def resolve(options: RequestOptions, ctx: Context, *, remix_suffix: str | None =
         provider=provider,
         params=params,
         origins=origins,
-        ping_when_done=bool(ping),
+        ping_when_done=ping,
     )

@@ -43,7 +43,7 @@ from .models import (
     StyleList,
     Tier,
 )
-from .resolve import Context, OptionRefused, max_count, resolve
+from .resolve import Context, OptionRefused, max_count, ping_when_done, resolve
 from .styles import PRESETS, StyleError, check_style_name, search_styles, style_name
 
 PREF_FIELDS = frozenset(MemberPrefs.model_fields)
@@ -170,6 +170,12 @@ class CreativeService:
     # --- member preferences -------------------------------------------------------------------
     async def get_prefs(self, guild_id: int, user_id: int) -> MemberPrefs:
         return await self.repo.get_member_prefs(guild_id, user_id)
+
+    async def ping_for(self, guild_id: int, user_id: int) -> bool:
+        """Whether a result of this member's pings them here (preference > server > on)."""
+        prefs = await self.repo.get_member_prefs(guild_id, user_id)
+        ping, _origin = ping_when_done(prefs, await self.repo.get_creative_settings(guild_id))
+        return ping
 
     async def set_prefs(
         self,

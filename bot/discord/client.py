@@ -41,6 +41,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.gallery",  # Share and ⭐ reactions
     "cogs.batches",  # the pick buttons under a batch
     "cogs.creative",  # /kontext prefs; /kontext-admin style | blocklist | tier | creative
+    "cogs.community",  # /kontext-admin modlog
     "cogs.ops",  # operator alerts, /kontext-admin resume, /kontext forget-me, servers, gateway
     "cogs.shards",  # each gateway shard's state and latency in the logs and metrics
 )

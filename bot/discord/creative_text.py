@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from bot.creative.models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
 
+from . import community_text
 from .render import MESSAGE_LIMIT, escape_text, shorten
 
 _UNSET = "—"
@@ -20,6 +21,7 @@ PREF_NAMES: Mapping[str, str] = {
     "provider": "Image service",
     "guidance": "Guidance",
     "safety_tolerance": "Safety tolerance",
+    "ping_when_done": community_text.ping_name(),
 }
 
 
@@ -74,6 +76,7 @@ SETTING_NAMES: Mapping[str, str] = {
     "default_guidance": "Default guidance",
     "max_safety_tolerance": "Loosest safety tolerance members may choose",
     "members_choose_provider": "Members may choose the image service",
+    "ping_when_done": community_text.ping_name(),
 }
 
 
@@ -84,6 +87,8 @@ def creative_settings_text(settings: CreativeSettings, *, changed: bool = False)
         value = getattr(settings, key)
         if key == "max_safety_tolerance" and value is None:
             lines.append(f"{name}: the server's safety tolerance")
+        elif key == "ping_when_done":
+            lines.append(f"{name}: {community_text.ping_value(value is not False)}")
         else:
             lines.append(f"{name}: {_value(value)}")
     lines.append(f"Blocked words and patterns: {len(settings.blocklist)}")

@@ -33,13 +33,14 @@ from bot.clock import Clock
 from bot.edits import provider_and_model, result_seed
 from bot.errors import KontextError
 from bot.images import fit_for_upload
-from bot.jobs.events import JobEvent, ResultImage
+from bot.jobs.events import JobEvent, JobFailed, ResultImage
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
 from bot.providers.base import Capabilities
 from storage.base import Repository
 
 from . import render
 from .mentions import NO_MENTIONS, Mentions, mentions_for
+from .modlog import ModLog
 from .status import StatusBoard
 from .views import ButtonCatalog
 
@@ -84,6 +85,7 @@ class DiscordDelivery:
         self._client: discord.Client | None = None
         self.views = ButtonCatalog()
         self.board = StatusBoard(capabilities, self.views, clock)
+        self.modlog = ModLog(repo=repo, capabilities=capabilities)
         self._preparing = 0
         self._setup_done = asyncio.Condition()
         # A worker process: status messages are set up by a gateway process, so a job may be
@@ -95,6 +97,7 @@ class DiscordDelivery:
     def bind(self, client: discord.Client) -> None:
         self._client = client
         self.board.bind(client)
+        self.modlog.bind(client)
 
     @property
     def client(self) -> discord.Client:
@@ -104,6 +107,7 @@ class DiscordDelivery:
 
     async def close(self) -> None:
         await self.board.close()
+        await self.modlog.close()
 
     async def on_event(self, event: JobEvent) -> None:
         """The engine's event sink (see :class:`bot.discord.status.StatusBoard`)."""
@@ -112,6 +116,8 @@ class DiscordDelivery:
             if fresh is not None and fresh.status_message_id is not None:
                 event = event.model_copy(update={"job": fresh})
         await self.board.on_event(event)
+        if isinstance(event, JobFailed):
+            self.modlog.job_failed(event.job, event.reason)
 
     # --- before a job is queued -----------------------------------------------------------
 
@@ -292,6 +298,7 @@ class DiscordDelivery:
             notes.append(render.NOTE_THREAD_GONE)
             message = await self._send_result(job, parent, files, notes, picks)
         await self._record(job, message, posted, images)
+        self.modlog.job_finished(job, message)
 
     async def _parent_instead(
         self, job: Job, channel: discord.abc.Messageable, err: discord.HTTPException
@@ -365,7 +372,7 @@ class DiscordDelivery:
             caption,
             files,
             view=await self.result_view(job, picks=picks),
-            mentions=mentions_for(job.user_id),
+            mentions=_requester_mentions(job),
             nonce=job.delivery_nonce,
             reference=reference,
         )
@@ -441,10 +448,12 @@ class DiscordDelivery:
             notes.append(render.NOTE_NO_ATTACH_NO_DM)
             message = await self._send_result(job, channel, [], notes)
             await self._record(job, message, [], images)
+            self.modlog.job_finished(job, message)
             return
         await self._record(job, message, posted, images)
+        self.modlog.job_finished(job, message, by_dm=True)
         await channel.send(
-            render.sent_by_dm(job.user_id), allowed_mentions=mentions_for(job.user_id)
+            render.sent_by_dm(job.user_id), allowed_mentions=_requester_mentions(job)
         )
 
     async def _record(
@@ -477,6 +486,12 @@ class DiscordDelivery:
             now=self.clock.now(),
         )
         log.info("job %d delivered as message %d", job.id, message.id)
+
+
+def _requester_mentions(job: Job) -> Mentions:
+    """A result mentions its requester; it pings them only when they want it (the job's
+    ``ping``: their preference, else the server's setting, else on)."""
+    return mentions_for(job.user_id if job.params.ping else None)
 
 
 def _is_nsfw(channel: object) -> bool:

@@ -15,6 +15,8 @@ from typing import Final
 from bot.durations import format_duration
 from bot.edits import JobInfo, QueueSnapshot, UsageReport
 from bot.history import ChainStep, HistoryTree
+from bot.i18n import render as i18n_render
+from bot.i18n import t
 from bot.models import GuildSettings, Job, JobKind, JobParams, JobStatus, Output, RemixChannel
 from bot.ops.pauses import OperatorAlert
 
@@ -229,8 +231,13 @@ def _creative_lines(params: JobParams) -> list[str]:
     others = [
         f"{k.replace('_', ' ')}: {ORIGIN_WORDS.get(v, v)}"
         for k, v in origins.items()
-        if k not in values and k != "ping_when_done"  # results always mention the requester
+        if k not in values and k != "ping_when_done"  # shown with its value below
     ]
+    ping_from = origins.get("ping_when_done")
+    if ping_from is not None:
+        state = i18n_render(t("community.ping.on") if params.ping else t("community.ping.off"))
+        source = "default" if ping_from == "provider" else ORIGIN_WORDS.get(ping_from, ping_from)
+        others.append(f"{i18n_render(t('community.ping.name')).lower()}: {state} ({source})")
     if others:
         lines.append("**Where the rest came from:** " + ", ".join(others))
     return lines

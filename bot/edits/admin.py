@@ -149,3 +149,7 @@ class Admin(EditBase):
 
     async def set_gallery(self, who: Requester, channel_id: int | None) -> GuildSettings:
         return await self.update_settings(who, {"gallery_channel_id": channel_id})
+
+    async def set_modlog(self, who: Requester, channel_id: int | None) -> GuildSettings:
+        """Log finished, failed and blocked requests in ``channel_id`` (None: stop)."""
+        return await self.update_settings(who, {"modlog_channel_id": channel_id})

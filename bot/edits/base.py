@@ -10,6 +10,8 @@ from typing import Protocol
 
 from bot.access import check_can_request, check_same_server
 from bot.clock import Clock
+from bot.creative.community import PromptBlocked, matching_rule
+from bot.creative.models import BlockedPrompt
 from bot.creative.service import CreativeService
 from bot.errors import BadRequest
 from bot.jobs.errors import JobNotFound
@@ -50,6 +52,13 @@ def check_not_erased(job: Job) -> None:
         )
 
 
+class RefusalLog(Protocol):
+    """Where refused requests are reported for moderators (the moderation log). It must
+    return at once and never raise: the member's answer does not wait for it."""
+
+    def prompt_blocked(self, refusal: BlockedPrompt) -> None: ...
+
+
 class Engine(Protocol):
     """The part of the job engine the edit service uses."""
 
@@ -70,6 +79,8 @@ class EditBase:
     clock: Clock
     #: Styles, preferences and the server's creative settings: what a request resolves to.
     creative: CreativeService
+    #: Told about every prompt the blocklist refuses (None: nobody).
+    refusals: RefusalLog | None = None
 
     async def job(self, job_id: int) -> Job:
         job = await self.repo.get_job(job_id) if 0 < job_id <= MAX_ID else None
@@ -164,6 +175,29 @@ class EditBase:
             role_ids=who.role_ids,
             upload_limit=who.upload_limit,
         )
-        job = await self.engine.submit(request)
+        try:
+            job = await self.engine.submit(request)
+        except PromptBlocked:
+            try:
+                await self._report_blocked(request)
+            except Exception:  # the log is for moderators; the member's answer comes first
+                log.exception("could not report a blocked prompt in guild %d", who.guild_id)
+            raise
         log.info("job %d queued (%s) in guild %d", job.id, kind.value, who.guild_id)
         return job
+
+    async def _report_blocked(self, request: EditRequest) -> None:
+        """Tell the moderation log which request the blocklist refused, and by which rule."""
+        if self.refusals is None:
+            return
+        rules = (await self.repo.get_creative_settings(request.guild_id)).blocklist
+        self.refusals.prompt_blocked(
+            BlockedPrompt(
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                user_id=request.user_id,
+                kind=request.kind,
+                prompt=request.prompt,
+                rule=matching_rule(request.prompt, rules),
+            )
+        )

@@ -211,7 +211,9 @@ class CreatingJobs(EditBase):
             from_reference(ref, await self.kept_bytes(ref.content_hash))
             for ref in await self.repo.get_references(job_id)
         ]
-        params = original.params.model_copy(update={"seed": random_seed()})
+        # The new seed, and the pinging of whoever rerolls (their preference, not the author's).
+        ping = await self.creative.ping_for(who.guild_id, who.user_id)
+        params = original.params.model_copy(update={"seed": random_seed(), "ping": ping})
         return await self.submit(
             who,
             settings,

@@ -206,6 +206,7 @@ async def test_the_commands_people_type(kontext: Harness) -> None:
     assert sorted(admin) == [
         "blocklist",
         "creative",
+        "modlog",
         "remix",
         "resume",
         "settings",

@@ -93,6 +93,7 @@ async def test_every_command_is_guild_only_and_admin_needs_manage_server(
         "blocklist",
         "tier",
         "creative",
+        "modlog",
     }
     assert by_name["kontext"]["default_member_permissions"] is None
 
