@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from bot.errors import NotAllowed
+from bot.i18n import Text, t
 from bot.models import GuildSettings, IteratePolicy, Job
 
 
@@ -20,14 +21,10 @@ class OtherServer(NotAllowed):
     code = "other_server"
 
     def __init__(self, job_id: int, *, in_dm: bool = False) -> None:
-        hint = (
-            "Use it in that server's channels."
-            if in_dm
-            else "Use the buttons of a result posted on this server, or start a new edit with "
-            "/edit."
-        )
         super().__init__(
-            f"Job {job_id} belongs to another server, so it can't be used here. {hint}"
+            t("errors.access.other_server_dm", job_id=job_id)
+            if in_dm
+            else t("errors.access.other_server", job_id=job_id)
         )
         self.job_id = job_id
         self.in_dm = in_dm
@@ -50,35 +47,30 @@ def check_can_request(
     allowed_channels = set(settings.allowed_channel_ids)
     if allowed_channels and not ({channel_id, parent_channel_id} & allowed_channels):
         where = ", ".join(f"<#{c}>" for c in settings.allowed_channel_ids[:5])
-        raise NotAllowed(f"Kontext is not enabled in this channel. Use it in {where}.")
+        raise NotAllowed(t("errors.access.channel", channels=where))
     allowed_roles = set(settings.allowed_role_ids)
     if allowed_roles and not (set(role_ids) & allowed_roles):
-        raise NotAllowed(
-            "Kontext is limited to certain roles on this server, and you have none of them. "
-            "Ask a moderator if you should."
-        )
+        raise NotAllowed(t("errors.access.roles"))
 
 
 def check_can_iterate(settings: GuildSettings, job: Job, *, user_id: int, moderator: bool) -> None:
     """Reroll and Edit: anyone, or only the requester, depending on the guild's policy."""
     if settings.iterate_policy is IteratePolicy.ANYONE or moderator or user_id == job.user_id:
         return
-    raise NotAllowed(
-        f"Only <@{job.user_id}> can reroll or edit this result on this server. "
-        "Use /edit with the image to make your own version."
-    )
+    raise NotAllowed(t("errors.access.iterate", user_id=job.user_id))
 
 
-def check_can_manage(job: Job, *, user_id: int, moderator: bool, what: str) -> None:
-    """Delete and Cancel: the requester or a moderator (Manage Messages)."""
+def check_can_manage(job: Job, *, user_id: int, moderator: bool, what: Text) -> None:
+    """Delete and Cancel: the requester or a moderator (Manage Messages); ``what`` is the
+    action, worded (``t("errors.access.action.cancel")``)."""
     if moderator or user_id == job.user_id:
         return
-    raise NotAllowed(f"Only the person who asked for it or a moderator can {what}.")
+    raise NotAllowed(t("errors.access.manage", action=what))
 
 
 def check_can_configure(*, manage_guild: bool) -> None:
     if not manage_guild:
-        raise NotAllowed("Changing Kontext's settings needs the Manage Server permission.")
+        raise NotAllowed(t("errors.access.configure"))
 
 
 __all__ = [

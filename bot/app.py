@@ -29,6 +29,7 @@ from bot.discord.endpoints import point_discord_at
 from bot.discord.operator import OperatorAlerts, RateLimitCounter, shard_states
 from bot.edits import EditService
 from bot.errors import KontextError
+from bot.i18n import t
 from bot.jobs.engine import JobEngine
 from bot.jobs.limits import EngineConfig
 from bot.media import MediaFetcher
@@ -51,10 +52,7 @@ class ConfigurationError(KontextError):
     code = "configuration"
 
 
-LOGIN_REFUSED = (
-    "Discord refused DISCORD_TOKEN. Copy the bot's token again from the developer portal "
-    "(Bot → Reset Token) and set it."
-)
+LOGIN_REFUSED = t("errors.app.login_refused")
 
 
 class DiscordUnavailable(KontextError):
@@ -81,13 +79,19 @@ def configured_providers(settings: Settings) -> list[str]:
     names = [name for name in CAPABILITIES if settings.has_key(name)]
     if settings.provider not in CAPABILITIES:
         raise ConfigurationError(
-            f"KONTEXT_PROVIDER={settings.provider!r} is not a provider this bot knows; "
-            f"choose one of {', '.join(sorted(CAPABILITIES))}."
+            t(
+                "errors.app.unknown_provider",
+                name=repr(settings.provider),
+                known=", ".join(sorted(CAPABILITIES)),
+            )
         )
     if settings.provider not in names:
         raise ConfigurationError(
-            f"KONTEXT_PROVIDER is {settings.provider!r} but {key_setting(settings.provider)} "
-            "is not set. Set the key (or pick a provider whose key you have)."
+            t(
+                "errors.app.provider_without_key",
+                name=repr(settings.provider),
+                key_env=key_setting(settings.provider),
+            )
         )
     names.remove(settings.provider)
     return [settings.provider, *names]
@@ -190,7 +194,7 @@ async def register_commands(settings: Settings) -> int:
     log out; nothing else starts."""
     token = settings.discord_token
     if token is None:
-        raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+        raise ConfigurationError(t("errors.app.no_token"))
     async with open_app(settings, sync_commands="force", serve=False) as app:
         try:
             await app.bot.login(token.get_secret_value())  # runs setup_hook: the forced sync
@@ -208,15 +212,12 @@ async def run(settings: Settings, role: Role = "run") -> None:
     """``kontext-bot run`` (or ``gateway``, ``worker``): connect and serve until stopped."""
     token = settings.discord_token
     if token is None:
-        raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in without it.")
+        raise ConfigurationError(t("errors.app.no_token"))
     configured_providers(settings)  # no usable provider key: refuse before anything starts
     # Resolved once: a relative SQLite path would otherwise depend on the working folder.
     url = resolve_database_url(settings.database_url.get_secret_value())
     if role != "run" and not url.lower().startswith(("postgresql:", "postgres:")):
-        raise ConfigurationError(
-            f"kontext-bot {role} needs PostgreSQL: set KONTEXT_DATABASE_URL=postgresql://"
-            "user@host/dbname (SQLite serves only kontext-bot run)."
-        )
+        raise ConfigurationError(t("errors.app.needs_postgres", role=role))
     settings = settings.model_copy(update={"database_url": DatabaseUrl(url)})
     log.info("database %s", settings.database_url)  # shown with its password masked
     async with open_app(settings, role=role) as app:
@@ -243,15 +244,13 @@ async def run(settings: Settings, role: Role = "run") -> None:
         except discord.LoginFailure as err:
             raise DiscordUnavailable(LOGIN_REFUSED) from err
         except discord.PrivilegedIntentsRequired as err:
-            raise DiscordUnavailable(
-                "KONTEXT_MESSAGE_CONTENT=1 asks for the Message Content intent, which this "
-                "application does not have: enable it in the developer portal (Bot → Privileged "
-                "Gateway Intents) or unset KONTEXT_MESSAGE_CONTENT."
-            ) from err
+            raise DiscordUnavailable(t("errors.app.no_intent")) from err
         except (aiohttp.ClientError, OSError) as err:
             raise DiscordUnavailable(
-                f"Could not reach Discord at {settings.discord_api_base} "
-                f"({type(err).__name__}). Check the network, DISCORD_API_BASE and "
-                "DISCORD_GATEWAY_URL."
+                t(
+                    "errors.app.unreachable",
+                    url=settings.discord_api_base,
+                    error=type(err).__name__,
+                )
             ) from err
         await asyncio.gather(*stopping)

@@ -43,6 +43,7 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.generate import GeneratedImage, generate
+from bot.i18n import Text, t
 from bot.images import MAX_IMAGE_BYTES, image_too_large, prepare_image, to_reference
 from bot.media import MediaFetcher
 from bot.models import MAX_REFERENCES, AspectRatio, OutputFormat
@@ -212,10 +213,7 @@ def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
     configured = [s for s in statuses if s.key != "missing"]
     if not configured:
         raise CliRefused(
-            UsageError(
-                "No provider has a key. Set one of "
-                f"{', '.join(s.detail for s in statuses)} (see README)."
-            )
+            UsageError(t("errors.cli.no_key", keys=", ".join(s.detail for s in statuses)))
         )
     for status in configured:
         sys.stdout.write("\n".join(describe(status)) + "\n")
@@ -228,16 +226,16 @@ def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
 # -- edit / imagine ---------------------------------------------------------------------
 
 
-def _kind(mode: int) -> str:
+def _kind(mode: int) -> Text:
     if stat.S_ISDIR(mode):
-        return "a folder"
+        return t("errors.cli.kind.folder")
     if stat.S_ISFIFO(mode):
-        return "a named pipe"
+        return t("errors.cli.kind.pipe")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return t("errors.cli.kind.device")
     if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
+        return t("errors.cli.kind.socket")
+    return t("errors.cli.kind.other")
 
 
 def read_image_file(path: Path, cap: int = MAX_IMAGE_BYTES) -> bytes:
@@ -251,16 +249,22 @@ def read_image_file(path: Path, cap: int = MAX_IMAGE_BYTES) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
-        raise UsageError(f"{shown}: no such file. Check the path.") from None
+        raise UsageError(t("errors.cli.no_file", path=shown)) from None
     except OSError as err:
-        raise UsageError(f"{shown}: cannot read it ({err.strerror}).") from None
+        raise UsageError(t("errors.cli.unreadable", path=shown, error=str(err.strerror))) from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size > cap:
         os.close(fd)
         if info.st_size > cap and stat.S_ISREG(info.st_mode):
-            raise UsageError(f"{shown}: {image_too_large(info.st_size, cap).user_message}")
+            raise UsageError(
+                t(
+                    "errors.cli.file_refused",
+                    path=shown,
+                    why=image_too_large(info.st_size, cap).text,
+                )
+            )
         kind = _kind(info.st_mode)
-        raise UsageError(f"{shown} is {kind}, not an image file; give a regular image file.")
+        raise UsageError(t("errors.cli.not_a_file", path=shown, kind=kind))
     with os.fdopen(fd, "rb", buffering=0) as handle:
         chunks: list[bytes] = []
         left = cap + 1
@@ -272,20 +276,24 @@ def read_image_file(path: Path, cap: int = MAX_IMAGE_BYTES) -> bytes:
                 chunks.append(chunk)
                 left -= len(chunk)
         except OSError as err:
-            raise UsageError(f"{shown}: cannot read it ({err.strerror}).") from None
+            raise UsageError(
+                t("errors.cli.unreadable", path=shown, error=str(err.strerror))
+            ) from None
     return b"".join(chunks)
 
 
 async def _read_references(paths: Sequence[Path], max_side: int | None) -> list[ReferenceImage]:
     if len(paths) > MAX_REFERENCES:
-        raise UsageError(f"At most {MAX_REFERENCES} images per request; you gave {len(paths)}.")
+        raise UsageError(t("errors.cli.too_many_images", most=MAX_REFERENCES, count=len(paths)))
     references = []
     for path in paths:
         data = await asyncio.to_thread(read_image_file, path)
         try:
             prepared = await prepare_image(data, max_side=max_side)
         except KontextError as err:
-            raise UsageError(f"{escape_controls(str(path))}: {err.user_message}") from err
+            raise UsageError(
+                t("errors.cli.file_refused", path=escape_controls(str(path)), why=err.text)
+            ) from err
         references.append(to_reference(prepared))
     return references
 
@@ -305,7 +313,7 @@ def _build_request(args: argparse.Namespace, references: list[ReferenceImage]) -
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"Invalid {where}: {first['msg']}.") from None
+        raise UsageError(t("errors.cli.invalid", field=where, error=first["msg"])) from None
 
 
 def _prepare_out_dir(out_dir: Path) -> list[Path]:
@@ -329,14 +337,12 @@ def _prepare_out_dir(out_dir: Path) -> list[Path]:
             probe.flush()
     except OSError as err:
         _remove_empty(missing)
-        why = (
-            "it is not a folder"
+        why: Text | str = (
+            t("errors.cli.not_a_folder")
             if isinstance(err, (FileExistsError, NotADirectoryError))
             else (err.strerror or type(err).__name__)
         )
-        raise UsageError(
-            f"--out-dir {shown} cannot be written ({why}); choose a folder you can write to."
-        ) from None
+        raise UsageError(t("errors.cli.out_dir", path=shown, why=why)) from None
     return missing
 
 
@@ -384,7 +390,7 @@ async def _generate_async(args: argparse.Namespace, settings: Settings) -> list[
     if caps is None:
         raise CliRefused(
             UsageError(
-                f"Unknown provider {name!r}; choose one of {', '.join(sorted(CAPABILITIES))}."
+                t("errors.provider.unknown", name=repr(name), known=", ".join(sorted(CAPABILITIES)))
             )
         )
     try:

@@ -19,6 +19,7 @@ from typing import Any
 from bot.cli_base import EXIT_FAILURE, EXIT_OK, CliRefused, add_command
 from bot.config import Settings
 from bot.errors import KontextError
+from bot.i18n import t
 from bot.ops.backup import BackupError, backup_sqlite, restore_sqlite
 from storage import open_repository, redact_url, resolve_database_url
 
@@ -38,10 +39,7 @@ def _sqlite_paths(settings: Settings, command: str) -> tuple[Path, Path]:
     url = resolve_database_url(settings.database_url.get_secret_value())
     repo = open_repository(url)
     if not isinstance(repo, SqliteRepository):
-        raise OpsRefusal(
-            f"KONTEXT_DATABASE_URL is {redact_url(url)}, a PostgreSQL database: `{command}` "
-            "handles the embedded SQLite storage only. Use pg_dump / pg_restore (see README)."
-        )
+        raise OpsRefusal(t("errors.ops.sqlite_only", url=redact_url(url), command=command))
     return repo.path, repo.data_dir / "blobs"
 
 
@@ -98,7 +96,7 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
     if settings.http_port is None:
-        raise CliRefused(OpsRefusal("KONTEXT_HTTP_PORT is not set, so the bot serves no /healthz."))
+        raise CliRefused(OpsRefusal(t("errors.ops.no_port")))
     host = settings.http_host
     if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - bound to every address: ask loopback
         host = "127.0.0.1"
@@ -106,12 +104,17 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
     try:
         answer = httpx.get(url, timeout=5.0)
     except httpx.HTTPError as err:
-        raise HealthFailed(
-            f"{url} did not answer ({type(err).__name__}): is the bot running?"
-        ) from err
+        raise HealthFailed(t("errors.ops.no_answer", url=url, error=type(err).__name__)) from err
     sys.stdout.write(answer.text.strip() + "\n")
     if answer.status_code != 200:
-        raise HealthFailed(f"{url} answered {answer.status_code}: {', '.join(_down(answer))} down.")
+        raise HealthFailed(
+            t(
+                "errors.ops.unhealthy",
+                url=url,
+                status=answer.status_code,
+                down=", ".join(_down(answer)),
+            )
+        )
     return EXIT_OK
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bot.i18n import DEFAULT_LANGUAGE, render, t
+from bot.i18n import DEFAULT_LANGUAGE, Text, render, t
 
 
 def format_duration(
@@ -16,17 +16,25 @@ def format_duration(
     seconds and, past a minute, to whole minutes: "61 s" becomes "2 min", never less.
     The units are worded in ``language``.
     """
+    return render(duration_text(seconds, round_up=round_up), language)
+
+
+def duration_text(seconds: float | None, *, round_up: bool = False) -> Text:
+    """The duration of :func:`format_duration` as a :class:`Text`, worded when the message
+    around it is (so a refusal that embeds a wait speaks one language throughout)."""
     if seconds is None:
-        return render(t("duration.unknown"), language)
+        return t("duration.unknown")
     whole = max(1, math.ceil(seconds) if round_up else round(seconds))
     if whole < 60:
-        return render(t("duration.seconds", s=whole), language)
+        return t("duration.seconds", s=whole)
     minutes, secs = divmod(whole, 60)
     if round_up and secs:
         minutes, secs = minutes + 1, 0
     if minutes < 60:
-        key = "duration.minutes_seconds" if secs else "duration.minutes"
-        return render(t(key, m=minutes, s=secs), language)
+        if secs:
+            return t("duration.minutes_seconds", m=minutes, s=secs)
+        return t("duration.minutes", m=minutes)
     hours, minutes = divmod(minutes, 60)
-    key = "duration.hours_minutes" if minutes else "duration.hours"
-    return render(t(key, h=hours, m=minutes), language)
+    if minutes:
+        return t("duration.hours_minutes", h=hours, m=minutes)
+    return t("duration.hours", h=hours)

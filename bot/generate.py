@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from bot.clock import Clock, within
+from bot.i18n import t
 from bot.images import ImageRejected, prepare_image
 from bot.media import Downloader, DownloadFailed, DownloadRefused, result_problem
 from bot.providers.base import (
@@ -89,8 +90,11 @@ async def wait_for_result(
         if remaining <= 0:
             raise ProviderTimeout(
                 caps.name,
-                f"{caps.label} did not finish within {deadline_seconds:.0f} s. "
-                "Try again later, or choose another provider.",
+                t(
+                    "errors.provider.not_finished",
+                    provider=caps.label,
+                    seconds=f"{deadline_seconds:.0f}",
+                ),
                 detail=f"job {handle} still pending after {elapsed:.0f} s",
             )
         await clock.sleep(min(poll_delay(attempt, caps.min_poll_interval), remaining))
@@ -140,18 +144,21 @@ async def download(
                 # The media errors speak about links a person posted; say it of the result.
                 raise DownloadFailed(
                     err.reason,
-                    f"The result could not be downloaded from {label or provider}: "
-                    f"{result_problem(err)}. Try again.",
+                    t(
+                        "errors.download.result_failed",
+                        provider=label or provider,
+                        problem=result_problem(err),
+                    ),
                     status=err.status if isinstance(err, DownloadFailed) else None,
                 ) from err
         else:
-            raise UpstreamError(provider, "The provider returned an empty result. Try again.")
+            raise UpstreamError(provider, t("errors.provider.empty_result"))
         try:
             image = await prepare_image(data, max_bytes=max_bytes)
         except ImageRejected as err:
             raise UpstreamError(
                 provider,
-                "The provider returned something that is not a usable image. Try again.",
+                t("errors.provider.unusable_result"),
                 detail=f"result rejected: {err.reason}",
             ) from err
         return GeneratedImage(
@@ -194,8 +201,11 @@ async def generate(
     except TimeoutError:
         raise ProviderTimeout(
             caps.name,
-            f"{caps.label} did not finish within {deadline_seconds:g} s, so it was stopped. "
-            "Try again later, or choose another provider.",
+            t(
+                "errors.provider.deadline_passed",
+                provider=caps.label,
+                seconds=f"{deadline_seconds:g}",
+            ),
             detail="the overall deadline passed",
         ) from None
 

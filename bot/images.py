@@ -42,6 +42,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from pydantic import Field
 
 from bot.errors import KontextError
+from bot.i18n import Text, t
 from bot.models import Frozen
 from bot.providers.base import ReferenceImage
 
@@ -83,8 +84,6 @@ _TECHNICAL_INFO: Final = frozenset(
 )
 #: JPEG application segments that carry decoding data: JFIF, the ICC profile, Adobe colour.
 _TECHNICAL_JPEG_SEGMENTS: Final = frozenset({"APP0", "APP2", "APP14"})
-_ACCEPTED_HINT: Final = "Attach a PNG, JPEG or WebP image."
-
 # Reading a header runs Pillow's bomb check, which warns (or raises) through the process-wide
 # warnings filters. ``warnings.catch_warnings`` is not thread-safe, so header reads (cheap)
 # take turns; the decoding itself runs outside the lock.
@@ -97,7 +96,7 @@ class ImageRejected(KontextError):
 
     code = "bad_image"
 
-    def __init__(self, reason: str, user_message: str) -> None:
+    def __init__(self, reason: str, user_message: Text | str) -> None:
         super().__init__(user_message)
         self.reason = reason
 
@@ -123,8 +122,7 @@ def _mib(size: int) -> str:
 def image_too_large(size: int, max_bytes: int) -> ImageRejected:
     return ImageRejected(
         "too_large",
-        f"That image is {_mib(size)}; the limit is {_mib(max_bytes)}. "
-        "Use a smaller or more compressed image.",
+        t("errors.image.too_large", size=_mib(size), limit=_mib(max_bytes)),
     )
 
 
@@ -132,42 +130,44 @@ def _too_many_pixels(pixels: int, max_pixels: int) -> ImageRejected:
     if pixels <= 0:
         return ImageRejected(
             "too_many_pixels",
-            f"That image has too many pixels; the limit is {max_pixels / 1_000_000:g} "
-            "megapixels. Downscale it and try again.",
+            t("errors.image.too_many_pixels", limit=f"{max_pixels / 1_000_000:g}"),
         )
     return ImageRejected(
         "too_many_pixels",
-        f"That image is {pixels / 1_000_000:.1f} megapixels; the limit is "
-        f"{max_pixels / 1_000_000:g}. Downscale it and try again.",
+        t(
+            "errors.image.megapixels",
+            megapixels=f"{pixels / 1_000_000:.1f}",
+            limit=f"{max_pixels / 1_000_000:g}",
+        ),
     )
 
 
-def _describe_non_image(data: bytes) -> str:
+def _describe_non_image(data: bytes) -> Text:
     """A guess at what a non-image file is, so the refusal can name it."""
     head = data[:512]
     stripped = head.lstrip().lower()
     if head.startswith(b"%PDF"):
-        return "it looks like a PDF"
+        return t("errors.image.kind.pdf")
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
-            return "it looks like a HEIC photo; export it as JPEG"
+            return t("errors.image.kind.heic")
         if brand in (b"avif", b"avis"):
-            return "it looks like an AVIF image"
-        return "it looks like a video"
+            return t("errors.image.kind.avif")
+        return t("errors.image.kind.video")
     if stripped.startswith((b"<svg", b"<?xml")) and b"<svg" in stripped:
-        return "it looks like an SVG drawing, which I can't use"
+        return t("errors.image.kind.svg")
     if stripped.startswith((b"<!doctype html", b"<html")):
-        return "it looks like a web page"
+        return t("errors.image.kind.html")
     if head.startswith(b"PK\x03\x04"):
-        return "it looks like a ZIP archive"
+        return t("errors.image.kind.zip")
     try:  # incremental: a character cut at the end of ``head`` is not an error
         text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         text = "\x00"
     if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
-        return "it looks like text"
-    return "its contents aren't a known image format"
+        return t("errors.image.kind.text")
+    return t("errors.image.kind.unknown")
 
 
 # --------------------------------------------------------------------------- opening
@@ -176,7 +176,7 @@ def _describe_non_image(data: bytes) -> str:
 def _open_lazy(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Read the header only; refuse empty input, non-images and oversized headers."""
     if not data:
-        raise ImageRejected("empty", f"That file is empty. {_ACCEPTED_HINT}")
+        raise ImageRejected("empty", t("errors.image.empty"))
     try:
         with _open_lock, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -190,9 +190,7 @@ def _open_lazy(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
             # It starts like an image we read, so it was cut short or damaged.
             raise _decode_failure(err, cut_short=isinstance(err, UnidentifiedImageError)) from err
         what = _describe_non_image(data)
-        raise ImageRejected(
-            "not_an_image", f"That file isn't an image I can read ({what}). {_ACCEPTED_HINT}"
-        ) from err
+        raise ImageRejected("not_an_image", t("errors.image.not_an_image", what=what)) from err
 
 
 #: How the accepted formats begin (TIFF: either byte order; WebP is checked separately).
@@ -207,12 +205,9 @@ def _decode_failure(err: BaseException, *, cut_short: bool = False) -> ImageReje
     if cut_short or isinstance(err, EOFError) or "truncated" in str(err).lower():
         return ImageRejected(
             "truncated",
-            "That image file is incomplete (it was cut off). Save or download it again "
-            "and attach the complete file.",
+            t("errors.image.truncated"),
         )
-    return ImageRejected(
-        "corrupt", f"That image file is damaged and can't be decoded. {_ACCEPTED_HINT}"
-    )
+    return ImageRejected("corrupt", t("errors.image.corrupt"))
 
 
 def _load_first_frame(img: Image.Image) -> None:
@@ -221,9 +216,7 @@ def _load_first_frame(img: Image.Image) -> None:
         img.seek(0)
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageRejected(
-            "too_many_pixels", "That image unpacks to too many pixels. Use a smaller image."
-        ) from err
+        raise ImageRejected("too_many_pixels", t("errors.image.unpacks_too_large")) from err
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as err:
         raise _decode_failure(err) from err
 
@@ -282,7 +275,7 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
     except (ValueError, OSError) as err:  # e.g. a LAB TIFF Pillow cannot convert
         raise ImageRejected(
             "unsupported",
-            f"I can't convert that image's colours ({img.mode}). {_ACCEPTED_HINT}",
+            t("errors.image.colours", mode=img.mode),
         ) from err
 
 
@@ -435,9 +428,7 @@ def _shrink(img: Image.Image, max_bytes: int) -> tuple[bytes, str, tuple[int, in
         scale *= _DOWNSCALE_STEP
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         if max(size) < _MIN_SIDE:
-            raise ImageRejected(
-                "too_large", "I couldn't make that image small enough to upload. Try again."
-            )
+            raise ImageRejected("too_large", t("errors.image.cannot_shrink"))
         frame = img.resize(size, Image.Resampling.LANCZOS)
         if not alpha:
             encoded = _encode(frame, "JPEG", quality=_JPEG_STEPS[-1], optimize=True)

@@ -35,6 +35,7 @@ import httpx
 
 from bot.config import Settings
 from bot.errors import KontextError
+from bot.i18n import Text, t
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ DISCORD_CDN_HOSTS: Final = ("cdn.discordapp.com", "media.discordapp.net")
 MAX_REDIRECTS: Final = 5
 DEFAULT_MAX_BYTES: Final = 25 * 1024 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_ATTACH_HINT: Final = "Attach the image to your message instead."
 
 
 class DownloadRefused(KontextError):
@@ -50,7 +50,7 @@ class DownloadRefused(KontextError):
 
     code = "download_refused"
 
-    def __init__(self, reason: str, user_message: str) -> None:
+    def __init__(self, reason: str, user_message: Text | str) -> None:
         super().__init__(user_message)
         self.reason = reason
 
@@ -60,7 +60,7 @@ class DownloadFailed(KontextError):
 
     code = "download_failed"
 
-    def __init__(self, reason: str, user_message: str, *, status: int | None = None) -> None:
+    def __init__(self, reason: str, user_message: Text | str, *, status: int | None = None) -> None:
         super().__init__(user_message)
         self.reason = reason
         self.status = status
@@ -192,21 +192,21 @@ class MediaFetcher:
         try:
             parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as err:
-            raise DownloadRefused("bad_url", f"That isn't a valid link. {_ATTACH_HINT}") from err
+            raise DownloadRefused("bad_url", t("errors.download.bad_url")) from err
         if parsed.scheme not in ("http", "https"):
             raise DownloadRefused(
                 "bad_scheme",
-                f"I can only download web links (https), not {parsed.scheme or 'this'} links. "
-                f"{_ATTACH_HINT}",
+                t("errors.download.bad_scheme", scheme=parsed.scheme)
+                if parsed.scheme
+                else t("errors.download.no_scheme"),
             )
         host = _normalise_host(parsed.host)
         if not host:
-            raise DownloadRefused("bad_url", f"That link has no host name. {_ATTACH_HINT}")
+            raise DownloadRefused("bad_url", t("errors.download.no_host"))
         if not _matches(host, self._allowed):
             raise DownloadRefused(
                 "host_not_allowed",
-                f"I only download images from Discord and the image services I use, and "
-                f"{host} isn't one of them. {_ATTACH_HINT}",
+                t("errors.download.host_not_allowed", host=host),
             )
         trusted = _matches(host, self._trusted)
         literal = _ip(host)
@@ -215,7 +215,7 @@ class MediaFetcher:
         if parsed.scheme != "https" and not trusted:
             raise DownloadRefused(
                 "insecure_scheme",
-                f"That link uses plain http; I only download over https. {_ATTACH_HINT}",
+                t("errors.download.insecure_scheme"),
             )
         return parsed, trusted
 
@@ -223,8 +223,7 @@ class MediaFetcher:
     def _private(host: str) -> DownloadRefused:
         return DownloadRefused(
             "private_address",
-            f"That link points to a private network address ({host}), which I never download "
-            f"from. {_ATTACH_HINT}",
+            t("errors.download.private_address", host=host),
         )
 
     async def _check_addresses(self, url: httpx.URL) -> None:
@@ -239,7 +238,7 @@ class MediaFetcher:
         except (socket.gaierror, UnicodeError) as err:
             raise DownloadFailed(
                 "connection",
-                f"I couldn't find the server {host}. Check the link, or attach the image.",
+                t("errors.download.unknown_host", host=host),
             ) from err
         for *_, sockaddr in infos:
             addr = _ip(str(sockaddr[0]))
@@ -261,8 +260,7 @@ class MediaFetcher:
             log.info("download timed out: %s", safe_url(url))
             raise DownloadFailed(
                 "timeout",
-                f"The download took longer than {self._timeout:g} s and was stopped. "
-                "Try again, or attach the image directly.",
+                t("errors.download.timeout", seconds=f"{self._timeout:g}"),
             ) from err
 
     async def _fetch(self, url: str, cap: int) -> bytes:
@@ -278,7 +276,7 @@ class MediaFetcher:
             current = location
         raise DownloadRefused(
             "too_many_redirects",
-            f"That link redirected more than {MAX_REDIRECTS} times, so I gave up. {_ATTACH_HINT}",
+            t("errors.download.too_many_redirects", count=MAX_REDIRECTS),
         )
 
     async def _get(self, url: httpx.URL, cap: int) -> bytes | httpx.URL:
@@ -302,8 +300,7 @@ class MediaFetcher:
             log.info("download failed: %s: %s", safe_url(url), type(err).__name__)
             raise DownloadFailed(
                 "connection",
-                f"I couldn't download the image from {url.host}. Try again in a minute, or "
-                "attach the image directly.",
+                t("errors.download.connection", host=url.host),
             ) from err
 
 
@@ -311,9 +308,7 @@ def _redirect_target(url: httpx.URL, location: str) -> httpx.URL:
     try:
         return url.join(location)
     except httpx.InvalidURL as err:
-        raise DownloadRefused(
-            "bad_url", f"That link redirected to an invalid address. {_ATTACH_HINT}"
-        ) from err
+        raise DownloadRefused("bad_url", t("errors.download.bad_redirect")) from err
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> bytes:
@@ -328,53 +323,48 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
     return bytes(body)
 
 
-def _human_size(size: int) -> str:
+def _human_size(size: int) -> Text | str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.1f} MiB"
     if size >= 1024:
         return f"{size / 1024:.1f} KiB"
-    return f"{size} bytes"
+    return t("errors.download.bytes", count=size)
 
 
 def _too_large(cap: int) -> DownloadFailed:
     return DownloadFailed(
         "too_large",
-        f"That file is larger than {_human_size(cap)}, the most I download. Use a smaller image.",
+        t("errors.download.too_large", size=_human_size(cap)),
     )
 
 
 def _status_error(status: int, url: httpx.URL) -> DownloadFailed:
     log.info("download got HTTP %d: %s", status, safe_url(url))
     if status in (403, 404, 410):
-        message = (
-            f"The download failed (HTTP {status}): the link has expired or is gone. "
-            "Discord attachment links expire; post the image again."
-        )
+        message = t("errors.download.gone", status=status)
     elif status == 429:
-        message = f"The image host is rate limiting me (HTTP {status}). Try again in a minute."
+        message = t("errors.download.rate_limited", status=status)
     elif status >= 500:
-        message = f"The image host had an error (HTTP {status}). Try again in a minute."
+        message = t("errors.download.host_error", status=status)
     else:
-        message = (
-            f"The download failed (HTTP {status}). Check the link, or attach the image directly."
-        )
+        message = t("errors.download.http_status", status=status)
     return DownloadFailed("http_status", message, status=status)
 
 
 _RESULT_PROBLEMS: Final = {
-    "private_address": "its link points to a private network address, which is never fetched",
-    "too_large": "it is larger than the bot accepts",
-    "timeout": "the download took too long",
-    "connection": "the connection to its host failed",
+    "private_address": t("errors.download.result.private_address"),
+    "too_large": t("errors.download.result.too_large"),
+    "timeout": t("errors.download.result.timeout"),
+    "connection": t("errors.download.result.connection"),
 }
 
 
-def result_problem(err: DownloadRefused | DownloadFailed) -> str:
+def result_problem(err: DownloadRefused | DownloadFailed) -> Text:
     """Why a provider's result could not be fetched, worded for the requester (the errors'
     own messages speak about links a person posted)."""
     if isinstance(err, DownloadFailed) and err.status is not None:
-        return f"its link answered HTTP {err.status}"
-    return _RESULT_PROBLEMS.get(err.reason, "its link is not one the bot downloads from")
+        return t("errors.download.result.http_status", status=err.status)
+    return _RESULT_PROBLEMS.get(err.reason, t("errors.download.result.refused"))
 
 
 def worth_retrying(err: DownloadRefused | DownloadFailed) -> bool:

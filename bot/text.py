@@ -16,6 +16,7 @@ import unicodedata
 from typing import Final
 
 from bot.errors import BadRequest
+from bot.i18n import Text, t
 from bot.models import MAX_PROMPT_LENGTH
 
 #: Letters and symbols that render as nothing although Unicode does not class them as spaces
@@ -31,7 +32,7 @@ class PromptRefused(BadRequest):
 
     code = "bad_prompt"
 
-    def __init__(self, reason: str, user_message: str) -> None:
+    def __init__(self, reason: str, user_message: Text | str) -> None:
         super().__init__(user_message)
         self.reason = reason
 
@@ -53,12 +54,11 @@ def check_prompt(prompt: str) -> str:
         end -= 1
     cleaned = prompt[start:end]
     if not cleaned:
-        raise PromptRefused("empty", "The prompt is empty; say what to make or change.")
+        raise PromptRefused("empty", t("errors.prompt.empty"))
     if len(cleaned) > MAX_PROMPT_LENGTH:
         raise PromptRefused(
             "too_long",
-            f"The prompt is {len(cleaned)} characters long; the limit is {MAX_PROMPT_LENGTH}. "
-            "Shorten it and try again.",
+            t("errors.prompt.too_long", length=len(cleaned), limit=MAX_PROMPT_LENGTH),
         )
     return cleaned
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.i18n import t
 from bot.redact import redact_url, scrub_password
 from storage.base import (
     DatabaseFault,
@@ -57,19 +58,13 @@ def open_repository(url: str, *, data_dir: Path | None = None) -> Repository:
 
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
-            raise StorageError(
-                f"KONTEXT_DATABASE_URL {url!r} is not a SQLite URL this bot understands: use "
-                "sqlite:///relative/path.db or sqlite:////absolute/path.db."
-            )
+            raise StorageError(t("errors.storage.bad_sqlite_url", url=repr(url)))
         return SqliteRepository(Path(url[len(prefix) :]), data_dir=data_dir)
     if scheme in {"postgresql", "postgres"}:
         from storage.postgres import PostgresRepository
 
         return PostgresRepository(url)
-    raise StorageError(
-        f"KONTEXT_DATABASE_URL {redact_url(url)!r} names an unknown database: use "
-        "sqlite:///path/to/kontext.db or postgresql://user@host/dbname."
-    )
+    raise StorageError(t("errors.storage.unknown_database", url=repr(redact_url(url))))
 
 
 async def migrate(url: str) -> int:

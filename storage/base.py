@@ -16,6 +16,7 @@ from typing import Protocol
 
 from bot.creative.models import BatchItem, CreativeSettings, MemberPrefs, Style
 from bot.errors import KontextError
+from bot.i18n import Text, t
 from bot.models import (
     DataErased,
     Frozen,
@@ -55,27 +56,22 @@ class FaultKind(StrEnum):
     GONE = "gone"
 
 
-_FAULT_ADVICE = {
-    FaultKind.FULL: "Free some disk space (or raise the database's quota) and try again.",
-    FaultKind.READ_ONLY: "Make it writable again (file system, permissions, a read-only "
-    "replica) and restart the bot.",
-    FaultKind.LOCKED: "Another program holds it; try again in a moment, and run only one bot "
-    "per SQLite file (use PostgreSQL for several).",
-    FaultKind.GONE: "It was deleted, replaced or disconnected; restore it (or bring the "
-    "server back) and restart the bot.",
-}
-
-
 class DatabaseFault(StorageError):
     """The database stopped working under a running bot: full, read-only, locked or gone.
     The failed operation left nothing behind (its transaction was rolled back)."""
 
     code = "database_fault"
 
-    def __init__(self, kind: FaultKind, where: str, detail: str) -> None:
-        super().__init__(
-            f"The database at {where} is {kind.value}: {detail}. {_FAULT_ADVICE[kind]}"
-        )
+    def __init__(self, kind: FaultKind, where: str, detail: Text | str) -> None:
+        if kind is FaultKind.FULL:
+            message = t("errors.storage.full", where=where, detail=detail)
+        elif kind is FaultKind.READ_ONLY:
+            message = t("errors.storage.read_only", where=where, detail=detail)
+        elif kind is FaultKind.LOCKED:
+            message = t("errors.storage.locked", where=where, detail=detail)
+        else:
+            message = t("errors.storage.gone", where=where, detail=detail)
+        super().__init__(message)
         self.kind = kind
         self.where = where
 

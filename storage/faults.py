@@ -21,6 +21,7 @@ from typing import Final
 
 import asyncpg
 
+from bot.i18n import t
 from storage.base import DatabaseFault, FaultKind
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def sqlite_fault(err: sqlite3.Error, where: str) -> DatabaseFault | None:
     if not isinstance(code, int):
         return None
     if code == _SQLITE_READONLY_DBMOVED:
-        return DatabaseFault(FaultKind.GONE, where, "the file was moved or deleted")
+        return DatabaseFault(FaultKind.GONE, where, t("errors.storage.fault.moved"))
     kind = _SQLITE_KINDS.get(code & 0xFF)
     return None if kind is None else DatabaseFault(kind, where, str(err))
 
@@ -123,18 +124,18 @@ class FileIdentity:
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            what = "the file was deleted while the bot was running"
+            what = t("errors.storage.fault.deleted")
         except OSError as err:
-            what = f"the file cannot be checked ({err.strerror})"
+            what = t("errors.storage.fault.unchecked", error=str(err.strerror))
         else:
             if (info.st_dev, info.st_ino) == self._identity:
                 return
-            what = "the file was replaced by another while the bot was running"
+            what = t("errors.storage.fault.replaced")
         self._lost = DatabaseFault(FaultKind.GONE, str(self.path), what)
         log.error(
             "the SQLite database %s is gone (%s): no more work is taken; restore the file "
             "and restart the bot",
             self.path,
-            what,
+            str(what),
         )
         raise self._lost

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import asyncpg
 
+from bot.i18n import t
 from bot.models import Job
 from bot.redact import redact_url, scrub_password
 from storage import pgshared, rows, schema
@@ -111,8 +112,7 @@ class PostgresRepository(SqlRepository):
         except (*_CONNECT_ERRORS, ValueError) as err:  # ValueError: a malformed URL
             detail = scrub_password(str(err) or type(err).__name__, self.url)
             raise DatabaseUnusable(
-                f"Cannot connect to the PostgreSQL database {where} ({detail}). Check that the "
-                "server runs, the database exists and KONTEXT_DATABASE_URL is right."
+                t("errors.storage.pg_connect", where=where, detail=detail)
             ) from err
         try:
             await self._migrate(pool, where)
@@ -147,11 +147,7 @@ class PostgresRepository(SqlRepository):
                 )
                 if clash:
                     names = ", ".join(sorted(r["tablename"] for r in clash))
-                    raise DatabaseUnusable(
-                        f"The PostgreSQL database {where} has tables named like Kontext Bot's "
-                        f"({names}) but no Kontext Bot schema version, so they belong to "
-                        "something else. Point KONTEXT_DATABASE_URL at an empty database."
-                    )
+                    raise DatabaseUnusable(t("errors.storage.pg_foreign", where=where, names=names))
                 current = 0
             todo = schema.pending("postgres", current, where)
             if todo and current == 0:
@@ -172,7 +168,7 @@ class PostgresRepository(SqlRepository):
     # --- connections --------------------------------------------------------------------------
     def _connected_pool(self) -> Any:
         if self._pool is None:
-            raise StorageError("The database is not connected; call connect() first.")
+            raise StorageError(t("errors.storage.not_connected"))
         return self._pool
 
     def _session(self) -> AbstractAsyncContextManager[Tx]:
@@ -214,7 +210,7 @@ class PostgresRepository(SqlRepository):
             lost = True
         if lost:
             raise DatabaseFault(
-                FaultKind.GONE, redact_url(self.url), "the connection to the server was lost"
+                FaultKind.GONE, redact_url(self.url), t("errors.storage.fault.connection_lost")
             ) from err
 
     async def _lock_guild_queue(self, tx: Tx, guild_id: int) -> None:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from bot.i18n import t
 from storage.base import DatabaseTooNew
 
 VERSION_TABLE = "kontext_schema"
@@ -52,9 +53,6 @@ def pending(backend: str, current: int, where: str) -> list[Migration]:
     newest = len(migrations)
     if current > newest:
         raise DatabaseTooNew(
-            f"The database at {where} has schema version {current}, but this version of "
-            f"Kontext Bot only knows schema versions up to {newest}. It was written by a newer "
-            "Kontext Bot: upgrade Kontext Bot, or point KONTEXT_DATABASE_URL at another "
-            "database."
+            t("errors.storage.too_new", where=where, current=current, newest=newest)
         )
     return migrations[current:]

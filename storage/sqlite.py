@@ -25,6 +25,7 @@ from typing import Any, NoReturn, cast
 
 import aiosqlite
 
+from bot.i18n import Text, t
 from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
 from storage.base import (
@@ -219,7 +220,7 @@ class SqliteRepository(SqlRepository):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = await aiosqlite.connect(self.path, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
-            raise self._unusable(f"it cannot be opened ({err})") from err
+            raise self._unusable(t("errors.storage.why.cannot_open", error=str(err))) from err
         conn.row_factory = cast(Any, _dict_row)
         try:
             for pragma in _PRAGMAS:
@@ -230,9 +231,9 @@ class SqliteRepository(SqlRepository):
         except BaseException as err:
             await conn.close()
             if isinstance(err, sqlite3.OperationalError):
-                raise self._unusable(f"it cannot be opened or written ({err})") from err
+                raise self._unusable(t("errors.storage.why.cannot_write", error=str(err))) from err
             if isinstance(err, sqlite3.DatabaseError):
-                raise self._unusable(f"it is not a readable SQLite database ({err})") from err
+                raise self._unusable(t("errors.storage.why.not_sqlite", error=str(err))) from err
             raise
         self._conn = conn
         log.info("SQLite database %s ready", self.path)
@@ -250,12 +251,8 @@ class SqliteRepository(SqlRepository):
         row = await self._fetchrow("SELECT MAX(version) AS v FROM kontext_schema")
         return 0 if row is None or row["v"] is None else int(row["v"])
 
-    def _unusable(self, why: str) -> DatabaseUnusable:
-        return DatabaseUnusable(
-            f"The database file {self.path} cannot be used: {why}. If it is not Kontext Bot's "
-            "database, set KONTEXT_DATABASE_URL to another file (a new one is created); if it "
-            "is, restore it from a backup."
-        )
+    def _unusable(self, why: Text) -> DatabaseUnusable:
+        return DatabaseUnusable(t("errors.storage.sqlite_unusable", path=str(self.path), why=why))
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
         """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction, reading the
@@ -276,8 +273,7 @@ class SqliteRepository(SqlRepository):
                 current = 0 if row is None or row["v"] is None else int(row["v"])
             elif tables:
                 raise self._unusable(
-                    f"it holds other tables ({', '.join(sorted(tables)[:5])}) and no Kontext Bot "
-                    "schema version, so it belongs to something else"
+                    t("errors.storage.why.foreign", tables=", ".join(sorted(tables)[:5]))
                 )
             else:
                 current = 0
@@ -305,7 +301,7 @@ class SqliteRepository(SqlRepository):
     # --- connections --------------------------------------------------------------------------
     def _connection(self) -> aiosqlite.Connection:
         if self._conn is None:
-            raise StorageError("The database is not connected; call connect() first.")
+            raise StorageError(t("errors.storage.not_connected"))
         return self._conn
 
     @asynccontextmanager
@@ -402,7 +398,7 @@ class SqliteRepository(SqlRepository):
             if row is None:
                 assert limits is not None
                 await self._check_limits(tx, job, now, limits)
-                raise StorageError("The job was not queued; try again.")  # not reached
+                raise StorageError(t("errors.storage.not_queued"))  # not reached
             cap = None if limits is None else limits.max_guild_running
             if cap is not None and self._caps.get(job.guild_id) != cap:
                 await tx.execute(

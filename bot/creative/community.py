@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import regex
 
 from bot.errors import KontextError
+from bot.i18n import t
 
 from .models import MAX_BLOCK_RULE_LENGTH, BlockRule
 
@@ -56,31 +57,24 @@ def make_rule(text: str, *, is_regex: bool) -> BlockRule:
     """A validated rule, or :class:`BadRule` saying what is wrong."""
     pattern = text.strip()
     if not pattern:
-        raise BadRule("The blocked word or pattern is empty: give the text to block.")
+        raise BadRule(t("errors.blocklist.empty"))
     if len(pattern) > MAX_BLOCK_RULE_LENGTH:
         raise BadRule(
-            f"The rule is {len(pattern)} characters long; keep it to "
-            f"{MAX_BLOCK_RULE_LENGTH} or fewer."
+            t("errors.blocklist.too_long", length=len(pattern), limit=MAX_BLOCK_RULE_LENGTH)
         )
     if not is_regex and not normalise(pattern):
-        raise BadRule("The blocked word has no visible letters; give a real word.")
+        raise BadRule(t("errors.blocklist.invisible"))
     rule = BlockRule(pattern=pattern if is_regex else normalise(pattern), regex=is_regex)
     try:
         compiled = _compile(rule)
     except regex.error as err:
-        raise BadRule(
-            f"That is not a valid pattern ({err}). Check the brackets and escapes, or add it "
-            "as a plain word instead."
-        ) from err
+        raise BadRule(t("errors.blocklist.bad_pattern", error=str(err))) from err
     try:
         empty = compiled.search("", timeout=MATCH_TIMEOUT) is not None
     except TimeoutError:
         empty = True
     if empty:
-        raise BadRule(
-            "That pattern matches an empty prompt, so it would block everything. Make it "
-            "match at least one character."
-        )
+        raise BadRule(t("errors.blocklist.matches_empty"))
     return rule
 
 
@@ -105,8 +99,4 @@ def blocked(prompt: str, rules: Iterable[BlockRule]) -> bool:
 def screen_prompt(prompt: str, rules: Iterable[BlockRule]) -> None:
     """Raise :class:`PromptBlocked` when the server's blocklist forbids ``prompt``."""
     if blocked(prompt, rules):
-        raise PromptBlocked(
-            "This server does not allow some of the words in that prompt, so nothing was "
-            "queued. Rephrase it and try again, or ask a moderator if you think this is a "
-            "mistake."
-        )
+        raise PromptBlocked(t("errors.blocklist.blocked"))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.errors import KontextError
+from bot.i18n import Text, t
 from bot.models import MAX_PROMPT_LENGTH, GuildSettings, JobParams, OutputFormat
 from bot.providers.base import Capabilities
 from bot.providers.checks import check_knob
@@ -40,7 +41,7 @@ class OptionRefused(KontextError):
 
     code = "option_refused"
 
-    def __init__(self, user_message: str, *, option: str) -> None:
+    def __init__(self, user_message: Text | str, *, option: str) -> None:
         super().__init__(user_message)
         self.option = option
 
@@ -86,8 +87,7 @@ def _provider(options: RequestOptions, ctx: Context) -> tuple[str, Origin]:
     server = ctx.guild.provider or ctx.default_provider
     if options.provider is not None and options.provider != server and not allowed:
         raise OptionRefused(
-            "This server does not let members choose the image service; leave the provider "
-            "option out, or ask an admin to allow it.",
+            t("errors.creative.no_provider_choice"),
             option="provider",
         )
     name, origin = _pick(options.provider, ctx.prefs.provider if allowed else None, None)
@@ -98,9 +98,9 @@ def _provider(options: RequestOptions, ctx: Context) -> tuple[str, Origin]:
         if origin is not Origin.OPTION:
             name, origin = server, Origin.SERVER if ctx.guild.provider else Origin.PROVIDER
         if name not in ctx.catalog:
-            available = ", ".join(sorted(ctx.catalog)) or "none"
+            available = ", ".join(sorted(ctx.catalog)) or t("errors.creative.none")
             raise OptionRefused(
-                f"The image service '{name}' is not available here (available: {available}).",
+                t("errors.creative.provider_unavailable", name=name, available=available),
                 option="provider",
             )
     return name, origin
@@ -110,8 +110,7 @@ def _count(options: RequestOptions, ctx: Context) -> tuple[int, Origin]:
     most = max_count(ctx)
     if options.count is not None and not 1 <= options.count <= most:
         raise OptionRefused(
-            f"You can ask for 1 to {most} images at once on this server; you asked for "
-            f"{options.count}.",
+            t("errors.creative.count", most=most, count=options.count),
             option="count",
         )
     value, origin = _pick(options.count, ctx.prefs.count, ctx.creative.default_count)
@@ -126,9 +125,14 @@ def _style(options: RequestOptions, ctx: Context) -> tuple[Style | None, Origin]
         found = ctx.styles.get(wanted)
         if found is None:
             close = search_styles(wanted, [s for s in ctx.styles.values() if not s.builtin])[:3]
-            hint = f" Did you mean {', '.join(c.name for c in close)}?" if close else ""
             raise OptionRefused(
-                f"There is no style called `{wanted}` here.{hint} Pick one from the list.",
+                t(
+                    "errors.creative.no_style_suggest",
+                    name=wanted,
+                    names=", ".join(c.name for c in close),
+                )
+                if close
+                else t("errors.creative.no_style_pick", name=wanted),
                 option="style",
             )
         return found, Origin.OPTION
@@ -162,8 +166,7 @@ def _safety(options: RequestOptions, caps: Capabilities, ctx: Context) -> tuple[
     most = ctx.creative.safety_ceiling(ctx.guild)
     if options.safety_tolerance is not None and options.safety_tolerance > most:
         raise OptionRefused(
-            f"This server allows a safety tolerance of at most {most} (1 is the strictest); "
-            f"you asked for {options.safety_tolerance}.",
+            t("errors.creative.safety", most=most, asked=options.safety_tolerance),
             option="safety_tolerance",
         )
     value, origin = _pick(
@@ -199,13 +202,10 @@ def resolve(options: RequestOptions, ctx: Context, *, remix_suffix: str | None =
     if remix_suffix and remix_suffix.strip():
         prompt = apply_style(prompt, suffix_style(remix_suffix))
     if not prompt:
-        raise OptionRefused(
-            "The prompt is empty: write the change you want, or choose a style.", option="prompt"
-        )
+        raise OptionRefused(t("errors.creative.prompt_empty"), option="prompt")
     if len(prompt) > MAX_PROMPT_LENGTH:
         raise OptionRefused(
-            f"The prompt is {len(prompt)} characters long with the style; the limit is "
-            f"{MAX_PROMPT_LENGTH}. Shorten it and try again.",
+            t("errors.creative.prompt_too_long", length=len(prompt), limit=MAX_PROMPT_LENGTH),
             option="prompt",
         )
     ping, ping_from = ping_when_done(ctx.prefs, ctx.creative)

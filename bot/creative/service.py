@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.access import check_can_configure, check_can_iterate
 from bot.clock import Clock
+from bot.i18n import t
 from bot.jobs.batch import batch_report
 from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
@@ -79,7 +80,13 @@ M = TypeVar("M", bound=BaseModel)
 def _invalid(err: ValidationError, what: str) -> OptionRefused:
     first = err.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or what
-    return OptionRefused(f"The {what} `{field}` is not valid: {first['msg']}.", option=field)
+    if what == "preference":
+        message = t("errors.creative.invalid.preference", field=field, error=first["msg"])
+    elif what == "setting":
+        message = t("errors.creative.invalid.setting", field=field, error=first["msg"])
+    else:
+        message = t("errors.creative.invalid.tier", field=field, error=first["msg"])
+    return OptionRefused(message, option=field)
 
 
 def _validated(model: type[M], values: dict[str, Any], *, style_key: str, what: str) -> M:
@@ -128,44 +135,33 @@ class CreativeService:
         clean = check_style_name(name)
         text = prompt.strip()
         if not text:
-            raise StyleError("The style needs its prompt: the change it makes to an image.")
+            raise StyleError(t("errors.style.no_prompt"))
         if len(text) > MAX_STYLE_PROMPT:
             raise StyleError(
-                f"The style's prompt is {len(text)} characters long; keep it to {MAX_STYLE_PROMPT}."
+                t("errors.style.prompt_too_long", length=len(text), limit=MAX_STYLE_PROMPT)
             )
         if text.count("{prompt}") > 1:
-            raise StyleError("Use `{prompt}` at most once: it marks where the member's words go.")
+            raise StyleError(t("errors.style.prompt_twice"))
         creative = await self.repo.get_creative_settings(guild_id)
         if blocked(text, creative.blocklist):
-            raise StyleError(
-                "That prompt uses words this server blocks; a style cannot carry them."
-            )
+            raise StyleError(t("errors.style.blocked_words"))
         existing = await self.repo.list_guild_styles(guild_id)
         if len(existing) >= MAX_GUILD_STYLES:
-            raise StyleError(
-                f"This server already has {MAX_GUILD_STYLES} styles, the most it can keep. "
-                "Remove one first."
-            )
+            raise StyleError(t("errors.style.too_many", count=MAX_GUILD_STYLES))
         style = Style(name=clean, prompt=text)
         if not await self.repo.add_guild_style(
             guild_id, clean, text, created_by=by_user_id, now=self.clock.now()
         ):
-            raise StyleError(
-                f"This server already has a style called `{clean}`. Remove it first, or "
-                "choose another name."
-            )
+            raise StyleError(t("errors.style.exists", name=clean))
         return style
 
     async def remove_style(self, guild_id: int, name: str, *, manage_guild: bool) -> None:
         check_can_configure(manage_guild=manage_guild)
         clean = style_name(name)
         if clean in PRESETS:
-            raise StyleError(f"`{clean}` is a built-in style; built-in styles cannot be removed.")
+            raise StyleError(t("errors.style.built_in", name=clean))
         if not await self.repo.remove_guild_style(guild_id, clean):
-            raise StyleError(
-                f"This server has no style called `{clean}`. `/kontext-admin style list` "
-                "shows them."
-            )
+            raise StyleError(t("errors.style.no_such", name=clean))
 
     # --- member preferences -------------------------------------------------------------------
     async def get_prefs(self, guild_id: int, user_id: int) -> MemberPrefs:
@@ -192,7 +188,7 @@ class CreativeService:
         unknown = names - PREF_FIELDS
         if unknown:
             raise OptionRefused(
-                f"There is no preference called {', '.join(sorted(unknown))}.",
+                t("errors.creative.unknown_preference", names=", ".join(sorted(unknown))),
                 option=sorted(unknown)[0],
             )
         current = await self.repo.get_member_prefs(guild_id, user_id)
@@ -208,31 +204,34 @@ class CreativeService:
     def _check_prefs(self, prefs: MemberPrefs, changes: Mapping[str, object], ctx: Context) -> None:
         if prefs.count is not None and "count" in changes and prefs.count > max_count(ctx):
             raise OptionRefused(
-                f"This server lets you ask for at most {max_count(ctx)} images at once.",
+                t("errors.creative.count_pref", count=max_count(ctx)),
                 option="count",
             )
         if prefs.provider is not None and "provider" in changes:
             if not ctx.creative.members_choose_provider:
                 raise OptionRefused(
-                    "This server does not let members choose the image service.",
+                    t("errors.creative.no_provider_choice_pref"),
                     option="provider",
                 )
             if prefs.provider not in self.catalog:
-                available = ", ".join(sorted(self.catalog)) or "none"
+                available = ", ".join(sorted(self.catalog)) or t("errors.creative.none")
                 raise OptionRefused(
-                    f"The image service '{prefs.provider}' is not available here "
-                    f"(available: {available}).",
+                    t(
+                        "errors.creative.provider_unavailable",
+                        name=prefs.provider,
+                        available=available,
+                    ),
                     option="provider",
                 )
         most = ctx.creative.safety_ceiling(ctx.guild)
         if prefs.safety_tolerance is not None and prefs.safety_tolerance > most:
             raise OptionRefused(
-                f"This server allows a safety tolerance of at most {most} (1 is the strictest).",
+                t("errors.creative.safety_pref", most=most),
                 option="safety_tolerance",
             )
         if prefs.style is not None and prefs.style not in ctx.styles:
             raise OptionRefused(
-                f"There is no style called `{prefs.style}` here. Pick one from the list.",
+                t("errors.creative.no_style_pick", name=prefs.style),
                 option="style",
             )
         if prefs.guidance is not None and "guidance" in changes:
@@ -257,7 +256,7 @@ class CreativeService:
         unknown = set(changes) - SETTING_FIELDS
         if unknown:
             raise OptionRefused(
-                f"There is no setting called {', '.join(sorted(unknown))}.",
+                t("errors.creative.unknown_setting", names=", ".join(sorted(unknown))),
                 option=sorted(unknown)[0],
             )
         current = await self.repo.get_creative_settings(guild_id)
@@ -265,13 +264,16 @@ class CreativeService:
         settings = _validated(CreativeSettings, values, style_key="default_style", what="setting")
         if settings.default_count > settings.max_count:
             raise OptionRefused(
-                f"The default batch size ({settings.default_count}) cannot be above the "
-                f"maximum ({settings.max_count}).",
+                t(
+                    "errors.creative.default_above_max",
+                    default=settings.default_count,
+                    maximum=settings.max_count,
+                ),
                 option="default_count",
             )
         if settings.default_style and settings.default_style not in await self.styles(guild_id):
             raise OptionRefused(
-                f"There is no style called `{settings.default_style}` here.",
+                t("errors.creative.no_style", name=settings.default_style),
                 option="default_style",
             )
         await self.repo.save_creative_settings(settings, now=self.clock.now())
@@ -288,8 +290,7 @@ class CreativeService:
             return rule
         if len(current.blocklist) >= MAX_BLOCK_RULES:
             raise OptionRefused(
-                f"The blocklist already holds {MAX_BLOCK_RULES} rules; remove some first, "
-                "or combine words into one pattern.",
+                t("errors.creative.blocklist_full", count=MAX_BLOCK_RULES),
                 option="blocklist",
             )
         await self._save(current, blocklist=(*current.blocklist, rule))
@@ -313,9 +314,7 @@ class CreativeService:
         A member with several tiered roles gets the most generous of each limit."""
         check_can_configure(manage_guild=manage_guild)
         if daily_quota is None and max_user_active is None:
-            raise OptionRefused(
-                "Give the role a daily quota, an active-job limit, or both.", option="tier"
-            )
+            raise OptionRefused(t("errors.creative.tier_empty"), option="tier")
         try:
             tier = Tier(role_id=role_id, daily_quota=daily_quota, max_user_active=max_user_active)
         except ValidationError as err:
@@ -324,7 +323,7 @@ class CreativeService:
         others = tuple(t for t in current.tiers if t.role_id != role_id)
         if len(others) >= MAX_TIERS:
             raise OptionRefused(
-                f"This server already has {MAX_TIERS} role tiers; remove one first.",
+                t("errors.creative.too_many_tiers", count=MAX_TIERS),
                 option="tier",
             )
         await self._save(current, tiers=(*others, tier))
@@ -423,7 +422,7 @@ class CreativeService:
     async def batch_report(self, job_id: int) -> BatchReport:
         job = await self.repo.get_job(job_id)
         if job is None:
-            raise JobNotFound(f"There is no job #{job_id}. Check the number and try again.")
+            raise JobNotFound(t("errors.job.not_found_check", job_id=job_id))
         return await batch_report(self.repo, job)
 
     async def pick(
@@ -434,10 +433,10 @@ class CreativeService:
         post alone as a new result. Picking an image already picked returns that pick."""
         job = await self.repo.get_job(job_id)
         if job is None:
-            raise JobNotFound(f"There is no job #{job_id}. Check the number and try again.")
+            raise JobNotFound(t("errors.job.not_found_check", job_id=job_id))
         if job.status is not JobStatus.DONE:
             raise OptionRefused(
-                "This batch has not finished yet; pick an image once it is posted.",
+                t("errors.creative.batch_running"),
                 option="number",
             )
         settings = await self.repo.get_guild_settings(job.guild_id)
@@ -445,15 +444,14 @@ class CreativeService:
         outputs = {o.number: o for o in await self.repo.outputs_for_job(job.id)}
         source = outputs.get(number)
         if source is None:
-            have = ", ".join(str(n) for n in sorted(outputs)) or "none"
+            have = ", ".join(str(n) for n in sorted(outputs)) or t("errors.creative.none")
             raise OptionRefused(
-                f"This batch has no image {number} (it has {have}). Choose one of those.",
+                t("errors.creative.no_such_image", number=number, have=have),
                 option="number",
             )
         if await self.repo.get_blob(source.content_hash) is None:
             raise OptionRefused(
-                f"Image {number} is no longer stored (older results are removed after a "
-                "while), so it cannot be posted again.",
+                t("errors.creative.image_expired", number=number),
                 option="number",
             )
         pick = NewJob(

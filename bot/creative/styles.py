@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 import regex
 
 from bot.errors import KontextError
+from bot.i18n import t
 
 from .models import MAX_STYLE_NAME, Style, StyleChoice
 
@@ -122,19 +123,17 @@ def check_style_name(text: str) -> str:
     """A valid new style name, or :class:`StyleError` saying what to change."""
     name = style_name(text)
     if not name:
-        raise StyleError("The style needs a name, e.g. `neon-noir`.")
+        raise StyleError(t("errors.style.no_name"))
     if len(name) > MAX_STYLE_NAME:
-        raise StyleError(
-            f"The style name is {len(name)} characters long; keep it to {MAX_STYLE_NAME}."
-        )
+        raise StyleError(t("errors.style.name_too_long", length=len(name), limit=MAX_STYLE_NAME))
     if not _NAME.match(name):
-        raise StyleError(
-            "A style name may hold letters, digits, hyphens and underscores only "
-            f"(you gave `{name}`)."
-        )
+        raise StyleError(t("errors.style.bad_name", name=name))
     if name in PRESETS or name in NO_STYLE:
-        what = "means no style" if name in NO_STYLE else "is a built-in style"
-        raise StyleError(f"`{name}` {what}. Choose another name for the server's own style.")
+        raise StyleError(
+            t("errors.style.name_means_none", name=name)
+            if name in NO_STYLE
+            else t("errors.style.name_built_in", name=name)
+        )
     return name
 
 
@@ -157,8 +156,11 @@ def apply_style(words: str, style: Style | None) -> str:
     if style.takes_words:
         if not words:
             raise StyleError(
-                f"The style `{style.name}` needs your words too ({style.description.lower()}): "
-                "write them in the prompt."
+                t(
+                    "errors.style.needs_words",
+                    name=style.name,
+                    description=style.description.lower(),
+                )
             )
         return text.replace("{prompt}", words)
     if not words:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.access import check_can_configure
 from bot.errors import BadRequest
+from bot.i18n import t
 from bot.jobs.routing import allowed_providers
 from bot.models import GuildSettings, Job, JobStatus, RemixChannel, UsageRow
 
@@ -106,7 +107,7 @@ class Admin(EditBase):
         provider = changes.get("provider")
         if provider is not None and provider not in self.capabilities:
             known = ", ".join(sorted(self.capabilities))
-            raise BadRequest(f"Unknown provider {provider!r}. This bot has: {known}.")
+            raise BadRequest(t("errors.edit.unknown_provider", name=repr(provider), known=known))
         if isinstance(changes.get("providers"), str):
             changes = {
                 **changes,
@@ -115,7 +116,7 @@ class Admin(EditBase):
         try:
             updated = GuildSettings.model_validate({**current.model_dump(), **changes})
         except ValueError as err:
-            raise BadRequest(f"Those settings are not valid: {err}") from err
+            raise BadRequest(t("errors.edit.bad_settings", error=str(err))) from err
         await self.repo.save_guild_settings(updated, now=self.clock.now())
         return updated
 
@@ -133,8 +134,7 @@ class Admin(EditBase):
         suffix = (style_suffix or "").strip() or None
         if suffix is not None and len(suffix) > MAX_STYLE_SUFFIX:
             raise BadRequest(
-                f"The style suffix is {len(suffix)} characters long; keep it under "
-                f"{MAX_STYLE_SUFFIX}."
+                t("errors.edit.suffix_too_long", length=len(suffix), limit=MAX_STYLE_SUFFIX)
             )
         channel = RemixChannel(guild_id=who.guild_id, channel_id=channel_id, style_suffix=suffix)
         await self.repo.add_remix_channel(channel, now=self.clock.now())

@@ -14,6 +14,7 @@ from bot.creative.community import PromptBlocked, matching_rule
 from bot.creative.models import BlockedPrompt
 from bot.creative.service import CreativeService
 from bot.errors import BadRequest
+from bot.i18n import t
 from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
 from bot.models import GuildSettings, Job, JobKind, JobParams, MessageRef, Output
@@ -45,11 +46,7 @@ class DataDeleted(ImageGone):
 def check_not_erased(job: Job) -> None:
     """Refuse to build on a job whose prompt and images were deleted."""
     if job.erased:
-        raise DataDeleted(
-            f"The prompt and images of job {job.id} were deleted (old data is removed after a "
-            "while, or its author erased their data), so it can no longer be redone, edited, "
-            "undone or shown in a history. Start a new edit with `/edit`."
-        )
+        raise DataDeleted(t("errors.edit.data_deleted", job_id=job.id))
 
 
 class RefusalLog(Protocol):
@@ -85,7 +82,7 @@ class EditBase:
     async def job(self, job_id: int) -> Job:
         job = await self.repo.get_job(job_id) if 0 < job_id <= MAX_ID else None
         if job is None:
-            raise JobNotFound(f"Job {job_id} no longer exists (it may have been purged).")
+            raise JobNotFound(t("errors.edit.job_gone", job_id=job_id))
         return job
 
     async def owned_job(self, who: Requester, job_id: int) -> Job:
@@ -99,10 +96,7 @@ class EditBase:
         output = await self.repo.get_output(output_id) if 0 < output_id <= MAX_ID else None
         job = await self.repo.get_job(output.job_id) if output is not None else None
         if output is None or job is None:
-            raise ImageGone(
-                "I no longer have that image (it was removed). Use a newer result, or use "
-                "`/edit` with the image."
-            )
+            raise ImageGone(t("errors.edit.image_removed"))
         check_same_server(job, guild_id=who.guild_id)
         return job, output
 
@@ -130,19 +124,13 @@ class EditBase:
         name = settings.provider or self.default_provider
         caps = self.capabilities.get(name)
         if caps is None:
-            raise BadRequest(
-                f"This server is set to use the provider {name!r}, which this bot does not "
-                "have. An admin can pick another one with `/kontext-admin settings`."
-            )
+            raise BadRequest(t("errors.edit.server_provider_missing", name=repr(name)))
         return caps
 
     async def kept_bytes(self, content_hash: str) -> bytes:
         data = await self.repo.get_blob(content_hash)
         if data is None:
-            raise ImageGone(
-                "The images of that job are no longer stored (they expire after a while). "
-                "Use `/edit` with the image again."
-            )
+            raise ImageGone(t("errors.edit.images_expired"))
         return data
 
     async def submit(

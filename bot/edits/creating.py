@@ -34,6 +34,7 @@ from bot.access import check_can_iterate, check_can_manage
 from bot.creative.models import Origin, PickResult, RequestOptions, Resolved
 from bot.creative.service import reply_number
 from bot.errors import BadRequest, KontextError, NotAllowed
+from bot.i18n import t
 from bot.jobs.requests import ReferenceInput
 from bot.models import (
     GuildSettings,
@@ -65,10 +66,7 @@ Fallback = Callable[[], Awaitable[bytes | None]]
 #: Where a provider the member chose comes from (otherwise the engine's routing decides).
 CHOSEN = frozenset({Origin.OPTION, Origin.MEMBER})
 
-NO_IMAGE = (
-    "That message has no image attachments. Pick a message with an image, or use `/edit` and "
-    "attach one."
-)
+NO_IMAGE = t("errors.edit.no_image")
 
 
 class CreatingJobs(EditBase):
@@ -81,7 +79,7 @@ class CreatingJobs(EditBase):
     ) -> Job:
         """``/edit`` and the "Edit image" menu: validate everything, then queue."""
         if not images:
-            raise BadRequest("Attach at least one image to edit (PNG, JPEG or WebP).")
+            raise BadRequest(t("errors.edit.attach_image"))
         return await self._start(who, prompt, images, options or RequestOptions())
 
     async def edit_message(
@@ -146,7 +144,7 @@ class CreatingJobs(EditBase):
     def _caps(self, resolved: Resolved) -> Capabilities:
         caps = self.capabilities.get(resolved.provider)
         if caps is None:  # the resolver only chooses configured providers
-            raise BadRequest(f"The provider {resolved.provider!r} is not configured here.")
+            raise BadRequest(t("errors.edit.provider_not_configured", name=repr(resolved.provider)))
         return caps
 
     async def _start(
@@ -156,10 +154,7 @@ class CreatingJobs(EditBase):
         settings, resolved = await self._resolve(who, prompt, options)
         caps = self._caps(resolved)
         if not images and not caps.text_to_image:
-            raise BadRequest(
-                f"{caps.label} cannot make an image from text alone. Use `/edit` with an image, "
-                "or ask an admin to switch provider in `/kontext-admin settings`."
-            )
+            raise BadRequest(t("errors.edit.no_text_to_image", provider=caps.label))
         check_count(caps, replied=0, attached=len(images))
         return await self._submit_resolved(
             who,
@@ -245,7 +240,7 @@ class CreatingJobs(EditBase):
             wanted = wanted.model_copy(update={"aspect_ratio": original.params.aspect_ratio})
         settings, resolved = await self._resolve(who, prompt, wanted)
         if chosen is None:
-            raise BadRequest(f"Job {job_id} has no stored output to edit.")
+            raise BadRequest(t("errors.edit.no_output", job_id=job_id))
         ref = from_output(chosen, await self.kept_bytes(chosen.content_hash))
         return await self._submit_resolved(
             who, settings, resolved, kind=JobKind.EDIT, refs=(ref,), parent_output_id=chosen.id
@@ -283,10 +278,7 @@ class CreatingJobs(EditBase):
         if data is None and fallback is not None:
             data = await fallback()
         if data is None:
-            raise ImageGone(
-                "The image of the message you replied to is gone (it is no longer kept and "
-                "the message has no attachment). Use `/edit` with the image instead."
-            )
+            raise ImageGone(t("errors.edit.replied_image_gone"))
         first = from_output(output, data)
         refs = (first, *await read_images(extra, caps, first_number=2))
         return await self._submit_resolved(
@@ -312,13 +304,13 @@ class CreatingJobs(EditBase):
         """A remix-channel post (``images`` are its own) or a reply to a member's image
         (``images`` are the replied-to message's, ``extra`` the reply's own)."""
         if remix.guild_id != who.guild_id:
-            raise BadRequest("That channel is not a remix channel of this server.")
+            raise BadRequest(t("errors.edit.not_remix_channel"))
         settings, resolved = await self._resolve(
             who, prompt, RequestOptions(), remix_suffix=remix.style_suffix
         )
         caps = self._caps(resolved)
         if not images:
-            raise BadRequest("That message has no image to remix. Reply to a message with one.")
+            raise BadRequest(t("errors.edit.nothing_to_remix"))
         check_count(caps, replied=len(images), attached=len(extra))
         refs = await read_images([*images, *extra], caps, first_number=1)
         return await self._submit_resolved(
@@ -345,7 +337,9 @@ class CreatingJobs(EditBase):
 
     async def cancel(self, who: Requester, job_id: int) -> Job:
         job = await self.owned_job(who, job_id)
-        check_can_manage(job, user_id=who.user_id, moderator=who.moderator, what="cancel it")
+        check_can_manage(
+            job, user_id=who.user_id, moderator=who.moderator, what=t("errors.access.action.cancel")
+        )
         return await self.engine.cancel(job_id, by_user_id=who.user_id, moderator=who.moderator)
 
     async def withdraw(self, job: Job) -> None:
@@ -361,9 +355,9 @@ class CreatingJobs(EditBase):
         job = await self.owned_job(who, job_id)
         ref = await self.message_ref(message_id)
         if ref is None or ref.job_id != job_id:
-            raise NotAllowed("That button does not belong to this message, so nothing was deleted.")
+            raise NotAllowed(t("errors.edit.wrong_button"))
         check_can_manage(
-            job, user_id=who.user_id, moderator=who.moderator, what="delete this result"
+            job, user_id=who.user_id, moderator=who.moderator, what=t("errors.access.action.delete")
         )
 
     async def forget_message(self, message_id: int) -> None:
@@ -379,8 +373,5 @@ def _numbered(outputs: Sequence[Output], prompt: str) -> tuple[Output | None, st
     number, rest = reply_number(prompt, max(by_number))
     have = ", ".join(str(n) for n in sorted(by_number))
     if number is None or number not in by_number:
-        raise BadRequest(
-            f"That result has {len(outputs)} images ({have}): say which one to edit by "
-            "starting with its number, e.g. `2: make it night`."
-        )
+        raise BadRequest(t("errors.edit.which_image", count=len(outputs), numbers=have))
     return by_number[number], rest

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import BadRequest
+from bot.i18n import t
 from bot.images import MAX_IMAGE_BYTES, ImageRejected, prepare_image
 from bot.jobs.requests import ReferenceInput, sniff_mime
 from bot.models import Job, JobKind, Output, Reference, ReferenceSource
@@ -89,8 +90,13 @@ async def read_images(
     for number, image in enumerate(images, first_number):
         if image.size > MAX_IMAGE_BYTES:
             raise BadRequest(
-                f"Image {number} ({image.filename}) is {image.size / 2**20:.1f} MiB; "
-                f"the limit is {MAX_IMAGE_BYTES // 2**20} MiB. Attach a smaller image."
+                t(
+                    "errors.edit.image_too_large",
+                    number=number,
+                    filename=image.filename,
+                    size=f"{image.size / 2**20:.1f}",
+                    limit=MAX_IMAGE_BYTES // 2**20,
+                )
             )
 
     async def one(number: int, image: ImageInput) -> ReferenceInput:
@@ -99,7 +105,13 @@ async def read_images(
             prepared = await prepare_image(data, max_side=caps.max_reference_side)
         except ImageRejected as err:
             raise ImageRejected(
-                err.reason, f"Image {number} ({image.filename}): {err.user_message}"
+                err.reason,
+                t(
+                    "errors.edit.image_rejected",
+                    number=number,
+                    filename=image.filename,
+                    why=err.text,
+                ),
             ) from err
         # A re-encoded image differs from the attachment: its link must not stand for it.
         origin = {"url": None if prepared.reencoded else image.url, "source": ATTACHMENT}
@@ -115,24 +127,27 @@ def check_count(caps: Capabilities, *, replied: int, attached: int) -> None:
     most = caps.max_references
     if replied + attached <= most:
         return
-    plural = "s" if most > 1 else ""
     if not replied:
         raise BadRequest(
-            f"{caps.label} takes at most {most} image{plural} per edit and you gave "
-            f"{attached}. Remove some, or ask an admin to switch provider in "
-            "`/kontext-admin settings`."
+            t("errors.edit.count.attached", provider=caps.label, count=most, attached=attached)
         )
-    if attached:
-        room = most - replied
-        detail = (
-            f"the image{'s' if replied > 1 else ''} you replied to ({replied}) plus "
-            f"{attached} attached; attach at most {room}"
-            if room > 0
-            else f"the {replied} images you replied to already fill that; attach none"
-        )
+    room = most - replied
+    words = {
+        "provider": caps.label,
+        "count": most,
+        "room": room,
+        "replied": replied,
+        "attached": attached,
+    }
+    if attached and room > 0 and replied == 1:
+        message = t("errors.edit.count.reply_plus", **words)
+    elif attached and room > 0:
+        message = t("errors.edit.count.replies_plus", **words)
+    elif attached:
+        message = t("errors.edit.count.replies_fill", **words)
     else:
-        detail = f"this message has {replied}; post fewer"
-    raise BadRequest(f"{caps.label} takes at most {most} image{plural} per edit: {detail}.")
+        message = t("errors.edit.count.message_has", **words)
+    raise BadRequest(message)
 
 
 def provider_label(capabilities: Mapping[str, Capabilities], name: str) -> str:

@@ -14,6 +14,7 @@ from bot import history
 from bot.access import check_can_iterate, check_same_server
 from bot.errors import BadRequest
 from bot.history import HistoryTree
+from bot.i18n import t
 from bot.models import Job, MessageKind, MessageRef, Output
 
 from .base import EditBase, ImageGone, check_not_erased
@@ -26,7 +27,7 @@ class NoHistory(BadRequest):
     code = "no_history"
 
 
-NOT_A_RESULT = "That message is not one of my results, so it has no edit history."
+NOT_A_RESULT = t("errors.edit.not_a_result")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Lineage(EditBase):
                 return ref.output_id
         outputs = await self.repo.outputs_for_job(job_id)
         if not outputs:
-            raise NoHistory(f"Job {job_id} has no stored output to show a history of.")
+            raise NoHistory(t("errors.edit.no_history_output", job_id=job_id))
         return outputs[0].id
 
     async def history(self, who: Requester, output_id: int) -> History:
@@ -93,7 +94,7 @@ class Lineage(EditBase):
         check_not_erased(job)
         tree = await history.load_tree(self.repo, output_id)
         if tree is None:
-            raise NoHistory("I have no history for that image (it may have been purged).")
+            raise NoHistory(t("errors.edit.no_history"))
         return History(tree=tree, sheet=await history.contact_sheet(tree))
 
     async def undo(self, who: Requester, job_id: int) -> UndoTarget:
@@ -103,16 +104,14 @@ class Lineage(EditBase):
         settings = await self.allowed(who)
         check_can_iterate(settings, job, user_id=who.user_id, moderator=who.moderator)
         if job.parent_output_id is None:
-            raise BadRequest("This is the first image of its chain: there is nothing to undo.")
+            raise BadRequest(t("errors.edit.nothing_to_undo"))
         output = await self.repo.get_output(job.parent_output_id)
         parent = await self.repo.get_job(output.job_id) if output is not None else None
         data = await self.repo.get_blob(output.content_hash) if output is not None else None
         if parent is not None:
             check_not_erased(parent)
         if output is None or parent is None or data is None:
-            raise ImageGone(
-                "The previous image of this chain is no longer kept, so I can't go back to it."
-            )
+            raise ImageGone(t("errors.edit.previous_gone"))
         lineage = await self.repo.lineage(output.id)
         return UndoTarget(job=parent, output=output, data=data, step=max(1, len(lineage)))
 
@@ -145,15 +144,12 @@ class Lineage(EditBase):
         output = await self.repo.get_output(ref.output_id) if ref and ref.output_id else None
         job = await self.repo.get_job(output.job_id) if output is not None else None
         if output is None or job is None:
-            raise NoHistory("That message is not one of my results, so it can't be shared.")
+            raise NoHistory(t("errors.edit.not_shareable"))
         check_same_server(job, guild_id=guild_id)
         gallery = await self.gallery_of(guild_id)
         if gallery is None:
-            raise NoHistory(
-                "This server has no gallery channel. An admin can set one with "
-                "`/kontext-admin remix gallery`."
-            )
+            raise NoHistory(t("errors.edit.no_gallery"))
         if output.nsfw:
-            raise NoHistory("Results flagged as NSFW are not shared to the gallery.")
+            raise NoHistory(t("errors.edit.nsfw_not_shared"))
         data = await self.repo.get_blob(output.content_hash)
         return SharedResult(job=job, output=output, data=data, gallery_channel_id=gallery)

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.clock import Clock, ManualClock, SystemClock
+from bot.i18n import t
 from bot.media import Downloader
 from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
 from bot.providers.base import Provider
@@ -271,23 +272,18 @@ class JobEngine:
         """Cancel a job before delivery: the requester or a moderator only."""
         job = await self.repo.get_job(job_id)
         if job is None:
-            raise JobNotFound(f"There is no job #{job_id}. Check the number and try again.")
+            raise JobNotFound(t("errors.job.not_found_check", job_id=job_id))
         if not moderator and job.user_id != by_user_id:
-            raise NotAllowed(
-                "Only the person who asked for this edit, or a moderator, can cancel it."
-            )
+            raise NotAllowed(t("errors.job.cancel_not_owner"))
         if self._shared is not None:
             self._shared.cancelling(job_id)
         for _ in range(3):
             if job.status.terminal:
                 raise AlreadyFinished(
-                    f"Job #{job_id} has already finished ({job.status.value}); there is "
-                    "nothing to cancel."
+                    t("errors.job.finished", job_id=job_id, status=job.status.value)
                 )
             if job.status is JobStatus.DELIVERING:
-                raise AlreadyFinished(
-                    f"Job #{job_id} is already being posted, so it can no longer be cancelled."
-                )
+                raise AlreadyFinished(t("errors.job.posting", job_id=job_id))
             now = self.clock.now()
             who = "a moderator" if moderator and job.user_id != by_user_id else "the requester"
             cancelled = await self.repo.transition(
@@ -302,10 +298,10 @@ class JobEngine:
                 break
             latest = await self.repo.get_job(job_id)
             if latest is None:
-                raise JobNotFound(f"There is no job #{job_id}.")
+                raise JobNotFound(t("errors.job.not_found", job_id=job_id))
             job = latest
         else:
-            raise AlreadyFinished(f"Job #{job_id} is changing state; please try again.")
+            raise AlreadyFinished(t("errors.job.changing", job_id=job_id))
         tell = self._shared is None or self._shared.canceller_tells_provider(job)
         if job.provider_handle and job.status is JobStatus.RUNNING and tell:
             await cancel_at_provider(self._ctx, job.provider, job.provider_handle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import KontextError, NotAllowed
+from bot.i18n import Text
 from storage.base import LimitKind
 
 
@@ -11,7 +12,9 @@ class LimitReached(KontextError):
 
     code = "limit"
 
-    def __init__(self, user_message: str, *, limit: LimitKind, retry_in: float | None) -> None:
+    def __init__(
+        self, user_message: Text | str, *, limit: LimitKind, retry_in: float | None
+    ) -> None:
         super().__init__(user_message)
         self.limit = limit
         #: Seconds until the limit is expected to free up (``None``: unknown).

@@ -20,7 +20,8 @@ from pydantic import Field
 
 from bot.config import Settings
 from bot.creative.models import Tier
-from bot.durations import format_duration
+from bot.durations import duration_text
+from bot.i18n import t
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
 from storage.base import AccountLimits, EnqueueLimits, LimitExceeded, LimitKind, Repository
@@ -159,49 +160,56 @@ def limit_refusal(
     """Word a storage refusal: which limit, and when it frees up."""
     if err.limit is LimitKind.DAILY_QUOTA:
         wait = seconds_to_utc_midnight(now)
-        used = f"You have used your {err.maximum} edits for today in this server."
+        resets = duration_text(wait, round_up=True)
         if err.requested > 1 and err.current < err.maximum:
-            left = err.maximum - err.current
-            used = (
-                f"A batch of {err.requested} images counts as {err.requested} edits, and you "
-                f"have {left} of your {err.maximum} left today in this server: ask for fewer."
+            message = t(
+                "errors.limit.quota_batch",
+                requested=err.requested,
+                left=err.maximum - err.current,
+                maximum=err.maximum,
+                wait=resets,
             )
+        else:
+            message = t("errors.limit.quota", maximum=err.maximum, wait=resets)
         return LimitReached(
-            f"{used} The quota resets at 00:00 UTC, in {format_duration(wait, round_up=True)}.",
+            message,
             limit=err.limit,
             retry_in=wait,
         )
     if err.limit is LimitKind.USER_ACTIVE and err.requested > 1:
         free = max(0, err.maximum - err.current)
         return LimitReached(
-            f"A batch of {err.requested} images counts as {err.requested} edits, and you have "
-            f"{err.current} waiting or running here (the limit is {err.maximum}, so {free} "
-            "free). Ask for fewer images, or wait until yours have run.",
+            t(
+                "errors.limit.active_batch",
+                requested=err.requested,
+                current=err.current,
+                maximum=err.maximum,
+                free=free,
+            ),
             limit=err.limit,
             retry_in=user_frees_in,
         )
     if err.limit is LimitKind.USER_ACTIVE:
-        when = (
-            f"in about {format_duration(user_frees_in, round_up=True)}, when your oldest "
-            "running edit should finish"
-            if user_frees_in is not None
-            else "when one of your queued edits has run"
-        )
         return LimitReached(
-            f"You already have {err.current} edits waiting or running here (the limit is "
-            f"{err.maximum}). A place frees up {when}; you can also cancel one.",
+            t(
+                "errors.limit.active_in",
+                current=err.current,
+                maximum=err.maximum,
+                wait=duration_text(user_frees_in, round_up=True),
+            )
+            if user_frees_in is not None
+            else t("errors.limit.active", current=err.current, maximum=err.maximum),
             limit=err.limit,
             retry_in=user_frees_in,
         )
-    when = (
-        f"in about {format_duration(queue_frees_in, round_up=True)}, when the next queued "
-        "edit starts"
-        if queue_frees_in is not None
-        else "when the next queued edit starts"
-    )
     return LimitReached(
-        f"This server's queue is full ({err.maximum} edits waiting). A place frees up {when}; "
-        "please try again then.",
+        t(
+            "errors.limit.queue_in",
+            maximum=err.maximum,
+            wait=duration_text(queue_frees_in, round_up=True),
+        )
+        if queue_frees_in is not None
+        else t("errors.limit.queue", maximum=err.maximum),
         limit=err.limit,
         retry_in=queue_frees_in,
     )
@@ -245,9 +253,12 @@ async def check_daily_credits(repo: Repository, settings: GuildSettings, now: fl
     if spent >= cap:
         wait = seconds_to_utc_midnight(now)
         raise LimitReached(
-            f"This server has used its {cap:g} credits for today ({spent:g} spent). "
-            "New edits can start after 00:00 UTC, in "
-            f"{format_duration(wait, round_up=True)}; a server admin can raise the cap.",
+            t(
+                "errors.limit.credits",
+                cap=f"{cap:g}",
+                spent=f"{spent:g}",
+                wait=duration_text(wait, round_up=True),
+            ),
             limit=LimitKind.DAILY_CREDITS,
             retry_in=wait,
         )

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.durations import format_duration
+from bot.i18n import t
 from bot.models import GuildSettings, Job
 from bot.providers.base import GenerationRequest, Provider
 from bot.providers.errors import UnsupportedRequest
@@ -45,8 +46,11 @@ def allowed_providers(text: str, known: Collection[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UnknownProvider(
-            f"Unknown provider {unknown[0]!r}. This bot has: {', '.join(sorted(known))}. "
-            "List them separated by commas, the preferred one first."
+            t(
+                "errors.routing.unknown_provider",
+                name=repr(unknown[0]),
+                known=", ".join(sorted(known)),
+            )
         )
     return tuple(dict.fromkeys(names))
 
@@ -115,19 +119,18 @@ class Router:
             allowed = [n for n in settings.providers if n in self._providers]
             if not allowed:
                 raise UnknownProvider(
-                    f"None of this server's providers ({', '.join(settings.providers)}) is "
-                    f"available here (available: {', '.join(sorted(self._providers))}). "
-                    "Ask an admin to change this server's providers."
+                    t(
+                        "errors.routing.none_available",
+                        providers=", ".join(settings.providers),
+                        available=", ".join(sorted(self._providers)),
+                    )
                 )
             return await self.choose(allowed, check)
         name = pinned or default
         provider = self._providers.get(name)
         if provider is None:
             available = ", ".join(sorted(self._providers)) or "none"
-            raise UnknownProvider(
-                f"The provider '{name}' is not available here (available: {available}). "
-                "Pick another one, or ask an admin to change this server's provider."
-            )
+            raise UnknownProvider(t("errors.routing.not_available", name=name, available=available))
         check(provider)
         if request.provider:
             why = "you chose it"

@@ -375,7 +375,7 @@ async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | str | Non
             )
         except (DownloadRefused, DownloadFailed) as err:
             log.warning("job %d: download %d failed: %s", job.id, attempt, err.reason)
-            why = result_problem(err)
+            why = str(result_problem(err))
             if not worth_retrying(err):
                 return why
         except KontextError as err:

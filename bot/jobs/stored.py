@@ -8,6 +8,7 @@ import io
 import json
 
 from bot.errors import KontextError
+from bot.i18n import t
 from bot.models import Job, JobKind
 from bot.providers.base import Finished, GenerationRequest, OutputImage, ReferenceImage
 from storage.base import Repository
@@ -58,9 +59,7 @@ async def build_request(repo: Repository, job: Job) -> GenerationRequest:
         for ref in sorted(await repo.get_references(job.id), key=lambda r: r.position):
             data = await repo.get_blob(ref.content_hash)
             if data is None:
-                raise KontextError(
-                    "A reference image of this edit is no longer stored. Please ask again."
-                )
+                raise KontextError(t("errors.job.reference_gone"))
             width, height = ref.width, ref.height
             if width is None or height is None:
                 info = await asyncio.to_thread(_size_of, data)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import KontextError
+from bot.i18n import t
 from storage.blobfiles import BlobFiles
 
 DB_NAME = "kontext.db"
@@ -41,9 +42,9 @@ def backup_sqlite(db_path: Path, blob_root: Path, target: Path) -> BackupResult:
     """Copy the database at ``db_path`` and its image files under ``blob_root`` into the new
     folder ``target`` (``target/kontext.db``, ``target/blobs/``)."""
     if not db_path.is_file():
-        raise BackupError(f"There is no database at {db_path}: check KONTEXT_DATABASE_URL.")
+        raise BackupError(t("errors.ops.no_database", path=str(db_path)))
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise BackupError(f"{target} already exists and is not an empty folder; pick a new one.")
+        raise BackupError(t("errors.ops.target_exists", path=str(target)))
     target.mkdir(parents=True, exist_ok=True)
     copy = target / DB_NAME
     try:
@@ -67,7 +68,7 @@ def backup_sqlite(db_path: Path, blob_root: Path, target: Path) -> BackupResult:
         finally:
             source.close()
     except sqlite3.Error as err:
-        raise BackupError(f"Could not back up {db_path}: {err}.") from err
+        raise BackupError(t("errors.ops.backup_failed", path=str(db_path), error=str(err))) from err
     return BackupResult(database=copy, images=images, dropped=len(missing))
 
 
@@ -93,13 +94,10 @@ def restore_sqlite(backup: Path, db_path: Path, blob_root: Path) -> BackupResult
     exist) and its image files under ``blob_root``."""
     source_db = backup / DB_NAME
     if not source_db.is_file():
-        raise BackupError(f"{backup} is not a backup made by `kontext-bot backup` (no {DB_NAME}).")
+        raise BackupError(t("errors.ops.not_a_backup", path=str(backup), name=DB_NAME))
     for path in (db_path, db_path.with_name(db_path.name + "-wal")):
         if path.exists():
-            raise BackupError(
-                f"{path} exists. Stop the bot and move the current database away (or point "
-                "KONTEXT_DATABASE_URL at a new file) before restoring."
-            )
+            raise BackupError(t("errors.ops.restore_over", path=str(path)))
     try:
         source = sqlite3.connect(f"file:{source_db}?mode=ro", uri=True)
         try:
@@ -116,6 +114,8 @@ def restore_sqlite(backup: Path, db_path: Path, blob_root: Path) -> BackupResult
     except sqlite3.Error as err:
         with contextlib.suppress(OSError):
             db_path.unlink()
-        raise BackupError(f"{source_db} is not a readable Kontext Bot database ({err}).") from err
+        raise BackupError(
+            t("errors.ops.unreadable_backup", path=str(source_db), error=str(err))
+        ) from err
     images, missing = _copy_files(BlobFiles(backup / BLOBS), BlobFiles(blob_root), hashes)
     return BackupResult(database=db_path, images=images, dropped=len(missing))

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot.errors import KontextError
+from bot.i18n import t
 from bot.ops.metrics import CONTENT_TYPE, Metrics
 from bot.ops.pauses import PauseService
 from storage.base import Repository
@@ -117,9 +118,12 @@ class OpsServer:
         except OSError as err:
             await runner.cleanup()
             raise PortUnavailable(
-                f"Cannot serve /healthz and /metrics on {self.host}:{self.port} "
-                f"({err.strerror or err}): choose another KONTEXT_HTTP_PORT or "
-                "KONTEXT_HTTP_HOST, or unset KONTEXT_HTTP_PORT."
+                t(
+                    "errors.ops.port",
+                    host=self.host,
+                    port=self.port,
+                    error=str(err.strerror or err),
+                )
             ) from err
         self._runner = runner
         self.port = int(runner.addresses[0][1])

@@ -13,6 +13,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.i18n import t
 from bot.providers import aimlapi, bfl, fal, modelslab, replicate, wavespeed
 from bot.providers.base import Capabilities, Provider
 from bot.providers.errors import UnsupportedRequest
@@ -64,7 +65,7 @@ def build_provider(
         known = ", ".join(sorted(PROVIDERS))
         raise UnsupportedRequest(
             name,
-            f"Unknown provider {name!r}; choose one of {known}.",
+            t("errors.provider.unknown", name=repr(name), known=known),
             alternatives=sorted(PROVIDERS),
         )
     return factory(settings, client, clock, catalog=CAPABILITIES, policy=policy)

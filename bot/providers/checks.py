@@ -14,39 +14,62 @@ alternatives, which the request check uses too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import SecretStr
 
+from bot.i18n import Text, t
 from bot.models import MAX_REFERENCES
 from bot.providers.base import Capabilities, GenerationRequest
 from bot.providers.errors import AuthError, UnsupportedKnob, UnsupportedRequest
 
 
-def _join(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+def _join(items: Sequence[Text | str]) -> Text | str:
+    """``a``, ``a and b``, ``a, b and c``, worded in the message's language."""
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    head: Text | str = items[0]
+    for item in items[1:-1]:
+        head = t("errors.list.comma", first=head, then=item)
+    return t("errors.list.and", first=head, last=items[-1])
 
 
 def _others(
     caps: Capabilities,
     catalog: Mapping[str, Capabilities],
     can: Callable[[Capabilities], bool],
-    describe: Callable[[Capabilities], str],
-) -> tuple[list[str], list[str]]:
+    describe: Callable[[Capabilities], Text | str],
+) -> tuple[list[str], list[Text | str]]:
     names = [c.name for c in catalog.values() if c.name != caps.name and can(c)]
     texts = [describe(catalog[n]) for n in names]
     return names, texts
 
 
 def _refuse(
-    caps: Capabilities, problem: str, names: list[str], texts: list[str], tail: str
+    caps: Capabilities,
+    problem: Text,
+    names: list[str],
+    texts: list[Text | str],
+    tail: str,
+    **n: int,
 ) -> UnsupportedRequest:
+    """``problem``, then who can do it instead (``tail``: ``take``, ``make`` or ``do_it``)."""
     if texts:
-        message = f"{problem} {_join(texts)} can {tail}."
+        if tail == "take":
+            others = t("errors.provider.others.take", providers=_join(texts), **n)
+        elif tail == "make":
+            others = t("errors.provider.others.make", providers=_join(texts), **n)
+        else:
+            others = t("errors.provider.others.do_it", providers=_join(texts))
+    elif tail == "take":
+        others = t("errors.provider.nobody.take", **n)
+    elif tail == "make":
+        others = t("errors.provider.nobody.make", **n)
     else:
-        message = f"{problem} No configured provider can {tail}; change the request."
+        others = t("errors.provider.nobody.do_it")
+    message = t("errors.sentences", first=problem, second=others)
     return UnsupportedRequest(caps.name, message, alternatives=names)
 
 
@@ -62,29 +85,37 @@ def check_request(
     count = len(request.references)
     if count == 0 and not caps.text_to_image:
         names, texts = _others(caps, catalog, lambda c: c.text_to_image, lambda c: c.label)
-        where = f"use {_join(texts)}." if texts else "attach an image to edit."
         raise UnsupportedRequest(
             caps.name,
-            f"{caps.label} has no text-to-image model; {where}",
+            t("errors.provider.no_text_model_use", provider=caps.label, others=_join(texts))
+            if texts
+            else t("errors.provider.no_text_model", provider=caps.label),
             alternatives=names,
         )
     if 0 < count < caps.min_references:
         raise UnsupportedRequest(
-            caps.name, f"{caps.label} needs at least {caps.min_references} reference images."
+            caps.name,
+            t("errors.provider.min_references", provider=caps.label, count=caps.min_references),
         )
     if count > max_refs(caps):
         names, texts = _others(
             caps,
             catalog,
             lambda c: max_refs(c) >= count,
-            lambda c: f"{c.label} (up to {max_refs(c)})",
+            lambda c: t("errors.provider.up_to", provider=c.label, most=max_refs(c)),
         )
         raise _refuse(
             caps,
-            f"{caps.label} takes at most {max_refs(caps)} reference images; you gave {count}.",
+            t(
+                "errors.provider.max_references",
+                provider=caps.label,
+                most=max_refs(caps),
+                count=count,
+            ),
             names,
             texts,
-            f"take {count}",
+            "take",
+            count=count,
         )
     if request.num_images > caps.max_num_images:
         wanted = request.num_images
@@ -92,29 +123,43 @@ def check_request(
             caps,
             catalog,
             lambda c: c.max_num_images >= wanted,
-            lambda c: f"{c.label} (up to {c.max_num_images})",
+            lambda c: t("errors.provider.up_to", provider=c.label, most=c.max_num_images),
         )
-        one = "one image" if caps.max_num_images == 1 else f"{caps.max_num_images} images"
         raise _refuse(
             caps,
-            f"{caps.label} makes {one} per request; you asked for {wanted}.",
+            t(
+                "errors.provider.max_images",
+                provider=caps.label,
+                count=caps.max_num_images,
+                wanted=wanted,
+            ),
             names,
             texts,
-            f"make {wanted}",
+            "make",
+            count=wanted,
         )
     ratio = request.effective_aspect_ratio()
     if ratio not in caps.aspect_ratios:
         names, texts = _others(caps, catalog, lambda c: ratio in c.aspect_ratios, lambda c: c.label)
         raise _refuse(
-            caps, f"{caps.label} cannot make {ratio.value} images.", names, texts, "do it"
+            caps,
+            t("errors.provider.aspect_ratio", provider=caps.label, ratio=ratio.value),
+            names,
+            texts,
+            "do_it",
         )
     check_knob(caps, "output_format", request.output_format, catalog)
     if request.seed is not None and not caps.seed:
-        raise UnsupportedRequest(caps.name, f"{caps.label} does not take a seed; leave it out.")
+        raise UnsupportedRequest(caps.name, t("errors.provider.no_seed", provider=caps.label))
     if request.seed is not None and request.seed > caps.max_seed:
         raise UnsupportedRequest(
             caps.name,
-            f"{caps.label} takes seeds from 1 to {caps.max_seed}; you gave {request.seed}.",
+            t(
+                "errors.provider.seed_range",
+                provider=caps.label,
+                most=caps.max_seed,
+                seed=request.seed,
+            ),
         )
     if request.guidance is not None:
         check_knob(caps, "guidance", request.guidance, catalog)
@@ -137,20 +182,28 @@ def _knob_fits(caps: Capabilities, knob: str, value: object) -> bool:
     raise ValueError(f"unknown knob {knob!r}")
 
 
-def _knob_problem(caps: Capabilities, knob: str, value: object) -> str:
+def _knob_problem(caps: Capabilities, knob: str, value: object) -> Text:
     if knob == "guidance":
         if caps.guidance_range is None:
-            return f"{caps.label} does not take a guidance value; leave it out."
+            return t("errors.provider.no_guidance", provider=caps.label)
         low, high = caps.guidance_range
-        return f"{caps.label} takes guidance from {low:g} to {high:g}; you gave {value:g}."
-    if knob == "safety_tolerance":
-        return (
-            f"{caps.label} has no safety tolerance setting (it runs its own fixed safety "
-            "check); leave it out."
+        return t(
+            "errors.provider.guidance_range",
+            provider=caps.label,
+            low=f"{low:g}",
+            high=f"{high:g}",
+            value=f"{value:g}",
         )
+    if knob == "safety_tolerance":
+        return t("errors.provider.no_safety_tolerance", provider=caps.label)
     formats = _join(sorted(f.value for f in caps.output_formats))
     shown = getattr(value, "value", value)
-    return f"{caps.label} cannot return {str(shown).upper()} images; choose {formats}."
+    return t(
+        "errors.provider.output_format",
+        provider=caps.label,
+        format=str(shown).upper(),
+        formats=formats,
+    )
 
 
 def check_knob(
@@ -165,7 +218,8 @@ def check_knob(
     problem = _knob_problem(caps, knob, value)
     if names:
         labels = _join([catalog[n].label for n in names])
-        problem += f" {labels} can take it."
+        others = t("errors.provider.others.take_it", providers=labels)
+        problem = t("errors.sentences", first=problem, second=others)
     raise UnsupportedKnob(caps.name, problem, knob=knob, alternatives=names)
 
 
@@ -175,7 +229,6 @@ def require_key(caps: Capabilities, key_env: str, key: SecretStr | None) -> str:
     if not value:
         raise AuthError(
             caps.name,
-            f"{key_env} is not set, so {caps.label} cannot be used. "
-            "Set it in the environment or in .env.",
+            t("errors.provider.no_key", key_env=key_env, provider=caps.label),
         )
     return value

@@ -14,6 +14,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.i18n import t
 from bot.providers.base import (
     Capabilities,
     Finished,
@@ -82,7 +83,7 @@ class HttpProvider:
     async def poll(self, handle: str) -> Pending | Finished:
         raise ProviderError(
             self.CAPABILITIES.name,
-            f"{self.CAPABILITIES.label} answers at once; there is no job to poll.",
+            t("errors.provider.no_job_to_poll", provider=self.CAPABILITIES.label),
         )
 
     async def poll_get(self, url: str, headers: dict[str, str]) -> Any:
@@ -136,7 +137,7 @@ def finish(
     if not outputs:
         raise UpstreamError(
             provider.caps.name,
-            f"{provider.caps.label} finished without returning an image. Try again.",
+            t("errors.provider.no_image", provider=provider.caps.label),
             detail=detail,
         )
     return Finished(outputs=tuple(outputs), seed=seed, credits=credits, handle=handle)
@@ -148,9 +149,7 @@ def job_failed(provider: HttpProvider, message: str | None) -> ProviderError:
     again cannot change its outcome, so it must not look retryable)."""
     error = provider.http.failure(message)
     if isinstance(error, UpstreamError):
-        return ProviderError(
-            provider.caps.name, error.user_message, detail=error.detail, said=error.said
-        )
+        return ProviderError(provider.caps.name, error.text, detail=error.detail, said=error.said)
     return error
 
 

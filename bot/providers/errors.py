@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.errors import KontextError
+from bot.i18n import Text
 
 
 class ProviderError(KontextError):
@@ -19,7 +20,7 @@ class ProviderError(KontextError):
     def __init__(
         self,
         provider: str,
-        user_message: str,
+        user_message: Text | str,
         *,
         detail: str | None = None,
         said: str | None = None,
@@ -47,7 +48,9 @@ class UnsupportedRequest(ProviderError):
 
     code = "unsupported"
 
-    def __init__(self, provider: str, user_message: str, *, alternatives: Sequence[str] = ()):
+    def __init__(
+        self, provider: str, user_message: Text | str, *, alternatives: Sequence[str] = ()
+    ):
         super().__init__(provider, user_message)
         self.alternatives = tuple(alternatives)
 
@@ -59,7 +62,12 @@ class UnsupportedKnob(UnsupportedRequest):
     code = "unsupported_knob"
 
     def __init__(
-        self, provider: str, user_message: str, *, knob: str, alternatives: Sequence[str] = ()
+        self,
+        provider: str,
+        user_message: Text | str,
+        *,
+        knob: str,
+        alternatives: Sequence[str] = (),
     ) -> None:
         super().__init__(provider, user_message, alternatives=alternatives)
         self.knob = knob
@@ -90,7 +98,7 @@ class RateLimited(ProviderError):
     def __init__(
         self,
         provider: str,
-        user_message: str,
+        user_message: Text | str,
         *,
         retry_after: float | None = None,
         detail: str | None = None,

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from bot.i18n import t
 from bot.providers.aimlapi import INLINE_IMAGE_BYTES  # room for sync_mode's data: URIs
 from bot.providers.base import (
     Capabilities,
@@ -115,8 +116,7 @@ class FalHttp(ProviderHttp):
                 return self.credits(f"HTTP 403: {self.safe(said)}", self.safe(said))
             return AuthError(
                 self.name,
-                f"{self.label} has locked this account; see the fal.ai dashboard or contact "
-                "fal.ai support.",
+                t("errors.provider.fal_locked", provider=self.label),
                 detail=f"HTTP 403: {self.safe(said)}",
             )
         return super().status_error(response, body)
@@ -198,7 +198,7 @@ class FalProvider(HttpProvider):
         ):
             raise ProviderError(
                 self.caps.name,
-                f"This job's {self.caps.label} handle cannot be read, so it cannot be followed.",
+                t("errors.provider.bad_handle", provider=self.caps.label),
                 detail="bad handle",
             )
         return {k: str(v) for k, v in urls.items()}

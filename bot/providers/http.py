@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.clock import Clock, within
+from bot.i18n import Text, t
 from bot.providers.errors import (
     AuthError,
     BadAnswer,
@@ -345,7 +346,7 @@ class ProviderHttp:
         return self.bad_answer(
             f"over {max_bytes} bytes (HTTP {response.status_code}, {how})",
             call=call,
-            what="an answer too large to read",
+            what=t("errors.provider.answer.too_large"),
         )
 
     def decode(
@@ -361,16 +362,20 @@ class ProviderHttp:
                 f"HTTP {response.status_code}, {len(body)} bytes of "
                 f"{response.headers.get('content-type', 'unknown type')}",
                 call=call,
-                what="an answer that is not valid JSON",
+                what=t("errors.provider.answer.not_json"),
             ) from err
 
     def bad_answer(
-        self, why: str, *, call: Call = Call.SUBMIT, what: str = "an answer that could not be read"
+        self, why: str, *, call: Call = Call.SUBMIT, what: Text | None = None
     ) -> BadAnswer:
         """The typed failure for an answer that was refused or could not be read."""
         return BadAnswer(
             self.name,
-            f"{self.label} sent {what}, so it was not used. Try again in a few minutes.",
+            t(
+                "errors.provider.bad_answer",
+                provider=self.label,
+                what=what or t("errors.provider.answer.unreadable"),
+            ),
             detail=why,
             nothing_billed=call is Call.IDEMPOTENT,
         )
@@ -386,14 +391,11 @@ class ProviderHttp:
             kind = f"no complete answer within {self.policy.limit(call):g} s"
         if isinstance(err, httpx.TimeoutException | TimeoutError):
             if call is Call.SUBMIT and not never_sent:
-                message = (
-                    f"{self.label} did not answer in time; the request may still be running "
-                    "there, so it was not sent again. Try again later."
-                )
+                message = t("errors.provider.no_answer_sent", provider=self.label)
             else:
-                message = f"{self.label} did not answer in time. Try again in a few minutes."
+                message = t("errors.provider.no_answer", provider=self.label)
             return ProviderTimeout(self.name, message, detail=kind, nothing_billed=billed_nothing)
-        message = f"Could not reach {self.label} ({kind}). Check the network and try again."
+        message = t("errors.provider.unreachable", provider=self.label, kind=kind)
         return UpstreamError(self.name, message, detail=kind, nothing_billed=billed_nothing)
 
     def status_error(self, response: httpx.Response, body: bytes | None = None) -> ProviderError:
@@ -421,7 +423,12 @@ class ProviderHttp:
         if status in (401, 403):
             return self._error(
                 AuthError,
-                f"{self.label} refused the API key (HTTP {status}). Check {self.key_env}.",
+                t(
+                    "errors.provider.key_refused_status",
+                    provider=self.label,
+                    status=status,
+                    key_env=self.key_env,
+                ),
                 detail,
                 said,
             )
@@ -432,13 +439,13 @@ class ProviderHttp:
         if status in (408, 504):
             return self._error(
                 ProviderTimeout,
-                f"{self.label} timed out generating the image. Try again in a few minutes.",
+                t("errors.provider.timed_out", provider=self.label),
                 detail,
                 said,
             )
         return self._error(
             UpstreamError,
-            f"{self.label} had a problem (HTTP {status}). Try again in a few minutes.",
+            t("errors.provider.http_problem", provider=self.label, status=status),
             detail,
             said,
         )
@@ -458,7 +465,10 @@ class ProviderHttp:
         if _has(said, _AUTH_WORDS) and not _has(said, ("fetch",)):
             return AuthError(
                 self.name,
-                f"{self.label} refused the API key. Check {self.key_env}." + self._quote(said),
+                self._quote(
+                    t("errors.provider.key_refused", provider=self.label, key_env=self.key_env),
+                    said,
+                ),
                 detail=detail,
                 said=said or None,
             )
@@ -466,24 +476,27 @@ class ProviderHttp:
             return self.invalid(said, detail)
         return UpstreamError(
             self.name,
-            f"{self.label} could not make the image: {said or 'no reason given'}. "
-            "Try again in a few minutes.",
+            t("errors.provider.could_not_make", provider=self.label, said=said)
+            if said
+            else t("errors.provider.could_not_make_no_reason", provider=self.label),
             detail=detail,
             said=said or None,
         )
 
-    def _error(self, kind: type[E], message: str, detail: str | None, said: str) -> E:
+    def _error(self, kind: type[E], message: Text, detail: str | None, said: str) -> E:
         """A ``kind`` of error: our ``message``, then the provider's own words, if any."""
-        return kind(self.name, message + self._quote(said), detail=detail, said=said or None)
+        return kind(self.name, self._quote(message, said), detail=detail, said=said or None)
 
-    def _quote(self, said: str) -> str:
-        """The provider's own words after ours (already cleaned by :meth:`safe`)."""
-        return f' {self.label} said: "{said}"' if said else ""
+    def _quote(self, message: Text, said: str) -> Text:
+        """Our ``message``, then the provider's own words (already cleaned by :meth:`safe`)."""
+        if not said:
+            return message
+        return t("errors.provider.quoted", message=message, provider=self.label, said=said)
 
     def credits(self, detail: str | None, said: str = "") -> CreditsExhausted:
         return self._error(
             CreditsExhausted,
-            f"The {self.label} account is out of credits. Top it up, or choose another provider.",
+            t("errors.provider.credits", provider=self.label),
             detail,
             said,
         )
@@ -491,25 +504,27 @@ class ProviderHttp:
     def moderated(self, detail: str | None, said: str = "") -> Moderated:
         return self._error(
             Moderated,
-            f"{self.label}'s safety filter blocked this image. Change the prompt or the image.",
+            t("errors.provider.moderated", provider=self.label),
             detail,
             said,
         )
 
     def invalid(self, said: str, detail: str | None) -> InvalidInput:
-        reason = said or "the request was not accepted"
         return InvalidInput(
             self.name,
-            f"{self.label} refused the request: {reason}. Change the input and try again.",
+            t("errors.provider.invalid", provider=self.label, said=said)
+            if said
+            else t("errors.provider.invalid_no_reason", provider=self.label),
             detail=detail,
             said=said or None,
         )
 
     def rate_limited(self, said: str, retry_after: float | None, detail: str | None) -> RateLimited:
-        when = f" Try again in {retry_after:.0f} s." if retry_after else " Try again shortly."
         return RateLimited(
             self.name,
-            f"{self.label} is busy with this account's other requests.{when}",
+            t("errors.provider.busy_for", provider=self.label, seconds=f"{retry_after:.0f}")
+            if retry_after
+            else t("errors.provider.busy", provider=self.label),
             retry_after=retry_after,
             detail=detail or said or None,
             said=said or None,

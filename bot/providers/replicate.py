@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from bot.i18n import t
 from bot.models import OutputFormat
 from bot.providers.base import (
     Capabilities,
@@ -176,7 +177,7 @@ class ReplicateProvider(HttpProvider):
         if not url_on(handle, self.base_url, REPLICATE_DOMAINS):
             raise ProviderError(
                 self.caps.name,
-                f"This job's {self.caps.label} handle cannot be read, so it cannot be followed.",
+                t("errors.provider.bad_handle", provider=self.caps.label),
                 detail="bad handle",
             )
         return handle
@@ -203,7 +204,7 @@ class ReplicateProvider(HttpProvider):
         if status == "canceled":
             raise ProviderError(
                 self.caps.name,
-                f"The job was cancelled at {self.caps.label}. Ask again if you still want it.",
+                t("errors.provider.cancelled_there", provider=self.caps.label),
                 detail="canceled",
             )
         error = answer.get("error")

@@ -36,6 +36,7 @@ async def test_claimed_ahead_jobs_start_the_moment_a_slot_frees(harness: Harness
     two, engine = await _setup(harness)
     ids = [(await engine.submit(edit(f"job {g}", guild=g, user=g))).id for g in range(1, 6)]
     await engine.start()
+    await until_running(harness, ids[0])
     await until_running(harness, ids[1])
     # Two running at the provider, two more claimed ahead (the prefetch), one still queued.
     assert await _statuses(harness, ids) == [
