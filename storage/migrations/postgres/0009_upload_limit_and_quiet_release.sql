@@ -58,6 +58,8 @@ DECLARE
     v_picked BIGINT;
     v_claimed jobs%ROWTYPE;
     v_over BOOLEAN;
+    v_page INTEGER;
+    v_offset INTEGER := 0;
 BEGIN
     IF p_slots IS NOT NULL THEN
         SELECT * INTO v_account FROM provider_accounts WHERE provider = p_provider FOR UPDATE;
@@ -88,12 +90,20 @@ BEGIN
                     AND NOT EXISTS (SELECT 1 FROM provider_released r WHERE r.job_id = j.id)
                 ) < p_slots;
     END IF;
-    IF v_admitted THEN
+    -- The lanes are read a page at a time, so the plan stays an ordered walk of a few lanes
+    -- (the lanes index) whatever the planner's statistics say, never a sort of them all.
+    WHILE v_admitted LOOP
+        v_page := 0;
         FOR v_lane IN
-            SELECT l.guild_id FROM queue_lanes l JOIN guild_load g ON g.guild_id = l.guild_id
-            WHERE l.provider = p_provider AND l.queued > 0 AND g.running < g.max_running
-            ORDER BY l.last_served, l.guild_id
+            SELECT c.guild_id, g.running < g.max_running AS open FROM (
+                SELECT guild_id, last_served FROM queue_lanes
+                WHERE provider = p_provider AND queued > 0
+                ORDER BY last_served, guild_id LIMIT 32 OFFSET v_offset
+            ) c JOIN guild_load g ON g.guild_id = c.guild_id
+            ORDER BY c.last_served, c.guild_id
         LOOP
+            v_page := v_page + 1;
+            CONTINUE WHEN NOT v_lane.open;
             BEGIN
                 LOOP
                     SELECT n.id INTO v_picked FROM queue_user_lanes u CROSS JOIN LATERAL (
@@ -135,7 +145,9 @@ BEGIN
                 NULL;  -- undone up to this guild: try the next one
             END;
         END LOOP;
-    END IF;
+        EXIT WHEN v_page < 32;
+        v_offset := v_offset + 32;
+    END LOOP;
     IF v_released + p_owed > 0 THEN
         PERFORM pg_notify('kontext_jobs', 'freed:' || p_provider);
     END IF;
