@@ -175,7 +175,7 @@ async def _discord_checks(settings: Settings, http: Any) -> list[Any]:
             guild = settings.dev_guild_id
             scope = scope_of(app_id, guild)
             stored = await app.repo.command_digest(scope)
-            checks = [commands_check(stored, tree_digest(app.bot.tree, guild), scope=scope)]
+            checks = [commands_check(stored, await tree_digest(app.bot.tree, guild), scope=scope)]
             places: list[tuple[int, int, str]] = []
             for guild_id in await app.repo.guilds_with_data():
                 config = await app.edits.guild_settings(guild_id)

@@ -13,10 +13,12 @@ from discord.ext import commands
 
 from bot.edits import EditService, ImageInput, Requester
 from bot.errors import KontextError
+from bot.i18n import t
 from bot.models import Job
 
 from . import render
 from .delivery import DiscordDelivery, Placement
+from .language import reply_language
 from .mentions import NO_MENTIONS
 
 T = TypeVar("T")
@@ -51,6 +53,7 @@ def requester(interaction: discord.Interaction[Any]) -> Requester:
         moderator=bool(interaction.guild_id) and perms.manage_messages,
         manage_guild=bool(interaction.guild_id) and perms.manage_guild,
         upload_limit=interaction.filesize_limit or None,  # the server's, by its boost level
+        guild_locale=str(interaction.guild_locale) if interaction.guild_locale else None,
     )
 
 
@@ -77,6 +80,7 @@ def message_requester(message: discord.Message) -> Requester:
         moderator=moderator,
         manage_guild=manage_guild,
         upload_limit=message.guild.filesize_limit if message.guild else None,
+        guild_locale=str(message.guild.preferred_locale) if message.guild else None,
     )
 
 
@@ -109,8 +113,11 @@ def image_input(attachment: discord.Attachment, message_id: int | None = None) -
             return await attachment.read()
         except discord.HTTPException as err:
             raise AttachmentUnreadable(
-                f"I could not download {attachment.filename} from Discord ({err.status}). "
-                "Attach it again and retry."
+                t(
+                    "discord.error.attachment_unreadable",
+                    filename=attachment.filename,
+                    status=err.status,
+                )
             ) from err
 
     return ImageInput(
@@ -162,7 +169,9 @@ async def start_job(
         return job, await delivery.open_status(job, interaction)
 
     job, placement = await queue_and_show(delivery, edits, submit, show)
-    await answer(interaction, render.queued_text(job.id, placement.where, placement.notes))
+    language = await reply_language(interaction)
+    text = render.queued_text(job.id, placement.where, placement.notes, language=language)
+    await answer(interaction, text)
     return job
 
 

@@ -14,7 +14,7 @@ from bot.creative.community import PromptBlocked, matching_rule
 from bot.creative.models import BlockedPrompt
 from bot.creative.service import CreativeService
 from bot.errors import BadRequest
-from bot.i18n import t
+from bot.i18n import language_for, t
 from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
 from bot.models import GuildSettings, Job, JobKind, JobParams, MessageRef, Output
@@ -147,7 +147,10 @@ class EditBase:
         provider: str | None = None,
     ) -> Job:
         """Queue a job through the engine (which refuses limits, quotas and blocked
-        prompts); ``provider`` is the member's choice, else the server's."""
+        prompts); ``provider`` is the member's choice, else the server's. The job records the
+        language of its public messages: the server's pinned one, else its locale."""
+        language = language_for(settings.language, who.guild_locale)
+        params = params.model_copy(update={"language": language})
         request = EditRequest(
             guild_id=who.guild_id,
             channel_id=who.channel_id,

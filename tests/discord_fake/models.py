@@ -130,6 +130,8 @@ class User:
     username: str
     bot: bool = False
     global_name: str | None = None
+    #: The language of the member's Discord client: interactions carry it as ``locale``.
+    locale: str = "en-US"
 
     def to_dict(self) -> Json:
         data: Json = {
@@ -272,6 +274,9 @@ class Guild:
     channel_ids: list[int]
     created_at: str
     premium_tier: int = 0  # server boost level, 0-3: 2 and 3 raise the upload limit
+    #: The server's preferred locale (GUILD_CREATE's ``preferred_locale``, interactions'
+    #: ``guild_locale``); set it before the bot connects.
+    locale: str = "en-US"
 
     @property
     def everyone(self) -> Role:
