@@ -216,6 +216,9 @@ class JobOrigin(Frozen):
     params: JobParams = JobParams()
     parent_output_id: int | None = None  # lineage: the output this job edits
     reply_to_message_id: int | None = None  # post the result as a reply to this message
+    #: The server's attachment upload limit in bytes (its boost level decides), as the front
+    #: end saw it; stored on the job for whichever process posts the result. None: unknown.
+    upload_limit: int | None = Field(default=None, gt=0)
 
 
 class NewJob(JobOrigin):
@@ -259,6 +262,7 @@ class Job(Frozen):
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     route_reason: str | None = None  # why the job went to its provider (shown by Info)
+    upload_limit: int | None = None  # the guild's upload limit in bytes when queued
     image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
 
     @property

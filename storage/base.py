@@ -186,6 +186,7 @@ class Repository(Protocol):
         lease_seconds: float,
         limit: int = 1,
         account: AccountLimits | None = None,
+        release: Sequence[int] = (),
     ) -> list[Job]:
         """Atomically take up to ``limit`` runnable queued jobs for ``provider``, fairly:
         guilds take turns (least recently served first), inside a guild users take turns,
@@ -198,7 +199,11 @@ class Repository(Protocol):
         rate token of the provider's account inside its transaction: the provider's jobs in
         ``submitting`` or ``running`` are counted in the database and a token bucket row is
         kept per provider, so all processes together stay within the account. SQLite serves
-        one process, whose engine gate holds the account, and ignores it."""
+        one process, whose engine gate holds the account, and ignores it.
+
+        ``release``: jobs the provider has finished with (see :meth:`release_account`),
+        freed in the first claim's transaction, so their slots pass straight to the jobs
+        claimed here; other processes hear only of the slots this claim leaves free."""
         ...
 
     async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:

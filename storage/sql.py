@@ -109,7 +109,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         )
         return len(extended)
 
-    _LOCK_SKIP = ""  # the row-lock clause a claim's inner SELECT takes (PostgreSQL only)
+    _LOCK_SKIP = ""  # the row-lock clause the reclaim's inner SELECT takes (PostgreSQL only)
 
     async def reclaim_expired(
         self, *, worker_id: str, now: float, lease_seconds: float

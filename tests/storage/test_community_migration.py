@@ -9,6 +9,12 @@ import asyncpg
 
 from storage import migrate, open_repository
 
+# Migration 9 (the job's upload limit; PostgreSQL's one-statement claim) undone first.
+UNDO_9 = (
+    "DELETE FROM kontext_schema WHERE version = 9",
+    "ALTER TABLE jobs DROP COLUMN upload_limit",
+)
+UNDO_9_POSTGRES = ("DROP FUNCTION kontext_claim",)
 UNDO_8 = (
     "DELETE FROM kontext_schema WHERE version = 8",
     "ALTER TABLE guild_settings DROP COLUMN modlog_channel_id",
@@ -20,12 +26,12 @@ UNDO_8 = (
 async def _back_to_version_7(url: str) -> None:
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            for statement in UNDO_8:
+            for statement in UNDO_9 + UNDO_8:
                 conn.execute(statement)
         return
     conn = await asyncpg.connect(url)
     try:
-        for statement in UNDO_8:
+        for statement in UNDO_9 + UNDO_9_POSTGRES + UNDO_8:
             await conn.execute(statement)
     finally:
         await conn.close()
