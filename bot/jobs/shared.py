@@ -90,7 +90,7 @@ class SharedQueue:
     def release_apart(self, job_ids: list[int]) -> None:
         """Free the account slots of ``job_ids`` without claiming (other processes hear)."""
         for job_id in job_ids:
-            self._spawn(self._release(job_id), f"release-{job_id}")
+            self.spawn(self._release(job_id), f"release-{job_id}")
 
     async def _release(self, job_id: int) -> None:
         try:
