@@ -236,7 +236,6 @@ class JobEngine:
             references=tuple(references),
             deadline_at=now + self.config.deadline_seconds,
             route_reason=route.reason,
-            upload_limit=request.upload_limit,
         )
         try:
             job = await self.repo.enqueue(new_job, now=now, limits=limits)
