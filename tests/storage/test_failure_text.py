@@ -3,10 +3,6 @@ on both backends; rows from before migration 10 keep their English words."""
 
 from __future__ import annotations
 
-import sqlite3
-
-import asyncpg
-
 from bot.creative.models import BatchItemStatus
 from bot.i18n import Text, render, t
 from bot.jobs import messages
@@ -15,6 +11,7 @@ from storage import migrate, open_repository
 from storage.base import Repository
 
 from .conftest import T0, new_job
+from .undo import back_to
 
 OLD_WORDS = "fal.ai refused this edit: Nope."
 
@@ -89,26 +86,6 @@ async def test_a_reason_kept_only_in_english_is_shown_in_english(repo: Repositor
 
 # --- migration 10 -----------------------------------------------------------------------------
 
-UNDO_10 = (
-    "DELETE FROM kontext_schema WHERE version = 10",
-    "ALTER TABLE jobs DROP COLUMN error_text",
-    "ALTER TABLE batch_items DROP COLUMN error_text",
-)
-
-
-async def _back_to_version_9(url: str) -> None:
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            for statement in UNDO_10:
-                conn.execute(statement)
-        return
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in UNDO_10:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
 
 async def _old_rows(url: str) -> tuple[int, int]:
     """A failed job and a failed batch item as the code before migration 10 wrote them."""
@@ -144,7 +121,7 @@ async def _old_rows(url: str) -> tuple[int, int]:
 async def test_migration_10_keeps_old_reasons_in_english(fresh_db_url: str) -> None:
     await migrate(fresh_db_url)
     job_id, batch_id = await _old_rows(fresh_db_url)
-    await _back_to_version_9(fresh_db_url)
+    await back_to(fresh_db_url, 9)
     assert await migrate(fresh_db_url) >= 10
     repo = open_repository(fresh_db_url)
     await repo.connect()
