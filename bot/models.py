@@ -7,6 +7,7 @@ times are epoch seconds (floats) taken from an injectable :class:`bot.clock.Cloc
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,14 @@ MAX_REFERENCES = 4
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def fields_for(
+        self, target: type[BaseModel], *, exclude: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """This model's values of the fields ``target`` declares too (less ``exclude``): what
+        carries over when one model is built from another."""
+        ours = type(self).model_fields
+        return {n: getattr(self, n) for n in target.model_fields if n in ours and n not in exclude}
 
 
 class AspectRatio(StrEnum):
@@ -128,8 +137,16 @@ class JobParams(Frozen):
     style: str | None = None  # the style applied to the member's words (its name)
     request_prompt: str | None = None  # the member's own words, when a style changed them
     ping: bool = True  # mention (and so ping) the requester when the result is posted
+    #: The language of the job's public messages (status, result), chosen when it was queued
+    #: (a worker has no gateway cache to look the server's locale up); None: the default.
+    language: str | None = None
     #: Where each resolved value came from ("option", "member", "server", "provider").
     origins: dict[str, str] = Field(default_factory=dict)
+
+
+#: A server's language setting: one of the catalog's languages, or "auto".
+LANGUAGE_AUTO: Final = "auto"
+GuildLanguage = Literal["auto", "en", "de", "ja"]
 
 
 class GuildSettings(Frozen):
@@ -156,6 +173,9 @@ class GuildSettings(Frozen):
     daily_credit_cap: float = Field(default=0.0, ge=0)
     #: Where every finished, failed or refused request is logged for moderators; None: nowhere.
     modlog_channel_id: int | None = None
+    #: The language the bot speaks here, or "auto": each member's Discord language for
+    #: answers to them, the server's for public messages.
+    language: GuildLanguage = LANGUAGE_AUTO
 
     @classmethod
     def defaults(cls, guild_id: int) -> GuildSettings:

@@ -15,6 +15,7 @@ import discord
 from bot.discord import custom_ids, render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
+from bot.discord.language import reply_language
 from bot.discord.views import JobButton
 from bot.jobs.events import ResultImage
 
@@ -31,7 +32,9 @@ class PickButton(JobButton, template=r"kx:(?!)"):
             data = await bot.edits.kept_bytes(picked.output.content_hash)
             await bot.delivery.deliver(picked.job, [ResultImage(output=picked.output, data=data)])
         posted = await bot.edits.repo.get_output(picked.output.id)
-        text = render.picked_text(self.number, picked.created, picked.job.guild_id, posted)
+        language = await reply_language(interaction)
+        guild_id = picked.job.guild_id
+        text = render.picked_text(self.number, picked.created, guild_id, posted, language)
         await answer(interaction, text)
 
 

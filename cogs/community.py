@@ -12,6 +12,7 @@ from discord import app_commands
 from bot.discord import community_text
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
+from bot.discord.language import reply_language
 
 #: What the bot needs in the log channel, as Discord names it.
 NEEDED: tuple[tuple[str, str], ...] = (
@@ -42,9 +43,9 @@ async def modlog(
         requester(interaction), channel.id if channel else None
     )
     missing = _missing(channel) if channel is not None else []
-    await answer(
-        interaction, community_text.modlog_set_text(channel.id if channel else None, missing)
-    )
+    language = await reply_language(interaction)
+    text = community_text.modlog_set_text(channel.id if channel else None, missing, language)
+    await answer(interaction, text)
 
 
 async def setup(bot: KontextBot) -> None:

@@ -14,18 +14,19 @@ import discord
 from discord import app_commands
 
 from bot.access import check_can_configure
-from bot.creative.models import MAX_BATCH, MAX_STYLE_NAME, MAX_STYLE_PROMPT
 from bot.creative.service import CreativeService
 from bot.creative.styles import NO_STYLE
+from bot.creative_models import MAX_BATCH, MAX_STYLE_NAME, MAX_STYLE_PROMPT
 from bot.discord import creative_text
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
+from bot.discord.language import reply_language
 from bot.discord.options import PROVIDER_CHOICES, RATIO_CHOICES, style_autocomplete
 from bot.models import AspectRatio
 
 StyleName = app_commands.Range[str, 1, MAX_STYLE_NAME]
 CLEAR_CHOICES = [app_commands.Choice(name="everything", value="all")] + [
-    app_commands.Choice(name=name, value=key) for key, name in creative_text.PREF_NAMES.items()
+    app_commands.Choice(name=str(name), value=key) for key, name in creative_text.PREF_NAMES.items()
 ]
 
 
@@ -44,7 +45,9 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         prefs = await _creative(interaction).get_prefs(_guild(interaction), interaction.user.id)
-        await answer(interaction, creative_text.prefs_text(prefs))
+        await answer(
+            interaction, creative_text.prefs_text(prefs, language=await reply_language(interaction))
+        )
 
     @app_commands.command(name="set", description="Set your defaults (a command's option wins)")
     @app_commands.describe(
@@ -84,12 +87,20 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         creative = _creative(interaction)
         if not changes:
             prefs = await creative.get_prefs(who.guild_id, who.user_id)
-            await answer(interaction, creative_text.prefs_text(prefs))
+            await answer(
+                interaction,
+                creative_text.prefs_text(prefs, language=await reply_language(interaction)),
+            )
             return
         prefs = await creative.set_prefs(
             _guild(interaction), who.user_id, changes, role_ids=who.role_ids
         )
-        await answer(interaction, creative_text.prefs_text(prefs, changed=True))
+        await answer(
+            interaction,
+            creative_text.prefs_text(
+                prefs, changed=True, language=await reply_language(interaction)
+            ),
+        )
 
     @app_commands.command(description="Forget one of your preferences, or all of them")
     @app_commands.describe(which="The preference to forget")
@@ -103,7 +114,12 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         prefs = await _creative(interaction).set_prefs(
             _guild(interaction), who.user_id, {}, clear=names, role_ids=who.role_ids
         )
-        await answer(interaction, creative_text.prefs_text(prefs, changed=True))
+        await answer(
+            interaction,
+            creative_text.prefs_text(
+                prefs, changed=True, language=await reply_language(interaction)
+            ),
+        )
 
 
 class StyleGroup(app_commands.Group, name="style", description="This server's styles"):
@@ -123,9 +139,13 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         style = await _creative(interaction).add_style(
             _guild(interaction), name, prompt, by_user_id=who.user_id, manage_guild=who.manage_guild
         )
-        await answer(interaction, creative_text.style_added_text(style.name))
+        await answer(
+            interaction,
+            creative_text.style_added_text(style.name, language=await reply_language(interaction)),
+        )
 
     @app_commands.command(description="Remove one of this server's styles (Manage Server)")
+    @app_commands.describe(name="The style to remove")
     @app_commands.autocomplete(name=style_autocomplete)
     async def remove(self, interaction: discord.Interaction[Any], name: StyleName) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -133,13 +153,19 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         await _creative(interaction).remove_style(
             _guild(interaction), name, manage_guild=who.manage_guild
         )
-        await answer(interaction, creative_text.style_removed_text(name))
+        await answer(
+            interaction,
+            creative_text.style_removed_text(name, language=await reply_language(interaction)),
+        )
 
     @app_commands.command(name="list", description="This server's styles and the built-in ones")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         styles = await _creative(interaction).list_styles(_guild(interaction))
-        await answer(interaction, creative_text.styles_text(styles))
+        await answer(
+            interaction,
+            creative_text.styles_text(styles, language=await reply_language(interaction)),
+        )
 
 
 class BlocklistGroup(
@@ -161,9 +187,13 @@ class BlocklistGroup(
         rule = await _creative(interaction).add_block_rule(
             _guild(interaction), text, regex=pattern, manage_guild=who.manage_guild
         )
-        await answer(interaction, creative_text.block_added_text(rule))
+        await answer(
+            interaction,
+            creative_text.block_added_text(rule, language=await reply_language(interaction)),
+        )
 
     @app_commands.command(description="Unblock a word, phrase or pattern (Manage Server)")
+    @app_commands.describe(text="The blocked word, phrase or pattern, as it was added")
     async def remove(
         self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 200]
     ) -> None:
@@ -172,14 +202,24 @@ class BlocklistGroup(
         removed = await _creative(interaction).remove_block_rule(
             _guild(interaction), text, manage_guild=who.manage_guild
         )
-        await answer(interaction, creative_text.block_removed_text(text, removed))
+        await answer(
+            interaction,
+            creative_text.block_removed_text(
+                text, removed, language=await reply_language(interaction)
+            ),
+        )
 
     @app_commands.command(name="list", description="What is blocked (Manage Server)")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         check_can_configure(manage_guild=requester(interaction).manage_guild)
         settings = await _creative(interaction).get_settings(_guild(interaction))
-        await answer(interaction, creative_text.blocklist_text(settings.blocklist))
+        await answer(
+            interaction,
+            creative_text.blocklist_text(
+                settings.blocklist, language=await reply_language(interaction)
+            ),
+        )
 
 
 class TierGroup(app_commands.Group, name="tier", description="More generous limits for a role"):
@@ -205,22 +245,34 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
             max_user_active=active_jobs,
             manage_guild=who.manage_guild,
         )
-        await answer(interaction, creative_text.tier_set_text(tier))
+        await answer(
+            interaction,
+            creative_text.tier_set_text(tier, language=await reply_language(interaction)),
+        )
 
     @app_commands.command(description="Give a role the server's limits again (Manage Server)")
+    @app_commands.describe(role="The role")
     async def remove(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
         removed = await _creative(interaction).remove_tier(
             _guild(interaction), role.id, manage_guild=who.manage_guild
         )
-        await answer(interaction, creative_text.tier_removed_text(role.id, removed))
+        await answer(
+            interaction,
+            creative_text.tier_removed_text(
+                role.id, removed, language=await reply_language(interaction)
+            ),
+        )
 
     @app_commands.command(name="list", description="The role tiers")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         settings = await _creative(interaction).get_settings(_guild(interaction))
-        await answer(interaction, creative_text.tiers_text(settings.tiers))
+        await answer(
+            interaction,
+            creative_text.tiers_text(settings.tiers, language=await reply_language(interaction)),
+        )
 
 
 @app_commands.command(
@@ -265,12 +317,22 @@ async def creative_settings(
     if not changes:
         check_can_configure(manage_guild=who.manage_guild)
         settings = await creative.get_settings(_guild(interaction))
-        await answer(interaction, creative_text.creative_settings_text(settings))
+        await answer(
+            interaction,
+            creative_text.creative_settings_text(
+                settings, language=await reply_language(interaction)
+            ),
+        )
         return
     settings = await creative.update_settings(
         _guild(interaction), changes, manage_guild=who.manage_guild
     )
-    await answer(interaction, creative_text.creative_settings_text(settings, changed=True))
+    await answer(
+        interaction,
+        creative_text.creative_settings_text(
+            settings, changed=True, language=await reply_language(interaction)
+        ),
+    )
 
 
 def _groups() -> tuple[app_commands.Group, ...]:

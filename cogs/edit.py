@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.creative.models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
+from bot.creative_models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
 from bot.discord import custom_ids
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
@@ -30,6 +30,7 @@ from bot.discord.interactions import (
     requester,
     start_job,
 )
+from bot.discord.language import reply_language
 from bot.discord.options import (
     FORMAT_CHOICES,
     PROVIDER_CHOICES,
@@ -41,6 +42,7 @@ from bot.edits import ImageInput
 from bot.edits.base import MAX_ID
 from bot.edits.creating import NO_IMAGE
 from bot.errors import BadRequest, KontextError
+from bot.i18n import t
 from bot.models import MAX_PROMPT_LENGTH, AspectRatio, Job, OutputFormat
 
 MAX_SEED = 2**32 - 1
@@ -90,24 +92,23 @@ def _modal_options(count: str, style: str) -> RequestOptions:
     number: int | None = None
     if count.strip():
         if not count.strip().isdigit() or not 1 <= int(count) <= MAX_BATCH:
-            raise BadRequest(
-                f"How many images: write a number from 1 to {MAX_BATCH} (or leave it blank)."
-            )
+            raise BadRequest(t("discord.modal.bad_count", most=MAX_BATCH))
         number = int(count)
     return RequestOptions(count=number, style=style.strip() or None)
 
 
-class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
-    action = Action.EDIT
-    label = "Edit"
+class EditButton(JobButton, action=Action.EDIT):
+    label = t("discord.button.edit")
     emoji = "✏️"
     defer = False  # it answers with the prompt modal
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         bot = bot_of(interaction)
         await bot.edits.check_iterate(requester(interaction), self.job_id)
+        title = t("discord.modal.edit_result")
+        language = await reply_language(interaction)
         await interaction.response.send_modal(
-            PromptModal(Action.EDIT_MODAL, self.job_id, "Edit this result")
+            PromptModal(Action.EDIT_MODAL, self.job_id, title, language)
         )
 
 
@@ -203,8 +204,9 @@ class EditCog(MenuCog):
         has_images = any(looks_like_image(a) for a in message.attachments)
         if not has_images and await self.bot.edits.result_job_of(message.id) is None:
             raise BadRequest(NO_IMAGE)
+        title, language = t("discord.modal.edit_image"), await reply_language(interaction)
         await interaction.response.send_modal(
-            PromptModal(Action.MESSAGE_MODAL, message.id, "Edit image")
+            PromptModal(Action.MESSAGE_MODAL, message.id, title, language)
         )
 
     @commands.Cog.listener()

@@ -12,8 +12,10 @@ from discord.ext import commands
 
 from bot.discord import custom_ids
 from bot.discord.error_handler import report
+from bot.discord.language import reply_language
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.render import UNKNOWN_COMPONENT
+from bot.i18n import render as word
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,9 @@ class ErrorHandler(commands.Cog):
             interaction.user.id,
         )
         try:
+            text = word(UNKNOWN_COMPONENT, await reply_language(interaction))
             await interaction.response.send_message(
-                UNKNOWN_COMPONENT, ephemeral=True, allowed_mentions=NO_MENTIONS
+                text, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
         except discord.HTTPException as err:
             log.warning("could not answer an unknown component: %s", err)

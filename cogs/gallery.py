@@ -11,13 +11,16 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.delivery import DEFAULT_UPLOAD_LIMIT
 from bot.discord.interactions import answer, is_result_image
+from bot.discord.language import job_language, reply_language
 from bot.discord.views import JobButton
 from bot.edits import NoHistory
+from bot.i18n import render as word
+from bot.i18n import t
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +28,22 @@ STAR = "⭐"
 GUILD_CHANNELS = (discord.TextChannel, discord.Thread, discord.VoiceChannel)
 
 
-class ShareButton(JobButton, template=custom_ids.template(Action.SHARE)):
-    action = Action.SHARE
-    label = "Share"
+class ShareButton(JobButton, action=Action.SHARE):
+    label = t("discord.button.share")
     emoji = STAR
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.message is None or interaction.guild_id is None:
-            raise NoHistory("There is nothing to share here.")
+            raise NoHistory(t("discord.cog.nothing_to_share"))
         bot = bot_of(interaction)
         cog = bot.get_cog(GalleryCog.__cog_name__)
         if not isinstance(cog, GalleryCog):  # pragma: no cover - the button comes with the cog
-            raise NoHistory("Sharing is not available right now.")
+            raise NoHistory(t("discord.cog.sharing_unavailable"))
         posted = await cog.share(
             interaction.message, shared_by=interaction.user.id, job_id=self.job_id
         )
-        await answer(interaction, f"Shared to the gallery: {posted.jump_url}")
+        shared = t("discord.cog.shared", link=posted.jump_url)
+        await answer(interaction, word(shared, await reply_language(interaction)))
 
 
 class GalleryCog(commands.Cog):
@@ -59,20 +62,17 @@ class GalleryCog(commands.Cog):
         async with self._lock:  # two stars at once must not post twice
             fresh = await self._fresh(message)
             if any(str(r.emoji) == STAR and r.me for r in fresh.reactions):
-                raise NoHistory("That result is already in the gallery.")
+                raise NoHistory(t("discord.cog.already_shared"))
             data = found.data
             if data is None:
                 images = [a for a in fresh.attachments if is_result_image(a)]
                 if not images:
-                    raise NoHistory("The image of that result is gone, so it can't be shared.")
+                    raise NoHistory(t("discord.cog.image_gone"))
                 data = await images[0].read()
             gallery_id = found.gallery_channel_id
             gallery = self.bot.get_channel(gallery_id) or await self.bot.fetch_channel(gallery_id)
             if not isinstance(gallery, discord.abc.Messageable):
-                raise NoHistory(
-                    "The gallery channel is not one I can post in. An admin can pick another "
-                    "with `/kontext-admin remix gallery`."
-                )
+                raise NoHistory(t("discord.cog.gallery_unusable"))
             limit = gallery.guild.filesize_limit if isinstance(gallery, GUILD_CHANNELS) else 0
             delivery = self.bot.delivery
             upload = await delivery.fitted(
@@ -86,6 +86,7 @@ class GalleryCog(commands.Cog):
                 requester_id=found.job.user_id,
                 shared_by=shared_by,
                 link=fresh.jump_url,
+                language=job_language(found.job),
             )
             posted = await delivery.post(gallery, caption, [upload])
             try:

@@ -20,21 +20,23 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.interactions import MenuCog, answer, requester
+from bot.discord.language import job_language, reply_language
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.views import JobButton
 from bot.edits import NoHistory
+from bot.i18n import render as word
+from bot.i18n import t
 
 SCAN_LIMIT = 50  # how far back /kontext history looks for the newest result
 _MESSAGE_ID = re.compile(r"(?:/(?P<channel>\d{15,20})/)?(?P<message>\d{15,20})/?\s*$")
 
 
-class HistoryButton(JobButton, template=custom_ids.template(Action.HISTORY)):
-    action = Action.HISTORY
-    label = "History"
+class HistoryButton(JobButton, action=Action.HISTORY):
+    label = t("discord.button.history")
     emoji = "🧬"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -44,9 +46,8 @@ class HistoryButton(JobButton, template=custom_ids.template(Action.HISTORY)):
         await send_history(interaction, output_id)
 
 
-class UndoButton(JobButton, template=custom_ids.template(Action.UNDO)):
-    action = Action.UNDO
-    label = "Undo"
+class UndoButton(JobButton, action=Action.UNDO):
+    label = t("discord.button.undo")
     emoji = "↩️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -55,7 +56,7 @@ class UndoButton(JobButton, template=custom_ids.template(Action.UNDO)):
         target = await bot.edits.undo(who, self.job_id)
         channel = interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
-            raise NoHistory("I can't post here, so I can't undo here.")
+            raise NoHistory(t("discord.cog.cannot_undo_here"))
         delivery = bot.delivery
         upload = await delivery.fitted(
             target.data,
@@ -65,21 +66,27 @@ class UndoButton(JobButton, template=custom_ids.template(Action.UNDO)):
         )
         message = await delivery.post(
             channel,
-            render.undo_caption(prompt=target.job.prompt, step=target.step, undone_by=who.user_id),
+            render.undo_caption(
+                prompt=target.job.prompt,
+                step=target.step,
+                undone_by=who.user_id,
+                language=job_language(target.job),
+            ),
             [upload],
             view=await delivery.result_view(target.job),
         )  # nobody is pinged: the one who pressed Undo is here already
         await bot.edits.index_result(
             message_id=message.id, channel_id=message.channel.id, output=target.output
         )
-        await answer(interaction, f"Back to step {target.step}: {message.jump_url}")
+        back = t("discord.cog.back_to_step", step=target.step, link=message.jump_url)
+        await answer(interaction, word(back, await reply_language(interaction)))
 
 
 async def send_history(interaction: discord.Interaction[Any], output_id: int) -> None:
     """Answer (privately) with the contact sheet and the numbered chain of ``output_id``."""
     found = await bot_of(interaction).edits.history(requester(interaction), output_id)
     await interaction.followup.send(
-        render.history_text(found.tree),
+        render.history_text(found.tree, await reply_language(interaction)),
         file=discord.File(io.BytesIO(found.sheet), filename="kontext-history.png"),
         ephemeral=True,
         allowed_mentions=NO_MENTIONS,
@@ -99,10 +106,7 @@ async def history_command(
     if message is not None:
         match = _MESSAGE_ID.search(message.strip())
         if match is None:
-            raise NoHistory(
-                "Give a message link (right-click a result → Copy Message Link) or a message "
-                "id, or run the command without it in the result's thread."
-            )
+            raise NoHistory(t("discord.cog.history_bad_link"))
         await send_history(interaction, await bot.edits.result_output(who, int(match["message"])))
         return
     channel = interaction.channel
@@ -114,10 +118,7 @@ async def history_command(
             if await bot.edits.result_of(found.id) is not None:
                 await send_history(interaction, await bot.edits.result_output(who, found.id))
                 return
-    raise NoHistory(
-        "I found no result of mine in the last messages here. Run it in a result's thread, "
-        "pass a message link, or right-click a result → Apps → Edit history."
-    )
+    raise NoHistory(t("discord.cog.history_none_here"))
 
 
 class HistoryCog(MenuCog):

@@ -15,15 +15,23 @@ from discord import app_commands
 from bot.discord import community_text, render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
+from bot.discord.language import reply_language
 from bot.discord.mentions import NO_MENTIONS
+from bot.i18n import render as word
+from bot.i18n import t
 from bot.models import AspectRatio, GuildSettings, IteratePolicy, NsfwPolicy
+
+#: The choices of the server's language setting ("auto" follows Discord's locales).
+LANGUAGE_CHOICES = [
+    app_commands.Choice(name=name, value=value)
+    for name, value in (("auto", "auto"), ("English", "en"), ("Deutsch", "de"), ("日本語", "ja"))
+]
 
 
 @app_commands.command(name="help", description="How to use Kontext")
 async def help_(interaction: discord.Interaction[Any]) -> None:
-    await interaction.response.send_message(
-        render.HELP_TEXT, ephemeral=True, allowed_mentions=NO_MENTIONS
-    )
+    text = word(render.HELP_TEXT, await reply_language(interaction))
+    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 @app_commands.command(description="View or change this server's Kontext settings (Manage Server)")
@@ -43,11 +51,13 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
     clear_channels="Allow Kontext in every channel again",
     allowed_role="Limit Kontext to members with this role (choose again to add more)",
     clear_roles="Allow Kontext for every member again",
+    language="The language the bot speaks here (auto: each member's Discord language)",
 )
 @app_commands.choices(
     nsfw=[app_commands.Choice(name=p.value, value=p.value) for p in NsfwPolicy],
     iterate=[app_commands.Choice(name=p.value, value=p.value) for p in IteratePolicy],
     aspect_ratio=[app_commands.Choice(name=r.value, value=r.value) for r in AspectRatio],
+    language=LANGUAGE_CHOICES,
 )
 async def settings(
     interaction: discord.Interaction[Any],
@@ -66,12 +76,18 @@ async def settings(
     clear_channels: bool = False,
     allowed_role: discord.Role | None = None,
     clear_roles: bool = False,
+    language: app_commands.Choice[str] | None = None,
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = bot_of(interaction)
     who = requester(interaction)
     current = await bot.edits.guild_settings(who.guild_id)
-    choices = {"nsfw_policy": nsfw, "iterate_policy": iterate, "default_aspect_ratio": aspect_ratio}
+    choices = {
+        "nsfw_policy": nsfw,
+        "iterate_policy": iterate,
+        "default_aspect_ratio": aspect_ratio,
+        "language": language,
+    }
     values = {
         "provider": provider,
         "providers": providers,
@@ -89,9 +105,10 @@ async def settings(
     )
     changes.update(_id_list_changes(current, "allowed_role_ids", allowed_role, clear=clear_roles))
     updated = await bot.edits.update_settings(who, changes)
-    prefix = "Saved.\n" if changes else ""
-    shown = render.settings_text(updated, bot.edits.default_provider)
-    modlog = community_text.modlog_setting(updated.modlog_channel_id)
+    lang = await reply_language(interaction)  # after the change: a new pin speaks at once
+    prefix = word(t("discord.settings.saved"), lang) if changes else ""
+    shown = render.settings_text(updated, bot.edits.default_provider, language=lang)
+    modlog = community_text.modlog_setting(updated.modlog_channel_id, lang)
     await answer(interaction, f"{prefix}{shown}\n{modlog}")
 
 
@@ -120,7 +137,7 @@ async def _provider_names(
 async def queue(interaction: discord.Interaction[Any]) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     snapshot = await bot_of(interaction).edits.queue(requester(interaction))
-    await answer(interaction, render.queue_text(snapshot))
+    await answer(interaction, render.queue_text(snapshot, await reply_language(interaction)))
 
 
 @app_commands.command(description="Cancel one of your jobs (moderators: any job)")
@@ -128,7 +145,9 @@ async def queue(interaction: discord.Interaction[Any]) -> None:
 async def cancel(interaction: discord.Interaction[Any], job: app_commands.Range[int, 1]) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     cancelled = await bot_of(interaction).edits.cancel(requester(interaction), job)
-    await answer(interaction, render.cancelled_text(cancelled.id))
+    await answer(
+        interaction, render.cancelled_text(cancelled.id, await reply_language(interaction))
+    )
 
 
 @app_commands.command(description="How many edits and credits were used")
@@ -140,7 +159,7 @@ async def usage(
 ) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     report = await bot_of(interaction).edits.usage(requester(interaction), days=days, only_me=mine)
-    await answer(interaction, render.usage_text(report))
+    await answer(interaction, render.usage_text(report, await reply_language(interaction)))
 
 
 COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (help_, queue, cancel, usage)

@@ -20,14 +20,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.interactions import answer, requester
+from bot.discord.language import reply_language
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.operator import operator_ids
 from bot.discord.views import JobButton
 from bot.errors import BadRequest, NotAllowed
+from bot.i18n import render as word
+from bot.i18n import t
 from bot.ops.service import Operations
 
 log = logging.getLogger(__name__)
@@ -37,25 +40,27 @@ LATENCY_SECONDS = 30.0
 
 def ops_of(bot: KontextBot) -> Operations:
     if bot.ops is None:
-        raise BadRequest("Operations are not running in this process.")
+        raise BadRequest(t("discord.cog.ops_not_running"))
     return bot.ops
 
 
-class ForgetButton(JobButton, template=custom_ids.template(Action.FORGET)):
+class ForgetButton(JobButton, action=Action.FORGET):
     """Confirms ``/kontext forget-me``; the id in its custom_id is the member who asked."""
 
-    action = Action.FORGET
-    label = "Erase my data"
+    label = t("discord.button.forget")
     emoji = "🗑️"
     style = discord.ButtonStyle.danger
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.user.id != self.job_id:
-            raise NotAllowed("Only the member who asked for `/kontext forget-me` can confirm it.")
+            raise NotAllowed(t("discord.cog.forget_only_asker"))
         bot = bot_of(interaction)
         who = requester(interaction)
         erased = await ops_of(bot).lifecycle.forget_user(who.user_id, guild_id=who.guild_id)
-        text = render.forget_me_done_text(erased.jobs, erased.images, erased.still_running)
+        language = await reply_language(interaction)
+        text = render.forget_me_done_text(
+            erased.jobs, erased.images, erased.still_running, language
+        )
         await answer(interaction, text)
 
 
@@ -63,10 +68,14 @@ class ForgetButton(JobButton, template=custom_ids.template(Action.FORGET)):
     name="forget-me", description="Erase your prompts and images in this server (asks first)"
 )
 async def forget_me(interaction: discord.Interaction[Any]) -> None:
+    language = await reply_language(interaction)
     view = discord.ui.View(timeout=None)
-    view.add_item(ForgetButton(interaction.user.id))
+    view.add_item(ForgetButton(interaction.user.id, language=language))
     await interaction.response.send_message(
-        render.FORGET_ME_ASK, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
+        word(render.FORGET_ME_ASK, language),
+        view=view,
+        ephemeral=True,
+        allowed_mentions=NO_MENTIONS,
     )
 
 
@@ -77,15 +86,13 @@ async def resume(interaction: discord.Interaction[Any], provider: str) -> None:
     bot = bot_of(interaction)
     ops = ops_of(bot)
     if interaction.user.id not in await operator_ids(bot):
-        raise NotAllowed(
-            "A paused service is paused for every server, so only the bot's operators (the "
-            "application's owner or team) can resume it."
-        )
+        raise NotAllowed(t("discord.cog.resume_operators_only"))
     label = ops.pauses.labels.get(provider)
     if label is None:
         known = ", ".join(sorted(ops.pauses.labels))
-        raise BadRequest(f"Unknown provider {provider!r}. This bot runs: {known}.")
-    await answer(interaction, render.resume_text(label, await ops.pauses.resume(provider)))
+        raise BadRequest(t("discord.cog.unknown_provider", provider=repr(provider), known=known))
+    resumed = await ops.pauses.resume(provider)
+    await answer(interaction, render.resume_text(label, resumed, await reply_language(interaction)))
 
 
 @resume.autocomplete("provider")

@@ -35,9 +35,12 @@ from bot.discord.interactions import (
     requester,
     strip_mention,
 )
+from bot.discord.language import job_language, public_language, reply_language
 from bot.discord.mentions import NO_MENTIONS
 from bot.edits import Fallback, ImageGone
 from bot.errors import BadRequest
+from bot.i18n import render as word
+from bot.i18n import t
 from bot.models import Job, RemixChannel
 
 log = logging.getLogger(__name__)
@@ -110,18 +113,13 @@ class RemixCog(commands.Cog):
         resolved = reference.resolved
         if isinstance(resolved, discord.DeletedReferencedMessage):
             if remix is not None or mentioned or result is not None:
-                raise ImageGone(
-                    "The message you replied to has been deleted, so there is nothing to "
-                    "edit. Reply to a message that still exists, or use `/edit`."
-                )
+                raise ImageGone(t("discord.cog.reply_deleted"))
             return
         who = message_requester(message)
         own = [a for a in message.attachments if looks_like_image(a)]
         if result is not None and result.output_id is not None:
             if not prompt:
-                raise BadRequest(
-                    "Your reply has no words: write what should change (e.g. “make it night”)."
-                )
+                raise BadRequest(t("discord.cog.reply_no_words"))
             output_id = result.output_id
             fallback = self._fallback(reference.channel_id or message.channel.id, target_id)
             await self._start(
@@ -187,7 +185,8 @@ class RemixCog(commands.Cog):
             channel: discord.abc.Messageable = message.channel
             if new_thread:
                 try:
-                    thread = await message.create_thread(name=render.thread_name(job.prompt))
+                    name = render.thread_name(job.prompt, job_language(job))
+                    thread = await message.create_thread(name=name)
                 except discord.HTTPException as err:
                     log.warning("no thread for remix job %d: %s", job.id, err)
                 else:
@@ -224,7 +223,8 @@ class RemixCog(commands.Cog):
             return None
 
     async def _refuse(self, message: discord.Message, error: BaseException) -> None:
-        text = user_message(error, context=f"message {message.id}")
+        language = await public_language(self.bot, message.guild)
+        text = user_message(error, context=f"message {message.id}", language=language)
         try:
             await message.reply(text, allowed_mentions=NO_MENTIONS, mention_author=False)
         except discord.HTTPException:
@@ -258,6 +258,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
             added,
             restricted=bool(allowed) and channel.id not in allowed,
             message_content=self.bot.settings.message_content,
+            language=await reply_language(interaction),
         )
         await answer(interaction, text)
 
@@ -269,11 +270,11 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         await interaction.response.defer(ephemeral=True, thinking=True)
         removed = await self.bot.edits.remove_remix_channel(requester(interaction), channel.id)
         text = (
-            f"{channel.mention} is no longer a remix channel."
+            t("discord.cog.remix_removed", channel=channel.mention)
             if removed
-            else f"{channel.mention} was not a remix channel. See `/kontext-admin remix list`."
+            else t("discord.cog.remix_not_found", channel=channel.mention)
         )
-        await answer(interaction, text)
+        await answer(interaction, word(text, await reply_language(interaction)))
 
     @app_commands.command(name="list", description="This server's remix channels and gallery")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
@@ -281,7 +282,8 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         who = requester(interaction)
         channels = await self.bot.edits.list_remix_channels(who.guild_id)
         gallery = await self.bot.edits.gallery_of(who.guild_id)
-        await answer(interaction, render.remix_list_text(channels, gallery))
+        language = await reply_language(interaction)
+        await answer(interaction, render.remix_list_text(channels, gallery, language))
 
     @app_commands.command(description="Where starred results are shared (Manage Server)")
     @app_commands.describe(channel="The gallery channel; leave empty to turn the gallery off")
@@ -291,12 +293,11 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self.bot.edits.set_gallery(requester(interaction), channel.id if channel else None)
         text = (
-            f"Results members star (⭐ reaction or the Share button) are posted in "
-            f"{channel.mention}."
+            t("discord.cog.gallery_set", channel=channel.mention)
             if channel
-            else "The gallery is off."
+            else t("discord.cog.gallery_off")
         )
-        await answer(interaction, text)
+        await answer(interaction, word(text, await reply_language(interaction)))
 
 
 async def setup(bot: KontextBot) -> None:

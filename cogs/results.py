@@ -11,17 +11,19 @@ from typing import Any
 
 import discord
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.interactions import answer, requester, start_job
+from bot.discord.language import reply_language
 from bot.discord.views import JobButton
 from bot.errors import BadRequest
+from bot.i18n import render as word
+from bot.i18n import t
 
 
-class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
-    action = Action.REROLL
-    label = "Reroll"
+class RerollButton(JobButton, action=Action.REROLL):
+    label = t("discord.button.reroll")
     emoji = "🎲"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -32,19 +34,17 @@ class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
         )
 
 
-class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
-    action = Action.INFO
-    label = "Info"
+class InfoButton(JobButton, action=Action.INFO):
+    label = t("discord.button.info")
     emoji = "ℹ️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         info = await bot_of(interaction).edits.info(requester(interaction), self.job_id)
-        await answer(interaction, render.info_text(info))
+        await answer(interaction, render.info_text(info, await reply_language(interaction)))
 
 
-class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
-    action = Action.DELETE
-    label = "Delete"
+class DeleteButton(JobButton, action=Action.DELETE):
+    label = t("discord.button.delete")
     emoji = "🗑️"
     style = discord.ButtonStyle.danger
 
@@ -52,22 +52,21 @@ class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
         bot = bot_of(interaction)
         message = interaction.message
         if message is None:
-            raise BadRequest("There is nothing to delete here.")
+            raise BadRequest(t("discord.cog.nothing_to_delete"))
         await bot.edits.check_delete(requester(interaction), self.job_id, message.id)
         await message.delete()
         await bot.edits.forget_message(message.id)
-        await answer(interaction, "Deleted.")
+        await answer(interaction, word(t("discord.cog.deleted"), await reply_language(interaction)))
 
 
-class CancelButton(JobButton, template=custom_ids.template(Action.CANCEL)):
-    action = Action.CANCEL
-    label = "Cancel"
+class CancelButton(JobButton, action=Action.CANCEL):
+    label = t("discord.button.cancel")
     emoji = "✖️"
     style = discord.ButtonStyle.danger
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
         job = await bot_of(interaction).edits.cancel(requester(interaction), self.job_id)
-        await answer(interaction, render.cancelled_text(job.id))
+        await answer(interaction, render.cancelled_text(job.id, await reply_language(interaction)))
 
 
 BUTTONS: tuple[type[JobButton], ...] = (RerollButton, InfoButton, DeleteButton, CancelButton)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.creative.models import BatchItem, CreativeSettings, MemberPrefs, Style
+from bot.creative_models import BatchItem, CreativeSettings, MemberPrefs, Style
 from bot.errors import KontextError
 from bot.i18n import Text, t
 from bot.models import (

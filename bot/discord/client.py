@@ -23,6 +23,7 @@ from bot.shards import IdentifyPacer
 from .command_sync import DigestStore, guild_only_everywhere, sync_if_changed
 from .delivery import DiscordDelivery
 from .mentions import NO_MENTIONS
+from .translator import CatalogTranslator
 from .views import ButtonCatalog, JobButton
 
 if TYPE_CHECKING:
@@ -171,7 +172,9 @@ class KontextBot(commands.AutoShardedBot):
         self.remove_dynamic_items(*classes)
 
     async def prepare_commands(self) -> None:
-        """Load the extensions and build the command tree (no connection needed)."""
+        """Load the extensions and build the command tree, worded in every language the
+        catalog speaks (no connection needed)."""
+        await self.tree.set_translator(CatalogTranslator())
         for name in EXTENSIONS:
             await self.load_extension(name)
         self.tree.add_command(self.kontext_group)

@@ -2,9 +2,10 @@
 
 Discord limits how often an application may overwrite its commands (a daily budget for
 global commands), so a start never registers them blindly: the payload the tree would send
-is hashed, and the hash of what was last registered is kept in the database per scope (the
-application, and a guild when ``KONTEXT_DEV_GUILD_ID`` is set). ``kontext-bot sync`` forces
-a registration. ``kontext-bot doctor`` compares the two hashes too.
+is hashed (with the German and Japanese localizations the translator adds), and the hash of
+what was last registered is kept in the database per scope (the application, and a guild
+when ``KONTEXT_DEV_GUILD_ID`` is set). ``kontext-bot sync`` forces a registration.
+``kontext-bot doctor`` compares the two hashes too.
 
 Every command is offered in servers only: the tree's default contexts are "guild", and each
 top-level command is marked guild-only, so Discord never offers one in a DM.
@@ -45,16 +46,27 @@ def scope_of(application_id: int | None, guild_id: int | None) -> str:
     return f"{application_id or 0}:{where}"
 
 
-def tree_digest(tree: app_commands.CommandTree[Any], guild_id: int | None) -> str:
-    """A hash of the payload :meth:`CommandTree.sync` would send for that scope (a guild's
-    commands are the global ones copied to it)."""
+async def tree_payload(
+    tree: app_commands.CommandTree[Any], guild_id: int | None
+) -> list[dict[str, Any]]:
+    """The payload :meth:`CommandTree.sync` sends for that scope, localizations included
+    (a guild's commands are the global ones copied to it)."""
     guild = discord.Object(guild_id) if guild_id else None
     if guild is not None:
         tree.copy_global_to(guild=guild)
-    payload = sorted(
-        (command.to_dict(tree) for command in tree.get_commands(guild=guild)),
-        key=lambda item: (item.get("type", 1), item["name"]),
-    )
+    commands = tree.get_commands(guild=guild)
+    translator = tree.translator
+    if translator is not None:
+        found = [await command.get_translated_payload(tree, translator) for command in commands]
+    else:
+        found = [command.to_dict(tree) for command in commands]
+    return sorted(found, key=lambda item: (item.get("type", 1), item["name"]))
+
+
+async def tree_digest(tree: app_commands.CommandTree[Any], guild_id: int | None) -> str:
+    """A hash of the payload :meth:`CommandTree.sync` would send for that scope: a changed
+    description or translation registers the commands again."""
+    payload = await tree_payload(tree, guild_id)
     encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
 
@@ -72,7 +84,7 @@ async def sync_if_changed(
     registered, or ``None`` when nothing was sent."""
     guild = discord.Object(guild_id) if guild_id else None
     scope = scope_of(application_id, guild_id)
-    digest = tree_digest(tree, guild_id)
+    digest = await tree_digest(tree, guild_id)
     if not force and await store.command_digest(scope) == digest:
         log.info("commands unchanged since the last registration (%s): not synced", scope)
         return None

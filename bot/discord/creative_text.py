@@ -1,150 +1,161 @@
 """The wording of the creative commands: a member's preferences, the server's styles,
-creative settings, blocklist and role tiers. Pure functions; echoed names and prompts are
-escaped, roles are shown as mentions (the messages carrying them ping nobody)."""
+creative settings, blocklist and role tiers, in the language given, from the message catalog.
+Pure functions; echoed names and prompts are escaped, roles are shown as mentions (the
+messages carrying them ping nobody)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.creative.models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
+from bot.creative_models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
+from bot.i18n import DEFAULT_LANGUAGE, Text, t
+from bot.i18n import render as word
 
-from . import community_text
-from .render import MESSAGE_LIMIT, escape_text, shorten
+from .escaping import MESSAGE_LIMIT, escape_text, shorten
 
-_UNSET = "—"
-
-#: How a preference or setting is named to people.
-PREF_NAMES: Mapping[str, str] = {
-    "aspect_ratio": "Aspect ratio",
-    "count": "Images at once",
-    "style": "Style",
-    "provider": "Image service",
-    "guidance": "Guidance",
-    "safety_tolerance": "Safety tolerance",
-    "ping_when_done": community_text.ping_name(),
+#: How a preference is named to people (the keys are MemberPrefs' fields).
+PREF_NAMES: Mapping[str, Text] = {
+    "aspect_ratio": t("discord.creative.pref_aspect_ratio"),
+    "count": t("discord.creative.pref_count"),
+    "style": t("discord.creative.pref_style"),
+    "provider": t("discord.creative.pref_provider"),
+    "guidance": t("discord.creative.pref_guidance"),
+    "safety_tolerance": t("discord.creative.pref_safety_tolerance"),
+    "ping_when_done": t("community.ping.name"),
 }
 
 
-def _value(value: object) -> str:
+def _value(value: object) -> Text | str:
     if value is None:
-        return _UNSET
+        return t("discord.creative.unset")
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return t("discord.creative.on") if value else t("discord.creative.off")
     if isinstance(value, float):
         return f"{value:g}"
     return escape_text(str(getattr(value, "value", value)))
 
 
-def prefs_text(prefs: MemberPrefs, *, changed: bool = False) -> str:
+def _lines(texts: list[Text | str], language: str) -> str:
+    return "\n".join(word(text, language) for text in texts)
+
+
+def prefs_text(
+    prefs: MemberPrefs, *, changed: bool = False, language: str = DEFAULT_LANGUAGE
+) -> str:
     """``/kontext prefs``: the member's own defaults in this server."""
-    head = "Saved. Your preferences here:" if changed else "Your preferences here:"
-    lines = [f"**{head}**"]
+    head = t("discord.creative.prefs_saved") if changed else t("discord.creative.prefs_head")
+    lines: list[Text | str] = [head]
     for key, name in PREF_NAMES.items():
-        lines.append(f"{name}: {_value(getattr(prefs, key))}")
-    lines.append(
-        "-# A command's own option wins over these; where you set nothing, the server's "
-        "setting (or the image service's default) is used."
-    )
-    return "\n".join(lines)
+        lines.append(t("discord.creative.line", name=name, value=_value(getattr(prefs, key))))
+    lines.append(t("discord.creative.prefs_hint"))
+    return _lines(lines, language)
 
 
-def styles_text(styles: StyleList) -> str:
+def styles_text(styles: StyleList, language: str = DEFAULT_LANGUAGE) -> str:
     """The server's own styles and the built-in presets."""
-    lines = ["**This server's styles**"]
+    lines: list[Text | str] = [t("discord.creative.styles_head")]
     if styles.server:
         lines.extend(f"`{s.name}`: {escape_text(shorten(s.prompt, 120))}" for s in styles.server)
     else:
-        lines.append("None yet: `/kontext-admin style add` makes one.")
-    lines.append("**Built-in styles**")
+        lines.append(t("discord.creative.styles_none"))
+    lines.append(t("discord.creative.styles_builtin"))
     lines.append(", ".join(f"`{s.name}`" for s in styles.presets))
-    return shorten("\n".join(lines), MESSAGE_LIMIT)
+    return shorten(_lines(lines, language), MESSAGE_LIMIT)
 
 
-def style_added_text(name: str) -> str:
-    return f"Added the style `{name}`. Members can choose it in the `style` option."
+def style_added_text(name: str, language: str = DEFAULT_LANGUAGE) -> str:
+    return word(t("discord.creative.style_added", name=name), language)
 
 
-def style_removed_text(name: str) -> str:
-    return f"Removed the style `{escape_text(name)}`."
+def style_removed_text(name: str, language: str = DEFAULT_LANGUAGE) -> str:
+    return word(t("discord.creative.style_removed", name=escape_text(name)), language)
 
 
-#: The creative settings as people read them.
-SETTING_NAMES: Mapping[str, str] = {
-    "default_count": "Images at once (default)",
-    "max_count": "Images at once (most)",
-    "default_style": "Default style",
-    "default_guidance": "Default guidance",
-    "max_safety_tolerance": "Loosest safety tolerance members may choose",
-    "members_choose_provider": "Members may choose the image service",
-    "ping_when_done": community_text.ping_name(),
+#: The creative settings as people read them (the keys are CreativeSettings' fields).
+SETTING_NAMES: Mapping[str, Text] = {
+    "default_count": t("discord.creative.setting_default_count"),
+    "max_count": t("discord.creative.setting_max_count"),
+    "default_style": t("discord.creative.setting_default_style"),
+    "default_guidance": t("discord.creative.setting_default_guidance"),
+    "max_safety_tolerance": t("discord.creative.setting_max_safety_tolerance"),
+    "members_choose_provider": t("discord.creative.setting_members_choose_provider"),
+    "ping_when_done": t("community.ping.name"),
 }
 
 
-def creative_settings_text(settings: CreativeSettings, *, changed: bool = False) -> str:
-    head = "Saved. Creative settings:" if changed else "Creative settings:"
-    lines = [f"**{head}**"]
+def creative_settings_text(
+    settings: CreativeSettings, *, changed: bool = False, language: str = DEFAULT_LANGUAGE
+) -> str:
+    head = t("discord.creative.settings_saved") if changed else t("discord.creative.settings_head")
+    lines: list[Text | str] = [head]
     for key, name in SETTING_NAMES.items():
         value = getattr(settings, key)
         if key == "max_safety_tolerance" and value is None:
-            lines.append(f"{name}: the server's safety tolerance")
+            shown: Text | str = t("discord.creative.server_safety")
         elif key == "ping_when_done":
-            lines.append(f"{name}: {community_text.ping_value(value is not False)}")
+            shown = t("community.ping.on") if value is not False else t("community.ping.off")
         else:
-            lines.append(f"{name}: {_value(value)}")
-    lines.append(f"Blocked words and patterns: {len(settings.blocklist)}")
-    lines.append(f"Role tiers: {len(settings.tiers)}")
-    return "\n".join(lines)
+            shown = _value(value)
+        lines.append(t("discord.creative.line", name=name, value=shown))
+    lines.append(t("discord.creative.blocked_count", count=len(settings.blocklist)))
+    lines.append(t("discord.creative.tier_count", count=len(settings.tiers)))
+    return _lines(lines, language)
 
 
-def blocklist_text(rules: tuple[BlockRule, ...]) -> str:
+def blocklist_text(rules: tuple[BlockRule, ...], language: str = DEFAULT_LANGUAGE) -> str:
     if not rules:
-        return "Nothing is blocked. `/kontext-admin blocklist add` adds a word, phrase or pattern."
-    lines = [f"**Blocked ({len(rules)})**"]
-    lines.extend(f"{'pattern' if r.regex else 'words'}: {escape_text(r.pattern)}" for r in rules)
-    return shorten("\n".join(lines), MESSAGE_LIMIT)
-
-
-def block_added_text(rule: BlockRule) -> str:
-    kind = "The pattern" if rule.regex else "The words"
-    return (
-        f"{kind} {escape_text(rule.pattern)} are now refused in prompts and styles "
-        "(members are told their prompt is blocked, not which rule matched)."
-    )
-
-
-def block_removed_text(text: str, removed: bool) -> str:
-    if removed:
-        return f"{escape_text(text)} is no longer blocked."
-    return (
-        f"{escape_text(text)} was not on the blocklist; `/kontext-admin blocklist list` shows it."
-    )
-
-
-def _limit(value: int | None, zero: str) -> str:
-    if value is None:
-        return "the server's"
-    return zero if value == 0 else str(value)
-
-
-def tiers_text(tiers: tuple[Tier, ...]) -> str:
-    if not tiers:
-        return (
-            "No role tiers: everyone has the server's limits. `/kontext-admin tier set` adds one."
-        )
-    lines = ["**Role tiers** (a member with several gets the most generous of each)"]
+        return word(t("discord.creative.blocklist_none"), language)
+    lines: list[Text | str] = [t("discord.creative.blocklist_head", count=len(rules))]
     lines.extend(
-        f"<@&{t.role_id}>: daily quota {_limit(t.daily_quota, 'unlimited')}, "
-        f"active jobs {_limit(t.max_user_active, 'unlimited')}"
-        for t in tiers
+        t("discord.creative.block_pattern", text=escape_text(r.pattern))
+        if r.regex
+        else t("discord.creative.block_words", text=escape_text(r.pattern))
+        for r in rules
     )
-    return shorten("\n".join(lines), MESSAGE_LIMIT)
+    return shorten(_lines(lines, language), MESSAGE_LIMIT)
 
 
-def tier_set_text(tier: Tier) -> str:
-    return "Saved. " + tiers_text((tier,)).split("\n", 1)[1]
+def block_added_text(rule: BlockRule, language: str = DEFAULT_LANGUAGE) -> str:
+    text = escape_text(rule.pattern)
+    if rule.regex:
+        return word(t("discord.creative.block_added_pattern", text=text), language)
+    return word(t("discord.creative.block_added_words", text=text), language)
 
 
-def tier_removed_text(role_id: int, removed: bool) -> str:
+def block_removed_text(text: str, removed: bool, language: str = DEFAULT_LANGUAGE) -> str:
     if removed:
-        return f"<@&{role_id}> has the server's limits again."
-    return f"<@&{role_id}> had no tier."
+        return word(t("discord.creative.block_removed", text=escape_text(text)), language)
+    return word(t("discord.creative.block_not_found", text=escape_text(text)), language)
+
+
+def _limit(value: int | None) -> Text | str:
+    if value is None:
+        return t("discord.creative.servers_limit")
+    return t("discord.creative.unlimited") if value == 0 else str(value)
+
+
+def _tier_line(tier: Tier) -> Text:
+    return t(
+        "discord.creative.tier_line",
+        role=tier.role_id,
+        quota=_limit(tier.daily_quota),
+        active=_limit(tier.max_user_active),
+    )
+
+
+def tiers_text(tiers: tuple[Tier, ...], language: str = DEFAULT_LANGUAGE) -> str:
+    if not tiers:
+        return word(t("discord.creative.tiers_none"), language)
+    lines: list[Text | str] = [t("discord.creative.tiers_head")]
+    lines.extend(_tier_line(tier) for tier in tiers)
+    return shorten(_lines(lines, language), MESSAGE_LIMIT)
+
+
+def tier_set_text(tier: Tier, language: str = DEFAULT_LANGUAGE) -> str:
+    return word(t("discord.creative.saved", text=_tier_line(tier)), language)
+
+
+def tier_removed_text(role_id: int, removed: bool, language: str = DEFAULT_LANGUAGE) -> str:
+    if removed:
+        return word(t("discord.creative.tier_removed", role=role_id), language)
+    return word(t("discord.creative.tier_not_found", role=role_id), language)

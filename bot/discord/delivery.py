@@ -32,6 +32,8 @@ import discord
 from bot.clock import Clock
 from bot.edits import provider_and_model, result_seed
 from bot.errors import KontextError
+from bot.i18n import Text, t
+from bot.i18n import render as word
 from bot.images import fit_for_upload
 from bot.jobs.events import JobEvent, JobFailed, ResultImage
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
@@ -39,6 +41,7 @@ from bot.providers.base import Capabilities
 from storage.base import Repository
 
 from . import render
+from .language import job_language
 from .mentions import NO_MENTIONS, Mentions, mentions_for
 from .modlog import ModLog
 from .status import StatusBoard
@@ -62,8 +65,8 @@ class Placement:
 
     status_message: discord.Message | None
     thread: discord.Thread | None
-    where: str
-    notes: list[str] = field(default_factory=list)
+    where: Text
+    notes: list[Text] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -159,25 +162,25 @@ class DiscordDelivery:
             if isinstance(found, discord.abc.Messageable)
             else self.client.get_partial_messageable(job.channel_id)
         )
+        language = job_language(job)
         pending, final = self.board.pending_text(job.id)
         text = pending or render.status_queued(
-            job.prompt, await self.repo.queue_position(job.id), None
+            job.prompt, await self.repo.queue_position(job.id), None, language=language
         )
         if final:
             message = await channel.send(text, allowed_mentions=NO_MENTIONS)
         else:
-            message = await channel.send(
-                text, view=self.views.status_view(job.id), allowed_mentions=NO_MENTIONS
-            )
+            view = self.views.status_view(job.id, language=language)
+            message = await channel.send(text, view=view, allowed_mentions=NO_MENTIONS)
         thread: discord.Thread | None = None
-        notes: list[str] = []
+        notes: list[Text] = []
         if isinstance(channel, discord.Thread):
             thread = channel
         elif isinstance(channel, discord.TextChannel):
             if channel.permissions_for(channel.guild.me).create_public_threads:
                 try:
                     thread = await channel.create_thread(
-                        name=render.thread_name(job.prompt), message=message
+                        name=render.thread_name(job.prompt, language), message=message
                     )
                 except discord.HTTPException as err:
                     log.warning("could not create a thread for job %d: %s", job.id, err)
@@ -187,7 +190,11 @@ class DiscordDelivery:
         else:
             notes.append(render.NOTE_NO_THREADS_HERE)
         await self._record_status(job, message, text, thread_id=thread.id if thread else None)
-        where = f"in {thread.mention}" if thread else f"here: {message.jump_url}"
+        where = (
+            t("discord.reply.where_thread", thread=thread.mention)
+            if thread
+            else t("discord.reply.where_here", link=message.jump_url)
+        )
         return Placement(message, thread, where, notes)
 
     async def open_status_in(
@@ -195,9 +202,10 @@ class DiscordDelivery:
     ) -> discord.Message:
         """The status message of a job started by a message (a reply, a remix post), posted
         in ``channel`` (the job's thread or channel), as a reply to ``reply_to`` if given."""
+        language = job_language(job)
         pending, final = self.board.pending_text(job.id)
         text = pending or render.status_queued(
-            job.prompt, await self.repo.queue_position(job.id), None
+            job.prompt, await self.repo.queue_position(job.id), None, language=language
         )
         kwargs: dict[str, Any] = {}
         if reply_to is not None:
@@ -207,7 +215,7 @@ class DiscordDelivery:
                 fail_if_not_exists=False,
             )
         if not final:
-            kwargs["view"] = self.views.status_view(job.id)
+            kwargs["view"] = self.views.status_view(job.id, language=language)
         message = await channel.send(text, allowed_mentions=NO_MENTIONS, **kwargs)
         await self._record_status(job, message, text)
         return message
@@ -265,7 +273,7 @@ class DiscordDelivery:
             return
         channel = await self._target_channel(job)
         settings = await self.repo.get_guild_settings(job.guild_id)
-        notes: list[str] = []
+        notes: list[Text | str] = []
         posted: list[ResultImage] = []
         files: list[Upload] = []
         nsfw_ok = _is_nsfw(channel)
@@ -340,17 +348,18 @@ class DiscordDelivery:
                 return channel
         if job.guild_id == 0:
             return await self.client.create_dm(discord.Object(job.user_id))
-        raise ChannelUnusable(f"No channel left to deliver job {job.id} to.")
+        raise ChannelUnusable(t("discord.error.no_channel_left", job=job.id))
 
     async def _send_result(
         self,
         job: Job,
         channel: discord.abc.Messageable,
         files: list[Upload],
-        notes: list[str],
+        notes: Sequence[Text | str],
         picks: Sequence[int] = (),
     ) -> discord.Message:
         label, model = provider_and_model(self.capabilities, job)
+        language = job_language(job)
         caption = render.result_caption(
             prompt=job.prompt,
             requester_id=job.user_id,
@@ -358,7 +367,8 @@ class DiscordDelivery:
             model=model,
             seed=result_seed(job),
             duration=self.clock.now() - (job.started_at or job.created_at),
-            notes=list(dict.fromkeys(notes)),
+            notes=list(dict.fromkeys(word(note, language) for note in notes)),
+            language=language,
         )
         reference = None
         if job.reply_to_message_id is not None:
@@ -382,10 +392,14 @@ class DiscordDelivery:
         Share when its server has a gallery, a pick button per posted image of a batch)."""
         gallery = (await self.repo.get_guild_settings(job.guild_id)).gallery_channel_id
         return self.views.result_view(
-            job.id, undo=job.parent_output_id is not None, share=bool(gallery), picks=picks
+            job.id,
+            undo=job.parent_output_id is not None,
+            share=bool(gallery),
+            picks=picks,
+            language=job_language(job),
         )
 
-    async def _batch_notes(self, job: Job, images: Sequence[ResultImage]) -> list[str]:
+    async def _batch_notes(self, job: Job, images: Sequence[ResultImage]) -> list[Text | str]:
         """Which images of a batch failed, and why (the provider's reason, shortened)."""
         if job.params.num_images < 2:
             return []
@@ -396,7 +410,8 @@ class DiscordDelivery:
         reasons = {
             item.index + 1: item.error_message or "" for item in await self.repo.batch_items(job.id)
         }
-        return [render.batch_failed(n, job.params.num_images, reasons.get(n, "")) for n in missing]
+        count, language = job.params.num_images, job_language(job)
+        return [render.batch_failed(n, count, reasons.get(n, ""), language) for n in missing]
 
     async def fitted(self, data: bytes, *, job_id: int, index: int, limit: int) -> Upload:
         """Output ``index`` of job ``job_id`` as a file of at most ``limit`` bytes."""
@@ -438,7 +453,7 @@ class DiscordDelivery:
         files: list[Upload],
         posted: list[ResultImage],
         images: Sequence[ResultImage],
-        notes: list[str],
+        notes: list[Text | str],
     ) -> None:
         """No Attach Files here: send the images to the requester and say so in the channel."""
         try:
@@ -453,7 +468,8 @@ class DiscordDelivery:
         await self._record(job, message, posted, images)
         self.modlog.job_finished(job, message, by_dm=True)
         await channel.send(
-            render.sent_by_dm(job.user_id), allowed_mentions=_requester_mentions(job)
+            render.sent_by_dm(job.user_id, job_language(job)),
+            allowed_mentions=_requester_mentions(job),
         )
 
     async def _record(

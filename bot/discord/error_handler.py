@@ -2,8 +2,9 @@
 
 A table maps the exception types we expect to a message for the person who pressed or typed;
 anything else is logged with ``log.exception`` under a short id, and the user is given that id
-to quote. Users never see a traceback. The handler answers ephemerally whether or not the
-interaction was already acknowledged.
+to quote. Users never see a traceback. The answer is worded in the language of the one who
+pressed or typed (the server's pinned language, else their Discord language). The handler
+answers ephemerally whether or not the interaction was already acknowledged.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.language import reply_language
 from bot.discord.mentions import NO_MENTIONS
 from bot.errors import KontextError
+from bot.i18n import DEFAULT_LANGUAGE, Text, t
+from bot.i18n import render as word
 from storage.base import DatabaseFault
 
 log = logging.getLogger(__name__)
@@ -36,77 +40,47 @@ def _perms(names: list[str]) -> str:
     return ", ".join(n.replace("_", " ").replace("guild", "server").title() for n in names)
 
 
-def _missing_perms(error: Exception) -> str:
+def _missing_perms(error: Exception) -> Text:
     assert isinstance(error, app_commands.MissingPermissions)
-    return f"You need the {_perms(error.missing_permissions)} permission to do that."
+    return t("discord.error.missing_perms", perms=_perms(error.missing_permissions))
 
 
-def _bot_missing_perms(error: Exception) -> str:
+def _bot_missing_perms(error: Exception) -> Text:
     assert isinstance(error, app_commands.BotMissingPermissions)
-    return (
-        f"I need the {_perms(error.missing_permissions)} permission in this channel to do that. "
-        "Ask a moderator to grant it."
-    )
+    return t("discord.error.bot_missing_perms", perms=_perms(error.missing_permissions))
 
 
-def _cooldown(error: Exception) -> str:
+def _cooldown(error: Exception) -> Text:
     assert isinstance(error, app_commands.CommandOnCooldown)
-    return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    return t("discord.error.cooldown", seconds=f"{error.retry_after:.0f}")
 
 
-def _transformer(error: Exception) -> str:
+def _transformer(error: Exception) -> Text:
     assert isinstance(error, app_commands.TransformerError)
-    return f"{error.value!r} is not a valid value for that option. Pick one from the list."
+    return t("discord.error.transformer", value=repr(error.value))
 
 
-def _database_fault(error: Exception) -> str:
+def _database_fault(error: Exception) -> Text:
     # The fault names the database's path and what the operator must do: that is for the
     # log, not for a member.
     log.error("%s", error)
-    return (
-        "My storage is not working right now, so I could not do that. The bot's operator can "
-        "see why in its log; please try again later."
-    )
+    return t("discord.error.database")
 
 
-def _forbidden(error: Exception) -> str:
-    return (
-        "Discord refused that: I am missing a permission in this channel "
-        "(View Channel, Send Messages, Attach Files or Create Threads). Ask a moderator."
-    )
-
-
-def _out_of_date(error: Exception) -> str:
-    return (
-        "This command changed since Discord last showed it to you. Reload Discord (Ctrl+R) "
-        "and try again."
-    )
-
-
-def _not_found(error: Exception) -> str:
-    return "That message or channel no longer exists."
-
-
-#: Expected failures and what to tell the user. The first matching type wins.
-MESSAGES: tuple[tuple[type[BaseException], Callable[[Exception], str]], ...] = (
+#: Expected failures and what to tell the user. The first matching type wins. A refusal
+#: (any other :class:`KontextError`) carries its own words: see :func:`user_message`.
+MESSAGES: tuple[tuple[type[BaseException], Callable[[Exception], Text | str]], ...] = (
     (DatabaseFault, _database_fault),
-    (KontextError, lambda e: e.user_message if isinstance(e, KontextError) else str(e)),
-    (
-        app_commands.NoPrivateMessage,
-        lambda e: (
-            "Kontext works in servers only: use it in a server channel we share. "
-            "In DMs only `/kontext help` is available."
-        ),
-    ),
+    (app_commands.NoPrivateMessage, lambda e: t("discord.error.no_dm")),
     (app_commands.MissingPermissions, _missing_perms),
     (app_commands.BotMissingPermissions, _bot_missing_perms),
     (app_commands.CommandOnCooldown, _cooldown),
     (app_commands.TransformerError, _transformer),
-    (app_commands.CheckFailure, lambda e: "You can't use that here."),
-    (app_commands.CommandNotFound, _out_of_date),
-    (app_commands.CommandSignatureMismatch, _out_of_date),
-    (discord.Forbidden, _forbidden),
-    (discord.NotFound, _not_found),
+    (app_commands.CheckFailure, lambda e: t("discord.error.check_failed")),
+    (app_commands.CommandNotFound, lambda e: t("discord.error.out_of_date")),
+    (app_commands.CommandSignatureMismatch, lambda e: t("discord.error.out_of_date")),
+    (discord.Forbidden, lambda e: t("discord.error.forbidden")),
+    (discord.NotFound, lambda e: t("discord.error.not_found")),
 )
 
 
@@ -119,26 +93,31 @@ def unwrap(error: BaseException) -> BaseException:
     return error
 
 
-def user_message(error: BaseException, *, context: str = "") -> str:
-    """The message for ``error``; an unexpected one is logged here with a fresh short id."""
+def user_message(
+    error: BaseException, *, context: str = "", language: str = DEFAULT_LANGUAGE
+) -> str:
+    """The message for ``error`` in ``language``; an unexpected one is logged here with a
+    fresh short id. A refusal (:class:`KontextError`) is worded by the error itself."""
     error = unwrap(error)
+    if isinstance(error, KontextError) and not isinstance(error, DatabaseFault):
+        return error.message_in(language)
     if isinstance(error, Exception):
-        for kind, render in MESSAGES:
+        for kind, message in MESSAGES:
             if isinstance(error, kind):
-                return render(error)
+                return word(message(error), language)
     error_id = secrets.token_hex(3).upper()
     log.error("unexpected error %s in %s", error_id, context or "an interaction", exc_info=error)
-    return (
-        f"Something went wrong on my side (error id `{error_id}`). Please try again; if it keeps "
-        "happening, give this id to the server's admins."
-    )
+    return word(t("discord.error.unexpected", error_id=error_id), language)
 
 
 async def report(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """Tell the user what went wrong, ephemerally, however far the interaction got."""
     command = interaction.command.qualified_name if interaction.command else None
     custom_id = (interaction.data or {}).get("custom_id") if interaction.data else None
-    message = user_message(error, context=f"/{command}" if command else str(custom_id))
+    language = await reply_language(interaction)
+    message = user_message(
+        error, context=f"/{command}" if command else str(custom_id), language=language
+    )
     allowed = NO_MENTIONS
     try:
         if interaction.response.is_done():

@@ -13,10 +13,12 @@ from discord.ext import commands
 
 from bot.edits import EditService, ImageInput, Requester
 from bot.errors import KontextError
+from bot.i18n import t
 from bot.models import Job
 
 from . import render
 from .delivery import DiscordDelivery, Placement
+from .language import reply_language
 from .mentions import NO_MENTIONS
 
 T = TypeVar("T")
@@ -50,6 +52,7 @@ def requester(interaction: discord.Interaction[Any]) -> Requester:
         role_ids=roles,
         moderator=bool(interaction.guild_id) and perms.manage_messages,
         manage_guild=bool(interaction.guild_id) and perms.manage_guild,
+        guild_locale=str(interaction.guild_locale) if interaction.guild_locale else None,
     )
 
 
@@ -75,6 +78,7 @@ def message_requester(message: discord.Message) -> Requester:
         role_ids=roles,
         moderator=moderator,
         manage_guild=manage_guild,
+        guild_locale=str(message.guild.preferred_locale) if message.guild else None,
     )
 
 
@@ -107,8 +111,11 @@ def image_input(attachment: discord.Attachment, message_id: int | None = None) -
             return await attachment.read()
         except discord.HTTPException as err:
             raise AttachmentUnreadable(
-                f"I could not download {attachment.filename} from Discord ({err.status}). "
-                "Attach it again and retry."
+                t(
+                    "discord.error.attachment_unreadable",
+                    filename=attachment.filename,
+                    status=err.status,
+                )
             ) from err
 
     return ImageInput(
@@ -160,7 +167,9 @@ async def start_job(
         return job, await delivery.open_status(job, interaction)
 
     job, placement = await queue_and_show(delivery, edits, submit, show)
-    await answer(interaction, render.queued_text(job.id, placement.where, placement.notes))
+    language = await reply_language(interaction)
+    text = render.queued_text(job.id, placement.where, placement.notes, language=language)
+    await answer(interaction, text)
     return job
 
 

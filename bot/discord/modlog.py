@@ -5,7 +5,8 @@ Posts go through REST to the stored channel id (``get_partial_messageable``), so
 process without a gateway cache logs the jobs it delivers like any other process. Each post
 runs in a task of its own: delivery and the member's answer never wait for it, and a post
 that fails (the channel was deleted, a permission is missing) is logged for the operator and
-changes nothing else. Every post pings nobody; prompts and rules are escaped.
+changes nothing else. Every post pings nobody; prompts and rules are escaped. Entries are
+worded in the server's public language (the one a job recorded when it was queued).
 
 Thumbnails are embeds that point at the result message's own attachments, so nothing is
 uploaded twice (and no upload limit applies). Images posted as spoilers (flagged NSFW) get
@@ -22,14 +23,16 @@ from typing import Any
 
 import discord
 
-from bot.creative.models import BlockedPrompt
+from bot.creative_models import BlockedPrompt
 from bot.edits import provider_and_model
+from bot.i18n import language_for
 from bot.models import Job
 from bot.providers.base import Capabilities
 from storage.base import Repository
 
 from . import community_text
 from .community_text import FinishedEntry, ModLogEntry
+from .language import job_language, pinned_language, public_language
 from .mentions import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -88,14 +91,20 @@ class ModLog:
             shown=min(len(thumbnails), MAX_THUMBNAILS),
             hidden=len(message.attachments) - len(thumbnails),
         )
-        entry = community_text.finished_entry(done)
+        entry = community_text.finished_entry(done, job_language(job))
         await self._post(job.guild_id, entry, thumbnails[:MAX_THUMBNAILS])
 
     async def _failed(self, job: Job, reason: str) -> None:
-        await self._post(job.guild_id, community_text.failed_entry(job, reason))
+        entry = community_text.failed_entry(job, reason, job_language(job))
+        await self._post(job.guild_id, entry)
 
     async def _blocked(self, refusal: BlockedPrompt) -> None:
-        await self._post(refusal.guild_id, community_text.blocked_entry(refusal))
+        guild = self._client.get_guild(refusal.guild_id) if self._client else None
+        if guild is not None:
+            language = await public_language(self._client, guild)
+        else:  # a worker has no gateway cache: the pinned language, else the default
+            language = language_for(await pinned_language(self._client, refusal.guild_id))
+        await self._post(refusal.guild_id, community_text.blocked_entry(refusal, language))
 
     # --- posting --------------------------------------------------------------------------
 

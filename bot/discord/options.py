@@ -7,10 +7,13 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.creative_models import StyleChoice
+from bot.i18n import catalog
 from bot.models import AspectRatio, OutputFormat
 from bot.providers import CAPABILITIES
 
 from .client import bot_of
+from .language import reply_language
 
 CHOICE_NAME_LIMIT = 100  # Discord's limit on an option choice's name
 RATIO_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in AspectRatio]
@@ -23,13 +26,25 @@ PROVIDER_CHOICES = [
 async def style_autocomplete(
     interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
-    """Up to 25 styles of this server and the presets matching what is typed."""
+    """Up to 25 styles of this server and the presets matching what is typed (the presets
+    described in the member's language)."""
     if interaction.guild_id is None:
         return []
     found = await bot_of(interaction).edits.creative.search_styles(interaction.guild_id, current)
+    language = await reply_language(interaction)
     return [
-        app_commands.Choice(name=_choice_name(c.name, c.description), value=c.name) for c in found
+        app_commands.Choice(name=_choice_name(c.name, _description(c, language)), value=c.name)
+        for c in found
     ]
+
+
+def _description(choice: StyleChoice, language: str) -> str:
+    """A built-in style's description from the catalog; a server's own style's as written."""
+    if not choice.builtin:
+        return choice.description
+    key = f"discord.creative.preset.{choice.name.replace('-', '_')}"
+    found = catalog().entries[language].get(key)
+    return found if isinstance(found, str) else choice.description
 
 
 def _choice_name(name: str, description: str) -> str:

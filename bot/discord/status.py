@@ -23,12 +23,14 @@ import discord
 
 from bot.clock import Clock, SystemClock
 from bot.edits import provider_label
+from bot.i18n import DEFAULT_LANGUAGE
 from bot.jobs import events
 from bot.models import Job
 from bot.providers.base import Capabilities
 
 from . import render
 from .edit_budget import ChannelBudget
+from .language import job_language
 from .mentions import NO_MENTIONS
 from .views import ButtonCatalog
 
@@ -44,6 +46,7 @@ class _Status:
     message_id: int | None = None
     task: asyncio.Task[None] | None = None
     waiting: Job | None = None  # the job while it is queued (its position is followed)
+    language: str = DEFAULT_LANGUAGE  # the job's public language (its Cancel button's label)
 
 
 #: The engine's position and ETA of a queued job.
@@ -119,6 +122,7 @@ class StatusBoard:
         if status.final:
             return
         status.text, status.final = rendered
+        status.language = job_language(event.job)
         status.waiting = event.job if isinstance(event, events.JobQueued) else None
         if status.message_id is None and event.job.status_message_id is not None:
             status.channel_id = event.job.channel_id
@@ -156,38 +160,41 @@ class StatusBoard:
             position, eta = await self._queue_eta(job)
             if status.waiting is not job:  # it moved on meanwhile
                 continue
-            status.text = render.status_queued(job.prompt, position, eta)
+            status.text = render.status_queued(job.prompt, position, eta, job_language(job))
             self.kick(job_id)
 
     def _render(self, event: events.JobEvent) -> tuple[str, bool] | None:
         job = event.job
-        prompt = job.prompt
+        prompt, lang = job.prompt, job_language(job)
         if isinstance(event, events.JobQueued):
-            return render.status_queued(prompt, event.position, event.eta_seconds), False
+            return render.status_queued(prompt, event.position, event.eta_seconds, lang), False
         if isinstance(event, events.JobStarted):
-            return render.status_running(prompt, None, self.provider_label(job.provider)), False
+            label = self.provider_label(job.provider)
+            return render.status_running(prompt, None, label, lang), False
         if isinstance(event, events.JobProgress):
             label = self.provider_label(job.provider)
-            return render.status_running(prompt, event.progress, label), False
+            return render.status_running(prompt, event.progress, label, lang), False
         if isinstance(event, events.JobDelayed):
-            return render.status_delayed(prompt, event.reason, event.retry_at - event.at), False
+            retry_in = event.retry_at - event.at
+            return render.status_delayed(prompt, event.reason, retry_in, lang), False
         if isinstance(event, events.JobFallback):
             return render.status_fallback(
                 prompt,
                 self.provider_label(event.from_provider),
                 self.provider_label(event.to_provider),
+                lang,
             ), False
         if isinstance(event, events.JobPaused):
-            return render.status_paused(prompt, event.reason), False
+            return render.status_paused(prompt, event.reason, lang), False
         if isinstance(event, events.JobDone):
             started = job.started_at or job.created_at
-            return render.status_done(prompt, event.at - started), True
+            return render.status_done(prompt, event.at - started, language=lang), True
         if isinstance(event, events.JobFailed):
-            return render.status_failed(prompt, event.reason), True
+            return render.status_failed(prompt, event.reason, lang), True
         if isinstance(event, events.JobCancelled):
-            return render.status_cancelled(prompt, event.by_user_id), True
+            return render.status_cancelled(prompt, event.by_user_id, lang), True
         if isinstance(event, events.JobExpired):
-            return render.status_expired(prompt), True
+            return render.status_expired(prompt, lang), True
         return None
 
     def kick(self, job_id: int) -> None:
@@ -205,10 +212,11 @@ class StatusBoard:
             await self.budget.take(status.channel_id)
             text, final = status.text, status.final  # the newest, once it is our turn
             channel = self.client.get_partial_messageable(status.channel_id)
+            view = None if final else self.views.status_view(job_id, language=status.language)
             try:
                 await channel.get_partial_message(status.message_id).edit(
                     content=text,
-                    view=None if final else self.views.status_view(job_id),
+                    view=view,
                     allowed_mentions=NO_MENTIONS,
                 )
             except discord.NotFound:

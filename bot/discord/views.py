@@ -16,15 +16,17 @@ from typing import Any, ClassVar
 
 import discord
 
-from bot.creative.models import MAX_STYLE_NAME
+from bot.creative_models import MAX_STYLE_NAME
 from bot.discord import custom_ids
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import report
+from bot.i18n import DEFAULT_LANGUAGE, Text, t
+from bot.i18n import render as word
 from bot.models import MAX_PROMPT_LENGTH
 
-PROMPT_LABEL = "What should change?"
-COUNT_LABEL = "How many images?"
-STYLE_LABEL = "Style (optional)"
+PROMPT_LABEL = t("discord.modal.prompt_label")
+COUNT_LABEL = t("discord.modal.count_label")
+STYLE_LABEL = t("discord.modal.style_label")
 
 #: The buttons of a result, row by row, and of a status message.
 RESULT_ROWS: tuple[tuple[Action, ...], ...] = (
@@ -35,21 +37,32 @@ STATUS_ROW: tuple[Action, ...] = (Action.CANCEL,)
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?!)"):
-    """A button bound to one job; subclasses set :attr:`action`, :attr:`label`, :attr:`style`
-    and implement :meth:`pressed`."""
+    """A button bound to one job; subclasses set :attr:`action`, :attr:`label` (a catalog
+    text, worded in the language of the message it is under), :attr:`style` and implement
+    :meth:`pressed`."""
 
     action: ClassVar[Action]
-    label: ClassVar[str]
+    label: ClassVar[Text | str]
     emoji: ClassVar[str | None] = None
     style: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
     #: Acknowledge the press privately before :meth:`pressed` runs (a button that answers
     #: with a modal sets this to false: a modal must be the first answer).
     defer: ClassVar[bool] = True
 
-    def __init__(self, job_id: int, *, row: int | None = None) -> None:
+    def __init_subclass__(cls, *, action: Action | None = None, **kwargs: Any) -> None:
+        """``action=`` declares the button's action and, from it, the custom_id template it
+        answers (a subclass may instead pass ``template=`` and set :attr:`action` itself)."""
+        if action is not None:
+            cls.action = action
+            kwargs["template"] = custom_ids.template(action)
+        super().__init_subclass__(**kwargs)
+
+    def __init__(
+        self, job_id: int, *, row: int | None = None, language: str = DEFAULT_LANGUAGE
+    ) -> None:
         super().__init__(
             discord.ui.Button(
-                label=self.label,
+                label=word(self.label, language),
                 emoji=self.emoji,
                 style=self.style,
                 custom_id=custom_ids.build(self.action, job_id),
@@ -102,6 +115,7 @@ class ButtonCatalog:
         undo: bool = False,
         share: bool = False,
         picks: Sequence[int] = (),
+        language: str = DEFAULT_LANGUAGE,
     ) -> discord.ui.View:
         """Reroll, Edit, Info, Delete; then History, Undo (the job edited an earlier output)
         and Share (the server has a gallery channel); then, under a batch, one button per
@@ -109,53 +123,65 @@ class ButtonCatalog:
         skip = {a for a, shown in ((Action.UNDO, undo), (Action.SHARE, share)) if not shown}
         pick_row = tuple(custom_ids.PICK_ACTIONS[n] for n in picks if n in custom_ids.PICK_ACTIONS)
         rows = (pick_row, *RESULT_ROWS) if len(pick_row) > 1 else RESULT_ROWS
-        return self._view(job_id, rows, skip)
+        return self._view(job_id, rows, skip, language)
 
-    def status_view(self, job_id: int) -> discord.ui.View:
-        return self._view(job_id, (STATUS_ROW,), set())
+    def status_view(self, job_id: int, *, language: str = DEFAULT_LANGUAGE) -> discord.ui.View:
+        return self._view(job_id, (STATUS_ROW,), set(), language)
 
     def _view(
-        self, job_id: int, rows: tuple[tuple[Action, ...], ...], skip: set[Action]
+        self,
+        job_id: int,
+        rows: tuple[tuple[Action, ...], ...],
+        skip: set[Action],
+        language: str,
     ) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
         for row, actions in enumerate(rows):
             for action in actions:
                 cls = self._classes.get(action)
                 if cls is not None and action not in skip:
-                    view.add_item(cls(job_id, row=row if len(rows) > 1 else None))
+                    at = row if len(rows) > 1 else None
+                    view.add_item(cls(job_id, row=at, language=language))
         return view
 
 
 class PromptModal(discord.ui.Modal):
     """Asks for a prompt. Its submission is handled from the custom_id alone
     (``kx:editm:<job>`` or ``kx:msgm:<message>``) by the edit cog, so a modal opened before a
-    restart still works when it is submitted after it."""
+    restart still works when it is submitted after it. Its title, labels and placeholders
+    are worded in the language of the member who opens it."""
 
-    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label=PROMPT_LABEL,
-        custom_id="prompt",
-        style=discord.TextStyle.paragraph,
-        max_length=MAX_PROMPT_LENGTH,
-        placeholder="e.g. make it night time, keep everything else",
-    )
-
-    count: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label=COUNT_LABEL,
-        custom_id="count",
-        required=False,
-        max_length=1,
-        placeholder="1 to 4 (blank: your or the server's default)",
-    )
-    style: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label=STYLE_LABEL,
-        custom_id="style",
-        required=False,
-        max_length=MAX_STYLE_NAME,
-        placeholder="e.g. watercolor, night, sticker; none for no style",
-    )
-
-    def __init__(self, action: Action, target_id: int, title: str) -> None:
-        super().__init__(title=title, custom_id=custom_ids.build(action, target_id), timeout=None)
+    def __init__(
+        self, action: Action, target_id: int, title: Text, language: str = DEFAULT_LANGUAGE
+    ) -> None:
+        super().__init__(
+            title=word(title, language),
+            custom_id=custom_ids.build(action, target_id),
+            timeout=None,
+        )
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=word(PROMPT_LABEL, language),
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            max_length=MAX_PROMPT_LENGTH,
+            placeholder=word(t("discord.modal.prompt_placeholder"), language),
+        )
+        self.count: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=word(COUNT_LABEL, language),
+            custom_id="count",
+            required=False,
+            max_length=1,
+            placeholder=word(t("discord.modal.count_placeholder"), language),
+        )
+        self.style: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=word(STYLE_LABEL, language),
+            custom_id="style",
+            required=False,
+            max_length=MAX_STYLE_NAME,
+            placeholder=word(t("discord.modal.style_placeholder"), language),
+        )
+        for field in (self.prompt, self.count, self.style):
+            self.add_item(field)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         """Nothing here: the edit cog handles submissions from their custom_ids."""

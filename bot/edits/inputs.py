@@ -11,7 +11,10 @@ import asyncio
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from pydantic import BaseModel
 
 from bot.errors import BadRequest
 from bot.i18n import t
@@ -36,6 +39,16 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     moderator: bool = False  # Manage Messages in the channel
     manage_guild: bool = False
+    #: The server's locale (Discord's ``guild_locale``): the language of the public messages
+    #: of a job queued here, unless the server pinned one.
+    guild_locale: str | None = None
+
+    def fields_for(self, target: type[BaseModel]) -> dict[str, Any]:
+        """The values of this requester's fields that ``target`` declares too (for a request
+        built on its behalf: guild, channel, thread, user, roles)."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name in target.model_fields
+        }
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from bot.creative.models import BatchFailure, BatchItem, BatchItemStatus, BatchReport
+from bot.creative_models import BatchFailure, BatchItem, BatchItemStatus, BatchReport
 from bot.i18n import Text
 from bot.models import Job, JobStatus
 from bot.providers.base import Capabilities, Finished, OutputImage, Provider, Submitted
@@ -28,13 +28,16 @@ from storage.base import Repository
 
 from . import messages
 from .context import (
+    PollPace,
     RunContext,
     Step,
     before_deadline,
     cancel_at_provider,
     end_job,
     expire,
+    keep_result,
     label_of,
+    move,
     past_deadline,
     requeue,
     wait_to_poll,
@@ -171,9 +174,7 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
         else:
             fields = {"status": BatchItemStatus.DONE, "result_json": encode_finished(result)}
         await ctx.repo.update_batch_item(job.id, item.index, now=ctx.clock.now(), **fields)
-    running = await ctx.repo.transition(
-        job.id, expected=JobStatus.SUBMITTING, to=JobStatus.RUNNING, now=ctx.clock.now()
-    )
+    running = await move(ctx, job, JobStatus.RUNNING, expected=JobStatus.SUBMITTING)
     if running is None:
         await cancel_items(ctx, job)  # cancelled while submitting: only we know the handles
     return running
@@ -212,9 +213,7 @@ async def _poll_item(
 async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
     """Poll every running image until all have finished or failed, then combine them."""
     provider = ctx.providers[job.provider]
-    min_interval = provider.capabilities.min_poll_interval
-    interval = min_interval
-    ceiling = max(ctx.config.poll_max_interval, min_interval)
+    pace = PollPace.start(ctx, provider)
     errors: dict[int, int] = {}
     last: tuple[str, float] | None = None
     while True:
@@ -237,9 +236,7 @@ async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job
         if (status, share) != last:
             last = (status, share)
             await ctx.events.emit(JobProgress(job=job, at=now, status=status, progress=share))
-        delay = interval
-        interval = min(interval * ctx.config.poll_backoff, ceiling)
-        if not await wait_to_poll(ctx, job, delay, interrupt):
+        if not await wait_to_poll(ctx, job, pace.after_answer(), interrupt):
             return None  # cancelled (the canceller stopped the requests) or taken over
 
 
@@ -266,14 +263,8 @@ async def _combine(ctx: RunContext, job: Job, items: Sequence[BatchItem]) -> Job
         moderated = bool(failed) and all(i.error_code == messages.MODERATED for i in failed)
         status = JobStatus.MODERATED if moderated else JobStatus.FAILED
         return await end_job(ctx, job, status, code or messages.INTERNAL, reason)
-    return await ctx.repo.transition(
-        job.id,
-        expected=JobStatus.RUNNING,
-        to=JobStatus.DOWNLOADING,
-        now=ctx.clock.now(),
-        result_json=encode_finished(Finished(outputs=tuple(outputs), credits=credits)),
-        credits=credits,
-    )
+    combined = Finished(outputs=tuple(outputs), credits=credits)
+    return await keep_result(ctx, job, combined, expected=JobStatus.RUNNING)
 
 
 SPLIT_STEPS: dict[JobStatus, Step] = {

@@ -17,10 +17,7 @@ from bot.clock import Clock, within
 from bot.i18n import Text
 from bot.media import Downloader
 from bot.models import Job, JobStatus
-from bot.providers.base import (
-    GenerationRequest,
-    Provider,
-)
+from bot.providers.base import Finished, GenerationRequest, Provider
 from bot.providers.errors import (
     ProviderError,
 )
@@ -38,6 +35,7 @@ from .limits import EngineConfig
 from .pausing import LanePauses
 from .requests import Deliverer, OutputValidator
 from .routing import Route
+from .stored import encode_finished
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +76,51 @@ def label_of(ctx: RunContext, provider: str) -> str:
     return found.capabilities.label if found is not None else provider
 
 
+# --- moves -------------------------------------------------------------------------------------
+
+
+async def move(
+    ctx: RunContext,
+    job: Job,
+    to: JobStatus,
+    *,
+    expected: JobStatus | None = None,
+    now: float | None = None,
+    **fields: object,
+) -> Job | None:
+    """Move ``job`` to ``to`` at ``now`` (default: the clock's) if it is still ``expected``
+    (default: the status it was read with), setting ``fields``; ``None`` if it changed."""
+    return await ctx.repo.transition(
+        job.id,
+        expected=job.status if expected is None else expected,
+        to=to,
+        now=ctx.clock.now() if now is None else now,
+        **fields,
+    )
+
+
+async def keep_result(
+    ctx: RunContext,
+    job: Job,
+    result: Finished,
+    *,
+    expected: JobStatus,
+    now: float | None = None,
+    **fields: object,
+) -> Job | None:
+    """Keep a finished provider result (and its credits) for the download step."""
+    return await move(
+        ctx,
+        job,
+        JobStatus.DOWNLOADING,
+        expected=expected,
+        now=now,
+        result_json=encode_finished(result),
+        credits=result.credits,
+        **fields,
+    )
+
+
 # --- endings ----------------------------------------------------------------------------------
 
 
@@ -87,9 +130,7 @@ async def end_job(
     """Move a job to a terminal status and tell the sinks; ``None`` if it changed under us.
     ``reason`` is kept with the job (in English and as a Text: ``Job.failure_text``)."""
     now = ctx.clock.now()
-    ended = await ctx.repo.transition(
-        job.id, expected=job.status, to=status, now=now, error_code=code, **messages.stored(reason)
-    )
+    ended = await move(ctx, job, status, now=now, error_code=code, **messages.stored(reason))
     if ended is None:
         return None
     if status is JobStatus.EXPIRED:
@@ -154,19 +195,33 @@ async def requeue(
     retry_at = now + delay
     if job.deadline_at is not None and retry_at >= job.deadline_at:
         return await expire(ctx, job)
-    queued = await ctx.repo.transition(
-        job.id,
-        expected=job.status,
-        to=JobStatus.QUEUED,
-        now=now,
-        run_after=retry_at,
-        attempts=attempts,
-    )
+    queued = await move(ctx, job, JobStatus.QUEUED, now=now, run_after=retry_at, attempts=attempts)
     if queued is not None:
         log.info("job %d retries at +%.1fs: %s", job.id, delay, reason)
         await ctx.events.emit(JobDelayed(job=queued, at=now, reason_text=reason, retry_at=retry_at))
         ctx.on_requeue(queued)
     return None
+
+
+@dataclass
+class PollPace:
+    """The waits between polls of one job: the provider's minimum interval at first, then
+    longer by the engine's backoff factor, up to the ceiling (never below the minimum)."""
+
+    interval: float
+    ceiling: float
+    backoff: float
+
+    @classmethod
+    def start(cls, ctx: RunContext, provider: Provider) -> PollPace:
+        minimum = provider.capabilities.min_poll_interval
+        return cls(minimum, max(ctx.config.poll_max_interval, minimum), ctx.config.poll_backoff)
+
+    def after_answer(self) -> float:
+        """The wait after an answer that the job is still running; the next one is longer."""
+        delay = self.interval
+        self.interval = min(self.interval * self.backoff, self.ceiling)
+        return delay
 
 
 async def wait_to_poll(ctx: RunContext, job: Job, delay: float, interrupt: asyncio.Event) -> bool:
@@ -212,9 +267,7 @@ async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> No
     """A submit met a refused account: pause the provider and put the job back in the queue."""
     await record_pause(ctx, job, err)
     now = ctx.clock.now()
-    queued = await ctx.repo.transition(
-        job.id, expected=job.status, to=JobStatus.QUEUED, now=now, run_after=None
-    )
+    queued = await move(ctx, job, JobStatus.QUEUED, now=now, run_after=None)
     if queued is None:
         return
     log.warning("job %d waits: %s is paused (%s)", job.id, job.provider, err.code)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.i18n import t
 from bot.media import Downloader
-from bot.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, NewReference
+from bot.models import ACTIVE_STATUSES, Job, JobOrigin, JobStatus, NewJob, NewReference
 from bot.providers.base import Provider
 from storage.base import DatabaseFault, LimitExceeded, Repository
 
@@ -216,30 +216,13 @@ class JobEngine:
         references = []
         for img in request.images:
             content_hash = await self.repo.put_blob(img.data, now=now)
-            references.append(
-                NewReference(
-                    source=img.source,
-                    content_hash=content_hash,
-                    url=img.url,
-                    message_id=img.message_id,
-                    attachment_id=img.attachment_id,
-                    output_id=img.output_id,
-                    width=img.width,
-                    height=img.height,
-                )
-            )
+            fields = img.fields_for(NewReference, exclude=frozenset({"content_hash"}))
+            references.append(NewReference(content_hash=content_hash, **fields))
         new_job = NewJob(
-            guild_id=request.guild_id,
-            channel_id=request.channel_id,
-            thread_id=request.thread_id,
-            user_id=request.user_id,
-            kind=request.kind,
-            prompt=request.prompt,
+            **request.fields_for(JobOrigin, exclude=frozenset({"params"})),
             params=params,
             provider=name,
             model=settings.model,
-            parent_output_id=request.parent_output_id,
-            reply_to_message_id=request.reply_to_message_id,
             references=tuple(references),
             deadline_at=now + self.config.deadline_seconds,
             route_reason=route.reason,

@@ -3,7 +3,7 @@ defaults applied), the server's prompt blocklist, and the limits of the member's
 
 from __future__ import annotations
 
-from bot.creative.community import screen_prompt
+from bot.blocklist import screen_prompt
 from bot.models import GuildSettings, JobParams
 from bot.providers.base import Provider
 from storage.base import EnqueueLimits, Repository

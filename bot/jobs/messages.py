@@ -14,6 +14,7 @@ reader's language.
 from __future__ import annotations
 
 import logging
+from typing import TypedDict
 
 from bot.durations import duration_text
 from bot.i18n import Text, render, t, text_to_json
@@ -163,7 +164,14 @@ def paused(label: str, code: str) -> Text:
     return t("jobs.paused.auth", provider=label)
 
 
-def stored(reason: Text | str) -> dict[str, str | None]:
+class StoredReason(TypedDict):
+    """The columns of a job or a batch item that keep why it failed."""
+
+    error_message: str
+    error_text: str | None
+
+
+def stored(reason: Text | str) -> StoredReason:
     """The job's (or batch item's) columns that keep ``reason``: ``error_message`` in
     English and ``error_text``, the Text as JSON (``None`` for words that are no Text, or a
     Text that cannot be stored: its English words are still kept)."""
@@ -173,4 +181,4 @@ def stored(reason: Text | str) -> dict[str, str | None]:
             kept = text_to_json(reason)
         except (TypeError, ValueError):
             log.warning("the reason %r cannot be stored as a text", reason, exc_info=True)
-    return {"error_message": render(reason), "error_text": kept}
+    return StoredReason(error_message=render(reason), error_text=kept)

@@ -207,6 +207,6 @@ async def test_a_partly_failed_batch_says_which_images_failed(
             assert len(done.result.attachments) == 2
             assert "Image 2 of 3 failed" in done.result.content
             assert _labels(done.result)[:2] == ["1", "3"]
-            assert render.NOTE_BATCH in done.result.content
+            assert str(render.NOTE_BATCH) in done.result.content
         finally:
             await h.stop()

@@ -172,7 +172,7 @@ class Actor:
             "token": token,
             "version": 1,
             "app_permissions": str(fake.bot_permissions(channel)),
-            "locale": "en-US",
+            "locale": self.user.locale,
             "entitlements": [],
             "attachment_size_limit": fake.attachment_size_limit,
         }
@@ -181,8 +181,8 @@ class Actor:
             perms = fake.permissions(self.user.id, channel)
             payload.update(
                 guild_id=str(guild.id),
-                guild={"id": str(guild.id), "locale": "en-US", "features": []},
-                guild_locale="en-US",
+                guild={"id": str(guild.id), "locale": guild.locale, "features": []},
+                guild_locale=guild.locale,
                 member=member.to_dict() | {"permissions": str(perms)},
                 authorizing_integration_owners={"0": str(guild.id)},
                 context=0,

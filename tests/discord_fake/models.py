@@ -130,6 +130,8 @@ class User:
     username: str
     bot: bool = False
     global_name: str | None = None
+    #: The language of the member's Discord client: interactions carry it as ``locale``.
+    locale: str = "en-US"
 
     def to_dict(self) -> Json:
         data: Json = {
@@ -271,6 +273,9 @@ class Guild:
     members: dict[int, Member]
     channel_ids: list[int]
     created_at: str
+    #: The server's preferred locale (GUILD_CREATE's ``preferred_locale``, interactions'
+    #: ``guild_locale``); set it before the bot connects.
+    locale: str = "en-US"
 
     @property
     def everyone(self) -> Role:

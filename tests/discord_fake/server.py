@@ -363,7 +363,7 @@ class FakeDiscord(World):
             "nsfw_level": 0,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.locale,
             "system_channel_id": str(guild.channel_ids[0]) if guild.channel_ids else None,
             "system_channel_flags": 0,
             "rules_channel_id": None,

@@ -148,3 +148,42 @@ async def test_spec_violation_through_the_server(
     assert "color" in body["errors"]["embeds"]["0"]
     assert [v.code for v in fake_discord.pop_violations()] == [50035]
     assert not fake_discord.messages_in(channel)
+
+
+def test_localized_commands_are_accepted_and_checked(spec: SpecValidator) -> None:
+    route = "/applications/{application_id}/guilds/{guild_id}/commands"
+    command = {
+        "name": "edit",
+        "description": "Edit images",
+        "description_localizations": {"de": "Bilder bearbeiten", "ja": "画像を編集"},
+        "options": [
+            {
+                "type": 3,
+                "name": "ratio",
+                "description": "Shape",
+                "description_localizations": {"de": "Form"},
+                "choices": [
+                    {"name": "square", "value": "1:1", "name_localizations": {"ja": "正方形"}}
+                ],
+            }
+        ],
+    }
+    assert spec.validate("PUT", route, [command]) == {}
+    errors: dict[str, Any] = {}
+    check_commands([command], errors)
+    assert errors == {}
+    too_long = {**command, "description_localizations": {"de": "x" * 101}}
+    assert spec.validate("PUT", route, [too_long])
+    wrong = {
+        **command,
+        "options": [
+            {
+                **command["options"][0],
+                "choices": [
+                    {"name": "square", "value": "1:1", "name_localizations": {"klingon": "x"}}
+                ],
+            }
+        ],
+    }
+    check_commands([wrong], errors)
+    assert errors["0"]["options"]["0"]["choices"]["0"]["name_localizations"]["klingon"]

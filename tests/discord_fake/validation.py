@@ -310,8 +310,65 @@ def check_modal_limits(data: Mapping[str, Any], tree: ErrorTree) -> None:
                 _check_custom_id(child, ["data", "components", i, "components", j], seen, tree)
 
 
+#: The locales Discord offers (the docs' "Locales" table): the only keys a localization
+#: dictionary may have.
+DISCORD_LOCALES = frozenset(
+    [
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    ]
+)
+
+
+def _check_localizations(item: Mapping[str, Any], path: list[str | int], tree: ErrorTree) -> None:
+    """``name_localizations`` / ``description_localizations``: keyed by Discord locales."""
+    for field in ("name_localizations", "description_localizations"):
+        found = item.get(field)
+        if not isinstance(found, dict):
+            continue
+        for locale in found:
+            if locale not in DISCORD_LOCALES:
+                add_error(
+                    tree,
+                    [*path, field, locale],
+                    "LOCALE_INVALID",
+                    f"Invalid locale: {locale!r} is not one of Discord's locales.",
+                )
+
+
 def check_commands(commands: Any, tree: ErrorTree) -> None:
-    """Bulk overwrite: names per the docs (chat input: lowercase), descriptions 1–100."""
+    """Bulk overwrite: names per the docs (chat input: lowercase), descriptions 1–100,
+    localizations keyed by Discord's locales (the spec checks their lengths)."""
     if not isinstance(commands, list):
         return
     for i, command in enumerate(commands):
@@ -340,6 +397,10 @@ def _check_command(command: Mapping[str, Any], path: list[str | int], tree: Erro
             "BASE_TYPE_BAD_LENGTH",
             "Must be between 1 and 100 in length.",
         )
+    _check_localizations(command, path, tree)
     for j, option in enumerate(command.get("options") or []):
         if isinstance(option, dict):
             _check_command({**option, "type": 1}, [*path, "options", j], tree)
+    for j, choice in enumerate(command.get("choices") or []):
+        if isinstance(choice, dict):
+            _check_localizations(choice, [*path, "choices", j], tree)

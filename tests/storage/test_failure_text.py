@@ -3,7 +3,7 @@ on both backends; rows from before migration 10 keep their English words."""
 
 from __future__ import annotations
 
-from bot.creative.models import BatchItemStatus
+from bot.creative_models import BatchItemStatus
 from bot.i18n import Text, render, t
 from bot.jobs import messages
 from bot.models import JobParams, JobStatus

@@ -1,3 +1,3 @@
--- Placeholder for the language migration (another branch owns version 7). Replace this file
--- with that branch's 0007_language.sql when merging; it changes nothing.
-SELECT 1;
+-- The language a server pins for the bot: 'auto' (each member's or the server's Discord
+-- language), 'en', 'de' or 'ja'. A job's own language is kept in its params.
+ALTER TABLE guild_settings ADD COLUMN language TEXT NOT NULL DEFAULT 'auto';
