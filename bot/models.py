@@ -11,6 +11,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.i18n import Text, stored_text
+
 MAX_PROMPT_LENGTH = 4000
 MAX_REFERENCES = 4
 
@@ -249,7 +251,8 @@ class Job(Frozen):
     provider_handle: str | None = None  # the provider's job id, saved before polling
     result_json: str | None = None  # a finished provider result kept until downloaded
     error_code: str | None = None
-    error_message: str | None = None
+    error_message: str | None = None  # why it failed or was cancelled, in English
+    error_text: str | None = None  # the same as a stored Text (JSON), see failure_text
     credits: float | None = None
     cost: float | None = None
     status_message_id: int | None = None
@@ -270,6 +273,12 @@ class Job(Frozen):
         """Retention or an erasure request removed this finished job's prompt (its images
         expired with it): it can be shown, but not rerolled."""
         return not self.prompt
+
+    def failure_text(self) -> Text | str:
+        """Why the job failed, expired or was cancelled, to word in any language: the stored
+        Text, else (a row written before texts were kept, or one this version cannot word)
+        the English ``error_message``, else an empty string."""
+        return stored_text(self.error_text, self.error_message)
 
     @property
     def delivery_nonce(self) -> str:

@@ -250,9 +250,9 @@ class Repository(Protocol):
         **fields: object,
     ) -> Job | None:
         """Compare-and-set the status (and the given columns: provider, provider_handle,
-        result_json, attempts, error_code, error_message, credits, cost, run_after,
-        status_message_id, thread_id). Returns the updated job, or ``None`` when the job was
-        not in ``expected``. A terminal job never changes status again. Moving back to
+        result_json, attempts, error_code, error_message, error_text, credits, cost,
+        run_after, status_message_id, thread_id). Returns the updated job, or ``None`` when
+        the job was not in ``expected``. A terminal job never changes status again. Moving back to
         ``queued`` releases the lease; a terminal status releases it and records
         ``finished_at``; the time of every transition is recorded."""
         ...

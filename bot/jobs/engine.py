@@ -267,14 +267,14 @@ class JobEngine:
             if job.status is JobStatus.DELIVERING:
                 raise AlreadyFinished(t("errors.job.posting", job_id=job_id))
             now = self.clock.now()
-            who = "a moderator" if moderator and job.user_id != by_user_id else "the requester"
+            by_moderator = moderator and job.user_id != by_user_id
             cancelled = await self.repo.transition(
                 job_id,
                 expected=job.status,
                 to=JobStatus.CANCELLED,
                 now=now,
                 error_code=messages.CANCELLED,
-                error_message=f"Cancelled by {who}.",
+                **messages.stored(messages.cancelled(by_moderator=by_moderator)),
             )
             if cancelled is not None:
                 break
