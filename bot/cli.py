@@ -37,7 +37,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
-from bot.cli_base import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliRefused, add_command
+from bot.cli_base import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliRefused, add_command, plain_command
 from bot.cli_ops import OPS_COMMANDS
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -175,15 +175,6 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
 # -- migrate ----------------------------------------------------------------------------
 
 
-def _add_migrate(commands: argparse._SubParsersAction[_Parser]) -> None:
-    add_command(
-        commands,
-        "migrate",
-        "create or upgrade the database at KONTEXT_DATABASE_URL",
-        _migrate_command,
-    )
-
-
 def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     import storage
 
@@ -192,16 +183,12 @@ def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+_add_migrate = plain_command(
+    "migrate", "create or upgrade the database at KONTEXT_DATABASE_URL", _migrate_command
+)
+
+
 # -- providers --------------------------------------------------------------------------
-
-
-def _add_providers(commands: argparse._SubParsersAction[_Parser]) -> None:
-    add_command(
-        commands,
-        "providers",
-        "list the configured providers, what they can do, and test each key",
-        _providers_command,
-    )
 
 
 def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,6 +208,13 @@ def _providers_command(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         sys.stdout.write(f"not configured: {', '.join(missing)}\n")
     return EXIT_FAILURE if any(s.key == "refused" for s in configured) else EXIT_OK
+
+
+_add_providers = plain_command(
+    "providers",
+    "list the configured providers, what they can do, and test each key",
+    _providers_command,
+)
 
 
 # -- edit / imagine ---------------------------------------------------------------------

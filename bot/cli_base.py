@@ -5,8 +5,9 @@ the refusal that exits with :data:`EXIT_USAGE`, and declaring a subcommand.
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from bot.config import Settings
 from bot.errors import KontextError
@@ -35,3 +36,12 @@ def add_command(
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help)
     parser.set_defaults(handler=handler)
     return parser
+
+
+#: Declares one subcommand, with its options, among the parser's subcommands.
+AddCommand: TypeAlias = "Callable[[argparse._SubParsersAction[Any]], object]"
+
+
+def plain_command(name: str, help: str, handler: Handler) -> AddCommand:
+    """Declares the subcommand ``name`` that takes no options of its own."""
+    return functools.partial(add_command, name=name, help=help, handler=handler)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.cli_base import EXIT_FAILURE, EXIT_OK, CliRefused, add_command
+from bot.cli_base import EXIT_FAILURE, EXIT_OK, AddCommand, CliRefused, add_command, plain_command
 from bot.config import Settings
 from bot.errors import KontextError
 from bot.i18n import t
@@ -83,15 +82,6 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def add_health(commands: argparse._SubParsersAction[Any]) -> None:
-    add_command(
-        commands,
-        "health",
-        "ask the running bot's /healthz (KONTEXT_HTTP_PORT); exit 0 when healthy",
-        _health,
-    )
-
-
 def _health(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
@@ -124,15 +114,6 @@ def _down(answer: Any) -> list[str]:
     except ValueError:
         return ["something"]
     return [str(d) for d in down] if isinstance(down, list) and down else ["something"]
-
-
-def add_doctor(commands: argparse._SubParsersAction[Any]) -> None:
-    add_command(
-        commands,
-        "doctor",
-        "check the setup: one line per check, exit 0 only when all pass",
-        _doctor,
-    )
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
@@ -194,15 +175,6 @@ async def _discord_checks(settings: Settings, http: Any) -> list[Any]:
     return checks
 
 
-def add_sync(commands: argparse._SubParsersAction[Any]) -> None:
-    add_command(
-        commands,
-        "sync",
-        "register the slash commands with Discord now (start does it on changes)",
-        _sync,
-    )
-
-
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import ConfigurationError, register_commands
 
@@ -214,10 +186,16 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-OPS_COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
+OPS_COMMANDS: tuple[AddCommand, ...] = (
     add_backup,
     add_restore,
-    add_health,
-    add_doctor,
-    add_sync,
+    plain_command(
+        "health", "ask the running bot's /healthz (KONTEXT_HTTP_PORT); exit 0 when healthy", _health
+    ),
+    plain_command(
+        "doctor", "check the setup: one line per check, exit 0 only when all pass", _doctor
+    ),
+    plain_command(
+        "sync", "register the slash commands with Discord now (start does it on changes)", _sync
+    ),
 )

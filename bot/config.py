@@ -22,6 +22,11 @@ class DatabaseUrl(Secret[str]):
         return redact_url(self.get_secret_value())
 
 
+#: A provider account's jobs at once, and its submits per minute (unset: the provider's own).
+Concurrency = Annotated[int | None, Field(ge=1)]
+RatePerMinute = Annotated[float | None, Field(gt=0)]
+
+
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
@@ -94,24 +99,13 @@ class Settings(BaseSettings):
 
     # Provider accounts: jobs at once and submits per minute, held by every process that
     # shares the database (unset: the provider's documented entry tier).
-    aimlapi_concurrency: int | None = Field(
-        None, ge=1, validation_alias=_env("AIMLAPI_CONCURRENCY")
-    )
-    aimlapi_rate_per_minute: float | None = Field(
-        None, gt=0, validation_alias=_env("AIMLAPI_RATE_PER_MINUTE")
-    )
-    modelslab_concurrency: int | None = Field(
-        None, ge=1, validation_alias=_env("MODELSLAB_CONCURRENCY")
-    )
-    modelslab_rate_per_minute: float | None = Field(
-        None, gt=0, validation_alias=_env("MODELSLAB_RATE_PER_MINUTE")
-    )
-    wavespeed_concurrency: int | None = Field(
-        None, ge=1, validation_alias=_env("WAVESPEED_CONCURRENCY")
-    )
-    wavespeed_rate_per_minute: float | None = Field(
-        None, gt=0, validation_alias=_env("WAVESPEED_RATE_PER_MINUTE")
-    )
+    # Named like their variables (AIMLAPI_CONCURRENCY ...), which pydantic-settings reads as is.
+    aimlapi_concurrency: Concurrency = None
+    aimlapi_rate_per_minute: RatePerMinute = None
+    modelslab_concurrency: Concurrency = None
+    modelslab_rate_per_minute: RatePerMinute = None
+    wavespeed_concurrency: Concurrency = None
+    wavespeed_rate_per_minute: RatePerMinute = None
 
     # Sharding: how many gateway shards in all (unset: Discord's recommendation) and which
     # of them this process connects (unset: all).

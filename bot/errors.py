@@ -36,6 +36,16 @@ class KontextError(Exception):
         return self.user_message
 
 
+class ReasonedError(KontextError):
+    """An error that also names its ``reason``: a short machine code such as ``"truncated"``."""
+
+    code = "reasoned"
+
+    def __init__(self, reason: str, message: Text | str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class BadRequest(KontextError):
     """The request itself is wrong (an empty prompt, too many images, ...); nothing queued."""
 

@@ -41,7 +41,7 @@ from typing import Final
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from pydantic import Field
 
-from bot.errors import KontextError
+from bot.errors import ReasonedError
 from bot.i18n import Text, t
 from bot.models import Frozen
 from bot.providers.base import ReferenceImage
@@ -91,14 +91,10 @@ _open_lock = threading.Lock()
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
-class ImageRejected(KontextError):
-    """An image we will not use; ``reason`` is a short machine code such as ``"truncated"``."""
+class ImageRejected(ReasonedError):
+    """An image we will not use (``reason``: why, such as ``"truncated"``)."""
 
     code = "bad_image"
-
-    def __init__(self, reason: str, user_message: Text | str) -> None:
-        super().__init__(user_message)
-        self.reason = reason
 
 
 class PreparedImage(Frozen):

@@ -34,7 +34,7 @@ from typing import Final, Protocol
 import httpx
 
 from bot.config import Settings
-from bot.errors import KontextError
+from bot.errors import ReasonedError
 from bot.i18n import Text, t
 
 log = logging.getLogger(__name__)
@@ -45,24 +45,19 @@ DEFAULT_MAX_BYTES: Final = 25 * 1024 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
-class DownloadRefused(KontextError):
+class DownloadRefused(ReasonedError):
     """We will not download this URL (checked before connecting). ``reason`` says why."""
 
     code = "download_refused"
 
-    def __init__(self, reason: str, user_message: Text | str) -> None:
-        super().__init__(user_message)
-        self.reason = reason
 
-
-class DownloadFailed(KontextError):
+class DownloadFailed(ReasonedError):
     """The download was attempted and did not work; ``status`` is the HTTP status, if any."""
 
     code = "download_failed"
 
-    def __init__(self, reason: str, user_message: Text | str, *, status: int | None = None) -> None:
-        super().__init__(user_message)
-        self.reason = reason
+    def __init__(self, reason: str, message: Text | str, *, status: int | None = None) -> None:
+        super().__init__(reason, message)
         self.status = status
 
 

@@ -27,9 +27,7 @@ class ProviderStatus:
 
 def key_setting(name: str) -> str:
     """The environment variable that holds a provider's key."""
-    factory = PROVIDERS[name]
-    env: str = getattr(factory, "KEY_ENV", f"{name.upper()}_API_KEY")
-    return env
+    return PROVIDERS[name].KEY_ENV
 
 
 async def provider_statuses(

@@ -14,9 +14,9 @@ import discord
 from discord import app_commands
 
 from bot.access import check_can_configure
-from bot.creative.models import MAX_BATCH, MAX_STYLE_NAME, MAX_STYLE_PROMPT
 from bot.creative.service import CreativeService
 from bot.creative.styles import NO_STYLE
+from bot.creative_models import MAX_BATCH, MAX_STYLE_NAME, MAX_STYLE_PROMPT
 from bot.discord import creative_text
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester

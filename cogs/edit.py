@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.creative.models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
+from bot.creative_models import MAX_BATCH, MAX_STYLE_NAME, RequestOptions
 from bot.discord import custom_ids
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
@@ -97,8 +97,7 @@ def _modal_options(count: str, style: str) -> RequestOptions:
     return RequestOptions(count=number, style=style.strip() or None)
 
 
-class EditButton(JobButton, template=custom_ids.template(Action.EDIT)):
-    action = Action.EDIT
+class EditButton(JobButton, action=Action.EDIT):
     label = t("discord.button.edit")
     emoji = "✏️"
     defer = False  # it answers with the prompt modal

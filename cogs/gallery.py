@@ -11,7 +11,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.delivery import DEFAULT_UPLOAD_LIMIT
@@ -28,8 +28,7 @@ STAR = "⭐"
 GUILD_CHANNELS = (discord.TextChannel, discord.Thread, discord.VoiceChannel)
 
 
-class ShareButton(JobButton, template=custom_ids.template(Action.SHARE)):
-    action = Action.SHARE
+class ShareButton(JobButton, action=Action.SHARE):
     label = t("discord.button.share")
     emoji = STAR
 

@@ -20,7 +20,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.interactions import MenuCog, answer, requester
@@ -35,8 +35,7 @@ SCAN_LIMIT = 50  # how far back /kontext history looks for the newest result
 _MESSAGE_ID = re.compile(r"(?:/(?P<channel>\d{15,20})/)?(?P<message>\d{15,20})/?\s*$")
 
 
-class HistoryButton(JobButton, template=custom_ids.template(Action.HISTORY)):
-    action = Action.HISTORY
+class HistoryButton(JobButton, action=Action.HISTORY):
     label = t("discord.button.history")
     emoji = "🧬"
 
@@ -47,8 +46,7 @@ class HistoryButton(JobButton, template=custom_ids.template(Action.HISTORY)):
         await send_history(interaction, output_id)
 
 
-class UndoButton(JobButton, template=custom_ids.template(Action.UNDO)):
-    action = Action.UNDO
+class UndoButton(JobButton, action=Action.UNDO):
     label = t("discord.button.undo")
     emoji = "↩️"
 

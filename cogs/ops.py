@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.interactions import answer, requester
@@ -44,10 +44,9 @@ def ops_of(bot: KontextBot) -> Operations:
     return bot.ops
 
 
-class ForgetButton(JobButton, template=custom_ids.template(Action.FORGET)):
+class ForgetButton(JobButton, action=Action.FORGET):
     """Confirms ``/kontext forget-me``; the id in its custom_id is the member who asked."""
 
-    action = Action.FORGET
     label = t("discord.button.forget")
     emoji = "🗑️"
     style = discord.ButtonStyle.danger

@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from bot.discord import custom_ids, render
+from bot.discord import render
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.custom_ids import Action
 from bot.discord.interactions import answer, requester, start_job
@@ -22,8 +22,7 @@ from bot.i18n import render as word
 from bot.i18n import t
 
 
-class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
-    action = Action.REROLL
+class RerollButton(JobButton, action=Action.REROLL):
     label = t("discord.button.reroll")
     emoji = "🎲"
 
@@ -35,8 +34,7 @@ class RerollButton(JobButton, template=custom_ids.template(Action.REROLL)):
         )
 
 
-class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
-    action = Action.INFO
+class InfoButton(JobButton, action=Action.INFO):
     label = t("discord.button.info")
     emoji = "ℹ️"
 
@@ -45,8 +43,7 @@ class InfoButton(JobButton, template=custom_ids.template(Action.INFO)):
         await answer(interaction, render.info_text(info, await reply_language(interaction)))
 
 
-class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
-    action = Action.DELETE
+class DeleteButton(JobButton, action=Action.DELETE):
     label = t("discord.button.delete")
     emoji = "🗑️"
     style = discord.ButtonStyle.danger
@@ -62,8 +59,7 @@ class DeleteButton(JobButton, template=custom_ids.template(Action.DELETE)):
         await answer(interaction, word(t("discord.cog.deleted"), await reply_language(interaction)))
 
 
-class CancelButton(JobButton, template=custom_ids.template(Action.CANCEL)):
-    action = Action.CANCEL
+class CancelButton(JobButton, action=Action.CANCEL):
     label = t("discord.button.cancel")
     emoji = "✖️"
     style = discord.ButtonStyle.danger

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.creative.models import BatchItem, CreativeSettings, MemberPrefs, Style
+from bot.creative_models import BatchItem, CreativeSettings, MemberPrefs, Style
 from bot.errors import KontextError
 from bot.i18n import Text, t
 from bot.models import (
@@ -186,6 +186,7 @@ class Repository(Protocol):
         lease_seconds: float,
         limit: int = 1,
         account: AccountLimits | None = None,
+        release: Sequence[int] = (),
     ) -> list[Job]:
         """Atomically take up to ``limit`` runnable queued jobs for ``provider``, fairly:
         guilds take turns (least recently served first), inside a guild users take turns,
@@ -198,7 +199,11 @@ class Repository(Protocol):
         rate token of the provider's account inside its transaction: the provider's jobs in
         ``submitting`` or ``running`` are counted in the database and a token bucket row is
         kept per provider, so all processes together stay within the account. SQLite serves
-        one process, whose engine gate holds the account, and ignores it."""
+        one process, whose engine gate holds the account, and ignores it.
+
+        ``release``: jobs the provider has finished with (see :meth:`release_account`),
+        freed in the first claim's transaction, so their slots pass straight to the jobs
+        claimed here; other processes hear only of the slots this claim leaves free."""
         ...
 
     async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
@@ -245,9 +250,9 @@ class Repository(Protocol):
         **fields: object,
     ) -> Job | None:
         """Compare-and-set the status (and the given columns: provider, provider_handle,
-        result_json, attempts, error_code, error_message, credits, cost, run_after,
-        status_message_id, thread_id). Returns the updated job, or ``None`` when the job was
-        not in ``expected``. A terminal job never changes status again. Moving back to
+        result_json, attempts, error_code, error_message, error_text, credits, cost,
+        run_after, status_message_id, thread_id). Returns the updated job, or ``None`` when
+        the job was not in ``expected``. A terminal job never changes status again. Moving back to
         ``queued`` releases the lease; a terminal status releases it and records
         ``finished_at``; the time of every transition is recorded."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.creative.models import (
+from bot.creative_models import (
     BatchItem,
     BatchItemStatus,
     CreativeSettings,
@@ -18,7 +18,15 @@ from storage.queries import JOB_INSERT, JOB_VALUES, job_values
 from storage.sqlbase import SqlBase
 
 _ITEM_FIELDS = frozenset(
-    {"status", "provider_handle", "result_json", "error_code", "error_message", "seed"}
+    {
+        "status",
+        "provider_handle",
+        "result_json",
+        "error_code",
+        "error_message",
+        "error_text",
+        "seed",
+    }
 )
 
 
@@ -47,37 +55,36 @@ class CreativeRecordsMixin(SqlBase):
         return [_item(r) for r in found]
 
     async def batch_items(self, job_id: int) -> list[BatchItem]:
-        found = await self._fetch(
-            "SELECT * FROM batch_items WHERE job_id = ? ORDER BY item_index", job_id
+        return await self._fetch_all(
+            _item, "SELECT * FROM batch_items WHERE job_id = ? ORDER BY item_index", job_id
         )
-        return [_item(r) for r in found]
 
     async def update_batch_item(
         self, job_id: int, index: int, *, now: float, **fields: object
     ) -> BatchItem | None:
         """Set an item's columns (status, provider_handle, result_json, error_code,
-        error_message, seed)."""
+        error_message, error_text, seed)."""
         unknown = set(fields) - _ITEM_FIELDS
         if unknown:
             raise TypeError(f"cannot set batch item column(s) {sorted(unknown)}")
         values = {k: (v.value if isinstance(v, BatchItemStatus) else v) for k, v in fields.items()}
         values["updated_at"] = float(now)
         sets = ", ".join(f"{name} = ?" for name in values)
-        row = await self._fetchrow(
+        return await self._fetch_one(
+            _item,
             f"UPDATE batch_items SET {sets} WHERE job_id = ? AND item_index = ? "  # noqa: S608
             "RETURNING *",
             *values.values(),
             job_id,
             index,
         )
-        return None if row is None else _item(row)
 
     # --- server styles ------------------------------------------------------------------------
     async def add_guild_style(
         self, guild_id: int, name: str, prompt: str, *, created_by: int, now: float
     ) -> bool:
         """Store a style; ``False`` (nothing written) when the name is taken."""
-        added = await self._fetch(
+        return await self._changed_any(
             "INSERT INTO guild_styles (guild_id, name, prompt, created_by, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO NOTHING RETURNING name",
             guild_id,
@@ -86,15 +93,13 @@ class CreativeRecordsMixin(SqlBase):
             created_by,
             float(now),
         )
-        return bool(added)
 
     async def remove_guild_style(self, guild_id: int, name: str) -> bool:
-        removed = await self._fetch(
+        return await self._changed_any(
             "DELETE FROM guild_styles WHERE guild_id = ? AND name = ? RETURNING name",
             guild_id,
             name,
         )
-        return bool(removed)
 
     async def list_guild_styles(self, guild_id: int) -> list[Style]:
         found = await self._fetch(

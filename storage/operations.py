@@ -47,14 +47,15 @@ class OperationsMixin(SqlBase):
 
     async def resume_provider(self, provider: str) -> bool:
         """Lift a pause; ``True`` when there was one."""
-        found = await self._fetch(
+        return await self._changed_any(
             "DELETE FROM provider_pauses WHERE provider = ? RETURNING provider", provider
         )
-        return bool(found)
 
     async def provider_pauses(self) -> list[ProviderPause]:
-        found = await self._fetch("SELECT * FROM provider_pauses ORDER BY provider")
-        return [ProviderPause.model_validate(dict(r)) for r in found]
+        return await self._fetch_all(
+            lambda r: ProviderPause.model_validate(dict(r)),
+            "SELECT * FROM provider_pauses ORDER BY provider",
+        )
 
     # --- registered commands ----------------------------------------------------------------
     async def command_digest(self, scope: str) -> str | None:

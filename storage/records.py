@@ -59,29 +59,31 @@ class RecordsMixin(SqlBase):
         )
 
     async def remove_remix_channel(self, guild_id: int, channel_id: int) -> bool:
-        removed = await self._fetch(
+        return await self._changed_any(
             "DELETE FROM remix_channels WHERE guild_id = ? AND channel_id = ? RETURNING channel_id",
             guild_id,
             channel_id,
         )
-        return bool(removed)
 
     async def list_remix_channels(self, guild_id: int) -> list[RemixChannel]:
-        found = await self._fetch(
-            "SELECT * FROM remix_channels WHERE guild_id = ? ORDER BY channel_id", guild_id
+        return await self._fetch_all(
+            rows.remix_from_row,
+            "SELECT * FROM remix_channels WHERE guild_id = ? ORDER BY channel_id",
+            guild_id,
         )
-        return [rows.remix_from_row(r) for r in found]
 
     async def get_remix_channel(self, channel_id: int) -> RemixChannel | None:
-        row = await self._fetchrow("SELECT * FROM remix_channels WHERE channel_id = ?", channel_id)
-        return None if row is None else rows.remix_from_row(row)
+        return await self._fetch_one(
+            rows.remix_from_row, "SELECT * FROM remix_channels WHERE channel_id = ?", channel_id
+        )
 
     # --- references, outputs, lineage ---------------------------------------------------------
     async def get_references(self, job_id: int) -> list[Reference]:
-        found = await self._fetch(
-            "SELECT * FROM job_references WHERE job_id = ? ORDER BY position", job_id
+        return await self._fetch_all(
+            rows.reference_from_row,
+            "SELECT * FROM job_references WHERE job_id = ? ORDER BY position",
+            job_id,
         )
-        return [rows.reference_from_row(r) for r in found]
 
     async def set_reference_image(
         self,
@@ -142,14 +144,16 @@ class RecordsMixin(SqlBase):
         return rows.output_from_row(row)
 
     async def get_output(self, output_id: int) -> Output | None:
-        row = await self._fetchrow("SELECT * FROM outputs WHERE id = ?", output_id)
-        return None if row is None else rows.output_from_row(row)
+        return await self._fetch_one(
+            rows.output_from_row, "SELECT * FROM outputs WHERE id = ?", output_id
+        )
 
     async def outputs_for_job(self, job_id: int) -> list[Output]:
-        found = await self._fetch(
-            "SELECT * FROM outputs WHERE job_id = ? ORDER BY image_index", job_id
+        return await self._fetch_all(
+            rows.output_from_row,
+            "SELECT * FROM outputs WHERE job_id = ? ORDER BY image_index",
+            job_id,
         )
-        return [rows.output_from_row(r) for r in found]
 
     async def set_output_message(
         self, output_id: int, *, channel_id: int, message_id: int, attachment_id: int | None
@@ -181,10 +185,11 @@ class RecordsMixin(SqlBase):
         return chain
 
     async def children(self, output_id: int) -> list[Job]:
-        found = await self._fetch(
-            "SELECT * FROM jobs WHERE parent_output_id = ? ORDER BY id", output_id
+        return await self._fetch_all(
+            rows.job_from_row,
+            "SELECT * FROM jobs WHERE parent_output_id = ? ORDER BY id",
+            output_id,
         )
-        return [rows.job_from_row(r) for r in found]
 
     async def purge_expired(
         self, *, now: float, reference_retention_seconds: float | None = None
@@ -239,8 +244,11 @@ class RecordsMixin(SqlBase):
         )
 
     async def lookup_message(self, message_id: int) -> MessageRef | None:
-        row = await self._fetchrow("SELECT * FROM message_refs WHERE message_id = ?", message_id)
-        return None if row is None else rows.message_ref_from_row(row)
+        return await self._fetch_one(
+            rows.message_ref_from_row,
+            "SELECT * FROM message_refs WHERE message_id = ?",
+            message_id,
+        )
 
     async def delete_message_ref(self, message_id: int) -> None:
         await self._execute("DELETE FROM message_refs WHERE message_id = ?", message_id)
@@ -281,5 +289,4 @@ class RecordsMixin(SqlBase):
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
-        found = await self._fetch(sql + " ORDER BY day, user_id", *args)
-        return [rows.usage_from_row(r) for r in found]
+        return await self._fetch_all(rows.usage_from_row, sql + " ORDER BY day, user_id", *args)

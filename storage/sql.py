@@ -109,7 +109,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         )
         return len(extended)
 
-    _LOCK_SKIP = ""  # the row-lock clause a claim's inner SELECT takes (PostgreSQL only)
+    _LOCK_SKIP = ""  # the row-lock clause the reclaim's inner SELECT takes (PostgreSQL only)
 
     async def reclaim_expired(
         self, *, worker_id: str, now: float, lease_seconds: float
@@ -149,28 +149,27 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         if to in TERMINAL_STATUSES:
             values["finished_at"] = float(now)
         sets = ", ".join(f"{name} = ?" for name in values)
-        row = await self._fetchrow(
+        return await self._fetch_one(
+            rows.job_from_row,
             f"UPDATE jobs SET {sets} WHERE id = ? "  # noqa: S608 - names are whitelisted
             f"AND status IN ({rows.status_list(allowed)}) RETURNING *",
             *values.values(),
             job_id,
         )
-        return None if row is None else rows.job_from_row(row)
 
     async def update_job(self, job_id: int, *, now: float, **fields: object) -> Job | None:
         values = rows.column_values(fields, rows.UPDATE_FIELDS)
         values["updated_at"] = float(now)
         sets = ", ".join(f"{name} = ?" for name in values)
-        row = await self._fetchrow(
+        return await self._fetch_one(
+            rows.job_from_row,
             f"UPDATE jobs SET {sets} WHERE id = ? RETURNING *",  # noqa: S608
             *values.values(),
             job_id,
         )
-        return None if row is None else rows.job_from_row(row)
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await self._fetchrow("SELECT * FROM jobs WHERE id = ?", job_id)
-        return None if row is None else rows.job_from_row(row)
+        return await self._fetch_one(rows.job_from_row, "SELECT * FROM jobs WHERE id = ?", job_id)
 
     async def job_history(self, job_id: int) -> list[tuple[JobStatus, float]]:
         found = await self._fetch(
@@ -199,12 +198,12 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
                 return []
             where.append(f"status IN ({rows.status_list(statuses)})")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        found = await self._fetch(
+        return await self._fetch_all(
+            rows.job_from_row,
             f"SELECT * FROM jobs {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
             *args,
             limit,
         )
-        return [rows.job_from_row(r) for r in found]
 
     async def queue_position(self, job_id: int) -> int | None:
         """Estimated by replaying the round robin: the job is the ``k``-th of its user, so

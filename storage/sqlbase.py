@@ -8,12 +8,14 @@ claims jobs its own way (:meth:`storage.base.Repository.claim`).
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from storage.queries import DEFAULT_REFERENCE_RETENTION
 from storage.rows import Row
+
+T = TypeVar("T")
 
 
 class Tx(Protocol):
@@ -50,6 +52,19 @@ class SqlBase(abc.ABC):
     async def _fetchrow(self, sql: str, *args: object) -> Row | None:
         async with self._session() as tx:
             return await tx.fetchrow(sql, *args)
+
+    async def _fetch_all(self, convert: Callable[[Row], T], sql: str, *args: object) -> list[T]:
+        """One statement's rows, each made a model by ``convert``."""
+        return [convert(r) for r in await self._fetch(sql, *args)]
+
+    async def _fetch_one(self, convert: Callable[[Row], T], sql: str, *args: object) -> T | None:
+        """One statement's row made a model by ``convert``; ``None`` when there is none."""
+        row = await self._fetchrow(sql, *args)
+        return None if row is None else convert(row)
+
+    async def _changed_any(self, sql: str, *args: object) -> bool:
+        """Whether a statement with ``RETURNING`` touched at least one row."""
+        return bool(await self._fetch(sql, *args))
 
     async def _execute(self, sql: str, *args: object) -> None:
         async with self._session() as tx:

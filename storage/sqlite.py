@@ -421,6 +421,7 @@ class SqliteRepository(SqlRepository):
         lease_seconds: float,
         limit: int = 1,
         account: AccountLimits | None = None,  # one process: the engine's gate holds it
+        release: Sequence[int] = (),  # the engine's gate already freed these
     ) -> list[Job]:
         args = (
             worker_id,

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from bot.access import OtherServer, check_can_manage, check_can_request
+from bot.blocklist import make_rule, screen_prompt
 from bot.clock import ManualClock
-from bot.creative.community import make_rule, screen_prompt
-from bot.creative.models import BlockRule
 from bot.creative.styles import check_style_name
+from bot.creative_models import BlockRule
 from bot.durations import duration_text, format_duration
 from bot.edits.inputs import check_count
 from bot.errors import KontextError

@@ -13,14 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bot.errors import KontextError
-from bot.i18n import Text, t
-from bot.models import MAX_PROMPT_LENGTH, GuildSettings, JobParams, OutputFormat
-from bot.providers.base import Capabilities
-from bot.providers.checks import check_knob
-from bot.providers.errors import UnsupportedKnob
-
-from .models import (
+from bot.creative_models import (
     CreativeSettings,
     MemberPrefs,
     Origin,
@@ -28,6 +21,13 @@ from .models import (
     Resolved,
     Style,
 )
+from bot.errors import KontextError
+from bot.i18n import Text, t
+from bot.models import MAX_PROMPT_LENGTH, GuildSettings, JobParams, OutputFormat
+from bot.providers.base import Capabilities
+from bot.providers.checks import check_knob
+from bot.providers.errors import UnsupportedKnob
+
 from .styles import NO_STYLE, apply_style, search_styles, style_name, suffix_style
 
 T = TypeVar("T")

@@ -9,24 +9,16 @@ wrong and what to do; nothing is written when a method refuses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeVar
 
 import regex
 from pydantic import BaseModel, ValidationError
 
 from bot.access import check_can_configure, check_can_iterate
+from bot.blocklist import blocked, make_rule, normalise
 from bot.clock import Clock
-from bot.i18n import t
-from bot.jobs.batch import batch_report
-from bot.jobs.errors import JobNotFound
-from bot.jobs.requests import EditRequest, ReferenceInput
-from bot.models import GuildSettings, JobKind, JobStatus, NewJob
-from bot.providers.base import Capabilities
-from bot.providers.checks import check_knob
-from storage.base import Repository
-
-from .community import blocked, make_rule, normalise
-from .models import (
+from bot.creative_models import (
     MAX_BLOCK_RULES,
     MAX_GUILD_STYLES,
     MAX_STYLE_PROMPT,
@@ -44,6 +36,15 @@ from .models import (
     StyleList,
     Tier,
 )
+from bot.i18n import t
+from bot.jobs.batch import batch_report
+from bot.jobs.errors import JobNotFound
+from bot.jobs.requests import EditRequest, ReferenceInput
+from bot.models import GuildSettings, JobKind, JobStatus, NewJob
+from bot.providers.base import Capabilities
+from bot.providers.checks import check_knob
+from storage.base import Repository
+
 from .resolve import Context, OptionRefused, max_count, ping_when_done, resolve
 from .styles import PRESETS, StyleError, check_style_name, search_styles, style_name
 
@@ -100,19 +101,16 @@ def _validated(model: type[M], values: dict[str, Any], *, style_key: str, what: 
         raise _invalid(err, what) from err
 
 
+@dataclass(eq=False)
 class CreativeService:
-    def __init__(
-        self,
-        repo: Repository,
-        clock: Clock,
-        *,
-        catalog: Mapping[str, Capabilities],
-        default_provider: str,
-    ) -> None:
-        self.repo = repo
-        self.clock = clock
-        self.catalog = dict(catalog)  # the providers configured in this deployment
-        self.default_provider = default_provider
+    repo: Repository
+    clock: Clock
+    _: KW_ONLY
+    catalog: Mapping[str, Capabilities]  # the providers configured in this deployment
+    default_provider: str
+
+    def __post_init__(self) -> None:
+        self.catalog = dict(self.catalog)  # a copy: later changes to the caller's do not leak
 
     # --- styles -------------------------------------------------------------------------------
     async def styles(self, guild_id: int) -> dict[str, Style]:

@@ -16,10 +16,9 @@ from collections.abc import Iterable, Sequence
 
 import regex
 
+from bot.creative_models import MAX_STYLE_NAME, Style, StyleChoice
 from bot.errors import KontextError
 from bot.i18n import t
-
-from .models import MAX_STYLE_NAME, Style, StyleChoice
 
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 

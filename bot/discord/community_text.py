@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.creative.models import BlockedPrompt
+from bot.creative_models import BlockedPrompt
 from bot.i18n import render, t
 from bot.models import Job
 

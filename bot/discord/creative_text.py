@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.creative.models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
+from bot.creative_models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
 from bot.i18n import DEFAULT_LANGUAGE, Text, t
 from bot.i18n import render as word
 

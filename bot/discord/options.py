@@ -7,7 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.creative.models import StyleChoice
+from bot.creative_models import StyleChoice
 from bot.i18n import catalog
 from bot.models import AspectRatio, OutputFormat
 from bot.providers import CAPABILITIES

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import discord
 
-from bot.creative.models import MAX_STYLE_NAME
+from bot.creative_models import MAX_STYLE_NAME
 from bot.discord import custom_ids
 from bot.discord.custom_ids import Action
 from bot.discord.error_handler import report
@@ -48,6 +48,14 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?
     #: Acknowledge the press privately before :meth:`pressed` runs (a button that answers
     #: with a modal sets this to false: a modal must be the first answer).
     defer: ClassVar[bool] = True
+
+    def __init_subclass__(cls, *, action: Action | None = None, **kwargs: Any) -> None:
+        """``action=`` declares the button's action and, from it, the custom_id template it
+        answers (a subclass may instead pass ``template=`` and set :attr:`action` itself)."""
+        if action is not None:
+            cls.action = action
+            kwargs["template"] = custom_ids.template(action)
+        super().__init_subclass__(**kwargs)
 
     def __init__(
         self, job_id: int, *, row: int | None = None, language: str = DEFAULT_LANGUAGE

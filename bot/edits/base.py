@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.access import check_can_request, check_same_server
+from bot.blocklist import PromptBlocked, matching_rule
 from bot.clock import Clock
-from bot.creative.community import PromptBlocked, matching_rule
-from bot.creative.models import BlockedPrompt
 from bot.creative.service import CreativeService
+from bot.creative_models import BlockedPrompt
 from bot.errors import BadRequest
 from bot.i18n import language_for, t
 from bot.jobs.errors import JobNotFound
@@ -154,10 +154,7 @@ class EditBase:
         language = language_for(settings.language, who.guild_locale)
         params = params.model_copy(update={"language": language})
         request = EditRequest(
-            guild_id=who.guild_id,
-            channel_id=who.channel_id,
-            thread_id=who.thread_id,
-            user_id=who.user_id,
+            **who.fields_for(EditRequest),
             kind=kind,
             prompt=prompt,
             params=params,
@@ -165,7 +162,6 @@ class EditBase:
             parent_output_id=parent_output_id,
             reply_to_message_id=reply_to_message_id,
             images=refs,
-            role_ids=who.role_ids,
         )
         try:
             job = await self.engine.submit(request, settings=settings)

@@ -17,7 +17,7 @@ Decisions worth knowing:
 * **Who may iterate.** Outside remix channels the guild's ``iterate_policy`` applies (anyone,
   or the requester only; moderators always may). In a remix channel anyone may remix anything:
   that is what the channel is for.
-* **Options.** ``/edit`` and ``/imagine`` take :class:`~bot.creative.models.RequestOptions`
+* **Options.** ``/edit`` and ``/imagine`` take :class:`~bot.creative_models.RequestOptions`
   (count, style, aspect ratio, knobs, provider), resolved by the creative service: option >
   member preference > server setting > provider default, each refused clearly where the
   server or the provider does not allow it. Rerolls keep the job's resolved values (a batch
@@ -34,8 +34,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.access import check_can_iterate, check_can_manage
-from bot.creative.models import Origin, PickResult, RequestOptions, Resolved
 from bot.creative.service import reply_number
+from bot.creative_models import Origin, PickResult, RequestOptions, Resolved
 from bot.errors import BadRequest, KontextError, NotAllowed
 from bot.i18n import t
 from bot.jobs.requests import ReferenceInput

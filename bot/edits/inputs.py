@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pydantic import BaseModel
 
 from bot.errors import BadRequest
 from bot.i18n import t
@@ -35,9 +38,17 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     moderator: bool = False  # Manage Messages in the channel
     manage_guild: bool = False
+    upload_limit: int | None = None  # the server's attachment upload limit (bytes), if known
     #: The server's locale (Discord's ``guild_locale``): the language of the public messages
     #: of a job queued here, unless the server pinned one.
     guild_locale: str | None = None
+
+    def fields_for(self, target: type[BaseModel]) -> dict[str, Any]:
+        """The values of this requester's fields that ``target`` declares too (for a request
+        built on its behalf: guild, channel, thread, user, roles)."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name in target.model_fields
+        }
 
 
 @dataclass(frozen=True)

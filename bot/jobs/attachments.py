@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote, urlsplit
 
-from bot.i18n import DEFAULT_LANGUAGE, Text, render, t
+from bot.i18n import Text, t
 from bot.images import ImageRejected, prepare_image
 from bot.models import Job, JobStatus, Reference
 from bot.providers.base import Capabilities
@@ -32,10 +32,9 @@ BAD_IMAGE = "bad_image"
 ATTACHMENT_UNREADABLE = "attachment_unreadable"
 
 
-def _reason(text: Text) -> str:
-    """A job's stored reason (the engine's reasons are worded in the default language)."""
-    nothing_sent = render(t("errors.edit.nothing_sent"), DEFAULT_LANGUAGE)
-    return f"{render(text, DEFAULT_LANGUAGE)} {nothing_sent}"
+def _reason(text: Text) -> Text:
+    """A refusal of the worker, saying that nothing was sent or counted."""
+    return t("errors.edit.nothing_sent", reason=text)
 
 
 def file_name(url: str | None) -> str:

@@ -19,7 +19,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from bot.creative.models import BatchFailure, BatchItem, BatchItemStatus, BatchReport
+from bot.creative_models import BatchFailure, BatchItem, BatchItemStatus, BatchReport
+from bot.i18n import Text
 from bot.models import Job, JobStatus
 from bot.providers.base import Capabilities, Finished, OutputImage, Provider, Submitted
 from bot.providers.errors import ProviderError, ProviderTimeout, RateLimited, UpstreamError
@@ -28,13 +29,16 @@ from storage.base import Repository
 from . import messages
 from .attachments import fetch_attachments
 from .context import (
+    PollPace,
     RunContext,
     Step,
     before_deadline,
     cancel_at_provider,
     end_job,
     expire,
+    keep_result,
     label_of,
+    move,
     past_deadline,
     requeue,
     wait_to_poll,
@@ -74,7 +78,7 @@ def batch_seeds(
 
 
 async def _fail_item(
-    ctx: RunContext, job: Job, item: BatchItem, code: str, reason: str
+    ctx: RunContext, job: Job, item: BatchItem, code: str, reason: Text | str
 ) -> BatchItem | None:
     log.info("job %d: image %d failed (%s)", job.id, item.index + 1, code)
     return await ctx.repo.update_batch_item(
@@ -83,7 +87,7 @@ async def _fail_item(
         now=ctx.clock.now(),
         status=BatchItemStatus.FAILED,
         error_code=code,
-        error_message=reason,
+        **messages.stored(reason),
     )
 
 
@@ -106,7 +110,7 @@ def _fits(ctx: RunContext, job: Job, delay: float) -> bool:
     return job.deadline_at is None or ctx.clock.now() + delay < job.deadline_at
 
 
-async def _fail_pending(ctx: RunContext, job: Job, code: str, reason: str) -> None:
+async def _fail_pending(ctx: RunContext, job: Job, code: str, reason: Text) -> None:
     """No more submits fit before the deadline: the images not yet asked for fail."""
     for item in await ctx.repo.batch_items(job.id):
         if item.status is BatchItemStatus.PENDING:
@@ -153,13 +157,13 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
                 reason = messages.rate_limited(label, delay)
                 await _fail_pending(ctx, job, messages.RATE_LIMITED, reason)
                 break
-            reason = "the provider asked us to slow down"
+            reason = messages.slow_down()
             return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
         except (UpstreamError, ProviderTimeout) as err:
             attempts += 1
             delay = policy.delay(attempts, ctx.random())
             if attempts < policy.submit_attempts and _fits(ctx, job, delay):
-                reason = f"the provider failed ({err.code})"
+                reason = messages.failed_for_now(err.code)
                 return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
             await _fail_item(ctx, job, item, *messages.provider_failure(err, label))
             continue
@@ -174,9 +178,7 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
         else:
             fields = {"status": BatchItemStatus.DONE, "result_json": encode_finished(result)}
         await ctx.repo.update_batch_item(job.id, item.index, now=ctx.clock.now(), **fields)
-    running = await ctx.repo.transition(
-        job.id, expected=JobStatus.SUBMITTING, to=JobStatus.RUNNING, now=ctx.clock.now()
-    )
+    running = await move(ctx, job, JobStatus.RUNNING, expected=JobStatus.SUBMITTING)
     if running is None:
         await cancel_items(ctx, job)  # cancelled while submitting: only we know the handles
     return running
@@ -215,9 +217,7 @@ async def _poll_item(
 async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
     """Poll every running image until all have finished or failed, then combine them."""
     provider = ctx.providers[job.provider]
-    min_interval = provider.capabilities.min_poll_interval
-    interval = min_interval
-    ceiling = max(ctx.config.poll_max_interval, min_interval)
+    pace = PollPace.start(ctx, provider)
     errors: dict[int, int] = {}
     last: tuple[str, float] | None = None
     while True:
@@ -240,9 +240,7 @@ async def poll_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job
         if (status, share) != last:
             last = (status, share)
             await ctx.events.emit(JobProgress(job=job, at=now, status=status, progress=share))
-        delay = interval
-        interval = min(interval * ctx.config.poll_backoff, ceiling)
-        if not await wait_to_poll(ctx, job, delay, interrupt):
+        if not await wait_to_poll(ctx, job, pace.after_answer(), interrupt):
             return None  # cancelled (the canceller stopped the requests) or taken over
 
 
@@ -265,18 +263,12 @@ async def _combine(ctx: RunContext, job: Job, items: Sequence[BatchItem]) -> Job
     if not outputs:
         failed = [i for i in await ctx.repo.batch_items(job.id) if i.error_code]
         code = failed[0].error_code if failed else messages.INTERNAL
-        reason = failed[0].error_message if failed else messages.internal()
+        reason = failed[0].failure_text() if failed else messages.internal()
         moderated = bool(failed) and all(i.error_code == messages.MODERATED for i in failed)
         status = JobStatus.MODERATED if moderated else JobStatus.FAILED
-        return await end_job(ctx, job, status, code or messages.INTERNAL, reason or "")
-    return await ctx.repo.transition(
-        job.id,
-        expected=JobStatus.RUNNING,
-        to=JobStatus.DOWNLOADING,
-        now=ctx.clock.now(),
-        result_json=encode_finished(Finished(outputs=tuple(outputs), credits=credits)),
-        credits=credits,
-    )
+        return await end_job(ctx, job, status, code or messages.INTERNAL, reason)
+    combined = Finished(outputs=tuple(outputs), credits=credits)
+    return await keep_result(ctx, job, combined, expected=JobStatus.RUNNING)
 
 
 SPLIT_STEPS: dict[JobStatus, Step] = {
@@ -293,8 +285,8 @@ async def batch_report(repo: Repository, job: Job) -> BatchReport:
     the server's safety setting: it is reported as such."""
     count = job.params.num_images
     delivered = tuple(sorted(o.number for o in await repo.outputs_for_job(job.id)))
-    reasons = {
-        i.index + 1: (i.error_code or messages.INTERNAL, i.error_message or "")
+    reasons: dict[int, tuple[str, Text | str]] = {
+        i.index + 1: (i.error_code or messages.INTERNAL, i.failure_text())
         for i in await repo.batch_items(job.id)
         if i.status is BatchItemStatus.FAILED
     }
@@ -303,13 +295,6 @@ async def batch_report(repo: Repository, job: Job) -> BatchReport:
         for number in range(1, count + 1):
             if number in delivered:
                 continue
-            code, reason = reasons.get(
-                number,
-                (
-                    NO_IMAGE,
-                    "The provider returned no usable image for this one, or this server's "
-                    "safety setting held it back.",
-                ),
-            )
-            failed.append(BatchFailure(number=number, code=code, reason=reason))
+            code, reason = reasons.get(number, (NO_IMAGE, messages.no_image()))
+            failed.append(BatchFailure(number=number, code=code, text=reason))
     return BatchReport(job_id=job.id, count=count, delivered=delivered, failed=tuple(failed))

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.clock import Clock, within
+from bot.i18n import Text
 from bot.media import Downloader
 from bot.models import Job, JobStatus
-from bot.providers.base import (
-    GenerationRequest,
-    Provider,
-)
+from bot.providers.base import Finished, GenerationRequest, Provider
 from bot.providers.errors import (
     ProviderError,
 )
@@ -37,6 +35,7 @@ from .limits import EngineConfig
 from .pausing import LanePauses
 from .requests import Deliverer, OutputValidator
 from .routing import Route
+from .stored import encode_finished
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +76,67 @@ def label_of(ctx: RunContext, provider: str) -> str:
     return found.capabilities.label if found is not None else provider
 
 
+# --- moves -------------------------------------------------------------------------------------
+
+
+async def move(
+    ctx: RunContext,
+    job: Job,
+    to: JobStatus,
+    *,
+    expected: JobStatus | None = None,
+    now: float | None = None,
+    **fields: object,
+) -> Job | None:
+    """Move ``job`` to ``to`` at ``now`` (default: the clock's) if it is still ``expected``
+    (default: the status it was read with), setting ``fields``; ``None`` if it changed."""
+    return await ctx.repo.transition(
+        job.id,
+        expected=job.status if expected is None else expected,
+        to=to,
+        now=ctx.clock.now() if now is None else now,
+        **fields,
+    )
+
+
+async def keep_result(
+    ctx: RunContext,
+    job: Job,
+    result: Finished,
+    *,
+    expected: JobStatus,
+    now: float | None = None,
+    **fields: object,
+) -> Job | None:
+    """Keep a finished provider result (and its credits) for the download step."""
+    return await move(
+        ctx,
+        job,
+        JobStatus.DOWNLOADING,
+        expected=expected,
+        now=now,
+        result_json=encode_finished(result),
+        credits=result.credits,
+        **fields,
+    )
+
+
 # --- endings ----------------------------------------------------------------------------------
 
 
 async def end_job(
-    ctx: RunContext, job: Job, status: JobStatus, code: str, reason: str
+    ctx: RunContext, job: Job, status: JobStatus, code: str, reason: Text | str
 ) -> Job | None:
-    """Move a job to a terminal status and tell the sinks; ``None`` if it changed under us."""
+    """Move a job to a terminal status and tell the sinks; ``None`` if it changed under us.
+    ``reason`` is kept with the job (in English and as a Text: ``Job.failure_text``)."""
     now = ctx.clock.now()
-    ended = await ctx.repo.transition(
-        job.id, expected=job.status, to=status, now=now, error_code=code, error_message=reason
-    )
+    ended = await move(ctx, job, status, now=now, error_code=code, **messages.stored(reason))
     if ended is None:
         return None
     if status is JobStatus.EXPIRED:
-        await ctx.events.emit(JobExpired(job=ended, at=now, reason=reason))
+        await ctx.events.emit(JobExpired(job=ended, at=now, reason_text=reason))
     else:
-        await ctx.events.emit(JobFailed(job=ended, at=now, code=code, reason=reason))
+        await ctx.events.emit(JobFailed(job=ended, at=now, code=code, reason_text=reason))
     log.info("job %d ended %s (%s)", job.id, status.value, code)
     return ended
 
@@ -145,26 +188,40 @@ async def before_deadline(ctx: RunContext, job: Job, work: Awaitable[T]) -> T:
 
 
 async def requeue(
-    ctx: RunContext, job: Job, *, delay: float, reason: str, attempts: int
+    ctx: RunContext, job: Job, *, delay: float, reason: Text, attempts: int
 ) -> Job | None:
     """Back to the queue until ``now + delay`` (no slot held while waiting)."""
     now = ctx.clock.now()
     retry_at = now + delay
     if job.deadline_at is not None and retry_at >= job.deadline_at:
         return await expire(ctx, job)
-    queued = await ctx.repo.transition(
-        job.id,
-        expected=job.status,
-        to=JobStatus.QUEUED,
-        now=now,
-        run_after=retry_at,
-        attempts=attempts,
-    )
+    queued = await move(ctx, job, JobStatus.QUEUED, now=now, run_after=retry_at, attempts=attempts)
     if queued is not None:
         log.info("job %d retries at +%.1fs: %s", job.id, delay, reason)
-        await ctx.events.emit(JobDelayed(job=queued, at=now, reason=reason, retry_at=retry_at))
+        await ctx.events.emit(JobDelayed(job=queued, at=now, reason_text=reason, retry_at=retry_at))
         ctx.on_requeue(queued)
     return None
+
+
+@dataclass
+class PollPace:
+    """The waits between polls of one job: the provider's minimum interval at first, then
+    longer by the engine's backoff factor, up to the ceiling (never below the minimum)."""
+
+    interval: float
+    ceiling: float
+    backoff: float
+
+    @classmethod
+    def start(cls, ctx: RunContext, provider: Provider) -> PollPace:
+        minimum = provider.capabilities.min_poll_interval
+        return cls(minimum, max(ctx.config.poll_max_interval, minimum), ctx.config.poll_backoff)
+
+    def after_answer(self) -> float:
+        """The wait after an answer that the job is still running; the next one is longer."""
+        delay = self.interval
+        self.interval = min(self.interval * self.backoff, self.ceiling)
+        return delay
 
 
 async def wait_to_poll(ctx: RunContext, job: Job, delay: float, interrupt: asyncio.Event) -> bool:
@@ -210,9 +267,7 @@ async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> No
     """A submit met a refused account: pause the provider and put the job back in the queue."""
     await record_pause(ctx, job, err)
     now = ctx.clock.now()
-    queued = await ctx.repo.transition(
-        job.id, expected=job.status, to=JobStatus.QUEUED, now=now, run_after=None
-    )
+    queued = await move(ctx, job, JobStatus.QUEUED, now=now, run_after=None)
     if queued is None:
         return
     log.warning("job %d waits: %s is paused (%s)", job.id, job.provider, err.code)
@@ -222,7 +277,7 @@ async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> No
 
 def paused_event(ctx: RunContext, job: Job, code: str, now: float) -> JobPaused:
     reason = messages.paused(label_of(ctx, job.provider), code)
-    return JobPaused(job=job, at=now, provider=job.provider, code=code, reason=reason)
+    return JobPaused(job=job, at=now, provider=job.provider, code=code, reason_text=reason)
 
 
 async def announce_pause(ctx: RunContext, job: Job) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.i18n import t
 from bot.media import Downloader
-from bot.models import ACTIVE_STATUSES, GuildSettings, Job, JobStatus, NewJob
+from bot.models import ACTIVE_STATUSES, GuildSettings, Job, JobOrigin, JobStatus, NewJob
 from bot.providers.base import Provider
 from storage.base import DatabaseFault, LimitExceeded, Repository
 
@@ -34,6 +34,7 @@ from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .intake import checked_params, community_limits, store_references
 from .lanes import ActiveJob, Lane, build_lane
+from .leases import Leases
 from .limits import (
     EngineConfig,
     check_daily_credits,
@@ -119,6 +120,15 @@ class JobEngine:
         if repo.multi_process:
             spawn, interrupt = self._parking.spawn, self._interrupt
             self._shared = SharedQueue(self._ctx, self._lanes, spawn, interrupt, self.worker_id)
+        self._leases = Leases(
+            repo,
+            self.clock,
+            worker_id=self.worker_id,
+            lease_seconds=self.config.lease_seconds,
+            park=self._parking.park,
+            held=self._held,
+            resume=self._resume,
+        )
         self._started = False
         self._stopping = False
         #: Seconds from a slot freeing to the next job starting (for the benchmark).
@@ -134,13 +144,13 @@ class JobEngine:
         self._stopping = False
         if self._shared is not None:
             await self._shared.start()  # before looking at storage: nothing is missed
-        await self._reclaim()
+        await self._leases.reclaim()
         queued = await self.repo.list_jobs(statuses=[JobStatus.QUEUED], limit=1_000_000)
         for job in queued:
             self._watch_deadline(job)
         for lane in self._lanes.values():
             self._parking.spawn(self._dispatch(lane), f"dispatch-{lane.name}")
-        self._parking.spawn(self._maintain(), "maintain")
+        self._parking.spawn(self._leases.keep(lambda: not self._stopping), "maintain")
         self._parking.spawn(self._sweep_deadlines(), "deadlines")
         log.info("job engine %s started with %s", self.worker_id, ", ".join(self._lanes))
 
@@ -216,17 +226,10 @@ class JobEngine:
         limits = await community_limits(self.repo, request, settings)
         references = await store_references(self.repo, request, now)
         new_job = NewJob(
-            guild_id=request.guild_id,
-            channel_id=request.channel_id,
-            thread_id=request.thread_id,
-            user_id=request.user_id,
-            kind=request.kind,
-            prompt=request.prompt,
+            **request.fields_for(JobOrigin, exclude=frozenset({"params"})),
             params=params,
             provider=name,
             model=settings.model,
-            parent_output_id=request.parent_output_id,
-            reply_to_message_id=request.reply_to_message_id,
             references=references,
             deadline_at=now + self.config.deadline_seconds,
             route_reason=route.reason,
@@ -261,14 +264,14 @@ class JobEngine:
             if job.status is JobStatus.DELIVERING:
                 raise AlreadyFinished(t("errors.job.posting", job_id=job_id))
             now = self.clock.now()
-            who = "a moderator" if moderator and job.user_id != by_user_id else "the requester"
+            by_moderator = moderator and job.user_id != by_user_id
             cancelled = await self.repo.transition(
                 job_id,
                 expected=job.status,
                 to=JobStatus.CANCELLED,
                 now=now,
                 error_code=messages.CANCELLED,
-                error_message=f"Cancelled by {who}.",
+                **messages.stored(messages.cancelled(by_moderator=by_moderator)),
             )
             if cancelled is not None:
                 break
@@ -347,7 +350,10 @@ class JobEngine:
             lane.wake.clear()
             self._start_ready(lane)
             wanted = lane.claim_count()
-            if wanted > 0:
+            releases, lane.releases = lane.releases, []
+            if wanted <= 0 and self._shared is not None:
+                self._shared.release_apart(releases)
+            elif wanted > 0:
                 began = self.clock.monotonic()
                 try:
                     jobs = await self.repo.claim(
@@ -357,11 +363,14 @@ class JobEngine:
                         lease_seconds=self.config.lease_seconds,
                         limit=wanted,
                         account=lane.account,
+                        release=releases,
                     )
                 except Exception as err:
                     quiet = isinstance(err, DatabaseFault)  # it says what broke and what to do
                     log.error("claiming for %s failed: %s", lane.name, err, exc_info=not quiet)
                     jobs = []
+                    if self._shared is not None:
+                        self._shared.release_apart(releases)
                     await self._parking.park(self.config.safety_poll_seconds, lane.wake)
                 lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
                 lane.ready.extend(jobs)
@@ -423,7 +432,7 @@ class JobEngine:
         )
         lane.gate.running -= 1
         if self._shared is not None:
-            self._parking.spawn(self._shared.release(job_id), f"release-{job_id}")
+            self._shared.release(lane, job_id, claiming=not self._stopping)
         if not self._stopping:
             lane.freed.append(self.clock.monotonic())
             if len(lane.freed) > lane.gate.concurrency:
@@ -448,32 +457,9 @@ class JobEngine:
 
     # --- internals: recovery, leases, deadlines ----------------------------------------------
 
-    async def _maintain(self) -> None:
-        interval = self.config.lease_seconds / 3
-        while not self._stopping:
-            await self._parking.park(interval, None)
-            try:
-                held = [*self._active, *(j.id for lane in self._lanes.values() for j in lane.ready)]
-                if held:
-                    await self.repo.heartbeat(
-                        worker_id=self.worker_id,
-                        job_ids=held,
-                        now=self.clock.now(),
-                        lease_seconds=self.config.lease_seconds,
-                    )
-                await self._reclaim()
-            except Exception as err:
-                quiet = isinstance(err, DatabaseFault)
-                log.error("lease upkeep failed: %s", err, exc_info=not quiet)
-
-    async def _reclaim(self) -> None:
-        jobs = await self.repo.reclaim_expired(
-            worker_id=self.worker_id,
-            now=self.clock.now(),
-            lease_seconds=self.config.lease_seconds,
-        )
-        for job in jobs:
-            await self._resume(job)
+    def _held(self) -> list[int]:
+        """The jobs this engine works on or has claimed to start."""
+        return [*self._active, *(j.id for lane in self._lanes.values() for j in lane.ready)]
 
     async def _resume(self, job: Job) -> None:
         lane = self._lanes.get(job.provider)

@@ -4,7 +4,7 @@ and its images, stored as the job's references."""
 
 from __future__ import annotations
 
-from bot.creative.community import screen_prompt
+from bot.blocklist import screen_prompt
 from bot.models import GuildSettings, JobParams, NewReference
 from bot.providers.base import Provider
 from storage.base import EnqueueLimits, Repository

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import Field
 
 from bot.config import Settings
-from bot.creative.models import Tier
+from bot.creative_models import Tier
 from bot.durations import duration_text
 from bot.i18n import t
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings

@@ -104,14 +104,7 @@ def generation_request(
     prompt: str, references: tuple[ReferenceImage, ...], params: JobParams
 ) -> GenerationRequest:
     return GenerationRequest(
-        prompt=prompt,
-        references=references,
-        aspect_ratio=params.aspect_ratio,
-        seed=params.seed,
-        guidance=params.guidance,
-        safety_tolerance=params.safety_tolerance,
-        output_format=params.output_format,
-        num_images=params.num_images,
+        prompt=prompt, references=references, **params.fields_for(GenerationRequest)
     )
 
 

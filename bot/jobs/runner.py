@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from bot.errors import KontextError
+from bot.i18n import Text
 from bot.media import DownloadFailed, DownloadRefused, result_problem, worth_retrying
 from bot.models import Job, JobStatus, NsfwPolicy
 from bot.providers.base import (
@@ -36,6 +37,7 @@ from bot.providers.errors import (
 from . import messages
 from .attachments import fetch_attachments
 from .context import (
+    PollPace,
     RunContext,
     Step,
     before_deadline,
@@ -43,7 +45,9 @@ from .context import (
     end_job,
     expire,
     fail_provider,
+    keep_result,
     label_of,
+    move,
     past_deadline,
     pause_and_requeue,
     record_pause,
@@ -59,7 +63,7 @@ from .events import (
 )
 from .limits import utc_day
 from .pausing import ACCOUNT_ERRORS
-from .stored import build_request, decode_finished, encode_finished
+from .stored import build_request, decode_finished
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +82,7 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             job,
             JobStatus.FAILED,
             messages.REFUSED,
-            f"The provider {job.provider} is no longer configured here. Please ask again.",
+            messages.not_configured(job.provider),
         )
     ready = await fetch_attachments(ctx, job, provider.capabilities)
     if ready is None or ready.status.terminal:
@@ -102,7 +106,7 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             ctx,
             job,
             delay=delay,
-            reason="the provider asked us to slow down",
+            reason=messages.slow_down(),
             attempts=job.attempts,
         )
     except (UpstreamError, ProviderTimeout) as err:
@@ -125,10 +129,11 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
     if isinstance(result, Finished):
         ctx.on_provider_done(job.id)
     if isinstance(result, Submitted):
-        running = await ctx.repo.transition(
-            job.id,
+        running = await move(
+            ctx,
+            job,
+            JobStatus.RUNNING,
             expected=JobStatus.SUBMITTING,
-            to=JobStatus.RUNNING,
             now=now,
             provider_handle=result.handle,
         )
@@ -142,11 +147,11 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
         images = await store_outputs(ctx, job, result)
         if images is None:
             return None
-        delivering = await ctx.repo.transition(
-            job.id,
+        delivering = await move(
+            ctx,
+            job,
+            JobStatus.DELIVERING,
             expected=JobStatus.SUBMITTING,
-            to=JobStatus.DELIVERING,
-            now=ctx.clock.now(),
             provider_handle=result.handle,
             credits=result.credits,
         )
@@ -155,14 +160,8 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
         return await deliver_step(ctx, delivering, interrupt, images)
     # URLs expire but downloading takes time: save the result first, so a crash from here
     # on downloads again and never submits (and bills) again.
-    return await ctx.repo.transition(
-        job.id,
-        expected=JobStatus.SUBMITTING,
-        to=JobStatus.DOWNLOADING,
-        now=now,
-        result_json=encode_finished(result),
-        provider_handle=result.handle,
-        credits=result.credits,
+    return await keep_result(
+        ctx, job, result, expected=JobStatus.SUBMITTING, now=now, provider_handle=result.handle
     )
 
 
@@ -177,16 +176,17 @@ async def submit_failed(
             ctx,
             job,
             delay=policy.delay(attempts, ctx.random()),
-            reason=f"the provider failed ({err.code})",
+            reason=messages.failed_for_now(err.code),
             attempts=attempts,
         )
     route = await ctx.reroute(job, request)
     if route is not None:
         now = ctx.clock.now()
-        moved = await ctx.repo.transition(
-            job.id,
+        moved = await move(
+            ctx,
+            job,
+            JobStatus.QUEUED,
             expected=JobStatus.SUBMITTING,
-            to=JobStatus.QUEUED,
             now=now,
             provider=route.provider,
             attempts=0,
@@ -194,10 +194,7 @@ async def submit_failed(
             route_reason=route.reason,
         )
         if moved is not None:
-            reason = (
-                f"{label_of(ctx, job.provider)} is not answering, so your edit moved to "
-                f"{label_of(ctx, route.provider)}."
-            )
+            reason = messages.moved(label_of(ctx, job.provider), label_of(ctx, route.provider))
             log.warning("job %d falls back from %s to %s", job.id, job.provider, route.provider)
             await ctx.events.emit(
                 JobFallback(
@@ -205,7 +202,7 @@ async def submit_failed(
                     at=now,
                     from_provider=job.provider,
                     to_provider=route.provider,
-                    reason=reason,
+                    reason_text=reason,
                 )
             )
             ctx.on_requeue(moved)
@@ -224,9 +221,7 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
     handle = job.provider_handle
     if provider is None or handle is None:
         return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
-    min_interval = provider.capabilities.min_poll_interval
-    interval = min_interval
-    ceiling = max(ctx.config.poll_max_interval, min_interval)
+    pace = PollPace.start(ctx, provider)
     policy = ctx.config.retry
     errors = 0
     last: tuple[str, float | None] | None = None
@@ -244,50 +239,33 @@ async def poll_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job 
                 code, reason = messages.provider_failure(err, label_of(ctx, job.provider))
                 return await end_job(ctx, job, JobStatus.FAILED, code, reason)
             retry_after = err.retry_after if isinstance(err, RateLimited) else None
-            delay = max(interval, retry_after or policy.delay(errors, ctx.random()))
+            delay = max(pace.interval, retry_after or policy.delay(errors, ctx.random()))
             log.info("job %d: poll failed (%s), retry %d in %.1fs", job.id, err.code, errors, delay)
         except ACCOUNT_ERRORS as err:
             if ctx.pauses is None or not ctx.pauses.enabled:
                 return await fail_provider(ctx, job, err)
             await record_pause(ctx, job, err)  # the provider has the job: keep asking, slowly
-            delay = ceiling
+            delay = pace.ceiling
         except ProviderError as err:
             return await fail_provider(ctx, job, err)
         else:
             errors = 0
             if isinstance(result, Finished):
                 ctx.on_provider_done(job.id)
-                return await ctx.repo.transition(
-                    job.id,
-                    expected=JobStatus.RUNNING,
-                    to=JobStatus.DOWNLOADING,
-                    now=ctx.clock.now(),
-                    result_json=encode_finished(result),
-                    credits=result.credits,
-                )
+                return await keep_result(ctx, job, result, expected=JobStatus.RUNNING)
             assert isinstance(result, Pending)
             if (result.status, result.progress) != last:
                 last = (result.status, result.progress)
-                await ctx.events.emit(
-                    JobProgress(
-                        job=job,
-                        at=now,
-                        status=result.status,
-                        progress=result.progress,
-                        eta_seconds=result.eta_seconds,
-                    )
-                )
-            delay = interval
-            interval = min(interval * ctx.config.poll_backoff, ceiling)
+                progress = JobProgress(job=job, at=now, **result.fields_for(JobProgress))
+                await ctx.events.emit(progress)
+            delay = pace.after_answer()
         if not await wait_to_poll(ctx, job, delay, interrupt):
             return None  # cancelled (the canceller told the provider) or taken over
 
 
 async def resume_running(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Job | None:
     if job.result_json is not None:
-        return await ctx.repo.transition(
-            job.id, expected=JobStatus.RUNNING, to=JobStatus.DOWNLOADING, now=ctx.clock.now()
-        )
+        return await move(ctx, job, JobStatus.DOWNLOADING, expected=JobStatus.RUNNING)
     if job.provider_handle is not None:
         return await poll_step(ctx, job, interrupt)
     return await end_job(ctx, job, JobStatus.FAILED, messages.INTERNAL, messages.internal())
@@ -300,9 +278,7 @@ async def download_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> 
     images = await store_outputs(ctx, job, decode_finished(job.result_json))
     if images is None:
         return None
-    delivering = await ctx.repo.transition(
-        job.id, expected=JobStatus.DOWNLOADING, to=JobStatus.DELIVERING, now=ctx.clock.now()
-    )
+    delivering = await move(ctx, job, JobStatus.DELIVERING, expected=JobStatus.DOWNLOADING)
     if delivering is None:
         return None
     return await deliver_step(ctx, delivering, interrupt, images)
@@ -354,24 +330,20 @@ async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[R
     if images:
         return images
     if blocked:
-        reason = (
-            f"{label}'s safety filter flagged the result, and this server does not allow "
-            "flagged images. Try a different image or prompt."
-        )
-        await end_job(ctx, job, JobStatus.MODERATED, messages.MODERATED, reason)
+        await end_job(ctx, job, JobStatus.MODERATED, messages.MODERATED, messages.flagged(label))
     else:
         await end_job(ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, messages.bad_output(label))
     return None
 
 
-async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | str | None:
+async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | Text | None:
     """The result's bytes, or why not (``None``: no reason to give). Retries what may work
     a second time; :class:`TimeoutError` when the job's deadline passes."""
     if url is None or ctx.fetcher is None:
         log.error("job %d: a result has no bytes and no way to fetch its URL", job.id)
         return None
     policy = ctx.config.retry
-    why: str | None = None
+    why: Text | None = None
     for attempt in range(1, policy.download_attempts + 1):
         try:
             return await before_deadline(
@@ -379,7 +351,7 @@ async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | str | Non
             )
         except (DownloadRefused, DownloadFailed) as err:
             log.warning("job %d: download %d failed: %s", job.id, attempt, err.reason)
-            why = str(result_problem(err))
+            why = result_problem(err)
             if not worth_retrying(err):
                 return why
         except KontextError as err:
@@ -422,9 +394,7 @@ async def deliver_step(
                 )
             await ctx.park(policy.delay(attempt, ctx.random()), None)
     now = ctx.clock.now()
-    done = await ctx.repo.transition(
-        job.id, expected=JobStatus.DELIVERING, to=JobStatus.DONE, now=now
-    )
+    done = await move(ctx, job, JobStatus.DONE, expected=JobStatus.DELIVERING, now=now)
     if done is None:
         return None
     await ctx.repo.record_usage(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.models import Job, JobStatus
@@ -29,28 +30,22 @@ Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 _REMEMBERED_CANCELS = 10_000
 
 
+@dataclass(eq=False)
 class SharedQueue:
-    def __init__(
-        self,
-        ctx: RunContext,
-        lanes: Mapping[str, Lane],
-        spawn: Spawn,
-        interrupt: Callable[[int], bool],
-        worker_id: str,
-    ) -> None:
-        self._ctx = ctx
-        self._worker_id = worker_id
-        self._lanes = lanes
-        self._spawn = spawn
-        self._interrupt = interrupt
-        self._subscription: Subscription | None = None
-        self._cancelled_here: set[int] = set()  # this process cancelled them itself
+    ctx: RunContext
+    lanes: Mapping[str, Lane]
+    spawn: Spawn
+    interrupt: Callable[[int], bool]
+    worker_id: str
+    _subscription: Subscription | None = field(default=None, init=False)
+    #: Jobs this process cancelled itself.
+    _cancelled_here: set[int] = field(default_factory=set, init=False)
 
     async def start(self) -> None:
         if self._subscription is not None:
             return
         try:
-            self._subscription = await self._ctx.repo.subscribe(self._signal)
+            self._subscription = await self.ctx.repo.subscribe(self._signal)
         except Exception:
             # Work still gets done, only later: the safety poll finds it.
             log.warning("cannot listen for other processes' changes", exc_info=True)
@@ -70,30 +65,43 @@ class SharedQueue:
         """Whether the process cancelling ``job`` (as it was) cancels it at the provider: when
         it holds the job, or nobody does any more. Otherwise the holder does, when it hears
         of the cancel, so a front end without provider access needs none."""
-        lapsed = job.lease_expires_at is None or job.lease_expires_at <= self._ctx.clock.now()
-        return job.lease_owner == self._worker_id or lapsed
+        lapsed = job.lease_expires_at is None or job.lease_expires_at <= self.ctx.clock.now()
+        return job.lease_owner == self.worker_id or lapsed
 
     async def account_wait(self, lane: Lane) -> float:
         """Seconds until the shared account's rate admits another submit (0: now)."""
         account = lane.account
         if account is None or account.rate_per_minute is None:
             return 0.0
-        return await self._ctx.repo.account_wait(
-            lane.name, now=self._ctx.clock.now(), account=account
+        return await self.ctx.repo.account_wait(
+            lane.name, now=self.ctx.clock.now(), account=account
         )
 
-    async def release(self, job_id: int) -> None:
-        """The provider is done with the job: free its account slot for every process now,
-        not only once the job's next status is written."""
+    def release(self, lane: Lane, job_id: int, *, claiming: bool) -> None:
+        """The provider is done with the job: free its account slot now, not only once the
+        job's next status is written. ``claiming``: the dispatcher's next claim frees it in
+        its own transaction (woken by the caller), so the slot passes straight to the next
+        job and other processes are not woken for a slot this one takes."""
+        if claiming and lane.account is not None:
+            lane.releases.append(job_id)
+        else:
+            self.release_apart([job_id])
+
+    def release_apart(self, job_ids: list[int]) -> None:
+        """Free the account slots of ``job_ids`` without claiming (other processes hear)."""
+        for job_id in job_ids:
+            self.spawn(self._release(job_id), f"release-{job_id}")
+
+    async def _release(self, job_id: int) -> None:
         try:
-            await self._ctx.repo.release_account(job_id)
+            await self.ctx.repo.release_account(job_id)
         except Exception:
             log.warning("could not free job %d's account slot early", job_id, exc_info=True)
 
     async def block(self, provider: str, seconds: float) -> None:
         """Hold every process off ``provider`` (it answered "slow down")."""
         try:
-            await self._ctx.repo.block_account(provider, until=self._ctx.clock.now() + seconds)
+            await self.ctx.repo.block_account(provider, until=self.ctx.clock.now() + seconds)
         except Exception:
             log.warning("could not share the hold-off for %s", provider, exc_info=True)
 
@@ -101,18 +109,18 @@ class SharedQueue:
         if signal.kind is SignalKind.CANCELLED and signal.job_id is not None:
             if signal.job_id in self._cancelled_here:
                 self._cancelled_here.discard(signal.job_id)
-            elif self._interrupt(signal.job_id):
-                self._spawn(self._tell_provider(signal.job_id), f"cancel-{signal.job_id}")
+            elif self.interrupt(signal.job_id):
+                self.spawn(self._tell_provider(signal.job_id), f"cancel-{signal.job_id}")
             return
-        for lane in self._lanes.values():
+        for lane in self.lanes.values():
             if signal.kind is SignalKind.RESYNC or lane.name == signal.provider:
                 lane.wake.set()
 
     async def _tell_provider(self, job_id: int) -> None:
         """Another process cancelled a job running here: cancel it at the provider."""
-        job = await self._ctx.repo.get_job(job_id)
+        job = await self.ctx.repo.get_job(job_id)
         if job is not None and job.status is JobStatus.CANCELLED and job.provider_handle:
             log.info("job %d was cancelled elsewhere: cancelling it at %s", job_id, job.provider)
-            await cancel_at_provider(self._ctx, job.provider, job.provider_handle)
+            await cancel_at_provider(self.ctx, job.provider, job.provider_handle)
         if job is not None and job.status is JobStatus.CANCELLED:
-            await cancel_items(self._ctx, job)  # a batch's accepted requests
+            await cancel_items(self.ctx, job)  # a batch's accepted requests

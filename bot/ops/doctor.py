@@ -45,6 +45,13 @@ class Check(Frozen):
     ok: bool | None  # None: nothing that can be checked from here (said why)
     detail: str
 
+    @classmethod
+    def verdict(cls, name: str, problem: str | None, *, passed: str) -> Check:
+        """Failed, saying ``problem``, when there is one; else passed, saying ``passed``."""
+        if problem is not None:
+            return cls(name=name, ok=False, detail=problem)
+        return cls(name=name, ok=True, detail=passed)
+
     def line(self) -> str:
         mark = {True: "OK  ", False: "FAIL", None: "--  "}[self.ok]
         return f"{mark} {self.name}: {self.detail}"
@@ -208,14 +215,13 @@ def _disk(folder: Path) -> Check:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     gib = free / (1 << 30)
-    if free < MIN_FREE_BYTES:
-        return Check(
-            name="free disk",
-            ok=False,
-            detail=f"only {gib:.2f} GiB free at {probe} for the images: free some space or "
-            "move the database elsewhere (KONTEXT_DATABASE_URL).",
-        )
-    return Check(name="free disk", ok=True, detail=f"{gib:.1f} GiB free at {probe}")
+    problem = (
+        f"only {gib:.2f} GiB free at {probe} for the images: free some space or "
+        "move the database elsewhere (KONTEXT_DATABASE_URL)."
+        if free < MIN_FREE_BYTES
+        else None
+    )
+    return Check.verdict("free disk", problem, passed=f"{gib:.1f} GiB free at {probe}")
 
 
 # --- providers and hosts ---------------------------------------------------------------------
@@ -274,14 +280,12 @@ async def _hosts(settings: Settings, resolve: Resolver) -> Check:
             await resolve(host)
         except (OSError, TimeoutError):
             failed.append(host)
-    if failed:
-        return Check(
-            name="media hosts",
-            ok=False,
-            detail=f"cannot resolve {', '.join(failed)}: check DNS and the network "
-            "(and KONTEXT_MEDIA_HOSTS).",
-        )
-    return Check(name="media hosts", ok=True, detail=f"{', '.join(hosts)} resolve")
+    problem = (
+        f"cannot resolve {', '.join(failed)}: check DNS and the network (and KONTEXT_MEDIA_HOSTS)."
+        if failed
+        else None
+    )
+    return Check.verdict("media hosts", problem, passed=f"{', '.join(hosts)} resolve")
 
 
 def report(checks: Sequence[Check]) -> tuple[bool, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Protocol
 
 from bot.clock import Clock
@@ -40,22 +41,15 @@ class RetentionReport(Frozen):
     guilds: int  # departed servers whose data was deleted
 
 
+@dataclass(eq=False)
 class DataLifecycle:
-    def __init__(
-        self,
-        repo: Repository,
-        engine: Canceller,
-        clock: Clock,
-        *,
-        retention_days: int,
-        guild_data_days: int,
-    ) -> None:
-        self.repo = repo
-        self.engine = engine
-        self.clock = clock
-        self.retention_days = retention_days
-        self.guild_data_days = guild_data_days
-        self.runs = 0  # passes completed (for tests and the curious)
+    repo: Repository
+    engine: Canceller
+    clock: Clock
+    _: KW_ONLY
+    retention_days: int
+    guild_data_days: int
+    runs: int = field(default=0, init=False)  # passes completed (for tests and the curious)
 
     async def run_once(self) -> RetentionReport:
         """One pass of retention and of the departed servers' deletion."""

@@ -6,9 +6,6 @@ serve the request. Adding a provider is one module plus one line in each table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
-
 import httpx
 
 from bot.clock import Clock
@@ -16,23 +13,12 @@ from bot.config import Settings
 from bot.i18n import t
 from bot.providers import aimlapi, bfl, fal, modelslab, replicate, wavespeed
 from bot.providers.base import Capabilities, Provider
+from bot.providers.common import HttpProvider
 from bot.providers.errors import UnsupportedRequest
 from bot.providers.http import DEFAULT_POLICY, HttpRetryPolicy
 
-
-class ProviderFactory(Protocol):
-    def __call__(
-        self,
-        settings: Settings,
-        client: httpx.AsyncClient,
-        clock: Clock,
-        *,
-        catalog: Mapping[str, Capabilities] | None = None,
-        policy: HttpRetryPolicy = DEFAULT_POLICY,
-    ) -> Provider: ...
-
-
-PROVIDERS: dict[str, ProviderFactory] = {
+#: Each provider is an :class:`~bot.providers.common.HttpProvider` built from the settings.
+PROVIDERS: dict[str, type[HttpProvider]] = {
     "aimlapi": aimlapi.AimlApiProvider,
     "modelslab": modelslab.ModelsLabProvider,
     "wavespeed": wavespeed.WaveSpeedProvider,
@@ -71,4 +57,4 @@ def build_provider(
     return factory(settings, client, clock, catalog=CAPABILITIES, policy=policy)
 
 
-__all__ = ["CAPABILITIES", "PROVIDERS", "ProviderFactory", "build_provider"]
+__all__ = ["CAPABILITIES", "PROVIDERS", "build_provider"]

@@ -20,16 +20,16 @@ import base64
 import binascii
 from typing import Any
 
-from bot.providers.base import (
-    Capabilities,
-    Finished,
-    GenerationRequest,
-    OutputImage,
-    Submitted,
+from bot.providers.base import Capabilities, Finished, GenerationRequest, OutputImage, Submitted
+from bot.providers.common import (
+    HttpProvider,
+    bool_flags,
+    finish,
+    inline_reference,
+    put_given,
+    to_int,
 )
-from bot.providers.common import HttpProvider, bool_flags, data_uri, finish, to_int
-from bot.providers.errors import BadAnswer
-from bot.providers.http import MAX_JSON_BYTES, Call, provider_message, to_float
+from bot.providers.http import MAX_JSON_BYTES, provider_message, to_float
 
 CAPABILITIES = Capabilities(
     name="aimlapi",
@@ -67,25 +67,24 @@ class AimlApiProvider(HttpProvider):
         }
         if request.references:
             body["model"] = caps.edit_model
-            urls = [ref.url or data_uri(ref) for ref in request.references]
+            urls = [inline_reference(ref) for ref in request.references]
             body["image_url"] = urls[0] if len(urls) == 1 else urls
         else:
             body["model"] = caps.text_model
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.guidance is not None:
-            body["guidance_scale"] = request.guidance
-        if request.safety_tolerance is not None:
-            body["safety_tolerance"] = str(request.safety_tolerance)
+        tolerance = request.safety_tolerance
+        put_given(
+            body,
+            seed=request.seed,
+            guidance_scale=request.guidance,
+            safety_tolerance=None if tolerance is None else str(tolerance),
+        )
         return body
 
     async def submit(self, request: GenerationRequest) -> Submitted | Finished:
         self.check(request)
-        answer = await self.http.request(
-            "POST",
+        answer = await self.post_submit(
             f"{self.base_url}/v1/images/generations",
-            Call.SUBMIT,
-            json_body=self.build_body(request),
+            self.build_body(request),
             headers={"Authorization": f"Bearer {self.key()}"},
             max_bytes=MAX_JSON_BYTES + request.num_images * INLINE_IMAGE_BYTES,
         )
@@ -94,7 +93,7 @@ class AimlApiProvider(HttpProvider):
     def parse(self, answer: Any) -> Finished:
         """Read either documented answer shape."""
         if not isinstance(answer, dict):
-            raise self._nonsense("the answer is not a JSON object")
+            raise self.http.bad_answer("the answer is not a JSON object")
         status = to_int(answer.get("statusCode"))
         if status is not None and status >= 400:
             raise self.http.failure(
@@ -106,7 +105,7 @@ class AimlApiProvider(HttpProvider):
         if items is None:
             items = []
         if not isinstance(items, list):
-            raise self._nonsense("'images' is not a list")
+            raise self.http.bad_answer("'images' is not a list")
         if not items and provider_message(answer):
             # No image, but words (moderation, most often): report what was said.
             raise self.http.failure(provider_message(answer))
@@ -114,7 +113,7 @@ class AimlApiProvider(HttpProvider):
         flags = bool_flags(answer.get("has_nsfw_concepts"), len(items))
         for item, flag in zip(items, flags, strict=True):
             if not isinstance(item, dict):
-                raise self._nonsense("an image entry is not an object")
+                raise self.http.bad_answer("an image entry is not an object")
             url = item.get("url")
             b64 = item.get("b64_json")
             if isinstance(url, str) and url:
@@ -123,15 +122,12 @@ class AimlApiProvider(HttpProvider):
                 try:
                     data = base64.b64decode(b64, validate=True)
                 except (binascii.Error, ValueError) as err:
-                    raise self._nonsense("b64_json is not base64") from err
+                    raise self.http.bad_answer("b64_json is not base64") from err
                 outputs.append(OutputImage(data=data, nsfw=flag))
             else:
-                raise self._nonsense("an image entry has neither url nor b64_json")
+                raise self.http.bad_answer("an image entry has neither url nor b64_json")
         credits = None
         meta = answer.get("meta")
         if isinstance(meta, dict) and isinstance(meta.get("usage"), dict):
             credits = to_float(meta["usage"].get("credits_used"))
         return finish(self, outputs, seed=to_int(answer.get("seed")), credits=credits)
-
-    def _nonsense(self, why: str) -> BadAnswer:
-        return self.http.bad_answer(why)

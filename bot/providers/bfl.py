@@ -32,16 +32,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-from bot.providers.base import (
-    Capabilities,
-    Finished,
-    GenerationRequest,
-    OutputImage,
-    Pending,
-    ReferenceImage,
-    Submitted,
+from bot.providers.base import Capabilities, Finished, GenerationRequest, Pending, Submitted
+from bot.providers.common import (
+    HttpProvider,
+    finish,
+    job_failed,
+    put_given,
+    to_int,
+    url_images,
+    url_on,
 )
-from bot.providers.common import HttpProvider, finish, job_failed, to_int, url_on
 from bot.providers.http import Call, to_float
 
 BFL_DOMAINS = ("bfl.ai", "bfl.ml")
@@ -92,9 +92,10 @@ class BflProvider(HttpProvider):
             "output_format": request.output_format.value,
         }
         for index, ref in enumerate(request.references, start=1):
-            body["input_image" if index == 1 else f"input_image_{index}"] = _image(ref)
-        if request.seed is not None:
-            body["seed"] = request.seed
+            # A public URL as is; bytes as bare base64 (the documented form, not a data: URI).
+            image = ref.url or base64.b64encode(ref.data).decode("ascii")
+            body["input_image" if index == 1 else f"input_image_{index}"] = image
+        put_given(body, seed=request.seed)
         if request.safety_tolerance is not None:
             tolerance = request.safety_tolerance
             if request.references:
@@ -104,11 +105,9 @@ class BflProvider(HttpProvider):
 
     async def submit(self, request: GenerationRequest) -> Submitted | Finished:
         self.check(request)
-        answer = await self.http.request(
-            "POST",
+        answer = await self.post_submit(
             f"{self.base_url}/v1/{self.caps.edit_model}",
-            Call.SUBMIT,
-            json_body=self.build_body(request),
+            self.build_body(request),
             headers=self._auth(),
         )
         if not isinstance(answer, dict):
@@ -161,7 +160,7 @@ class BflProvider(HttpProvider):
         if not isinstance(sample, str) or not sample:
             raise self.http.bad_answer("a Ready answer without result.sample")
         seed = to_int(result.get("seed")) if isinstance(result, dict) else None
-        return finish(self, [OutputImage(url=sample)], seed=seed, handle=handle)
+        return finish(self, url_images([sample]), seed=seed, handle=handle)
 
     async def key_status(self) -> str | None:
         """One cheap authenticated call: the account's credit balance."""
@@ -172,10 +171,6 @@ class BflProvider(HttpProvider):
         if credits is None:
             raise self.http.bad_answer("the credits answer has no number")
         return f"{credits:g} credits (${credits / 100:.2f})"
-
-
-def _image(ref: ReferenceImage) -> str:
-    return ref.url or base64.b64encode(ref.data).decode("ascii")
 
 
 def _reasons(details: object) -> str | None:

@@ -6,8 +6,9 @@ Each provider module subclasses :class:`HttpProvider`, declares its static
 
 from __future__ import annotations
 
+import abc
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -22,13 +23,14 @@ from bot.providers.base import (
     OutputImage,
     Pending,
     ReferenceImage,
+    Submitted,
 )
 from bot.providers.checks import check_request, require_key
 from bot.providers.errors import ProviderError, UpstreamError
-from bot.providers.http import DEFAULT_POLICY, Call, HttpRetryPolicy, ProviderHttp
+from bot.providers.http import DEFAULT_POLICY, MAX_JSON_BYTES, Call, HttpRetryPolicy, ProviderHttp
 
 
-class HttpProvider:
+class HttpProvider(abc.ABC):
     """A provider reached over HTTPS with one API key."""
 
     CAPABILITIES: Capabilities
@@ -86,6 +88,49 @@ class HttpProvider:
             t("errors.provider.no_job_to_poll", provider=self.CAPABILITIES.label),
         )
 
+    @abc.abstractmethod
+    async def submit(self, request: GenerationRequest) -> Submitted | Finished:
+        """Start a generation (see :class:`~bot.providers.base.Provider`)."""
+
+    async def post_submit(
+        self,
+        url: str,
+        body: dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        max_bytes: int = MAX_JSON_BYTES,
+    ) -> Any:
+        """The POST that starts (and may bill) a generation: never sent again once answered."""
+        return await self.http.request(
+            "POST", url, Call.SUBMIT, json_body=body, headers=headers, max_bytes=max_bytes
+        )
+
+    async def reference_urls(self, request: GenerationRequest) -> list[str]:
+        """Each reference as a URL the provider reads: its own, else :meth:`host_bytes`'s."""
+        return [ref.url or await self.host_bytes(ref.data, ref.mime) for ref in request.references]
+
+    async def host_bytes(self, data: bytes, mime: str) -> str:
+        """A URL the provider can read these image bytes from (providers whose
+        ``local_bytes`` is ``"upload"`` say how)."""
+        raise NotImplementedError(f"{self.caps.label} takes local bytes inline")
+
+    async def upload_file(
+        self, url: str, field: str, data: bytes, mime: str, headers: dict[str, str]
+    ) -> Any:
+        """Upload image bytes as the multipart file ``field``; retried like a poll, since an
+        upload bills nothing."""
+        filename = f"reference.{mime.split('/')[-1]}"
+        return await self.http.request(
+            "POST", url, Call.IDEMPOTENT, files={field: (filename, data, mime)}, headers=headers
+        )
+
+    def listed_urls(self, answer: Mapping[str, Any], field: str) -> list[str]:
+        """``answer[field]``, which must be a list of URLs."""
+        urls = answer.get(field)
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise self.http.bad_answer(f"{field!r} is not a list of URLs")
+        return urls
+
     async def poll_get(self, url: str, headers: dict[str, str]) -> Any:
         """One poll: a GET repeated freely, never faster than the provider's poll interval."""
         return await self.http.request(
@@ -103,11 +148,28 @@ class HttpProvider:
 
     async def aclose(self) -> None:
         """The HTTP client belongs to the caller; nothing to close here."""
+        return
 
 
-def data_uri(ref: ReferenceImage) -> str:
-    """The image as an RFC 2397 ``data:`` URI."""
-    return f"data:{ref.mime};base64,{base64.b64encode(ref.data).decode('ascii')}"
+def data_uri(data: bytes, mime: str) -> str:
+    """Image bytes as an RFC 2397 ``data:`` URI."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def inline_reference(ref: ReferenceImage) -> str:
+    """A reference as its own URL, else as a ``data:`` URI of its bytes."""
+    return ref.url or data_uri(ref.data, ref.mime)
+
+
+def put_given(body: dict[str, Any], **fields: object) -> None:
+    """Set on ``body`` each of ``fields`` that is given (not ``None``)."""
+    body.update({name: value for name, value in fields.items() if value is not None})
+
+
+def url_images(urls: Sequence[str], flags: Sequence[bool] = ()) -> list[OutputImage]:
+    """Outputs at ``urls``, flagged NSFW by the matching ``flags`` (none flagged by default)."""
+    marks = flags or (False,) * len(urls)
+    return [OutputImage(url=url, nsfw=flag) for url, flag in zip(urls, marks, strict=True)]
 
 
 def bool_flags(value: object, count: int) -> tuple[bool, ...]:

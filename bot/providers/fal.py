@@ -51,9 +51,10 @@ from bot.providers.base import (
 from bot.providers.common import (
     HttpProvider,
     bool_flags,
-    data_uri,
     finish,
+    inline_reference,
     job_failed,
+    put_given,
     to_int,
     url_on,
 )
@@ -134,7 +135,7 @@ class FalProvider(HttpProvider):
     def route(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
         """The endpoint id and body for ``request``."""
         caps = self.caps
-        images = [ref.url or data_uri(ref) for ref in request.references]
+        images = [inline_reference(ref) for ref in request.references]
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "num_images": request.num_images,
@@ -161,22 +162,13 @@ class FalProvider(HttpProvider):
                 body["aspect_ratio"] = request.effective_aspect_ratio().value
             if request.safety_tolerance is not None:
                 body["safety_tolerance"] = str(request.safety_tolerance)
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.guidance is not None:
-            body["guidance_scale"] = request.guidance
+        put_given(body, seed=request.seed, guidance_scale=request.guidance)
         return endpoint, body
 
     async def submit(self, request: GenerationRequest) -> Submitted | Finished:
         self.check(request)
         endpoint, body = self.route(request)
-        answer = await self.http.request(
-            "POST",
-            f"{self.base_url}/{endpoint}",
-            Call.SUBMIT,
-            json_body=body,
-            headers=self._auth(),
-        )
+        answer = await self.post_submit(f"{self.base_url}/{endpoint}", body, headers=self._auth())
         if not isinstance(answer, dict):
             raise self.http.bad_answer("the submit answer is not a JSON object")
         urls = {

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -170,33 +170,23 @@ _INPUT_WORDS = (
 E = TypeVar("E", bound=ProviderError)
 
 
+@dataclass(kw_only=True, eq=False)
 class ProviderHttp:
     """HTTP for one provider: retries, timeouts and conversion to the error tree.
 
     The :class:`httpx.AsyncClient` belongs to the caller (one per process); this object only
-    borrows it. ``key_env`` names the setting a person must fix when the key is refused.
+    borrows it. ``key_env`` names the setting a person must fix when the key is refused;
+    ``secret`` (the key itself) is masked in any provider text that echoes it.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        label: str,
-        key_env: str,
-        secret: str | None,
-        client: httpx.AsyncClient,
-        clock: Clock,
-        policy: HttpRetryPolicy = DEFAULT_POLICY,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.name = name
-        self.label = label
-        self.key_env = key_env
-        self._secret = secret
-        self.client = client
-        self.clock = clock
-        self.policy = policy
-        self._rng = rng or random.Random()
+    name: str
+    label: str
+    key_env: str
+    secret: str | None = field(repr=False)
+    client: httpx.AsyncClient
+    clock: Clock
+    policy: HttpRetryPolicy = DEFAULT_POLICY
+    rng: random.Random = field(default_factory=random.Random, repr=False)
 
     # -- text hygiene -------------------------------------------------------------------
 
@@ -207,8 +197,8 @@ class ProviderHttp:
         on Discord or anywhere else)."""
         if not text:
             return ""
-        if self._secret:
-            text = text.replace(self._secret, "***")
+        if self.secret:
+            text = text.replace(self.secret, "***")
         text = escape_controls(" ".join(text.split()))
         if len(text) > _MAX_PROVIDER_TEXT:
             text = text[: _MAX_PROVIDER_TEXT - 1] + "…"
@@ -251,7 +241,7 @@ class ProviderHttp:
                 may_retry = call is Call.IDEMPOTENT or never_sent
                 if not may_retry or attempt >= self.policy.max_attempts:
                     raise error from err
-                delay = max(min_delay, self.policy.backoff(attempt, self._rng))
+                delay = max(min_delay, self.policy.backoff(attempt, self.rng))
                 log.warning(
                     "%s %s failed (%s); retry %d in %.1fs",
                     self.label,
@@ -276,7 +266,7 @@ class ProviderHttp:
             )
             if not retry:
                 raise error
-            delay = max(min_delay, self.policy.backoff(attempt, self._rng))
+            delay = max(min_delay, self.policy.backoff(attempt, self.rng))
             if isinstance(error, RateLimited) and error.retry_after is not None:
                 if error.retry_after > self.policy.max_retry_after:
                     raise error
@@ -463,14 +453,11 @@ class ProviderHttp:
         if _has(said, _RATE_WORDS) or retry_after is not None:
             return self.rate_limited(said, retry_after, detail)
         if _has(said, _AUTH_WORDS) and not _has(said, ("fetch",)):
-            return AuthError(
-                self.name,
-                self._quote(
-                    t("errors.provider.key_refused", provider=self.label, key_env=self.key_env),
-                    said,
-                ),
-                detail=detail,
-                said=said or None,
+            return self._error(
+                AuthError,
+                t("errors.provider.key_refused", provider=self.label, key_env=self.key_env),
+                detail,
+                said,
             )
         if _has(said, _INPUT_WORDS):
             return self.invalid(said, detail)

@@ -24,17 +24,16 @@ from __future__ import annotations
 from typing import Any
 
 from bot.models import AspectRatio
-from bot.providers.base import (
-    Capabilities,
-    Finished,
-    GenerationRequest,
-    OutputImage,
-    Pending,
-    ReferenceImage,
-    Submitted,
+from bot.providers.base import Capabilities, Finished, GenerationRequest, Pending, Submitted
+from bot.providers.common import (
+    HttpProvider,
+    bool_flags,
+    data_uri,
+    finish,
+    put_given,
+    to_int,
+    url_images,
 )
-from bot.providers.common import HttpProvider, bool_flags, data_uri, finish, to_int
-from bot.providers.errors import BadAnswer
 from bot.providers.http import Call, provider_message, to_float
 
 CAPABILITIES = Capabilities(
@@ -70,19 +69,15 @@ class ModelsLabProvider(HttpProvider):
 
     async def submit(self, request: GenerationRequest) -> Submitted | Finished:
         self.check(request)
-        key = self.key()
-        images = [await self._image_url(ref, key) for ref in request.references]
-        answer = await self.http.request(
-            "POST",
-            f"{self.base_url}/api/v6/images/img2img",
-            Call.SUBMIT,
-            json_body=self.build_body(request, images, key),
+        images = await self.reference_urls(request)
+        answer = await self.post_submit(
+            f"{self.base_url}/api/v6/images/img2img", self.build_body(request, images, self.key())
         )
         result = self.parse(answer)
         if isinstance(result, Pending):
             handle = str(to_int(answer.get("id")) or answer.get("id") or "")
             if not handle:
-                raise self._nonsense("a processing answer without an id")
+                raise self.http.bad_answer("a processing answer without an id")
             return Submitted(handle=handle, eta_seconds=result.eta_seconds)
         return result
 
@@ -100,10 +95,7 @@ class ModelsLabProvider(HttpProvider):
         }
         if len(images) > 1:
             body["init_image_2"] = images[1]
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.guidance is not None:
-            body["guidance"] = request.guidance
+        put_given(body, seed=request.seed, guidance=request.guidance)
         return body
 
     async def poll(self, handle: str) -> Pending | Finished:
@@ -116,17 +108,17 @@ class ModelsLabProvider(HttpProvider):
         )
         return self.parse(answer, handle=handle)
 
-    async def _image_url(self, ref: ReferenceImage, key: str) -> str:
-        if ref.url:
-            return ref.url
+    async def host_bytes(self, data: bytes, mime: str) -> str:
         answer = await self.http.request(
             "POST",
             f"{self.base_url}/api/v6/image_editing/base64_to_url",
             Call.IDEMPOTENT,
-            json_body={"key": key, "init_image": data_uri(ref)},
+            json_body={"key": self.key(), "init_image": data_uri(data, mime)},
         )
         if not isinstance(answer, dict):
-            raise self._nonsense("the upload answer is not a JSON object", Call.IDEMPOTENT)
+            raise self.http.bad_answer(
+                "the upload answer is not a JSON object", call=Call.IDEMPOTENT
+            )
         if str(answer.get("status", "success")).lower() in ("error", "failed"):
             raise self.http.failure(provider_message(answer))
         for field in ("output", "link", "url", "image_url"):
@@ -135,12 +127,12 @@ class ModelsLabProvider(HttpProvider):
                 return value[0]
             if isinstance(value, str) and value.startswith(("http://", "https://")):
                 return value
-        raise self._nonsense("the upload answer has no URL", Call.IDEMPOTENT)
+        raise self.http.bad_answer("the upload answer has no URL", call=Call.IDEMPOTENT)
 
     def parse(self, answer: Any, *, handle: str | None = None) -> Pending | Finished:
         """success → Finished, processing → Pending, error/failed → the error tree."""
         if not isinstance(answer, dict):
-            raise self._nonsense("the answer is not a JSON object")
+            raise self.http.bad_answer("the answer is not a JSON object")
         status = str(answer.get("status", "")).lower()
         if status in ("error", "failed"):
             raise self.http.failure(
@@ -149,20 +141,15 @@ class ModelsLabProvider(HttpProvider):
         if status == "processing":
             return Pending(status="processing", eta_seconds=to_float(answer.get("eta")))
         if status != "success":
-            raise self._nonsense(f"unknown status {status[:40]!r}")
-        urls = answer.get("output")
-        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-            raise self._nonsense("'output' is not a list of URLs")
+            raise self.http.bad_answer(f"unknown status {status[:40]!r}")
+        urls = self.listed_urls(answer, "output")
         flags = bool_flags(answer.get("nsfw_content_detected"), len(urls))
         meta = answer.get("meta")
         seed = to_int(meta.get("seed")) if isinstance(meta, dict) else None
         job_id = to_int(answer.get("id"))
         return finish(
             self,
-            [OutputImage(url=u, nsfw=f) for u, f in zip(urls, flags, strict=True)],
+            url_images(urls, flags),
             seed=seed,
             handle=handle or (str(job_id) if job_id is not None else None),
         )
-
-    def _nonsense(self, why: str, call: Call = Call.SUBMIT) -> BadAnswer:
-        return self.http.bad_answer(why, call=call)

@@ -38,16 +38,16 @@ import httpx
 
 from bot.i18n import t
 from bot.models import OutputFormat
-from bot.providers.base import (
-    Capabilities,
-    Finished,
-    GenerationRequest,
-    OutputImage,
-    Pending,
-    ReferenceImage,
-    Submitted,
+from bot.providers.base import Capabilities, Finished, GenerationRequest, Pending, Submitted
+from bot.providers.common import (
+    HttpProvider,
+    data_uri,
+    finish,
+    job_failed,
+    put_given,
+    url_images,
+    url_on,
 )
-from bot.providers.common import HttpProvider, data_uri, finish, job_failed, url_on
 from bot.providers.errors import InvalidInput, ProviderError, RateLimited
 from bot.providers.http import Call, ProviderHttp
 
@@ -133,8 +133,7 @@ class ReplicateProvider(HttpProvider):
             if ratio is not None
             else ("match_input_image" if images else request.effective_aspect_ratio().value),
         }
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        put_given(inputs, seed=request.seed, guidance=request.guidance)
         if caps.safety_tolerance and request.safety_tolerance is not None:
             tolerance = request.safety_tolerance
             if images:
@@ -142,8 +141,6 @@ class ReplicateProvider(HttpProvider):
             inputs["safety_tolerance"] = tolerance
         if not caps.safety_tolerance:
             inputs["disable_safety_checker"] = False
-        if request.guidance is not None:
-            inputs["guidance"] = request.guidance
         if len(images) > 1:
             inputs["input_image_1"], inputs["input_image_2"] = images
             return f"{self.base_url}/v1/predictions", {"version": MULTI_VERSION, "input": inputs}
@@ -154,10 +151,9 @@ class ReplicateProvider(HttpProvider):
 
     async def submit(self, request: GenerationRequest) -> Submitted | Finished:
         self.check(request)
-        images = [await self._image_url(ref) for ref in request.references]
-        url, body = self.route(request, images)
+        url, body = self.route(request, await self.reference_urls(request))
         headers = {**self._auth(), "Prefer": f"wait={WAIT_SECONDS}"}
-        answer = await self.http.request("POST", url, Call.SUBMIT, json_body=body, headers=headers)
+        answer = await self.post_submit(url, body, headers=headers)
         result = self.parse(answer)
         if isinstance(result, Finished):
             return result
@@ -195,8 +191,7 @@ class ReplicateProvider(HttpProvider):
         has_urls = isinstance(urls, list) and urls and all(isinstance(u, str) for u in urls)
         if status in ("succeeded", *_PENDING) and has_urls:
             assert isinstance(urls, list)
-            outputs = [OutputImage(url=u) for u in urls]
-            return finish(self, outputs, handle=handle or self._handle(answer))
+            return finish(self, url_images(urls), handle=handle or self._handle(answer))
         if status in _PENDING:
             return Pending(status=status)
         if status == "succeeded":
@@ -213,18 +208,12 @@ class ReplicateProvider(HttpProvider):
             raise self.http.moderated(self.http.safe(text))
         raise job_failed(self, text)
 
-    async def _image_url(self, ref: ReferenceImage) -> str:
-        if ref.url:
-            return ref.url
-        if len(ref.data) <= MAX_DATA_URL_BYTES:
-            return data_uri(ref)
-        extension = ref.mime.split("/")[-1]
-        answer = await self.http.request(
-            "POST",
-            f"{self.base_url}/v1/files",
-            Call.IDEMPOTENT,
-            files={"content": (f"reference.{extension}", ref.data, ref.mime)},
-            headers=self._auth(),
+    async def host_bytes(self, data: bytes, mime: str) -> str:
+        """A ``data:`` URL when small, else an upload to the Files API."""
+        if len(data) <= MAX_DATA_URL_BYTES:
+            return data_uri(data, mime)
+        answer = await self.upload_file(
+            f"{self.base_url}/v1/files", "content", data, mime, self._auth()
         )
         urls = answer.get("urls") if isinstance(answer, dict) else None
         url = urls.get("get") if isinstance(urls, dict) else None

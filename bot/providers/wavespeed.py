@@ -20,17 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.models import AspectRatio
-from bot.providers.base import (
-    Capabilities,
-    Finished,
-    GenerationRequest,
-    OutputImage,
-    Pending,
-    ReferenceImage,
-    Submitted,
-)
-from bot.providers.common import HttpProvider, bool_flags, finish, to_int
-from bot.providers.errors import BadAnswer
+from bot.providers.base import Capabilities, Finished, GenerationRequest, Pending, Submitted
+from bot.providers.common import HttpProvider, bool_flags, finish, put_given, to_int, url_images
 from bot.providers.http import Call, provider_message
 
 MAX_SEED = 9_999_999_999  # the documented range is -1 (random) to this
@@ -74,27 +65,19 @@ class WaveSpeedProvider(HttpProvider):
             path = f"{model}/multi"
             body["images"] = images
             body["aspect_ratio"] = request.effective_aspect_ratio().value
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.guidance is not None:
-            body["guidance_scale"] = request.guidance
+        put_given(body, seed=request.seed, guidance_scale=request.guidance)
         return path, body
 
     async def submit(self, request: GenerationRequest) -> Submitted | Finished:
         self.check(request)
-        images = [await self._image_url(ref) for ref in request.references]
-        path, body = self.route(request, images)
-        answer = await self.http.request(
-            "POST",
-            f"{self.base_url}/api/v3/{path}",
-            Call.SUBMIT,
-            json_body=body,
-            headers=self._auth(),
+        path, body = self.route(request, await self.reference_urls(request))
+        answer = await self.post_submit(
+            f"{self.base_url}/api/v3/{path}", body, headers=self._auth()
         )
         data = self._data(answer)
         handle = data.get("id")
         if not isinstance(handle, str) or not handle:
-            raise self._nonsense("the submit answer has no id")
+            raise self.http.bad_answer("the submit answer has no id")
         result = self._state(data, handle)
         if isinstance(result, Finished):
             return result
@@ -110,32 +93,27 @@ class WaveSpeedProvider(HttpProvider):
         )
         return self._state(self._data(answer), handle)
 
-    async def _image_url(self, ref: ReferenceImage) -> str:
-        if ref.url:
-            return ref.url
-        extension = ref.mime.split("/")[-1]
-        answer = await self.http.request(
-            "POST",
-            f"{self.base_url}/api/v3/media/upload/binary",
-            Call.IDEMPOTENT,
-            files={"file": (f"reference.{extension}", ref.data, ref.mime)},
-            headers=self._auth(),
-        )
+    async def host_bytes(self, data: bytes, mime: str) -> str:
+        """Upload to WaveSpeed's media store (kept 7 days there)."""
+        upload = f"{self.base_url}/api/v3/media/upload/binary"
+        answer = await self.upload_file(upload, "file", data, mime, self._auth())
         url = self._data(answer).get("download_url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise self._nonsense("the upload answer has no download_url", Call.IDEMPOTENT)
+            raise self.http.bad_answer(
+                "the upload answer has no download_url", call=Call.IDEMPOTENT
+            )
         return url
 
     def _data(self, answer: Any) -> dict[str, Any]:
         """The ``data`` object of an envelope, after checking the envelope's own ``code``."""
         if not isinstance(answer, dict):
-            raise self._nonsense("the answer is not a JSON object")
+            raise self.http.bad_answer("the answer is not a JSON object")
         code = to_int(answer.get("code"))
         if code is not None and code >= 400:
             raise self.http.for_status(code, provider_message(answer))
         data = answer.get("data")
         if not isinstance(data, dict):
-            raise self._nonsense("the answer has no data object")
+            raise self.http.bad_answer("the answer has no data object")
         return data
 
     def _state(self, data: dict[str, Any], handle: str) -> Pending | Finished:
@@ -146,16 +124,7 @@ class WaveSpeedProvider(HttpProvider):
             error = data.get("error")
             raise self.http.failure(error if isinstance(error, str) else None)
         if status != "completed":
-            raise self._nonsense(f"unknown status {status[:40]!r}")
-        urls = data.get("outputs")
-        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-            raise self._nonsense("'outputs' is not a list of URLs")
+            raise self.http.bad_answer(f"unknown status {status[:40]!r}")
+        urls = self.listed_urls(data, "outputs")
         flags = bool_flags(data.get("has_nsfw_contents"), len(urls))
-        return finish(
-            self,
-            [OutputImage(url=u, nsfw=f) for u, f in zip(urls, flags, strict=True)],
-            handle=handle,
-        )
-
-    def _nonsense(self, why: str, call: Call = Call.SUBMIT) -> BadAnswer:
-        return self.http.bad_answer(why, call=call)
+        return finish(self, url_images(urls, flags), handle=handle)

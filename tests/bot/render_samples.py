@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bot.creative.models import BlockRule, CreativeSettings, MemberPrefs, Style, StyleList, Tier
+from bot.creative_models import BlockRule, CreativeSettings, MemberPrefs, Style, StyleList, Tier
 from bot.discord import creative_text, render
 from bot.edits import JobInfo, QueueSnapshot, UsageReport
 from bot.history import ChainStep, HistoryTree

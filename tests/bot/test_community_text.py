@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.creative.models import BlockedPrompt, BlockRule
+from bot.creative_models import BlockedPrompt, BlockRule
 from bot.discord import community_text
 from bot.i18n import LANGUAGES
 from bot.models import JobKind

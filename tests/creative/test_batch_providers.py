@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from bot.clock import ManualClock
-from bot.creative.models import RequestOptions
 from bot.creative.service import CreativeService
+from bot.creative_models import RequestOptions
 from bot.jobs import EngineConfig, JobEngine, ReferenceInput
 from bot.media import MediaFetcher
 from bot.models import GuildSettings, JobKind, JobStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.creative.community import (
+from bot.blocklist import (
     BadRule,
     PromptBlocked,
     blocked,

@@ -7,10 +7,10 @@ import pytest
 
 from bot.access import NotAllowed
 from bot.clock import ManualClock
-from bot.creative.models import Origin, RequestOptions
 from bot.creative.resolve import OptionRefused
 from bot.creative.service import CreativeService, reply_number
 from bot.creative.styles import PRESETS, StyleError
+from bot.creative_models import Origin, RequestOptions
 from bot.models import (
     AspectRatio,
     GuildSettings,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.creative.models import Style
 from bot.creative.styles import (
     MAX_CHOICES,
     PRESETS,
@@ -14,6 +13,7 @@ from bot.creative.styles import (
     search_styles,
     suffix_style,
 )
+from bot.creative_models import Style
 
 WANTED = {
     "watercolor",

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities
-from bot.creative.models import BatchItemStatus
+from bot.creative_models import BatchItemStatus
 from bot.jobs import EngineConfig, JobEvent, LimitReached
 from bot.jobs.batch import batch_report, batch_seeds
 from bot.models import GuildSettings, JobParams, JobStatus

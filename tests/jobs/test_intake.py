@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.creative.community import PromptBlocked, make_rule
-from bot.creative.models import CreativeSettings, Tier
+from bot.blocklist import PromptBlocked, make_rule
+from bot.creative_models import CreativeSettings, Tier
 from bot.jobs import LimitReached
 from bot.models import GuildSettings
 

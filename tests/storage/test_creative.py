@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.creative.models import (
+from bot.creative_models import (
     BatchItemStatus,
     BlockRule,
     CreativeSettings,

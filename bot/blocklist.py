@@ -17,10 +17,9 @@ from collections.abc import Iterable
 
 import regex
 
+from bot.creative_models import MAX_BLOCK_RULE_LENGTH, BlockRule
 from bot.errors import KontextError
 from bot.i18n import t
-
-from .models import MAX_BLOCK_RULE_LENGTH, BlockRule
 
 MATCH_TIMEOUT = 0.05  # seconds one rule may take on one prompt
 _FLAGS = regex.IGNORECASE | regex.UNICODE | regex.V0
