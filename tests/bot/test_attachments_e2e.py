@@ -163,3 +163,19 @@ async def test_gateway_queues_and_the_worker_refuses_or_runs(harness: Harness) -
             assert harness.provider.submits == 1
     finally:
         await pg.drop_database(url)
+
+
+async def test_the_workers_refusal_speaks_the_servers_language(harness: Harness) -> None:
+    harness.fake.guild.locale = "de"
+    await harness.start()
+    fake = harness.fake
+    _, ack = await harness.edit(image=CUT)
+    job = await harness.job(_job_id(ack.content))
+    assert job.status_message_id is not None
+    status_id = job.status_message_id
+    status = await fake.wait_for(
+        lambda: "Bild 1 (cut.png)" in fake.messages[status_id].content and fake.messages[status_id],
+        what="the refusal in German",
+    )
+    assert "unvollständig" in status.content and "Bilddienst" in status.content
+    assert (await harness.job(job.id)).error_code == BAD_IMAGE
