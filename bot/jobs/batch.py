@@ -125,11 +125,11 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
     provider = ctx.providers[job.provider]
     caps = provider.capabilities
     seeds = batch_seeds(job.params.num_images, caps, job.params.seed, ctx.random)
+    items = await ctx.repo.init_batch_items(job.id, seeds, now=now)
+    await ctx.events.emit(JobStarted(job=job, at=now))
     ready = await fetch_attachments(ctx, job, caps)
     if ready is None or ready.status.terminal:
         return ready  # an attachment refused (the job failed), or the job changed under us
-    items = await ctx.repo.init_batch_items(job.id, seeds, now=now)
-    await ctx.events.emit(JobStarted(job=job, at=now))
     request = await build_request(ctx.repo, job)
     label = label_of(ctx, job.provider)
     policy = ctx.config.retry

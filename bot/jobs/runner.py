@@ -84,10 +84,10 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             messages.REFUSED,
             messages.not_configured(job.provider),
         )
+    await ctx.events.emit(JobStarted(job=job, at=now))
     ready = await fetch_attachments(ctx, job, provider.capabilities)
     if ready is None or ready.status.terminal:
         return ready  # an attachment refused (the job failed), or the job changed under us
-    await ctx.events.emit(JobStarted(job=job, at=now))
     request = await build_request(ctx.repo, job)
     try:
         result = await before_deadline(ctx, job, provider.submit(request))
