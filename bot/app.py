@@ -38,7 +38,7 @@ from bot.provider_status import key_setting
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import Provider
 from storage import open_repository, resolve_database_url
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 

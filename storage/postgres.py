@@ -24,6 +24,7 @@ from bot.redact import redact_url, scrub_password
 from storage import pgshared, rows, schema
 from storage.base import (
     AccountLimits,
+    ClaimOrder,
     DatabaseFault,
     DatabaseUnusable,
     FaultKind,
@@ -40,7 +41,7 @@ from storage.queries import (
     USER_LANES,
 )
 from storage.rows import Row
-from storage.sql import SqlRepository
+from storage.sql import Repository
 from storage.sqlbase import Tx
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class _PgTx:
         await self._conn.executemany(to_dollar_params(sql), args)
 
 
-class PostgresRepository(SqlRepository):
+class PostgresRepository(Repository):
     multi_process = True
     _LOCK_SKIP = " FOR UPDATE SKIP LOCKED"
 
@@ -260,33 +261,25 @@ class PostgresRepository(SqlRepository):
         """The bytes went with their rows."""
 
     # --- the claim ----------------------------------------------------------------------------
-    async def claim(
-        self,
-        *,
-        worker_id: str,
-        provider: str,
-        now: float,
-        lease_seconds: float,
-        limit: int = 1,
-        account: AccountLimits | None = None,
-    ) -> list[Job]:
+    async def _claim(self, order: ClaimOrder) -> list[Job]:
+        provider, account = order.provider, order.account
         claimed: list[Job] = []
         full: set[int] = set()
         retries = 0
-        while len(claimed) < limit:
+        while len(claimed) < order.limit:
             try:
                 async with self._transaction() as tx:
                     tokens = 0.0
                     if account is not None:
-                        admitted = await pgshared.admits(tx, provider, float(now), account)
+                        admitted = await pgshared.admits(tx, provider, order.now, account)
                         if admitted is None:
                             break  # the account is busy or out of tokens
                         tokens = admitted
                     job = await self._claim_one(
-                        tx, worker_id, provider, float(now), float(now + lease_seconds), full
+                        tx, order.worker_id, provider, order.now, order.lease_until, full
                     )
                     if job is not None and account is not None:
-                        await pgshared.spend(tx, provider, float(now), tokens, account)
+                        await pgshared.spend(tx, provider, order.now, tokens, account)
             except _GuildFull as err:
                 full.add(err.guild_id)
                 continue

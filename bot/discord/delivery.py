@@ -38,7 +38,7 @@ from bot.images import fit_for_upload
 from bot.jobs.events import JobEvent, JobFailed, ResultImage
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
 from bot.providers.base import Capabilities
-from storage.base import Repository
+from storage.sql import Repository
 
 from . import render
 from .language import job_language

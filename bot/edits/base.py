@@ -19,7 +19,7 @@ from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
 from bot.models import GuildSettings, Job, JobKind, JobParams, MessageRef, Output
 from bot.providers.base import Capabilities
-from storage.base import Repository
+from storage.sql import Repository
 
 from .inputs import Requester
 

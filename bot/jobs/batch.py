@@ -23,7 +23,7 @@ from bot.creative_models import BatchFailure, BatchItem, BatchItemStatus, BatchR
 from bot.models import Job, JobStatus
 from bot.providers.base import Capabilities, Finished, OutputImage, Provider, Submitted
 from bot.providers.errors import ProviderError, ProviderTimeout, RateLimited, UpstreamError
-from storage.base import Repository
+from storage.sql import Repository
 
 from . import messages
 from .context import (

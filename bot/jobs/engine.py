@@ -24,7 +24,8 @@ from bot.i18n import t
 from bot.media import Downloader
 from bot.models import ACTIVE_STATUSES, Job, JobOrigin, JobStatus, NewJob, NewReference
 from bot.providers.base import Provider
-from storage.base import DatabaseFault, LimitExceeded, Repository
+from storage.base import DatabaseFault, LimitExceeded
+from storage.sql import Repository
 
 from . import messages
 from .batch import cancel_items

@@ -28,7 +28,7 @@ from bot.i18n import t
 from bot.models import GuildSettings, Job
 from bot.providers.base import GenerationRequest, Provider
 from bot.providers.errors import UnsupportedRequest
-from storage.base import Repository
+from storage.sql import Repository
 
 from .errors import UnknownProvider
 from .intake import checked_params

@@ -19,7 +19,7 @@ from bot.errors import KontextError
 from bot.i18n import t
 from bot.ops.metrics import CONTENT_TYPE, Metrics
 from bot.ops.pauses import PauseService
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 

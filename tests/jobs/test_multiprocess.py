@@ -28,7 +28,7 @@ import pytest
 from bot.jobs import EditRequest, EngineConfig, JobEngine, ProviderLimits, ResultImage
 from bot.models import GuildSettings, Job, JobKind, JobStatus
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 from tests import pg
 
 from .engine_proc import FOREVER, DurableProvider, open_log

@@ -16,7 +16,7 @@ from bot.jobs import EngineConfig, JobEngine, JobEvent, UnknownProvider
 from bot.jobs.routing import allowed_providers, expected_seconds
 from bot.models import GuildSettings, Job, JobStatus
 from bot.providers.errors import UpstreamError
-from storage.base import Repository
+from storage.sql import Repository
 
 from .conftest import T0, RecordingDeliverer, edit
 
