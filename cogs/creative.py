@@ -22,6 +22,7 @@ from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
 from bot.discord.language import reply_language
 from bot.discord.options import PROVIDER_CHOICES, RATIO_CHOICES, style_autocomplete
+from bot.discord.translator import described
 from bot.models import AspectRatio
 
 StyleName = app_commands.Range[str, 1, MAX_STYLE_NAME]
@@ -50,15 +51,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         )
 
     @app_commands.command(name="set", description="Set your defaults (a command's option wins)")
-    @app_commands.describe(
-        aspect_ratio="Shape of your results",
-        count="How many images at once (1-4)",
-        style="Your default style (type to search)",
-        provider="Your image service (where the server lets members choose)",
-        guidance="How closely to follow the prompt (within the service's range)",
-        safety_tolerance="1 is the strictest; never above the server's maximum",
-        ping="Ping you when your result is posted (off: mentioned without a ping)",
-    )
+    @described("kontext prefs set")
     @app_commands.choices(aspect_ratio=RATIO_CHOICES, provider=PROVIDER_CHOICES)
     @app_commands.autocomplete(style=style_autocomplete)
     async def set_(
@@ -103,7 +96,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         )
 
     @app_commands.command(description="Forget one of your preferences, or all of them")
-    @app_commands.describe(which="The preference to forget")
+    @described("kontext prefs clear")
     @app_commands.choices(which=CLEAR_CHOICES)
     async def clear(
         self, interaction: discord.Interaction[Any], which: app_commands.Choice[str]
@@ -124,10 +117,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
 
 class StyleGroup(app_commands.Group, name="style", description="This server's styles"):
     @app_commands.command(description="Add a style (Manage Server)")
-    @app_commands.describe(
-        name="Letters, digits, - and _ (at most 32)",
-        prompt="The change it makes; {prompt} marks where the member's words go",
-    )
+    @described("kontext-admin style add")
     async def add(
         self,
         interaction: discord.Interaction[Any],
@@ -145,7 +135,7 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         )
 
     @app_commands.command(description="Remove one of this server's styles (Manage Server)")
-    @app_commands.describe(name="The style to remove")
+    @described("kontext-admin style remove")
     @app_commands.autocomplete(name=style_autocomplete)
     async def remove(self, interaction: discord.Interaction[Any], name: StyleName) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -172,10 +162,7 @@ class BlocklistGroup(
     app_commands.Group, name="blocklist", description="Words and patterns refused in prompts"
 ):
     @app_commands.command(description="Block a word, a phrase or a pattern (Manage Server)")
-    @app_commands.describe(
-        text="Whole words or a phrase; with pattern: a regular expression",
-        pattern="Treat the text as a regular expression",
-    )
+    @described("kontext-admin blocklist add")
     async def add(
         self,
         interaction: discord.Interaction[Any],
@@ -193,7 +180,7 @@ class BlocklistGroup(
         )
 
     @app_commands.command(description="Unblock a word, phrase or pattern (Manage Server)")
-    @app_commands.describe(text="The blocked word, phrase or pattern, as it was added")
+    @described("kontext-admin blocklist remove")
     async def remove(
         self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 200]
     ) -> None:
@@ -224,11 +211,7 @@ class BlocklistGroup(
 
 class TierGroup(app_commands.Group, name="tier", description="More generous limits for a role"):
     @app_commands.command(name="set", description="Give a role its own limits (Manage Server)")
-    @app_commands.describe(
-        role="The role",
-        daily_quota="Jobs per member per day (0 = unlimited)",
-        active_jobs="Jobs a member may have waiting or running",
-    )
+    @described("kontext-admin tier set")
     async def set_(
         self,
         interaction: discord.Interaction[Any],
@@ -251,7 +234,7 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
         )
 
     @app_commands.command(description="Give a role the server's limits again (Manage Server)")
-    @app_commands.describe(role="The role")
+    @described("kontext-admin tier remove")
     async def remove(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
@@ -278,15 +261,7 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
 @app_commands.command(
     name="creative", description="View or change batches, styles and knobs (Manage Server)"
 )
-@app_commands.describe(
-    default_count="Images at once when a member asks for no number",
-    max_count="The most images at once",
-    default_style="The style used when a member chooses none ('none' clears it)",
-    default_guidance="Guidance when a member sets none (0 clears it: the service's default)",
-    max_safety_tolerance="The loosest safety tolerance members may choose (1 is the strictest)",
-    members_choose_provider="Let members choose the image service",
-    ping_when_done="Ping members when their result is posted (a member's preference wins)",
-)
+@described("kontext-admin creative")
 @app_commands.autocomplete(default_style=style_autocomplete)
 async def creative_settings(
     interaction: discord.Interaction[Any],

@@ -26,6 +26,7 @@ from bot.discord.custom_ids import Action
 from bot.discord.interactions import MenuCog, answer, requester
 from bot.discord.language import job_language, reply_language
 from bot.discord.mentions import NO_MENTIONS
+from bot.discord.translator import described
 from bot.discord.views import JobButton
 from bot.edits import NoHistory
 from bot.i18n import render as word
@@ -96,7 +97,7 @@ async def send_history(interaction: discord.Interaction[Any], output_id: int) ->
 @app_commands.command(
     name="history", description="The edit history of a result (default: the newest one here)"
 )
-@app_commands.describe(message="A link to or the id of a result message (default: the newest)")
+@described("kontext history")
 async def history_command(
     interaction: discord.Interaction[Any], message: str | None = None
 ) -> None:

@@ -27,6 +27,7 @@ from bot.discord.interactions import answer, requester
 from bot.discord.language import reply_language
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.operator import operator_ids
+from bot.discord.translator import described
 from bot.discord.views import JobButton
 from bot.errors import BadRequest, NotAllowed
 from bot.i18n import render as word
@@ -80,7 +81,7 @@ async def forget_me(interaction: discord.Interaction[Any]) -> None:
 
 
 @app_commands.command(description="Resume a paused image service now (the bot's operators)")
-@app_commands.describe(provider="The paused service (see the operator alert)")
+@described("kontext-admin resume")
 async def resume(interaction: discord.Interaction[Any], provider: str) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = bot_of(interaction)
