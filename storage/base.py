@@ -21,18 +21,16 @@ from bot.models import (
 )
 
 
-class StorageError(KontextError):
-    code = "storage"
+class StorageError(KontextError, code="storage"):
+    """The database refused or failed an operation."""
 
 
-class DatabaseTooNew(StorageError):
-    code = "database_too_new"
+class DatabaseTooNew(StorageError, code="database_too_new"):
+    """The database was written by a newer version of the bot."""
 
 
-class DatabaseUnusable(StorageError):
+class DatabaseUnusable(StorageError, code="database_unusable"):
     """Not a database of ours (corrupted, foreign or unreadable)."""
-
-    code = "database_unusable"
 
 
 class FaultKind(StrEnum):
@@ -42,11 +40,9 @@ class FaultKind(StrEnum):
     GONE = "gone"
 
 
-class DatabaseFault(StorageError):
+class DatabaseFault(StorageError, code="database_fault"):
     """The database stopped working under a running bot: full, read-only, locked or gone.
     The failed operation left nothing behind (its transaction was rolled back)."""
-
-    code = "database_fault"
 
     def __init__(self, kind: FaultKind, where: str, detail: Text | str) -> None:
         if kind is FaultKind.FULL:
@@ -69,10 +65,8 @@ class LimitKind(StrEnum):
     DAILY_CREDITS = "daily_credits"  # credits one guild spent today (UTC), from the ledger
 
 
-class LimitExceeded(StorageError):
+class LimitExceeded(StorageError, code="limit"):
     """Enqueue refused by a limit; nothing was written. The engine words the refusal."""
-
-    code = "limit"
 
     def __init__(self, limit: LimitKind, current: int, maximum: int, *, requested: int = 1):
         super().__init__(f"{limit.value} limit reached ({current}+{requested}/{maximum})")

@@ -55,8 +55,8 @@ SETUP_WAIT_SECONDS = 15.0
 SETUP_POLL_SECONDS = 0.2  # how often a worker looks for a status message a gateway is posting
 
 
-class ChannelUnusable(KontextError):
-    code = "channel_unusable"
+class ChannelUnusable(KontextError, code="channel_unusable"):
+    """The bot cannot post in the channel a job was asked in."""
 
 
 @dataclass

@@ -30,8 +30,8 @@ STORAGE_TIMEOUT = 5.0
 ShardSource = Callable[[], Mapping[int, bool]]
 
 
-class PortUnavailable(KontextError):
-    code = "http_port"
+class PortUnavailable(KontextError, code="http_port"):
+    """The health endpoint's port cannot be opened."""
 
 
 class EngineState(Protocol):
