@@ -474,20 +474,12 @@ class ProviderHttp:
         return t("errors.provider.quoted", message=message, provider=self.label, said=said)
 
     def credits(self, detail: str | None, said: str = "") -> CreditsExhausted:
-        return self._error(
-            CreditsExhausted,
-            t("errors.provider.credits", provider=self.label),
-            detail,
-            said,
-        )
+        message = t("errors.provider.credits", provider=self.label)
+        return self._error(CreditsExhausted, message, detail, said)
 
     def moderated(self, detail: str | None, said: str = "") -> Moderated:
-        return self._error(
-            Moderated,
-            t("errors.provider.moderated", provider=self.label),
-            detail,
-            said,
-        )
+        message = t("errors.provider.moderated", provider=self.label)
+        return self._error(Moderated, message, detail, said)
 
     def invalid(self, said: str, detail: str | None) -> InvalidInput:
         return self._saying(InvalidInput, "errors.provider.invalid", detail, said)
