@@ -8,6 +8,7 @@ the member through the one error handler, and nothing is saved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -35,6 +36,13 @@ def _creative(interaction: discord.Interaction[Any]) -> CreativeService:
     return bot_of(interaction).edits.creative
 
 
+async def _reply(
+    interaction: discord.Interaction[Any], text: Callable[..., str], *args: object, **kwargs: object
+) -> None:
+    """Answer with ``text(*args, **kwargs)`` worded in the member's language."""
+    await answer(interaction, text(*args, **kwargs, language=await reply_language(interaction)))
+
+
 def _guild(interaction: discord.Interaction[Any]) -> int:
     if interaction.guild_id is None:
         raise app_commands.NoPrivateMessage()
@@ -46,9 +54,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         prefs = await _creative(interaction).get_prefs(_guild(interaction), interaction.user.id)
-        await answer(
-            interaction, creative_text.prefs_text(prefs, language=await reply_language(interaction))
-        )
+        await _reply(interaction, creative_text.prefs_text, prefs)
 
     @app_commands.command(name="set", description="Set your defaults (a command's option wins)")
     @described("kontext prefs set")
@@ -80,20 +86,12 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         creative = _creative(interaction)
         if not changes:
             prefs = await creative.get_prefs(who.guild_id, who.user_id)
-            await answer(
-                interaction,
-                creative_text.prefs_text(prefs, language=await reply_language(interaction)),
-            )
+            await _reply(interaction, creative_text.prefs_text, prefs)
             return
         prefs = await creative.set_prefs(
             _guild(interaction), who.user_id, changes, role_ids=who.role_ids
         )
-        await answer(
-            interaction,
-            creative_text.prefs_text(
-                prefs, changed=True, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.prefs_text, prefs, changed=True)
 
     @app_commands.command(description="Forget one of your preferences, or all of them")
     @described("kontext prefs clear")
@@ -107,12 +105,7 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         prefs = await _creative(interaction).set_prefs(
             _guild(interaction), who.user_id, {}, clear=names, role_ids=who.role_ids
         )
-        await answer(
-            interaction,
-            creative_text.prefs_text(
-                prefs, changed=True, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.prefs_text, prefs, changed=True)
 
 
 class StyleGroup(app_commands.Group, name="style", description="This server's styles"):
@@ -129,10 +122,7 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         style = await _creative(interaction).add_style(
             _guild(interaction), name, prompt, by_user_id=who.user_id, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.style_added_text(style.name, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.style_added_text, style.name)
 
     @app_commands.command(description="Remove one of this server's styles (Manage Server)")
     @described("kontext-admin style remove")
@@ -143,19 +133,13 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         await _creative(interaction).remove_style(
             _guild(interaction), name, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.style_removed_text(name, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.style_removed_text, name)
 
     @app_commands.command(name="list", description="This server's styles and the built-in ones")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         styles = await _creative(interaction).list_styles(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.styles_text(styles, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.styles_text, styles)
 
 
 class BlocklistGroup(
@@ -174,10 +158,7 @@ class BlocklistGroup(
         rule = await _creative(interaction).add_block_rule(
             _guild(interaction), text, regex=pattern, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.block_added_text(rule, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.block_added_text, rule)
 
     @app_commands.command(description="Unblock a word, phrase or pattern (Manage Server)")
     @described("kontext-admin blocklist remove")
@@ -189,24 +170,14 @@ class BlocklistGroup(
         removed = await _creative(interaction).remove_block_rule(
             _guild(interaction), text, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.block_removed_text(
-                text, removed, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.block_removed_text, text, removed)
 
     @app_commands.command(name="list", description="What is blocked (Manage Server)")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         check_can_configure(manage_guild=requester(interaction).manage_guild)
         settings = await _creative(interaction).get_settings(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.blocklist_text(
-                settings.blocklist, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.blocklist_text, settings.blocklist)
 
 
 class TierGroup(app_commands.Group, name="tier", description="More generous limits for a role"):
@@ -228,10 +199,7 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
             max_user_active=active_jobs,
             manage_guild=who.manage_guild,
         )
-        await answer(
-            interaction,
-            creative_text.tier_set_text(tier, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.tier_set_text, tier)
 
     @app_commands.command(description="Give a role the server's limits again (Manage Server)")
     @described("kontext-admin tier remove")
@@ -241,21 +209,13 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
         removed = await _creative(interaction).remove_tier(
             _guild(interaction), role.id, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.tier_removed_text(
-                role.id, removed, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.tier_removed_text, role.id, removed)
 
     @app_commands.command(name="list", description="The role tiers")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         settings = await _creative(interaction).get_settings(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.tiers_text(settings.tiers, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.tiers_text, settings.tiers)
 
 
 @app_commands.command(
@@ -292,22 +252,12 @@ async def creative_settings(
     if not changes:
         check_can_configure(manage_guild=who.manage_guild)
         settings = await creative.get_settings(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.creative_settings_text(
-                settings, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.creative_settings_text, settings)
         return
     settings = await creative.update_settings(
         _guild(interaction), changes, manage_guild=who.manage_guild
     )
-    await answer(
-        interaction,
-        creative_text.creative_settings_text(
-            settings, changed=True, language=await reply_language(interaction)
-        ),
-    )
+    await _reply(interaction, creative_text.creative_settings_text, settings, changed=True)
 
 
 def _groups() -> tuple[app_commands.Group, ...]:
