@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, InstanceOf
 
+from bot.i18n import Text, render, stored_text
 from bot.models import (
     AspectRatio,
     Frozen,
@@ -194,13 +195,23 @@ class BatchItem(Frozen):
     provider_handle: str | None = None
     result_json: str | None = None
     error_code: str | None = None
-    error_message: str | None = None
+    error_message: str | None = None  # why it failed, in English
+    error_text: str | None = None  # the same as a stored Text (JSON)
+
+    def failure_text(self) -> Text | str:
+        """Why this image failed, to word in any language (see ``Job.failure_text``)."""
+        return stored_text(self.error_text, self.error_message)
 
 
 class BatchFailure(Frozen):
     number: int  # 1-based
     code: str
-    reason: str
+    text: InstanceOf[Text] | str  # why, to word in the reader's language
+
+    @property
+    def reason(self) -> str:
+        """Why, in English."""
+        return render(self.text)
 
 
 class BatchReport(Frozen):

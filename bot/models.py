@@ -11,6 +11,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.i18n import Text, stored_text
+
 MAX_PROMPT_LENGTH = 4000
 MAX_REFERENCES = 4
 
@@ -216,6 +218,9 @@ class JobOrigin(Frozen):
     params: JobParams = JobParams()
     parent_output_id: int | None = None  # lineage: the output this job edits
     reply_to_message_id: int | None = None  # post the result as a reply to this message
+    #: The server's attachment upload limit in bytes (its boost level decides), as the front
+    #: end saw it; stored on the job for whichever process posts the result. None: unknown.
+    upload_limit: int | None = Field(default=None, gt=0)
 
 
 class NewJob(JobOrigin):
@@ -246,7 +251,8 @@ class Job(Frozen):
     provider_handle: str | None = None  # the provider's job id, saved before polling
     result_json: str | None = None  # a finished provider result kept until downloaded
     error_code: str | None = None
-    error_message: str | None = None
+    error_message: str | None = None  # why it failed or was cancelled, in English
+    error_text: str | None = None  # the same as a stored Text (JSON), see failure_text
     credits: float | None = None
     cost: float | None = None
     status_message_id: int | None = None
@@ -259,6 +265,7 @@ class Job(Frozen):
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     route_reason: str | None = None  # why the job went to its provider (shown by Info)
+    upload_limit: int | None = None  # the guild's upload limit in bytes when queued
     image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
 
     @property
@@ -266,6 +273,12 @@ class Job(Frozen):
         """Retention or an erasure request removed this finished job's prompt (its images
         expired with it): it can be shown, but not rerolled."""
         return not self.prompt
+
+    def failure_text(self) -> Text | str:
+        """Why the job failed, expired or was cancelled, to word in any language: the stored
+        Text, else (a row written before texts were kept, or one this version cannot word)
+        the English ``error_message``, else an empty string."""
+        return stored_text(self.error_text, self.error_message)
 
     @property
     def delivery_nonce(self) -> str:

@@ -9,6 +9,7 @@ here, so tests control time. Every write that changes a job's status is a compar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -103,6 +104,7 @@ class ClaimOrder:
     lease_until: float  # the claimed jobs' lease runs out then
     limit: int
     account: AccountLimits | None
+    release: Sequence[int] = ()  # jobs whose account slots this claim frees first
 
 
 class SignalKind(StrEnum):

@@ -18,7 +18,15 @@ from storage.queries import JOB_INSERT, JOB_VALUES, job_values
 from storage.sqlbase import SqlBase
 
 _ITEM_FIELDS = frozenset(
-    {"status", "provider_handle", "result_json", "error_code", "error_message", "seed"}
+    {
+        "status",
+        "provider_handle",
+        "result_json",
+        "error_code",
+        "error_message",
+        "error_text",
+        "seed",
+    }
 )
 
 
@@ -55,7 +63,7 @@ class CreativeRecordsMixin(SqlBase):
         self, job_id: int, index: int, *, now: float, **fields: object
     ) -> BatchItem | None:
         """Set an item's columns (status, provider_handle, result_json, error_code,
-        error_message, seed)."""
+        error_message, error_text, seed)."""
         unknown = set(fields) - _ITEM_FIELDS
         if unknown:
             raise TypeError(f"cannot set batch item column(s) {sorted(unknown)}")

@@ -1,12 +1,13 @@
 """What processes sharing one PostgreSQL database coordinate through: provider accounts and
 notifications.
 
-Accounts: a claim's transaction first locks the provider's ``provider_accounts`` row (so
-claims of one provider take turns across processes, which also keeps the fair order exact),
-counts the provider's jobs that hold a slot (``submitting`` or ``running``, less those the
-provider has already finished with: ``provider_released``) and refills the token bucket kept
-in that row; the job is claimed only when both admit it, and its token is
-spent in the same transaction.
+Accounts: a claim (one statement, the ``kontext_claim`` function of migration 0009) first
+locks the provider's ``provider_accounts`` row (so claims of one provider take turns across
+processes, which also keeps the fair order exact), frees the slots of the jobs the claiming
+process says the provider has finished with, counts the provider's jobs that hold a slot
+(``submitting`` or ``running``, less those the provider has already finished with:
+``provider_released``) and refills the token bucket kept in that row; the job is claimed
+only when both admit it, and its token is spent in the same statement.
 
 Notifications: triggers ``NOTIFY kontext_jobs`` with ``queued:<provider>``,
 ``freed:<provider>`` or ``cancelled:<job id>`` at commit. A :class:`Listener` holds its own
@@ -34,15 +35,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "kontext_jobs"
 _EPSILON = 1e-9
 _ROW = "SELECT tokens, stamp, blocked_until FROM provider_accounts WHERE provider = ?"
-_INSERT = (
-    "INSERT INTO provider_accounts (provider, tokens, stamp) VALUES (?, ?, ?) "
-    "ON CONFLICT (provider) DO NOTHING"
-)
-_BUSY = (
-    "SELECT COUNT(*) AS n FROM jobs j WHERE j.provider = ? "
-    "AND j.status IN ('submitting', 'running') "
-    "AND NOT EXISTS (SELECT 1 FROM provider_released r WHERE r.job_id = j.id)"
-)
 RELEASE = """
 WITH released AS (
     INSERT INTO provider_released (job_id, provider)
@@ -51,7 +43,7 @@ WITH released AS (
     RETURNING provider)
 SELECT pg_notify('kontext_jobs', 'freed:' || provider) FROM released
 """
-_SPEND = "UPDATE provider_accounts SET tokens = ?, stamp = GREATEST(stamp, ?) WHERE provider = ?"
+FREED_SIGNAL = "SELECT pg_notify('kontext_jobs', 'freed:' || ?::text)"
 BLOCK = (
     "INSERT INTO provider_accounts (provider, tokens, stamp, blocked_until) VALUES (?, 0, ?, ?) "
     "ON CONFLICT (provider) DO UPDATE "
@@ -67,32 +59,6 @@ def _tokens(row: Row, now: float, account: AccountLimits) -> float:
     elapsed = max(0.0, now - float(row["stamp"]))
     refilled = float(row["tokens"]) + elapsed * account.rate_per_minute / 60.0
     return min(float(account.burst), refilled)
-
-
-async def admits(tx: Tx, provider: str, now: float, account: AccountLimits) -> float | None:
-    """Lock the provider's account row; the bucket's tokens if a job may start now, else
-    ``None``. Claims of one provider then commit one at a time across processes, so each
-    sees every claim before it (its count is a statement of its own, whose snapshot is taken
-    after the lock was granted) and guilds take their turns exactly."""
-    row = await tx.fetchrow(_ROW + " FOR UPDATE", provider)
-    if row is None:
-        await tx.execute(_INSERT, provider, float(account.burst), now)
-        row = await tx.fetchrow(_ROW + " FOR UPDATE", provider)
-    assert row is not None
-    if now < float(row["blocked_until"]):
-        return None
-    tokens = _tokens(row, now, account)
-    if tokens < 1.0 - _EPSILON:
-        return None
-    busy = await tx.fetchrow(_BUSY, provider)
-    if busy is not None and int(busy["n"]) >= account.concurrency:
-        return None
-    return tokens
-
-
-async def spend(tx: Tx, provider: str, now: float, tokens: float, account: AccountLimits) -> None:
-    if account.rate_per_minute is not None:
-        await tx.execute(_SPEND, tokens - 1.0, now, provider)
 
 
 async def wait_seconds(tx: Tx, provider: str, now: float, account: AccountLimits) -> float:

@@ -1,9 +1,10 @@
 """The PostgreSQL backend: a connection pool, for several bot processes or machines.
 
-Claims lock the job row with ``FOR UPDATE SKIP LOCKED`` so concurrent workers never take the
-same job, and each claimed job is its own short transaction. Guild running caps are checked
-after the claim's trigger has counted the job (under the guild's row lock), so two processes
-cannot both take a guild's last slot. Image bytes are stored in the database (``bytea``).
+Each claimed job is one statement (the ``kontext_claim`` function, migration 0009): claims of
+a provider take turns on its account row, a job is taken with a compare-and-set on its
+status, and guild running caps are checked after the claim's trigger has counted the job
+(under the guild's row lock), so two processes cannot both take a guild's last slot. Image
+bytes are stored in the database (``bytea``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,7 @@ from storage.base import (
 from storage.blobfiles import sha256_hex
 from storage.faults import postgres_fault
 from storage.queries import (
-    CLAIM_SET,
     DEFAULT_REFERENCE_RETENTION,
-    NEXT_JOB_OF_USER,
-    USER_LANES,
 )
 from storage.rows import Row
 from storage.sql import Repository
@@ -48,23 +46,11 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x6B6F6E74657874  # any constant; serialises migrations across processes
 _OUR_TABLES = ["guild_settings", "jobs", "job_events", "outputs", "blobs", "queue_lanes"]
-_CANDIDATE_PAGE = 32
 _CLAIM_RETRIES = 20
 _CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-# The claim order of storage.sql.CANDIDATE_GUILDS, one page of lanes at a time with a flag
-# for whether each can run a job now. Paging the lanes themselves keeps the plan an ordered
-# walk of a few lanes whatever the planner's statistics say.
-_CANDIDATE_PAGE_SQL = """
-SELECT c.guild_id, (g.running < g.max_running AND (
-        SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.provider = ?
-            AND j.guild_id = c.guild_id AND (j.run_after IS NULL OR j.run_after <= ?)
-        LIMIT 1) IS NOT NULL) AS ready
-FROM (
-    SELECT guild_id, last_served FROM queue_lanes
-    WHERE provider = ? AND queued > 0 ORDER BY last_served, guild_id LIMIT ? OFFSET ?
-) c JOIN guild_load g ON g.guild_id = c.guild_id
-ORDER BY c.last_served, c.guild_id
-"""
+#: One claim in one statement (migration 0009): the account row stays locked only while the
+#: server does the claim's work, never across round trips to this process.
+_CLAIM = "SELECT * FROM kontext_claim(?, ?, ?, ?, ?, ?, ?, ?::bigint[], ?)"
 
 
 @functools.lru_cache(maxsize=512)
@@ -72,14 +58,6 @@ def to_dollar_params(sql: str) -> str:
     """``?`` placeholders to PostgreSQL's ``$1, $2, ...`` (our SQL has no other ``?``)."""
     counter = iter(range(1, 10_000))
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
-
-
-class _GuildFull(Exception):
-    """A concurrent claim took the guild's last running slot first: try another guild."""
-
-    def __init__(self, guild_id: int) -> None:
-        super().__init__(guild_id)
-        self.guild_id = guild_id
 
 
 async def _no_reset(conn: Any) -> None:
@@ -262,36 +240,43 @@ class PostgresRepository(Repository):
 
     # --- the claim ----------------------------------------------------------------------------
     async def _claim(self, order: ClaimOrder) -> list[Job]:
-        provider, account = order.provider, order.account
+        provider, account, release = order.provider, order.account, order.release
         claimed: list[Job] = []
-        full: set[int] = set()
+        releasing = [int(job_id) for job_id in release]
+        if order.limit < 1:
+            for job_id in releasing:
+                await self.release_account(job_id)
+            return claimed
+        limits: tuple[int | None, float | None, int | None] = (None, None, None)
+        if account is not None:
+            limits = (account.concurrency, account.rate_per_minute, account.burst)
         retries = 0
         while len(claimed) < order.limit:
+            # Slots released by this batch's earlier claims and not taken since.
+            owed = 0 if releasing else max(0, len(release) - len(claimed))
             try:
-                async with self._transaction() as tx:
-                    tokens = 0.0
-                    if account is not None:
-                        admitted = await pgshared.admits(tx, provider, order.now, account)
-                        if admitted is None:
-                            break  # the account is busy or out of tokens
-                        tokens = admitted
-                    job = await self._claim_one(
-                        tx, order.worker_id, provider, order.now, order.lease_until, full
-                    )
-                    if job is not None and account is not None:
-                        await pgshared.spend(tx, provider, order.now, tokens, account)
-            except _GuildFull as err:
-                full.add(err.guild_id)
-                continue
+                row = await self._fetchrow(
+                    _CLAIM,
+                    provider,
+                    order.worker_id,
+                    order.now,
+                    order.lease_until,
+                    *limits,
+                    releasing,
+                    owed,
+                )
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 retries += 1
                 if retries > _CLAIM_RETRIES:
                     raise
                 log.debug("claim retried after a lock conflict")
                 continue
-            if job is None:
-                break
-            claimed.append(job)
+            releasing = []
+            if row is None:
+                return claimed
+            claimed.append(rows.job_from_row(row))
+        if len(release) > len(claimed):
+            await self._execute(pgshared.FREED_SIGNAL, provider)
         return claimed
 
     async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
@@ -309,55 +294,3 @@ class PostgresRepository(Repository):
         listener = pgshared.Listener(self.url, on_signal)
         await listener.start()
         return listener
-
-    async def _claim_one(
-        self,
-        tx: Tx,
-        worker_id: str,
-        provider: str,
-        now: float,
-        lease_until: float,
-        full: set[int],
-    ) -> Job | None:
-        offset = 0
-        while True:
-            guilds = await tx.fetch(
-                _CANDIDATE_PAGE_SQL, provider, now, provider, _CANDIDATE_PAGE, offset
-            )
-            for guild in guilds:
-                guild_id = guild["guild_id"]
-                if not guild["ready"] or guild_id in full:
-                    continue
-                for user in await tx.fetch(USER_LANES, provider, guild_id):
-                    args = (provider, guild_id, user["user_id"], now)
-                    picked = await tx.fetchrow(NEXT_JOB_OF_USER + self._LOCK_SKIP, *args)
-                    if picked is None:
-                        # SKIP LOCKED also passes over a queued job that a plain update holds
-                        # for a moment (the front end storing its status message right after
-                        # enqueue); the engine would then sleep until its safety poll. Wait
-                        # for that lock instead. This transaction holds no lock yet, so it
-                        # cannot deadlock; a job another claimer took is no longer queued
-                        # when the lock is released, and is not returned.
-                        picked = await tx.fetchrow(NEXT_JOB_OF_USER + " FOR UPDATE", *args)
-                    if picked is None:
-                        continue
-                    row = await tx.fetchrow(
-                        CLAIM_SET + " WHERE id = ? AND status = 'queued' RETURNING *",
-                        worker_id,
-                        lease_until,
-                        now,
-                        now,
-                        picked["id"],
-                    )
-                    if row is None:
-                        continue
-                    load = await tx.fetchrow(
-                        "SELECT running, max_running FROM guild_load WHERE guild_id = ?",
-                        guild_id,
-                    )
-                    if load is not None and load["running"] > load["max_running"]:
-                        raise _GuildFull(guild_id)
-                    return rows.job_from_row(row)
-            if len(guilds) < _CANDIDATE_PAGE:
-                return None
-            offset += _CANDIDATE_PAGE

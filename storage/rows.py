@@ -32,6 +32,7 @@ TRANSITION_FIELDS = frozenset(
         "attempts",
         "error_code",
         "error_message",
+        "error_text",
         "credits",
         "cost",
         "run_after",

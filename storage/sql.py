@@ -141,6 +141,7 @@ class Repository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         lease_seconds: float,
         limit: int = 1,
         account: AccountLimits | None = None,
+        release: Sequence[int] = (),
     ) -> list[Job]:
         """Atomically take up to ``limit`` runnable queued jobs for ``provider``, fairly:
         guilds take turns (least recently served first), inside a guild users take turns,
@@ -153,10 +154,14 @@ class Repository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         rate token of the provider's account inside its transaction: the provider's jobs in
         ``submitting`` or ``running`` are counted in the database and a token bucket row is
         kept per provider, so all processes together stay within the account. SQLite serves
-        one process, whose engine gate holds the account, and ignores it."""
+        one process, whose engine gate holds the account, and ignores it.
+
+        ``release``: jobs the provider has finished with (see :meth:`release_account`),
+        freed in the first claim's transaction, so their slots pass straight to the jobs
+        claimed here; other processes hear only of the slots this claim leaves free."""
         lease_until = float(now + lease_seconds)
         return await self._claim(
-            ClaimOrder(worker_id, provider, float(now), lease_until, limit, account)
+            ClaimOrder(worker_id, provider, float(now), lease_until, limit, account, release)
         )
 
     @abc.abstractmethod
@@ -200,7 +205,7 @@ class Repository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         )
         return len(extended)
 
-    _LOCK_SKIP = ""  # the row-lock clause a claim's inner SELECT takes (PostgreSQL only)
+    _LOCK_SKIP = ""  # the row-lock clause the reclaim's inner SELECT takes (PostgreSQL only)
 
     async def reclaim_expired(
         self, *, worker_id: str, now: float, lease_seconds: float
@@ -230,9 +235,9 @@ class Repository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         **fields: object,
     ) -> Job | None:
         """Compare-and-set the status (and the given columns: provider, provider_handle,
-        result_json, attempts, error_code, error_message, credits, cost, run_after,
-        status_message_id, thread_id). Returns the updated job, or ``None`` when the job was
-        not in ``expected``. A terminal job never changes status again. Moving back to
+        result_json, attempts, error_code, error_message, error_text, credits, cost,
+        run_after, status_message_id, thread_id). Returns the updated job, or ``None`` when
+        the job was not in ``expected``. A terminal job never changes status again. Moving back to
         ``queued`` releases the lease; a terminal status releases it and records
         ``finished_at``; the time of every transition is recorded."""
         allowed = {JobStatus(expected)} if isinstance(expected, str) else set(expected)

@@ -414,7 +414,8 @@ class SqliteRepository(Repository):
 
     # --- the claim ----------------------------------------------------------------------------
     async def _claim(self, order: ClaimOrder) -> list[Job]:
-        """``order.account`` is ignored: one process, the engine's gate holds it."""
+        """``order.account`` and ``order.release`` are ignored: one process, the engine's gate
+        holds the account and has already freed the released jobs' slots."""
         now, provider, limit = order.now, order.provider, order.limit
         args = (order.worker_id, order.lease_until, now, now, now, provider, provider, now, now)
         claimed: list[Job] = []

@@ -89,7 +89,6 @@ class DiscordDelivery:
         self.views = ButtonCatalog()
         self.board = StatusBoard(capabilities, self.views, clock)
         self.modlog = ModLog(repo=repo, capabilities=capabilities)
-        self._upload_limits: dict[int, int] = {}
         self._preparing = 0
         self._setup_done = asyncio.Condition()
         # A worker process: status messages are set up by a gateway process, so a job may be
@@ -112,7 +111,6 @@ class DiscordDelivery:
     async def close(self) -> None:
         await self.board.close()
         await self.modlog.close()
-        self._upload_limits.clear()
 
     async def on_event(self, event: JobEvent) -> None:
         """The engine's event sink (see :class:`bot.discord.status.StatusBoard`)."""
@@ -123,8 +121,6 @@ class DiscordDelivery:
         await self.board.on_event(event)
         if isinstance(event, JobFailed):
             self.modlog.job_failed(event.job, event.reason)
-        if event.job.status.terminal:
-            self._upload_limits.pop(event.job.id, None)
 
     # --- before a job is queued -----------------------------------------------------------
 
@@ -155,7 +151,6 @@ class DiscordDelivery:
 
     async def open_status(self, job: Job, interaction: discord.Interaction[Any]) -> Placement:
         """Post the status message where ``interaction`` happened and open its thread."""
-        self._upload_limits[job.id] = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
         found = interaction.channel
         channel: discord.abc.Messageable = (
             found
@@ -328,8 +323,13 @@ class DiscordDelivery:
                 return None
         return found if isinstance(found, discord.abc.Messageable) else None
 
-    def _per_file_limit(self, job: Job, channel: discord.abc.Messageable, count: int) -> int:
-        limit = self._upload_limits.get(job.id)
+    @staticmethod
+    def _per_file_limit(job: Job, channel: discord.abc.Messageable, count: int) -> int:
+        """The most bytes one of ``count`` files may have: the server's upload limit as the
+        front end saw it when the job was queued (a worker has no gateway cache to read the
+        server's boost level from), else the cached server's, else Discord's default; and
+        the request's limit shared among the files."""
+        limit = job.upload_limit
         if limit is None:
             guild = getattr(channel, "guild", None)
             limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT

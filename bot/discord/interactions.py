@@ -52,6 +52,7 @@ def requester(interaction: discord.Interaction[Any]) -> Requester:
         role_ids=roles,
         moderator=bool(interaction.guild_id) and perms.manage_messages,
         manage_guild=bool(interaction.guild_id) and perms.manage_guild,
+        upload_limit=interaction.filesize_limit or None,  # the server's, by its boost level
         guild_locale=str(interaction.guild_locale) if interaction.guild_locale else None,
     )
 
@@ -78,6 +79,7 @@ def message_requester(message: discord.Message) -> Requester:
         role_ids=roles,
         moderator=moderator,
         manage_guild=manage_guild,
+        upload_limit=message.guild.filesize_limit if message.guild else None,
         guild_locale=str(message.guild.preferred_locale) if message.guild else None,
     )
 

@@ -39,6 +39,7 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     moderator: bool = False  # Manage Messages in the channel
     manage_guild: bool = False
+    upload_limit: int | None = None  # the server's attachment upload limit (bytes), if known
     #: The server's locale (Discord's ``guild_locale``): the language of the public messages
     #: of a job queued here, unless the server pinned one.
     guild_locale: str | None = None

@@ -9,6 +9,9 @@ The catalog is data: ``bot/i18n/locales/<language>/*.toml``, one file per area, 
 giving dotted keys (``[errors.prompt] empty = "..."`` is the key ``errors.prompt.empty``).
 Templates use ``{name}`` placeholders. A value that is a table of ``one``/``other`` forms is
 chosen by the ``count`` parameter (languages without plural forms give only ``other``).
+
+A Text can be kept as JSON (:func:`text_to_json`) and read back (:func:`stored_text`), so a
+message stored by one process is worded by another in its reader's language.
 """
 
 from bot.i18n.catalog import (
@@ -21,6 +24,7 @@ from bot.i18n.catalog import (
     render,
     t,
 )
+from bot.i18n.stored import stored_text, text_from_json, text_to_json
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -30,5 +34,8 @@ __all__ = [
     "catalog",
     "language_for",
     "render",
+    "stored_text",
     "t",
+    "text_from_json",
+    "text_to_json",
 ]

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.creative_models import BatchFailure, BatchItem, BatchItemStatus, BatchReport
+from bot.i18n import Text
 from bot.models import Job, JobStatus
 from bot.providers.base import Capabilities, Finished, OutputImage, Provider, Submitted
 from bot.providers.errors import ProviderError, ProviderTimeout, RateLimited, UpstreamError
@@ -76,7 +77,7 @@ def batch_seeds(
 
 
 async def _fail_item(
-    ctx: RunContext, job: Job, item: BatchItem, code: str, reason: str
+    ctx: RunContext, job: Job, item: BatchItem, code: str, reason: Text | str
 ) -> BatchItem | None:
     log.info("job %d: image %d failed (%s)", job.id, item.index + 1, code)
     return await ctx.repo.update_batch_item(
@@ -85,7 +86,7 @@ async def _fail_item(
         now=ctx.clock.now(),
         status=BatchItemStatus.FAILED,
         error_code=code,
-        error_message=reason,
+        **messages.stored(reason),
     )
 
 
@@ -108,7 +109,7 @@ def _fits(ctx: RunContext, job: Job, delay: float) -> bool:
     return job.deadline_at is None or ctx.clock.now() + delay < job.deadline_at
 
 
-async def _fail_pending(ctx: RunContext, job: Job, code: str, reason: str) -> None:
+async def _fail_pending(ctx: RunContext, job: Job, code: str, reason: Text) -> None:
     """No more submits fit before the deadline: the images not yet asked for fail."""
     for item in await ctx.repo.batch_items(job.id):
         if item.status is BatchItemStatus.PENDING:
@@ -152,13 +153,13 @@ async def submit_batch(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> J
                 reason = messages.rate_limited(label, delay)
                 await _fail_pending(ctx, job, messages.RATE_LIMITED, reason)
                 break
-            reason = "the provider asked us to slow down"
+            reason = messages.slow_down()
             return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
         except (UpstreamError, ProviderTimeout) as err:
             attempts += 1
             delay = policy.delay(attempts, ctx.random())
             if attempts < policy.submit_attempts and _fits(ctx, job, delay):
-                reason = f"the provider failed ({err.code})"
+                reason = messages.failed_for_now(err.code)
                 return await requeue(ctx, job, delay=delay, reason=reason, attempts=attempts)
             await _fail_item(ctx, job, item, *messages.provider_failure(err, label))
             continue
@@ -258,10 +259,10 @@ async def _combine(ctx: RunContext, job: Job, items: Sequence[BatchItem]) -> Job
     if not outputs:
         failed = [i for i in await ctx.repo.batch_items(job.id) if i.error_code]
         code = failed[0].error_code if failed else messages.INTERNAL
-        reason = failed[0].error_message if failed else messages.internal()
+        reason = failed[0].failure_text() if failed else messages.internal()
         moderated = bool(failed) and all(i.error_code == messages.MODERATED for i in failed)
         status = JobStatus.MODERATED if moderated else JobStatus.FAILED
-        return await end_job(ctx, job, status, code or messages.INTERNAL, reason or "")
+        return await end_job(ctx, job, status, code or messages.INTERNAL, reason)
     combined = Finished(outputs=tuple(outputs), credits=credits)
     return await keep_result(ctx, job, combined, expected=JobStatus.RUNNING)
 
@@ -280,8 +281,8 @@ async def batch_report(repo: Repository, job: Job) -> BatchReport:
     the server's safety setting: it is reported as such."""
     count = job.params.num_images
     delivered = tuple(sorted(o.number for o in await repo.outputs_for_job(job.id)))
-    reasons = {
-        i.index + 1: (i.error_code or messages.INTERNAL, i.error_message or "")
+    reasons: dict[int, tuple[str, Text | str]] = {
+        i.index + 1: (i.error_code or messages.INTERNAL, i.failure_text())
         for i in await repo.batch_items(job.id)
         if i.status is BatchItemStatus.FAILED
     }
@@ -290,13 +291,6 @@ async def batch_report(repo: Repository, job: Job) -> BatchReport:
         for number in range(1, count + 1):
             if number in delivered:
                 continue
-            code, reason = reasons.get(
-                number,
-                (
-                    NO_IMAGE,
-                    "The provider returned no usable image for this one, or this server's "
-                    "safety setting held it back.",
-                ),
-            )
-            failed.append(BatchFailure(number=number, code=code, reason=reason))
+            code, reason = reasons.get(number, (NO_IMAGE, messages.no_image()))
+            failed.append(BatchFailure(number=number, code=code, text=reason))
     return BatchReport(job_id=job.id, count=count, delivered=delivered, failed=tuple(failed))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.clock import Clock, within
+from bot.i18n import Text
 from bot.media import Downloader
 from bot.models import Job, JobStatus
 from bot.providers.base import Finished, GenerationRequest, Provider
@@ -124,17 +125,18 @@ async def keep_result(
 
 
 async def end_job(
-    ctx: RunContext, job: Job, status: JobStatus, code: str, reason: str
+    ctx: RunContext, job: Job, status: JobStatus, code: str, reason: Text | str
 ) -> Job | None:
-    """Move a job to a terminal status and tell the sinks; ``None`` if it changed under us."""
+    """Move a job to a terminal status and tell the sinks; ``None`` if it changed under us.
+    ``reason`` is kept with the job (in English and as a Text: ``Job.failure_text``)."""
     now = ctx.clock.now()
-    ended = await move(ctx, job, status, now=now, error_code=code, error_message=reason)
+    ended = await move(ctx, job, status, now=now, error_code=code, **messages.stored(reason))
     if ended is None:
         return None
     if status is JobStatus.EXPIRED:
-        await ctx.events.emit(JobExpired(job=ended, at=now, reason=reason))
+        await ctx.events.emit(JobExpired(job=ended, at=now, reason_text=reason))
     else:
-        await ctx.events.emit(JobFailed(job=ended, at=now, code=code, reason=reason))
+        await ctx.events.emit(JobFailed(job=ended, at=now, code=code, reason_text=reason))
     log.info("job %d ended %s (%s)", job.id, status.value, code)
     return ended
 
@@ -186,7 +188,7 @@ async def before_deadline(ctx: RunContext, job: Job, work: Awaitable[T]) -> T:
 
 
 async def requeue(
-    ctx: RunContext, job: Job, *, delay: float, reason: str, attempts: int
+    ctx: RunContext, job: Job, *, delay: float, reason: Text, attempts: int
 ) -> Job | None:
     """Back to the queue until ``now + delay`` (no slot held while waiting)."""
     now = ctx.clock.now()
@@ -196,7 +198,7 @@ async def requeue(
     queued = await move(ctx, job, JobStatus.QUEUED, now=now, run_after=retry_at, attempts=attempts)
     if queued is not None:
         log.info("job %d retries at +%.1fs: %s", job.id, delay, reason)
-        await ctx.events.emit(JobDelayed(job=queued, at=now, reason=reason, retry_at=retry_at))
+        await ctx.events.emit(JobDelayed(job=queued, at=now, reason_text=reason, retry_at=retry_at))
         ctx.on_requeue(queued)
     return None
 
@@ -275,7 +277,7 @@ async def pause_and_requeue(ctx: RunContext, job: Job, err: ProviderError) -> No
 
 def paused_event(ctx: RunContext, job: Job, code: str, now: float) -> JobPaused:
     reason = messages.paused(label_of(ctx, job.provider), code)
-    return JobPaused(job=job, at=now, provider=job.provider, code=code, reason=reason)
+    return JobPaused(job=job, at=now, provider=job.provider, code=code, reason_text=reason)
 
 
 async def announce_pause(ctx: RunContext, job: Job) -> None:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 
 from bot.errors import KontextError
+from bot.i18n import Text
 from bot.logcontext import bind_job
 from bot.models import Job, JobStatus
 
@@ -45,14 +46,14 @@ async def run_job(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> None:
     except KontextError as err:
         log.warning("job %d stopped: %s", job.id, err.code)
         if current is not None:
-            await _fail_latest(ctx, current.id, err.user_message)
+            await _fail_latest(ctx, current.id, err.text)
     except Exception:
         log.exception("job %d crashed in the engine", job.id)
         if current is not None:
             await _fail_latest(ctx, current.id, messages.internal())
 
 
-async def _fail_latest(ctx: RunContext, job_id: int, reason: str) -> None:
+async def _fail_latest(ctx: RunContext, job_id: int, reason: Text | str) -> None:
     latest = await ctx.repo.get_job(job_id)
     if latest is not None and not latest.status.terminal and latest.status is not JobStatus.QUEUED:
         await end_job(ctx, latest, JobStatus.FAILED, messages.INTERNAL, reason)

@@ -35,6 +35,7 @@ from .errors import AlreadyFinished, JobNotFound, NotAllowed
 from .events import EventBus, EventSink, JobCancelled, JobQueued
 from .intake import checked_params, community_limits
 from .lanes import ActiveJob, Lane, build_lane
+from .leases import Leases
 from .limits import (
     EngineConfig,
     check_daily_credits,
@@ -120,6 +121,15 @@ class JobEngine:
         if repo.multi_process:
             spawn, interrupt = self._parking.spawn, self._interrupt
             self._shared = SharedQueue(self._ctx, self._lanes, spawn, interrupt, self.worker_id)
+        self._leases = Leases(
+            repo,
+            self.clock,
+            worker_id=self.worker_id,
+            lease_seconds=self.config.lease_seconds,
+            park=self._parking.park,
+            held=self._held,
+            resume=self._resume,
+        )
         self._started = False
         self._stopping = False
         #: Seconds from a slot freeing to the next job starting (for the benchmark).
@@ -135,13 +145,13 @@ class JobEngine:
         self._stopping = False
         if self._shared is not None:
             await self._shared.start()  # before looking at storage: nothing is missed
-        await self._reclaim()
+        await self._leases.reclaim()
         queued = await self.repo.list_jobs(statuses=[JobStatus.QUEUED], limit=1_000_000)
         for job in queued:
             self._watch_deadline(job)
         for lane in self._lanes.values():
             self._parking.spawn(self._dispatch(lane), f"dispatch-{lane.name}")
-        self._parking.spawn(self._maintain(), "maintain")
+        self._parking.spawn(self._leases.keep(lambda: not self._stopping), "maintain")
         self._parking.spawn(self._sweep_deadlines(), "deadlines")
         log.info("job engine %s started with %s", self.worker_id, ", ".join(self._lanes))
 
@@ -258,14 +268,14 @@ class JobEngine:
             if job.status is JobStatus.DELIVERING:
                 raise AlreadyFinished(t("errors.job.posting", job_id=job_id))
             now = self.clock.now()
-            who = "a moderator" if moderator and job.user_id != by_user_id else "the requester"
+            by_moderator = moderator and job.user_id != by_user_id
             cancelled = await self.repo.transition(
                 job_id,
                 expected=job.status,
                 to=JobStatus.CANCELLED,
                 now=now,
                 error_code=messages.CANCELLED,
-                error_message=f"Cancelled by {who}.",
+                **messages.stored(messages.cancelled(by_moderator=by_moderator)),
             )
             if cancelled is not None:
                 break
@@ -344,7 +354,10 @@ class JobEngine:
             lane.wake.clear()
             self._start_ready(lane)
             wanted = lane.claim_count()
-            if wanted > 0:
+            releases, lane.releases = lane.releases, []
+            if wanted <= 0 and self._shared is not None:
+                self._shared.release_apart(releases)
+            elif wanted > 0:
                 began = self.clock.monotonic()
                 try:
                     jobs = await self.repo.claim(
@@ -354,11 +367,14 @@ class JobEngine:
                         lease_seconds=self.config.lease_seconds,
                         limit=wanted,
                         account=lane.account,
+                        release=releases,
                     )
                 except Exception as err:
                     quiet = isinstance(err, DatabaseFault)  # it says what broke and what to do
                     log.error("claiming for %s failed: %s", lane.name, err, exc_info=not quiet)
                     jobs = []
+                    if self._shared is not None:
+                        self._shared.release_apart(releases)
                     await self._parking.park(self.config.safety_poll_seconds, lane.wake)
                 lane.claim_seconds += _EWMA * (self.clock.monotonic() - began - lane.claim_seconds)
                 lane.ready.extend(jobs)
@@ -420,7 +436,7 @@ class JobEngine:
         )
         lane.gate.running -= 1
         if self._shared is not None:
-            self._parking.spawn(self._shared.release(job_id), f"release-{job_id}")
+            self._shared.release(lane, job_id, claiming=not self._stopping)
         if not self._stopping:
             lane.freed.append(self.clock.monotonic())
             if len(lane.freed) > lane.gate.concurrency:
@@ -445,32 +461,9 @@ class JobEngine:
 
     # --- internals: recovery, leases, deadlines ----------------------------------------------
 
-    async def _maintain(self) -> None:
-        interval = self.config.lease_seconds / 3
-        while not self._stopping:
-            await self._parking.park(interval, None)
-            try:
-                held = [*self._active, *(j.id for lane in self._lanes.values() for j in lane.ready)]
-                if held:
-                    await self.repo.heartbeat(
-                        worker_id=self.worker_id,
-                        job_ids=held,
-                        now=self.clock.now(),
-                        lease_seconds=self.config.lease_seconds,
-                    )
-                await self._reclaim()
-            except Exception as err:
-                quiet = isinstance(err, DatabaseFault)
-                log.error("lease upkeep failed: %s", err, exc_info=not quiet)
-
-    async def _reclaim(self) -> None:
-        jobs = await self.repo.reclaim_expired(
-            worker_id=self.worker_id,
-            now=self.clock.now(),
-            lease_seconds=self.config.lease_seconds,
-        )
-        for job in jobs:
-            await self._resume(job)
+    def _held(self) -> list[int]:
+        """The jobs this engine works on or has claimed to start."""
+        return [*self._active, *(j.id for lane in self._lanes.values() for j in lane.ready)]
 
     async def _resume(self, job: Job) -> None:
         lane = self._lanes.get(job.provider)

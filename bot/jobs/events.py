@@ -12,8 +12,9 @@ import logging
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, InstanceOf
 
+from bot.i18n import Text, render
 from bot.models import Frozen, Job, Output
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,28 @@ class JobProgress(JobEvent):
     eta_seconds: float | None = None
 
 
-class JobDelayed(JobEvent):
+class ReasonedEvent(JobEvent):
+    """An event that says why, for the requester: ``reason_text`` is worded in the reader's
+    language by the front end (``bot.i18n.render``); ``reason`` is it in English."""
+
+    reason_text: InstanceOf[Text] | str
+
+    @property
+    def reason(self) -> str:
+        return render(self.reason_text)
+
+
+class JobDelayed(ReasonedEvent):
     """Waiting to try again (rate limit or a transient provider failure)."""
 
     kind: Literal["delayed"] = "delayed"
-    reason: str
     retry_at: float
 
 
-class JobFallback(JobEvent):
+class JobFallback(ReasonedEvent):
     kind: Literal["fallback"] = "fallback"
     from_provider: str
     to_provider: str
-    reason: str
 
 
 class JobDone(JobEvent):
@@ -69,12 +79,12 @@ class JobDone(JobEvent):
     images: tuple[ResultImage, ...]
 
 
-class JobFailed(JobEvent):
-    """Ended as ``failed`` or ``moderated``; ``reason`` is written for the requester."""
+class JobFailed(ReasonedEvent):
+    """Ended as ``failed`` or ``moderated``; the reason (also stored with the job:
+    ``Job.failure_text``) is written for the requester."""
 
     kind: Literal["failed"] = "failed"
     code: str
-    reason: str
 
 
 class JobCancelled(JobEvent):
@@ -82,20 +92,18 @@ class JobCancelled(JobEvent):
     by_user_id: int
 
 
-class JobExpired(JobEvent):
+class JobExpired(ReasonedEvent):
     kind: Literal["expired"] = "expired"
-    reason: str
 
 
-class JobPaused(JobEvent):
+class JobPaused(ReasonedEvent):
     """Back in the queue because the provider refused the bot's account (a bad key, no
     credits): the provider is paused for everyone until it works again, and the operator has
-    been told. ``reason`` is written for the requester."""
+    been told. The reason is written for the requester."""
 
     kind: Literal["paused"] = "paused"
     provider: str
     code: str  # "auth" or "credits"
-    reason: str
     operator_told: bool = True
 
 

@@ -30,6 +30,9 @@ class Lane:
     ready: deque[Job] = field(default_factory=deque)  # claimed, waiting for a slot
     due: list[float] = field(default_factory=list)  # heap of run_after times
     freed: deque[float] = field(default_factory=deque)  # monotonic times slots freed
+    #: Jobs the provider has finished with whose account slot the next claim frees (in its
+    #: own transaction, so the slot passes straight to the job it claims).
+    releases: list[int] = field(default_factory=list)
     #: The provider account shared with other processes (claims take its slots in the
     #: database); None when this process is the only one.
     account: AccountLimits | None = None

@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from bot.errors import KontextError
+from bot.i18n import Text
 from bot.media import DownloadFailed, DownloadRefused, result_problem, worth_retrying
 from bot.models import Job, JobStatus, NsfwPolicy
 from bot.providers.base import (
@@ -80,7 +81,7 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             job,
             JobStatus.FAILED,
             messages.REFUSED,
-            f"The provider {job.provider} is no longer configured here. Please ask again.",
+            messages.not_configured(job.provider),
         )
     await ctx.events.emit(JobStarted(job=job, at=now))
     request = await build_request(ctx.repo, job)
@@ -101,7 +102,7 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
             ctx,
             job,
             delay=delay,
-            reason="the provider asked us to slow down",
+            reason=messages.slow_down(),
             attempts=job.attempts,
         )
     except (UpstreamError, ProviderTimeout) as err:
@@ -171,7 +172,7 @@ async def submit_failed(
             ctx,
             job,
             delay=policy.delay(attempts, ctx.random()),
-            reason=f"the provider failed ({err.code})",
+            reason=messages.failed_for_now(err.code),
             attempts=attempts,
         )
     route = await ctx.reroute(job, request)
@@ -189,10 +190,7 @@ async def submit_failed(
             route_reason=route.reason,
         )
         if moved is not None:
-            reason = (
-                f"{label_of(ctx, job.provider)} is not answering, so your edit moved to "
-                f"{label_of(ctx, route.provider)}."
-            )
+            reason = messages.moved(label_of(ctx, job.provider), label_of(ctx, route.provider))
             log.warning("job %d falls back from %s to %s", job.id, job.provider, route.provider)
             await ctx.events.emit(
                 JobFallback(
@@ -200,7 +198,7 @@ async def submit_failed(
                     at=now,
                     from_provider=job.provider,
                     to_provider=route.provider,
-                    reason=reason,
+                    reason_text=reason,
                 )
             )
             ctx.on_requeue(moved)
@@ -328,24 +326,20 @@ async def store_outputs(ctx: RunContext, job: Job, finished: Finished) -> list[R
     if images:
         return images
     if blocked:
-        reason = (
-            f"{label}'s safety filter flagged the result, and this server does not allow "
-            "flagged images. Try a different image or prompt."
-        )
-        await end_job(ctx, job, JobStatus.MODERATED, messages.MODERATED, reason)
+        await end_job(ctx, job, JobStatus.MODERATED, messages.MODERATED, messages.flagged(label))
     else:
         await end_job(ctx, job, JobStatus.FAILED, messages.BAD_OUTPUT, messages.bad_output(label))
     return None
 
 
-async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | str | None:
+async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | Text | None:
     """The result's bytes, or why not (``None``: no reason to give). Retries what may work
     a second time; :class:`TimeoutError` when the job's deadline passes."""
     if url is None or ctx.fetcher is None:
         log.error("job %d: a result has no bytes and no way to fetch its URL", job.id)
         return None
     policy = ctx.config.retry
-    why: str | None = None
+    why: Text | None = None
     for attempt in range(1, policy.download_attempts + 1):
         try:
             return await before_deadline(
@@ -353,7 +347,7 @@ async def fetch(ctx: RunContext, job: Job, url: str | None) -> bytes | str | Non
             )
         except (DownloadRefused, DownloadFailed) as err:
             log.warning("job %d: download %d failed: %s", job.id, attempt, err.reason)
-            why = str(result_problem(err))
+            why = result_problem(err)
             if not worth_retrying(err):
                 return why
         except KontextError as err:

@@ -77,9 +77,22 @@ class SharedQueue:
             lane.name, now=self.ctx.clock.now(), account=account
         )
 
-    async def release(self, job_id: int) -> None:
-        """The provider is done with the job: free its account slot for every process now,
-        not only once the job's next status is written."""
+    def release(self, lane: Lane, job_id: int, *, claiming: bool) -> None:
+        """The provider is done with the job: free its account slot now, not only once the
+        job's next status is written. ``claiming``: the dispatcher's next claim frees it in
+        its own transaction (woken by the caller), so the slot passes straight to the next
+        job and other processes are not woken for a slot this one takes."""
+        if claiming and lane.account is not None:
+            lane.releases.append(job_id)
+        else:
+            self.release_apart([job_id])
+
+    def release_apart(self, job_ids: list[int]) -> None:
+        """Free the account slots of ``job_ids`` without claiming (other processes hear)."""
+        for job_id in job_ids:
+            self.spawn(self._release(job_id), f"release-{job_id}")
+
+    async def _release(self, job_id: int) -> None:
         try:
             await self.ctx.repo.release_account(job_id)
         except Exception:

@@ -174,7 +174,7 @@ class Actor:
             "app_permissions": str(fake.bot_permissions(channel)),
             "locale": self.user.locale,
             "entitlements": [],
-            "attachment_size_limit": fake.attachment_size_limit,
+            "attachment_size_limit": fake.upload_limit(channel),
         }
         if guild is not None:
             member = guild.members[self.user.id]

@@ -273,6 +273,7 @@ class Guild:
     members: dict[int, Member]
     channel_ids: list[int]
     created_at: str
+    premium_tier: int = 0  # server boost level, 0-3: 2 and 3 raise the upload limit
     #: The server's preferred locale (GUILD_CREATE's ``preferred_locale``, interactions'
     #: ``guild_locale``); set it before the bot connects.
     locale: str = "en-US"

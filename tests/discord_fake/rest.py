@@ -271,7 +271,7 @@ async def create_message(fake: FakeDiscord, call: Call) -> Answer:
                 raise DiscordError(50035, errors)
         else:
             reference = target
-    check_file_sizes(call.files, fake.attachment_size_limit)
+    check_file_sizes(call.files, fake.upload_limit(channel))
     if body.get("enforce_nonce") and body.get("nonce") is not None:
         for mid in reversed(channel.message_ids):
             earlier = fake.messages[mid]
@@ -300,7 +300,7 @@ async def edit_message(fake: FakeDiscord, call: Call) -> Answer:
         require(fake, channel, Perm.MANAGE_MESSAGES, "suppressing embeds")
     if call.files:
         require(fake, channel, Perm.ATTACH_FILES, "attaching files")
-    check_file_sizes(call.files, fake.attachment_size_limit)
+    check_file_sizes(call.files, fake.upload_limit(channel))
     attachments = resolve_attachments(fake, channel, body, call.files, message.attachments)
     fake.edit_message(message, body, attachments)
     await fake.dispatch_message("MESSAGE_UPDATE", message)

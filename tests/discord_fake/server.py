@@ -361,7 +361,7 @@ class FakeDiscord(World):
             "explicit_content_filter": 0,
             "mfa_level": 0,
             "nsfw_level": 0,
-            "premium_tier": 0,
+            "premium_tier": guild.premium_tier,
             "premium_subscription_count": 0,
             "preferred_locale": guild.locale,
             "system_channel_id": str(guild.channel_ids[0]) if guild.channel_ids else None,

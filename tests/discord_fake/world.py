@@ -34,6 +34,8 @@ from .models import (
 T = TypeVar("T")
 _MENTION = re.compile(r"<@!?(\d+)>")
 DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
+#: A boosted server's upload limit by boost level (levels 0 and 1: the default).
+BOOSTED_ATTACHMENT_LIMITS = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
 INTERACTION_ACK_DEADLINE = 3.0
 INTERACTION_TOKEN_LIFETIME = 15 * 60.0
 #: Discord closes an unsharded (or too large) session of a bot in more guilds (4011).
@@ -249,6 +251,13 @@ class World:
 
     def guild_of(self, channel: Channel) -> Guild | None:
         return self.guilds.get(channel.guild_id) if channel.guild_id else None
+
+    def upload_limit(self, channel: Channel) -> int:
+        """The most bytes a file may have in ``channel``: its server's boost level decides,
+        else ``attachment_size_limit``."""
+        guild = self.guild_of(channel)
+        tier = guild.premium_tier if guild is not None else 0
+        return BOOSTED_ATTACHMENT_LIMITS.get(tier, self.attachment_size_limit)
 
     def permissions(self, user_id: int, channel: Channel) -> int:
         """``user_id``'s permissions in ``channel`` (a thread uses its parent's overwrites)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from bench.fakeprovider import Plan
+import asyncio
+from typing import Any
+
+from bench.fakeprovider import FakeProvider, Plan
 from bot.jobs import EngineConfig
 from bot.jobs.stored import encode_finished
-from bot.models import JobStatus
-from bot.providers.base import Finished, OutputImage, Submitted
+from bot.models import Job, JobStatus
+from bot.providers.base import Finished, GenerationRequest, OutputImage, Submitted
 
 from .conftest import T0, Harness, edit
 
@@ -154,3 +157,53 @@ async def _request(harness: Harness, prompt: str):
     from bot.providers.base import GenerationRequest
 
     return GenerationRequest(prompt=prompt)
+
+
+async def test_a_stalled_heartbeat_never_lets_the_worker_take_its_own_job_again(
+    harness: Harness,
+) -> None:
+    """The event loop stalls for more than a lease right after a heartbeat, while a submit is
+    with the provider: the lease has lapsed when the same engine next looks for expired
+    jobs. It keeps the job it is still running instead of queueing it to be sent again."""
+    entered = asyncio.Event()
+    release = asyncio.Event()
+    reclaimed = asyncio.Event()
+
+    class Slow(FakeProvider):
+        async def submit(self, request: GenerationRequest) -> Submitted | Finished:
+            entered.set()
+            await release.wait()
+            return await super().submit(request)
+
+    harness.providers["fake"] = slow = Slow(harness.provider.capabilities, clock=harness.clock)
+    repo = harness.repo
+    heartbeat, reclaim = repo.heartbeat, repo.reclaim_expired
+
+    async def stalling_heartbeat(**kwargs: Any) -> int:
+        extended = await heartbeat(**kwargs)
+        harness.clock.advance(LEASE + 1)  # the loop stalls right after the write
+        return extended
+
+    async def noted_reclaim(**kwargs: Any) -> list[Job]:
+        taken = await reclaim(**kwargs)
+        reclaimed.set()
+        return taken
+
+    repo.heartbeat = stalling_heartbeat  # type: ignore[method-assign]
+    repo.reclaim_expired = noted_reclaim  # type: ignore[method-assign]
+    engine = harness.engine(EngineConfig(default_provider="fake", lease_seconds=LEASE))
+    await engine.start()
+    reclaimed.clear()  # the start looks once, with nothing held yet
+    job = await engine.submit(edit("stalled"))
+    await entered.wait()
+    harness.clock.advance(LEASE / 3)  # the next heartbeat is due
+    await reclaimed.wait()
+    mine = await repo.get_job(job.id)
+    assert mine is not None and mine.status is JobStatus.SUBMITTING
+    assert mine.lease_owner == engine.worker_id
+    release.set()
+    await engine.run_until_idle()
+    final = await repo.get_job(job.id)
+    assert final is not None and final.status is JobStatus.DONE
+    assert slow.submits["stalled"] == 1
+    assert harness.deliverer.attempts == [job.id]

@@ -3,39 +3,22 @@ default nobody could change) dropped so they get the new default (on)."""
 
 from __future__ import annotations
 
-import sqlite3
-
-import asyncpg
-
 from storage import migrate, open_repository
 
-UNDO_8 = (
-    "DELETE FROM kontext_schema WHERE version = 8",
-    "ALTER TABLE guild_settings DROP COLUMN modlog_channel_id",
+from .undo import back_to
+
+#: A server's settings as version 7 stored them.
+OLD_SETTINGS = (
     "INSERT INTO guild_creative (guild_id, settings, updated_at) VALUES "
-    """(7, '{"guild_id": 7, "ping_when_done": false, "default_count": 2}', 0)""",
+    """(7, '{"guild_id": 7, "ping_when_done": false, "default_count": 2}', 0)"""
 )
-
-
-async def _back_to_version_7(url: str) -> None:
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            for statement in UNDO_8:
-                conn.execute(statement)
-        return
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in UNDO_8:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 async def test_migration_8_adds_the_log_channel_and_resets_the_ping_default(
     fresh_db_url: str,
 ) -> None:
     await migrate(fresh_db_url)
-    await _back_to_version_7(fresh_db_url)
+    await back_to(fresh_db_url, 7, OLD_SETTINGS)
     assert await migrate(fresh_db_url) >= 8
     repo = open_repository(fresh_db_url)
     await repo.connect()

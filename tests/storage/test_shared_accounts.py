@@ -229,3 +229,52 @@ async def test_a_job_the_provider_is_done_with_frees_its_slot_at_once(
     finally:
         await conn.close()
     assert await _claim(first, account) == []  # the other job still holds the one slot
+
+
+async def test_a_claim_passes_a_released_slot_straight_to_the_next_job(
+    repos: list[Repository],
+) -> None:
+    first, second = repos[0], repos[1]
+    for guild in range(1, 3):
+        await first.enqueue(new_job(guild, guild), now=T0)
+    account = AccountLimits(concurrency=1)
+    (done,) = await _claim(first, account)
+    heard: asyncio.Queue[QueueSignal] = asyncio.Queue()
+    subscription = await second.subscribe(heard.put_nowait)
+    assert subscription is not None
+    try:
+        # The provider is done with the job: the claim frees its slot and takes it at once,
+        # so nobody else is woken for it, not even when the job's status moves on.
+        (following,) = await first.claim(
+            worker_id="w1",
+            provider="aiml",
+            now=T0,
+            lease_seconds=LEASE,
+            account=account,
+            release=[done.id],
+        )
+        assert following.guild_id == 2
+        await first.transition(
+            done.id, expected=JobStatus.SUBMITTING, to=JobStatus.DELIVERING, now=T0
+        )
+        assert await _claim(second, account) == []  # the one slot is taken
+        # Released with nothing left to claim for it here: the others hear of the free slot.
+        assert (
+            await first.claim(
+                worker_id="w1",
+                provider="aiml",
+                now=T0,
+                lease_seconds=LEASE,
+                account=account,
+                release=[following.id],
+            )
+            == []
+        )
+        assert await asyncio.wait_for(heard.get(), 10) == QueueSignal(
+            SignalKind.FREED, provider="aiml"
+        )
+        assert heard.empty()
+    finally:
+        await subscription.close()
+    await first.enqueue(new_job(3, 3), now=T0)
+    assert len(await _claim(second, account)) == 1
