@@ -120,7 +120,7 @@ class DiscordDelivery:
                 event = event.model_copy(update={"job": fresh})
         await self.board.on_event(event)
         if isinstance(event, JobFailed):
-            self.modlog.job_failed(event.job, event.reason)
+            self.modlog.job_failed(event.job, event.reason_text)
 
     # --- before a job is queued -----------------------------------------------------------
 
@@ -407,10 +407,11 @@ class DiscordDelivery:
         missing = [n for n in range(1, job.params.num_images + 1) if n not in have]
         if not missing:
             return []
-        reasons = {
-            item.index + 1: item.error_message or "" for item in await self.repo.batch_items(job.id)
-        }
         count, language = job.params.num_images, job_language(job)
+        reasons = {
+            item.index + 1: word(item.failure_text(), language)
+            for item in await self.repo.batch_items(job.id)
+        }
         return [render.batch_failed(n, count, reasons.get(n, ""), language) for n in missing]
 
     async def fitted(self, data: bytes, *, job_id: int, index: int, limit: int) -> Upload:

@@ -25,7 +25,7 @@ import discord
 
 from bot.creative_models import BlockedPrompt
 from bot.edits import provider_and_model
-from bot.i18n import language_for
+from bot.i18n import Text, language_for, render
 from bot.models import Job
 from bot.providers.base import Capabilities
 from storage.sql import Repository
@@ -74,7 +74,7 @@ class ModLog:
         """``job`` was delivered as ``message`` (in the member's DMs when ``by_dm``)."""
         self._spawn(self._finished(job, message, by_dm=by_dm), job.id)
 
-    def job_failed(self, job: Job, reason: str) -> None:
+    def job_failed(self, job: Job, reason: Text | str) -> None:
         self._spawn(self._failed(job, reason), job.id)
 
     def prompt_blocked(self, refusal: BlockedPrompt) -> None:
@@ -94,8 +94,9 @@ class ModLog:
         entry = community_text.finished_entry(done, job_language(job))
         await self._post(job.guild_id, entry, thumbnails[:MAX_THUMBNAILS])
 
-    async def _failed(self, job: Job, reason: str) -> None:
-        entry = community_text.failed_entry(job, reason, job_language(job))
+    async def _failed(self, job: Job, reason: Text | str) -> None:
+        language = job_language(job)
+        entry = community_text.failed_entry(job, render(reason, language), language)
         await self._post(job.guild_id, entry)
 
     async def _blocked(self, refusal: BlockedPrompt) -> None:

@@ -187,7 +187,9 @@ def status_for_terminal(
         return status_cancelled(job.prompt, language=language)
     if job.status is JobStatus.EXPIRED:
         return status_expired(job.prompt, language=language)
-    reason = job.error_message or word(t("discord.status.failed_unknown"), language)
+    reason = word(job.failure_text(), language) or word(
+        t("discord.status.failed_unknown"), language
+    )
     return status_failed(job.prompt, reason, language=language)
 
 

@@ -24,6 +24,7 @@ import discord
 from bot.clock import Clock, SystemClock
 from bot.edits import provider_label
 from bot.i18n import DEFAULT_LANGUAGE
+from bot.i18n import render as word
 from bot.jobs import events
 from bot.models import Job
 from bot.providers.base import Capabilities
@@ -176,7 +177,9 @@ class StatusBoard:
             return render.status_running(prompt, event.progress, label, lang), False
         if isinstance(event, events.JobDelayed):
             retry_in = event.retry_at - event.at
-            return render.status_delayed(prompt, event.reason, retry_in, lang), False
+            return render.status_delayed(
+                prompt, word(event.reason_text, lang), retry_in, lang
+            ), False
         if isinstance(event, events.JobFallback):
             return render.status_fallback(
                 prompt,
@@ -185,12 +188,12 @@ class StatusBoard:
                 lang,
             ), False
         if isinstance(event, events.JobPaused):
-            return render.status_paused(prompt, event.reason, lang), False
+            return render.status_paused(prompt, word(event.reason_text, lang), lang), False
         if isinstance(event, events.JobDone):
             started = job.started_at or job.created_at
             return render.status_done(prompt, event.at - started, language=lang), True
         if isinstance(event, events.JobFailed):
-            return render.status_failed(prompt, event.reason, lang), True
+            return render.status_failed(prompt, word(event.reason_text, lang), lang), True
         if isinstance(event, events.JobCancelled):
             return render.status_cancelled(prompt, event.by_user_id, lang), True
         if isinstance(event, events.JobExpired):

@@ -11,10 +11,13 @@ from the catalog, by :func:`described`):
 * a command or group: ``commands.<qualified name>.description`` (``/kontext-admin style add``
   is ``commands.kontext_admin.style.add.description``);
 * an option: ``commands.<qualified name>.options.<option name>``;
-* a choice: ``commands.choices.<choice value>``.
+* a choice: ``commands.choices.<choice value>``;
+* a message menu's name: ``commands.menus.<name>`` (``Edit image`` is
+  ``commands.menus.edit_image``).
 
 Command and option *names* are not translated: they stay English in every language, so what
-the README and the help text tell members to type works everywhere. English locales get no
+the README and the help text tell members to type works everywhere. A message menu is not
+typed but picked from a list, so its name is shown in the member's language. English locales get no
 localization (the default text is English); a locale the catalog does not speak gets none
 either, and Discord shows the English default.
 """
@@ -74,7 +77,9 @@ def catalog_key(context: app_commands.TranslationContextTypes) -> str | None:
         return f"commands.{_path(data.command.qualified_name)}.options.{data.name}"
     if where is Where.choice_name:
         return f"commands.choices.{data.value}"
-    return None  # names (commands, groups, options, context menus) stay English
+    if where is Where.command_name and isinstance(data, app_commands.ContextMenu):
+        return f"commands.menus.{data.name.lower().replace(' ', '_')}"
+    return None  # names of commands, groups and options stay English
 
 
 class CatalogTranslator(app_commands.Translator):

@@ -55,6 +55,17 @@ async def test_every_command_option_and_choice_is_described_in_german_and_japane
     assert {c["name_localizations"]["de"] for c in nsfw["choices"]} >= {"zurückhalten"}
 
 
+async def test_the_message_menus_are_named_in_german_and_japanese(kontext: Harness) -> None:
+    registered = kontext.fake.guild_commands[kontext.fake.guild.id]
+    menus = {c["name"]: c for c in registered if c.get("type") == 3}
+    assert set(menus) == {"Edit image", "Edit history"}
+    assert menus["Edit image"]["name_localizations"] == {
+        "de": "Bild bearbeiten",
+        "ja": "画像を編集",
+    }
+    assert menus["Edit history"]["name_localizations"]["ja"] == "編集履歴"
+
+
 async def test_the_localizations_are_in_the_registration_hash(kontext: Harness) -> None:
     from bot.discord.command_sync import tree_payload
 
