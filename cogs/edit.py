@@ -89,7 +89,6 @@ def _modal_options(count: str, style: str) -> RequestOptions:
 
 
 class EditButton(JobButton, action=Action.EDIT):
-    label = t("discord.button.edit")
     emoji = "✏️"
     defer = False  # it answers with the prompt modal
 

@@ -37,7 +37,6 @@ _MESSAGE_ID = re.compile(r"(?:/(?P<channel>\d{15,20})/)?(?P<message>\d{15,20})/?
 
 
 class HistoryButton(JobButton, action=Action.HISTORY):
-    label = t("discord.button.history")
     emoji = "🧬"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -48,7 +47,6 @@ class HistoryButton(JobButton, action=Action.HISTORY):
 
 
 class UndoButton(JobButton, action=Action.UNDO):
-    label = t("discord.button.undo")
     emoji = "↩️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:

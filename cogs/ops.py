@@ -48,7 +48,6 @@ def ops_of(bot: KontextBot) -> Operations:
 class ForgetButton(JobButton, action=Action.FORGET):
     """Confirms ``/kontext forget-me``; the id in its custom_id is the member who asked."""
 
-    label = t("discord.button.forget")
     emoji = "🗑️"
     style = discord.ButtonStyle.danger
 
