@@ -236,7 +236,7 @@ class JobEngine:
             model=settings.model,
             references=tuple(references),
             deadline_at=now + self.config.deadline_seconds,
-            route_reason=route.reason,
+            **route.columns(),
         )
         try:
             job = await self.repo.enqueue(new_job, now=now, limits=limits)

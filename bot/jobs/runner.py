@@ -179,7 +179,7 @@ async def submit_failed(
             provider=route.provider,
             attempts=0,
             run_after=None,
-            route_reason=route.reason,
+            **route.columns(),
         )
         if moved is not None:
             reason = messages.moved(label_of(ctx, job.provider), label_of(ctx, route.provider))
