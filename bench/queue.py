@@ -29,7 +29,7 @@ from bot.jobs import EditRequest, EngineConfig, JobEngine, JobEvent, ProviderLim
 from bot.jobs.requests import ReferenceInput
 from bot.models import GuildSettings, Job, JobKind, ReferenceSource
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 
 
 class NullDeliverer:

@@ -25,7 +25,8 @@ import asyncpg
 
 from bot.models import JobKind, JobStatus, NewJob
 from storage import open_repository
-from storage.base import EnqueueLimits, Repository
+from storage.base import EnqueueLimits
+from storage.sql import Repository
 
 T0 = 1_800_000_000.0
 LIMITS = EnqueueLimits(max_user_active=1_000_000, max_guild_running=1_000_000)

@@ -15,10 +15,8 @@ from bot.i18n import Text, t
 from bot.models import GuildSettings, IteratePolicy, Job
 
 
-class OtherServer(NotAllowed):
+class OtherServer(NotAllowed, code="other_server"):
     """The job or output named by a request belongs to another server (or to no server)."""
-
-    code = "other_server"
 
     def __init__(self, job_id: int, *, in_dm: bool = False) -> None:
         super().__init__(

@@ -38,7 +38,7 @@ from bot.provider_status import key_setting
 from bot.providers import CAPABILITIES, build_provider
 from bot.providers.base import Provider
 from storage import open_repository, resolve_database_url
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,15 @@ log = logging.getLogger(__name__)
 Role = Literal["run", "gateway", "worker"]
 
 
-class ConfigurationError(KontextError):
-    code = "configuration"
+class ConfigurationError(KontextError, code="configuration"):
+    """The settings cannot start the bot."""
 
 
 LOGIN_REFUSED = t("errors.app.login_refused")
 
 
-class DiscordUnavailable(KontextError):
+class DiscordUnavailable(KontextError, code="discord_unavailable"):
     """Discord refused the bot or could not be reached: nothing a retry here would fix."""
-
-    code = "discord_unavailable"
 
 
 @dataclass

@@ -25,14 +25,12 @@ MATCH_TIMEOUT = 0.05  # seconds one rule may take on one prompt
 _FLAGS = regex.IGNORECASE | regex.UNICODE | regex.V0
 
 
-class PromptBlocked(KontextError):
+class PromptBlocked(KontextError, code="prompt_blocked"):
     """The prompt matched the server's blocklist. The message names no rule."""
 
-    code = "prompt_blocked"
 
-
-class BadRule(KontextError):
-    code = "bad_block_rule"
+class BadRule(KontextError, code="bad_block_rule"):
+    """A blocklist rule that cannot be used (empty, too long, or a broken pattern)."""
 
 
 def normalise(text: str) -> str:

@@ -58,10 +58,8 @@ log = logging.getLogger(__name__)
 PROG = "kontext-bot"
 
 
-class UsageError(KontextError):
+class UsageError(KontextError, code="usage"):
     """Bad input caught before any provider request."""
-
-    code = "usage"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -23,12 +23,12 @@ from bot.ops.backup import BackupError, backup_sqlite, restore_sqlite
 from storage import open_repository, redact_url, resolve_database_url
 
 
-class OpsRefusal(KontextError):
-    code = "usage"
+class OpsRefusal(KontextError, code="usage"):
+    """An operator command used wrongly (or on a database it does not serve)."""
 
 
-class HealthFailed(KontextError):
-    code = "unhealthy"
+class HealthFailed(KontextError, code="unhealthy"):
+    """The health check found the bot unhealthy."""
 
 
 def _sqlite_paths(settings: Settings, command: str) -> tuple[Path, Path]:

@@ -10,14 +10,22 @@ handler) show it and never a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.i18n import DEFAULT_LANGUAGE, Text, render
 
 
 class KontextError(Exception):
     """An expected failure with a message fit to show to a user."""
 
-    #: A short, stable machine-readable code (used in logs, storage and tests).
+    #: A short, stable machine-readable code (used in logs, storage and tests), given by
+    #: each subclass in its header: ``class JobNotFound(KontextError, code="job_not_found")``.
     code: str = "error"
+
+    def __init_subclass__(cls, *, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
 
     def __init__(self, message: Text | str) -> None:
         self.text = message
@@ -36,23 +44,17 @@ class KontextError(Exception):
         return self.user_message
 
 
-class ReasonedError(KontextError):
+class ReasonedError(KontextError, code="reasoned"):
     """An error that also names its ``reason``: a short machine code such as ``"truncated"``."""
-
-    code = "reasoned"
 
     def __init__(self, reason: str, message: Text | str) -> None:
         super().__init__(message)
         self.reason = reason
 
 
-class BadRequest(KontextError):
+class BadRequest(KontextError, code="bad_request"):
     """The request itself is wrong (an empty prompt, too many images, ...); nothing queued."""
 
-    code = "bad_request"
 
-
-class NotAllowed(KontextError):
+class NotAllowed(KontextError, code="not_allowed"):
     """The person asking may not do this here (a rule of the server or of the job's owner)."""
-
-    code = "not_allowed"

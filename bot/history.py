@@ -38,7 +38,7 @@ from bot.images import MAX_IMAGE_PIXELS
 from bot.models import Frozen, Job, JobKind, JobStatus, Output
 
 if TYPE_CHECKING:
-    from storage.base import Repository
+    from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 

@@ -91,10 +91,8 @@ _open_lock = threading.Lock()
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
-class ImageRejected(ReasonedError):
+class ImageRejected(ReasonedError, code="bad_image"):
     """An image we will not use (``reason``: why, such as ``"truncated"``)."""
-
-    code = "bad_image"
 
 
 class PreparedImage(Frozen):

@@ -45,16 +45,12 @@ DEFAULT_MAX_BYTES: Final = 25 * 1024 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
-class DownloadRefused(ReasonedError):
+class DownloadRefused(ReasonedError, code="download_refused"):
     """We will not download this URL (checked before connecting). ``reason`` says why."""
 
-    code = "download_refused"
 
-
-class DownloadFailed(ReasonedError):
+class DownloadFailed(ReasonedError, code="download_failed"):
     """The download was attempted and did not work; ``status`` is the HTTP status, if any."""
-
-    code = "download_failed"
 
     def __init__(self, reason: str, message: Text | str, *, status: int | None = None) -> None:
         super().__init__(reason, message)

@@ -242,6 +242,7 @@ class NewJob(JobOrigin):
     references: tuple[NewReference, ...] = Field(default=(), max_length=MAX_REFERENCES)
     deadline_at: float | None = None  # epoch seconds; past it the job ends as expired
     route_reason: str | None = None  # why the job went to its provider (shown by Info)
+    route_text: str | None = None  # the same as a stored Text (JSON), see Job.route_reason_text
 
 
 class Job(Frozen):
@@ -275,7 +276,8 @@ class Job(Frozen):
     run_after: float | None = None  # not claimable before this time (retry backoff)
     lease_owner: str | None = None
     lease_expires_at: float | None = None
-    route_reason: str | None = None  # why the job went to its provider (shown by Info)
+    route_reason: str | None = None  # why the job went to its provider (shown by Info), in English
+    route_text: str | None = None  # the same as a stored Text (JSON), see route_reason_text
     upload_limit: int | None = None  # the guild's upload limit in bytes when queued
     image_count: int = 1  # what the job counts for against limits and quota (a pick: 0)
 
@@ -290,6 +292,12 @@ class Job(Frozen):
         Text, else (a row written before texts were kept, or one this version cannot word)
         the English ``error_message``, else an empty string."""
         return stored_text(self.error_text, self.error_message)
+
+    def route_reason_text(self) -> Text | str:
+        """Why the job went to its provider, to word in any language: the stored Text, else
+        (a row written before texts were kept, or one this version cannot word) the English
+        ``route_reason``, else an empty string."""
+        return stored_text(self.route_text, self.route_reason)
 
     @property
     def delivery_nonce(self) -> str:

@@ -27,10 +27,8 @@ _BLANK_LOOKING: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
 
 
-class PromptRefused(BadRequest):
+class PromptRefused(BadRequest, code="bad_prompt"):
     """A prompt we will not send; ``reason`` is ``"empty"`` or ``"too_long"``."""
-
-    code = "bad_prompt"
 
     def __init__(self, reason: str, user_message: Text | str) -> None:
         super().__init__(user_message)

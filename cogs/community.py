@@ -13,6 +13,7 @@ from bot.discord import community_text
 from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
 from bot.discord.language import reply_language
+from bot.discord.translator import described
 
 #: What the bot needs in the log channel, as Discord names it.
 NEEDED: tuple[tuple[str, str], ...] = (
@@ -34,7 +35,7 @@ def _missing(channel: discord.TextChannel) -> list[str]:
 @app_commands.command(
     name="modlog", description="Log every finished, failed or blocked request (Manage Server)"
 )
-@app_commands.describe(channel="The moderation-log channel; leave empty to turn the log off")
+@described("kontext-admin modlog")
 async def modlog(
     interaction: discord.Interaction[Any], channel: discord.TextChannel | None = None
 ) -> None:

@@ -8,6 +8,7 @@ the member through the one error handler, and nothing is saved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -22,6 +23,7 @@ from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
 from bot.discord.language import reply_language
 from bot.discord.options import PROVIDER_CHOICES, RATIO_CHOICES, style_autocomplete
+from bot.discord.translator import described
 from bot.models import AspectRatio
 
 StyleName = app_commands.Range[str, 1, MAX_STYLE_NAME]
@@ -32,6 +34,13 @@ CLEAR_CHOICES = [app_commands.Choice(name="everything", value="all")] + [
 
 def _creative(interaction: discord.Interaction[Any]) -> CreativeService:
     return bot_of(interaction).edits.creative
+
+
+async def _reply(
+    interaction: discord.Interaction[Any], text: Callable[..., str], *args: object, **kwargs: object
+) -> None:
+    """Answer with ``text(*args, **kwargs)`` worded in the member's language."""
+    await answer(interaction, text(*args, **kwargs, language=await reply_language(interaction)))
 
 
 def _guild(interaction: discord.Interaction[Any]) -> int:
@@ -45,20 +54,10 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         prefs = await _creative(interaction).get_prefs(_guild(interaction), interaction.user.id)
-        await answer(
-            interaction, creative_text.prefs_text(prefs, language=await reply_language(interaction))
-        )
+        await _reply(interaction, creative_text.prefs_text, prefs)
 
     @app_commands.command(name="set", description="Set your defaults (a command's option wins)")
-    @app_commands.describe(
-        aspect_ratio="Shape of your results",
-        count="How many images at once (1-4)",
-        style="Your default style (type to search)",
-        provider="Your image service (where the server lets members choose)",
-        guidance="How closely to follow the prompt (within the service's range)",
-        safety_tolerance="1 is the strictest; never above the server's maximum",
-        ping="Ping you when your result is posted (off: mentioned without a ping)",
-    )
+    @described("kontext prefs set")
     @app_commands.choices(aspect_ratio=RATIO_CHOICES, provider=PROVIDER_CHOICES)
     @app_commands.autocomplete(style=style_autocomplete)
     async def set_(
@@ -87,23 +86,15 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         creative = _creative(interaction)
         if not changes:
             prefs = await creative.get_prefs(who.guild_id, who.user_id)
-            await answer(
-                interaction,
-                creative_text.prefs_text(prefs, language=await reply_language(interaction)),
-            )
+            await _reply(interaction, creative_text.prefs_text, prefs)
             return
         prefs = await creative.set_prefs(
             _guild(interaction), who.user_id, changes, role_ids=who.role_ids
         )
-        await answer(
-            interaction,
-            creative_text.prefs_text(
-                prefs, changed=True, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.prefs_text, prefs, changed=True)
 
     @app_commands.command(description="Forget one of your preferences, or all of them")
-    @app_commands.describe(which="The preference to forget")
+    @described("kontext prefs clear")
     @app_commands.choices(which=CLEAR_CHOICES)
     async def clear(
         self, interaction: discord.Interaction[Any], which: app_commands.Choice[str]
@@ -114,20 +105,12 @@ class PrefsGroup(app_commands.Group, name="prefs", description="Your own default
         prefs = await _creative(interaction).set_prefs(
             _guild(interaction), who.user_id, {}, clear=names, role_ids=who.role_ids
         )
-        await answer(
-            interaction,
-            creative_text.prefs_text(
-                prefs, changed=True, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.prefs_text, prefs, changed=True)
 
 
 class StyleGroup(app_commands.Group, name="style", description="This server's styles"):
     @app_commands.command(description="Add a style (Manage Server)")
-    @app_commands.describe(
-        name="Letters, digits, - and _ (at most 32)",
-        prompt="The change it makes; {prompt} marks where the member's words go",
-    )
+    @described("kontext-admin style add")
     async def add(
         self,
         interaction: discord.Interaction[Any],
@@ -139,13 +122,10 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         style = await _creative(interaction).add_style(
             _guild(interaction), name, prompt, by_user_id=who.user_id, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.style_added_text(style.name, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.style_added_text, style.name)
 
     @app_commands.command(description="Remove one of this server's styles (Manage Server)")
-    @app_commands.describe(name="The style to remove")
+    @described("kontext-admin style remove")
     @app_commands.autocomplete(name=style_autocomplete)
     async def remove(self, interaction: discord.Interaction[Any], name: StyleName) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -153,29 +133,20 @@ class StyleGroup(app_commands.Group, name="style", description="This server's st
         await _creative(interaction).remove_style(
             _guild(interaction), name, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.style_removed_text(name, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.style_removed_text, name)
 
     @app_commands.command(name="list", description="This server's styles and the built-in ones")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         styles = await _creative(interaction).list_styles(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.styles_text(styles, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.styles_text, styles)
 
 
 class BlocklistGroup(
     app_commands.Group, name="blocklist", description="Words and patterns refused in prompts"
 ):
     @app_commands.command(description="Block a word, a phrase or a pattern (Manage Server)")
-    @app_commands.describe(
-        text="Whole words or a phrase; with pattern: a regular expression",
-        pattern="Treat the text as a regular expression",
-    )
+    @described("kontext-admin blocklist add")
     async def add(
         self,
         interaction: discord.Interaction[Any],
@@ -187,13 +158,10 @@ class BlocklistGroup(
         rule = await _creative(interaction).add_block_rule(
             _guild(interaction), text, regex=pattern, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.block_added_text(rule, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.block_added_text, rule)
 
     @app_commands.command(description="Unblock a word, phrase or pattern (Manage Server)")
-    @app_commands.describe(text="The blocked word, phrase or pattern, as it was added")
+    @described("kontext-admin blocklist remove")
     async def remove(
         self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 200]
     ) -> None:
@@ -202,33 +170,19 @@ class BlocklistGroup(
         removed = await _creative(interaction).remove_block_rule(
             _guild(interaction), text, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.block_removed_text(
-                text, removed, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.block_removed_text, text, removed)
 
     @app_commands.command(name="list", description="What is blocked (Manage Server)")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         check_can_configure(manage_guild=requester(interaction).manage_guild)
         settings = await _creative(interaction).get_settings(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.blocklist_text(
-                settings.blocklist, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.blocklist_text, settings.blocklist)
 
 
 class TierGroup(app_commands.Group, name="tier", description="More generous limits for a role"):
     @app_commands.command(name="set", description="Give a role its own limits (Manage Server)")
-    @app_commands.describe(
-        role="The role",
-        daily_quota="Jobs per member per day (0 = unlimited)",
-        active_jobs="Jobs a member may have waiting or running",
-    )
+    @described("kontext-admin tier set")
     async def set_(
         self,
         interaction: discord.Interaction[Any],
@@ -245,48 +199,29 @@ class TierGroup(app_commands.Group, name="tier", description="More generous limi
             max_user_active=active_jobs,
             manage_guild=who.manage_guild,
         )
-        await answer(
-            interaction,
-            creative_text.tier_set_text(tier, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.tier_set_text, tier)
 
     @app_commands.command(description="Give a role the server's limits again (Manage Server)")
-    @app_commands.describe(role="The role")
+    @described("kontext-admin tier remove")
     async def remove(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = requester(interaction)
         removed = await _creative(interaction).remove_tier(
             _guild(interaction), role.id, manage_guild=who.manage_guild
         )
-        await answer(
-            interaction,
-            creative_text.tier_removed_text(
-                role.id, removed, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.tier_removed_text, role.id, removed)
 
     @app_commands.command(name="list", description="The role tiers")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         settings = await _creative(interaction).get_settings(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.tiers_text(settings.tiers, language=await reply_language(interaction)),
-        )
+        await _reply(interaction, creative_text.tiers_text, settings.tiers)
 
 
 @app_commands.command(
     name="creative", description="View or change batches, styles and knobs (Manage Server)"
 )
-@app_commands.describe(
-    default_count="Images at once when a member asks for no number",
-    max_count="The most images at once",
-    default_style="The style used when a member chooses none ('none' clears it)",
-    default_guidance="Guidance when a member sets none (0 clears it: the service's default)",
-    max_safety_tolerance="The loosest safety tolerance members may choose (1 is the strictest)",
-    members_choose_provider="Let members choose the image service",
-    ping_when_done="Ping members when their result is posted (a member's preference wins)",
-)
+@described("kontext-admin creative")
 @app_commands.autocomplete(default_style=style_autocomplete)
 async def creative_settings(
     interaction: discord.Interaction[Any],
@@ -317,22 +252,12 @@ async def creative_settings(
     if not changes:
         check_can_configure(manage_guild=who.manage_guild)
         settings = await creative.get_settings(_guild(interaction))
-        await answer(
-            interaction,
-            creative_text.creative_settings_text(
-                settings, language=await reply_language(interaction)
-            ),
-        )
+        await _reply(interaction, creative_text.creative_settings_text, settings)
         return
     settings = await creative.update_settings(
         _guild(interaction), changes, manage_guild=who.manage_guild
     )
-    await answer(
-        interaction,
-        creative_text.creative_settings_text(
-            settings, changed=True, language=await reply_language(interaction)
-        ),
-    )
+    await _reply(interaction, creative_text.creative_settings_text, settings, changed=True)
 
 
 def _groups() -> tuple[app_commands.Group, ...]:

@@ -37,6 +37,7 @@ from bot.discord.options import (
     RATIO_CHOICES,
     style_autocomplete,
 )
+from bot.discord.translator import described
 from bot.discord.views import JobButton, PromptModal, submitted_text
 from bot.edits import ImageInput
 from bot.edits.base import MAX_ID
@@ -52,16 +53,6 @@ Count = app_commands.Range[int, 1, MAX_BATCH]
 StyleName = app_commands.Range[str, 1, MAX_STYLE_NAME]
 Guidance = app_commands.Range[float, 0, 20]
 Safety = app_commands.Range[int, 1, 6]
-
-#: The descriptions of the creative options both commands share.
-CREATIVE_OPTIONS = {
-    "count": "How many images to make at once (1-4); pick one afterwards",
-    "style": "A named style (type to search); 'none' for no style",
-    "guidance": "How closely to follow the prompt (where the provider supports it)",
-    "safety_tolerance": "1 is the strictest; never above the server's maximum",
-    "output_format": "The result's file format (where the provider supports it)",
-    "provider": "The image service (only where the server lets members choose)",
-}
 
 
 def _options(
@@ -98,7 +89,6 @@ def _modal_options(count: str, style: str) -> RequestOptions:
 
 
 class EditButton(JobButton, action=Action.EDIT):
-    label = t("discord.button.edit")
     emoji = "✏️"
     defer = False  # it answers with the prompt modal
 
@@ -127,16 +117,7 @@ class EditCog(MenuCog):
         return True
 
     @app_commands.command(name="edit", description="Edit up to four images with FLUX.1 Kontext")
-    @app_commands.describe(
-        prompt="What to change (up to 4000 characters)",
-        image="The image to edit",
-        image2="A second reference image",
-        image3="A third reference image",
-        image4="A fourth reference image",
-        aspect_ratio="Shape of the result (default: like the first image)",
-        seed="Fix the seed to reproduce a result",
-        **CREATIVE_OPTIONS,
-    )
+    @described("edit")
     @app_commands.choices(
         aspect_ratio=RATIO_CHOICES, output_format=FORMAT_CHOICES, provider=PROVIDER_CHOICES
     )
@@ -167,12 +148,7 @@ class EditCog(MenuCog):
         await self._start(interaction, lambda: self.bot.edits.edit(who, prompt, images, options))
 
     @app_commands.command(name="imagine", description="Make an image from a prompt")
-    @app_commands.describe(
-        prompt="What to draw (up to 4000 characters)",
-        aspect_ratio="Shape of the result (default 1:1)",
-        seed="Fix the seed to reproduce a result",
-        **CREATIVE_OPTIONS,
-    )
+    @described("imagine")
     @app_commands.choices(
         aspect_ratio=RATIO_CHOICES, output_format=FORMAT_CHOICES, provider=PROVIDER_CHOICES
     )

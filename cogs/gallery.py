@@ -29,7 +29,6 @@ GUILD_CHANNELS = (discord.TextChannel, discord.Thread, discord.VoiceChannel)
 
 
 class ShareButton(JobButton, action=Action.SHARE):
-    label = t("discord.button.share")
     emoji = STAR
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:

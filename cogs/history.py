@@ -26,6 +26,7 @@ from bot.discord.custom_ids import Action
 from bot.discord.interactions import MenuCog, answer, requester
 from bot.discord.language import job_language, reply_language
 from bot.discord.mentions import NO_MENTIONS
+from bot.discord.translator import described
 from bot.discord.views import JobButton
 from bot.edits import NoHistory
 from bot.i18n import render as word
@@ -36,7 +37,6 @@ _MESSAGE_ID = re.compile(r"(?:/(?P<channel>\d{15,20})/)?(?P<message>\d{15,20})/?
 
 
 class HistoryButton(JobButton, action=Action.HISTORY):
-    label = t("discord.button.history")
     emoji = "🧬"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -47,7 +47,6 @@ class HistoryButton(JobButton, action=Action.HISTORY):
 
 
 class UndoButton(JobButton, action=Action.UNDO):
-    label = t("discord.button.undo")
     emoji = "↩️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -96,7 +95,7 @@ async def send_history(interaction: discord.Interaction[Any], output_id: int) ->
 @app_commands.command(
     name="history", description="The edit history of a result (default: the newest one here)"
 )
-@app_commands.describe(message="A link to or the id of a result message (default: the newest)")
+@described("kontext history")
 async def history_command(
     interaction: discord.Interaction[Any], message: str | None = None
 ) -> None:

@@ -17,6 +17,7 @@ from bot.discord.client import KontextBot, bot_of
 from bot.discord.interactions import answer, requester
 from bot.discord.language import reply_language
 from bot.discord.mentions import NO_MENTIONS
+from bot.discord.translator import described
 from bot.i18n import render as word
 from bot.i18n import t
 from bot.models import AspectRatio, GuildSettings, IteratePolicy, NsfwPolicy
@@ -35,24 +36,7 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
 
 
 @app_commands.command(description="View or change this server's Kontext settings (Manage Server)")
-@app_commands.describe(
-    provider="Which image service to use (pins it: no routing)",
-    providers="Services to route between, preferred first, e.g. 'fal, bfl' ('none' clears)",
-    nsfw="What to do with outputs flagged as NSFW",
-    daily_quota="Jobs per user per day (0 = unlimited)",
-    per_user="Jobs one user may have waiting or running",
-    running="Jobs of this server that may run at once",
-    queue_length="Jobs of this server that may wait in the queue",
-    daily_credit_cap="Credits the whole server may spend per UTC day (0 = no cap)",
-    iterate="Who may Reroll or Edit someone's result",
-    aspect_ratio="Default shape of results",
-    safety_tolerance="1 (strict) to 6 (permissive), where the provider supports it",
-    allowed_channel="Limit Kontext to this channel (choose again to add more)",
-    clear_channels="Allow Kontext in every channel again",
-    allowed_role="Limit Kontext to members with this role (choose again to add more)",
-    clear_roles="Allow Kontext for every member again",
-    language="The language the bot speaks here (auto: each member's Discord language)",
-)
+@described("kontext-admin settings")
 @app_commands.choices(
     nsfw=[app_commands.Choice(name=p.value, value=p.value) for p in NsfwPolicy],
     iterate=[app_commands.Choice(name=p.value, value=p.value) for p in IteratePolicy],
@@ -141,7 +125,7 @@ async def queue(interaction: discord.Interaction[Any]) -> None:
 
 
 @app_commands.command(description="Cancel one of your jobs (moderators: any job)")
-@app_commands.describe(job="The job number (see /kontext queue)")
+@described("kontext cancel")
 async def cancel(interaction: discord.Interaction[Any], job: app_commands.Range[int, 1]) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     cancelled = await bot_of(interaction).edits.cancel(requester(interaction), job)
@@ -151,7 +135,7 @@ async def cancel(interaction: discord.Interaction[Any], job: app_commands.Range[
 
 
 @app_commands.command(description="How many edits and credits were used")
-@app_commands.describe(days="How many days back (default 30)", mine="Only your own usage")
+@described("kontext usage")
 async def usage(
     interaction: discord.Interaction[Any],
     days: app_commands.Range[int, 1, 365] = 30,

@@ -27,6 +27,7 @@ from bot.discord.interactions import answer, requester
 from bot.discord.language import reply_language
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.operator import operator_ids
+from bot.discord.translator import described
 from bot.discord.views import JobButton
 from bot.errors import BadRequest, NotAllowed
 from bot.i18n import render as word
@@ -47,7 +48,6 @@ def ops_of(bot: KontextBot) -> Operations:
 class ForgetButton(JobButton, action=Action.FORGET):
     """Confirms ``/kontext forget-me``; the id in its custom_id is the member who asked."""
 
-    label = t("discord.button.forget")
     emoji = "🗑️"
     style = discord.ButtonStyle.danger
 
@@ -80,7 +80,7 @@ async def forget_me(interaction: discord.Interaction[Any]) -> None:
 
 
 @app_commands.command(description="Resume a paused image service now (the bot's operators)")
-@app_commands.describe(provider="The paused service (see the operator alert)")
+@described("kontext-admin resume")
 async def resume(interaction: discord.Interaction[Any], provider: str) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = bot_of(interaction)

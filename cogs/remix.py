@@ -37,6 +37,7 @@ from bot.discord.interactions import (
 )
 from bot.discord.language import job_language, public_language, reply_language
 from bot.discord.mentions import NO_MENTIONS
+from bot.discord.translator import described
 from bot.edits import Fallback, ImageGone
 from bot.errors import BadRequest
 from bot.i18n import render as word
@@ -239,10 +240,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         self.bot = bot
 
     @app_commands.command(description="Make a channel a remix channel (Manage Server)")
-    @app_commands.describe(
-        channel="The channel where image posts and replies become edits",
-        style="Text appended to every prompt in that channel (optional)",
-    )
+    @described("kontext-admin remix add")
     async def add(
         self,
         interaction: discord.Interaction[Any],
@@ -263,7 +261,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         await answer(interaction, text)
 
     @app_commands.command(description="Stop a channel being a remix channel (Manage Server)")
-    @app_commands.describe(channel="The remix channel to turn back into a normal one")
+    @described("kontext-admin remix remove")
     async def remove(
         self, interaction: discord.Interaction[Any], channel: discord.TextChannel
     ) -> None:
@@ -286,7 +284,7 @@ class RemixGroup(app_commands.Group, name="remix", description="Remix channels a
         await answer(interaction, render.remix_list_text(channels, gallery, language))
 
     @app_commands.command(description="Where starred results are shared (Manage Server)")
-    @app_commands.describe(channel="The gallery channel; leave empty to turn the gallery off")
+    @described("kontext-admin remix gallery")
     async def gallery(
         self, interaction: discord.Interaction[Any], channel: discord.TextChannel | None = None
     ) -> None:

@@ -23,7 +23,6 @@ from bot.i18n import t
 
 
 class RerollButton(JobButton, action=Action.REROLL):
-    label = t("discord.button.reroll")
     emoji = "🎲"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -35,7 +34,6 @@ class RerollButton(JobButton, action=Action.REROLL):
 
 
 class InfoButton(JobButton, action=Action.INFO):
-    label = t("discord.button.info")
     emoji = "ℹ️"
 
     async def pressed(self, interaction: discord.Interaction[Any]) -> None:
@@ -44,7 +42,6 @@ class InfoButton(JobButton, action=Action.INFO):
 
 
 class DeleteButton(JobButton, action=Action.DELETE):
-    label = t("discord.button.delete")
     emoji = "🗑️"
     style = discord.ButtonStyle.danger
 
@@ -60,7 +57,6 @@ class DeleteButton(JobButton, action=Action.DELETE):
 
 
 class CancelButton(JobButton, action=Action.CANCEL):
-    label = t("discord.button.cancel")
     emoji = "✖️"
     style = discord.ButtonStyle.danger
 

@@ -1,4 +1,4 @@
-"""Durable storage: one async repository API (:class:`storage.base.Repository`), two backends.
+"""Durable storage: one async repository API (:class:`storage.sql.Repository`), two backends.
 
 ``KONTEXT_DATABASE_URL`` picks the backend: ``sqlite:///relative/path.db`` or
 ``sqlite:////absolute/path.db`` (the default ``sqlite:///data/kontext.db``; image bytes go to
@@ -19,9 +19,9 @@ from storage.base import (
     EnqueueLimits,
     LimitExceeded,
     LimitKind,
-    Repository,
     StorageError,
 )
+from storage.sql import Repository
 
 __all__ = [
     "DatabaseFault",

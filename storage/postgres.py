@@ -25,6 +25,7 @@ from bot.redact import redact_url, scrub_password
 from storage import pgshared, rows, schema
 from storage.base import (
     AccountLimits,
+    ClaimOrder,
     DatabaseFault,
     DatabaseUnusable,
     FaultKind,
@@ -38,7 +39,7 @@ from storage.queries import (
     DEFAULT_REFERENCE_RETENTION,
 )
 from storage.rows import Row
-from storage.sql import SqlRepository
+from storage.sql import Repository
 from storage.sqlbase import Tx
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class _PgTx:
         await self._conn.executemany(to_dollar_params(sql), args)
 
 
-class PostgresRepository(SqlRepository):
+class PostgresRepository(Repository):
     multi_process = True
     _LOCK_SKIP = " FOR UPDATE SKIP LOCKED"
 
@@ -238,20 +239,11 @@ class PostgresRepository(SqlRepository):
         """The bytes went with their rows."""
 
     # --- the claim ----------------------------------------------------------------------------
-    async def claim(
-        self,
-        *,
-        worker_id: str,
-        provider: str,
-        now: float,
-        lease_seconds: float,
-        limit: int = 1,
-        account: AccountLimits | None = None,
-        release: Sequence[int] = (),
-    ) -> list[Job]:
+    async def _claim(self, order: ClaimOrder) -> list[Job]:
+        provider, account, release = order.provider, order.account, order.release
         claimed: list[Job] = []
         releasing = [int(job_id) for job_id in release]
-        if limit < 1:
+        if order.limit < 1:
             for job_id in releasing:
                 await self.release_account(job_id)
             return claimed
@@ -259,16 +251,16 @@ class PostgresRepository(SqlRepository):
         if account is not None:
             limits = (account.concurrency, account.rate_per_minute, account.burst)
         retries = 0
-        while len(claimed) < limit:
+        while len(claimed) < order.limit:
             # Slots released by this batch's earlier claims and not taken since.
             owed = 0 if releasing else max(0, len(release) - len(claimed))
             try:
                 row = await self._fetchrow(
                     _CLAIM,
                     provider,
-                    worker_id,
-                    float(now),
-                    float(now + lease_seconds),
+                    order.worker_id,
+                    order.now,
+                    order.lease_until,
                     *limits,
                     releasing,
                     owed,

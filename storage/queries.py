@@ -21,12 +21,12 @@ DEFAULT_REFERENCE_RETENTION = 30 * DAY
 JOB_INSERT = """
 INSERT INTO jobs (guild_id, channel_id, thread_id, user_id, kind, prompt, params, provider,
     model, parent_output_id, reply_to_message_id, status, created_at, updated_at, deadline_at,
-    route_reason, upload_limit)
+    route_reason, route_text, upload_limit)
 {source}
 RETURNING *
 """
-JOB_VALUES = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)"
-JOB_SELECT = "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?"  # + WHERE guards
+JOB_VALUES = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"
+JOB_SELECT = "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?"  # + WHERE guards
 
 
 def job_values(job: NewJob, now: float) -> tuple[object, ...]:
@@ -47,6 +47,7 @@ def job_values(job: NewJob, now: float) -> tuple[object, ...]:
         float(now),
         None if job.deadline_at is None else float(job.deadline_at),
         job.route_reason,
+        job.route_text,
         job.upload_limit,
     )
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 class RecordsMixin(SqlBase):
     # --- guild settings and remix channels ----------------------------------------------------
     async def get_guild_settings(self, guild_id: int) -> GuildSettings:
+        """Stored settings, or ``GuildSettings.defaults(guild_id)``."""
         row = await self._fetchrow("SELECT * FROM guild_settings WHERE guild_id = ?", guild_id)
         return GuildSettings.defaults(guild_id) if row is None else rows.settings_from_row(row)
 
@@ -119,8 +120,9 @@ class RecordsMixin(SqlBase):
         now: float,
         retention_seconds: float | None,
     ) -> Output:
-        """``retention_seconds=None`` means the bytes never expire. A repeat of the same
-        (job, index), as after a crash between storing and recording, returns the first."""
+        """Keep an output's bytes; ``retention_seconds=None`` means they never expire. A
+        repeat of the same (job, index), as after a crash between storing and recording,
+        returns the first."""
         content_hash = await self.put_blob(data, now=now)
         expires_at = None if retention_seconds is None else float(now + retention_seconds)
         # The no-op update makes RETURNING give the existing row on a repeat.
@@ -167,6 +169,7 @@ class RecordsMixin(SqlBase):
         )
 
     async def lineage(self, output_id: int) -> list[tuple[Job, Output]]:
+        """The chain from the root job's output to ``output_id`` (root first)."""
         chain: list[tuple[Job, Output]] = []
         seen: set[int] = set()
         next_id: int | None = output_id
@@ -185,6 +188,7 @@ class RecordsMixin(SqlBase):
         return chain
 
     async def children(self, output_id: int) -> list[Job]:
+        """Jobs that edited this output (branches)."""
         return await self._fetch_all(
             rows.job_from_row,
             "SELECT * FROM jobs WHERE parent_output_id = ? ORDER BY id",
@@ -194,7 +198,9 @@ class RecordsMixin(SqlBase):
     async def purge_expired(
         self, *, now: float, reference_retention_seconds: float | None = None
     ) -> int:
-        """A blob goes when no unexpired output, no unfinished job and no job finished within
+        """Delete output bytes past their retention (and unreferenced blobs).
+
+        A blob goes when no unexpired output, no unfinished job and no job finished within
         the reference retention (``reference_retention_seconds``, default the repository's)
         still points at it (and it is past a grace period, since a reference is stored just
         before its job is queued). Returns how many were deleted."""

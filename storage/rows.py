@@ -39,6 +39,7 @@ TRANSITION_FIELDS = frozenset(
         "status_message_id",
         "thread_id",
         "route_reason",
+        "route_text",
     }
 )
 #: Columns ``update_job`` may set (never the status, the lease or the bookkeeping times).

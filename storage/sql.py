@@ -1,18 +1,29 @@
-"""The queue logic both backends share, written once against a tiny query interface.
+"""The repository API, written once against a tiny query interface: everything the bot
+knows, behind one async class, two backends (storage.sqlite, storage.postgres).
 
 Queue bookkeeping (lanes, running counts, the status history) lives in triggers in the
-migrations, so every status change here is one guarded ``UPDATE``. The claim itself is per
-backend (storage.sqlite, storage.postgres); the rest of the API is in storage.records.
+migrations, so every status change here is one guarded ``UPDATE``. The connection, the blob
+bytes, the claim and the provider accounts are per backend; the rest of the API is in
+storage.records, storage.creative and storage.operations.
 """
 
 from __future__ import annotations
 
+import abc
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.models import TERMINAL_STATUSES, Job, JobStatus, NewJob
 from storage import rows
-from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.base import (
+    AccountLimits,
+    ClaimOrder,
+    EnqueueLimits,
+    LimitExceeded,
+    LimitKind,
+    QueueSignal,
+    Subscription,
+)
 from storage.creative import CreativeRecordsMixin
 from storage.operations import OperationsMixin
 from storage.queries import (
@@ -32,11 +43,38 @@ from storage.sqlbase import Tx
 log = logging.getLogger(__name__)
 
 
-class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
-    """Implements :class:`storage.base.Repository` on top of :class:`storage.sqlbase.Tx`."""
+class Repository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
+    """The repository API, on top of :class:`storage.sqlbase.Tx`; a backend supplies what
+    is declared abstract here.
+
+    Times are epoch seconds passed in by the caller (``now``), never read from the system
+    clock here, so tests control time. Every write that changes a job's status is a
+    compare-and-set."""
+
+    #: Several processes may share this database: account limits are enforced in the claim
+    #: and changes are announced to :meth:`subscribe` (PostgreSQL). When False (SQLite, one
+    #: process) the engine's own gate holds the account and nothing needs announcing.
+    multi_process: bool
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the connection (pool) and apply migrations. Raises DatabaseTooNew or
+        DatabaseUnusable with a clear message."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    async def get_blob(self, content_hash: str) -> bytes | None: ...
 
     # --- the queue ------------------------------------------------------------------------------
     async def enqueue(self, job: NewJob, *, now: float, limits: EnqueueLimits | None = None) -> Job:
+        """Persist a job and its references as ``queued`` in one transaction, after checking
+        ``limits`` in that same transaction (raises LimitExceeded, writing nothing)."""
         async with self._transaction() as tx:
             await self._lock_guild_queue(tx, job.guild_id)
             if limits is not None:
@@ -94,9 +132,67 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
             if maximum is not None and int(current) + wanted > maximum:
                 raise LimitExceeded(kind, int(current), maximum, requested=wanted)
 
+    async def claim(
+        self,
+        *,
+        worker_id: str,
+        provider: str,
+        now: float,
+        lease_seconds: float,
+        limit: int = 1,
+        account: AccountLimits | None = None,
+        release: Sequence[int] = (),
+    ) -> list[Job]:
+        """Atomically take up to ``limit`` runnable queued jobs for ``provider``, fairly:
+        guilds take turns (least recently served first), inside a guild users take turns,
+        inside a user oldest first. Skips guilds already running their ``max_guild_running``
+        and jobs whose ``run_after`` is in the future. Claimed jobs move to ``submitting``
+        with a lease owned by ``worker_id``. Safe across processes (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``).
+
+        With ``account`` (``multi_process`` backends), each claim also takes a slot and a
+        rate token of the provider's account inside its transaction: the provider's jobs in
+        ``submitting`` or ``running`` are counted in the database and a token bucket row is
+        kept per provider, so all processes together stay within the account. SQLite serves
+        one process, whose engine gate holds the account, and ignores it.
+
+        ``release``: jobs the provider has finished with (see :meth:`release_account`),
+        freed in the first claim's transaction, so their slots pass straight to the jobs
+        claimed here; other processes hear only of the slots this claim leaves free."""
+        lease_until = float(now + lease_seconds)
+        return await self._claim(
+            ClaimOrder(worker_id, provider, float(now), lease_until, limit, account, release)
+        )
+
+    @abc.abstractmethod
+    async def _claim(self, order: ClaimOrder) -> list[Job]:
+        """The backend's :meth:`claim`."""
+
+    @abc.abstractmethod
+    async def account_wait(self, provider: str, *, now: float, account: AccountLimits) -> float:
+        """Seconds until the account's rate (or a provider's "slow down") admits another
+        submit; 0 when it admits one now."""
+
+    @abc.abstractmethod
+    async def release_account(self, job_id: int) -> None:
+        """The provider has finished with the job (its outputs are still being stored): it
+        no longer holds an account slot, though its status still says so until the next
+        step is written. Other processes hear of the freed slot."""
+
+    @abc.abstractmethod
+    async def block_account(self, provider: str, *, until: float) -> None:
+        """No process submits to ``provider`` before ``until`` (it answered 429)."""
+
+    @abc.abstractmethod
+    async def subscribe(self, on_signal: Callable[[QueueSignal], None]) -> Subscription | None:
+        """Call ``on_signal`` (on the event loop) whenever any process queues a job, frees
+        an account slot or cancels a job; ``None`` when the backend has no other processes
+        to hear from. Close the subscription when done."""
+
     async def heartbeat(
         self, *, worker_id: str, job_ids: Sequence[int], now: float, lease_seconds: float
     ) -> int:
+        """Extend the leases this worker still holds; returns how many were extended."""
         if not job_ids:
             return 0
         marks = ", ".join("?" * len(job_ids))
@@ -114,6 +210,8 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
     async def reclaim_expired(
         self, *, worker_id: str, now: float, lease_seconds: float
     ) -> list[Job]:
+        """Take over active jobs whose lease expired (their worker died), keeping their
+        status and provider handle, so they are resumed (polled), never resubmitted."""
         found = await self._fetch(
             RECLAIM.replace("{lock}", self._LOCK_SKIP),
             worker_id,
@@ -136,6 +234,12 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         now: float,
         **fields: object,
     ) -> Job | None:
+        """Compare-and-set the status (and the given columns: provider, provider_handle,
+        result_json, attempts, error_code, error_message, error_text, credits, cost,
+        run_after, status_message_id, thread_id). Returns the updated job, or ``None`` when
+        the job was not in ``expected``. A terminal job never changes status again. Moving back to
+        ``queued`` releases the lease; a terminal status releases it and records
+        ``finished_at``; the time of every transition is recorded."""
         allowed = {JobStatus(expected)} if isinstance(expected, str) else set(expected)
         allowed -= TERMINAL_STATUSES  # a finished job never changes status again
         if not allowed:
@@ -158,6 +262,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         )
 
     async def update_job(self, job_id: int, *, now: float, **fields: object) -> Job | None:
+        """Set non-status columns (status_message_id, thread_id, ...)."""
         values = rows.column_values(fields, rows.UPDATE_FIELDS)
         values["updated_at"] = float(now)
         sets = ", ".join(f"{name} = ?" for name in values)
@@ -172,6 +277,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         return await self._fetch_one(rows.job_from_row, "SELECT * FROM jobs WHERE id = ?", job_id)
 
     async def job_history(self, job_id: int) -> list[tuple[JobStatus, float]]:
+        """Every status the job went through, with its time, oldest first."""
         found = await self._fetch(
             "SELECT status, at FROM job_events WHERE job_id = ? ORDER BY id", job_id
         )
@@ -185,6 +291,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         statuses: Sequence[JobStatus] | None = None,
         limit: int = 50,
     ) -> list[Job]:
+        """Newest first."""
         where: list[str] = []
         args: list[object] = []
         if guild_id is not None:
@@ -206,7 +313,11 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         )
 
     async def queue_position(self, job_id: int) -> int | None:
-        """Estimated by replaying the round robin: the job is the ``k``-th of its user, so
+        """1-based position among the queued jobs of the job's provider, in claim order
+        (an estimate under fair scheduling: jobs of guilds served before it); ``None`` when
+        not queued.
+
+        Estimated by replaying the round robin: the job is the ``k``-th of its user, so
         every other user of its guild gets ``k`` turns before it (one more if served
         earlier); likewise every other guild gets as many turns as it takes this guild to
         reach the job."""
@@ -257,6 +368,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         return position
 
     async def count_active(self, *, guild_id: int, user_id: int | None = None) -> int:
+        """Jobs waiting or running (non-terminal) in a guild, or for one user in it."""
         sql = f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({OPEN_SQL}) AND guild_id = ?"  # noqa: S608
         args: list[object] = [guild_id]
         if user_id is not None:
@@ -289,6 +401,7 @@ class SqlRepository(CreativeRecordsMixin, OperationsMixin, RecordsMixin):
         )
 
     async def recent_durations(self, provider: str, *, limit: int = 20) -> list[float]:
+        """Seconds from started to finished of the provider's last successful jobs."""
         found = await self._fetch(
             "SELECT finished_at - started_at AS took FROM jobs "
             "WHERE status = 'done' AND provider = ? AND started_at IS NOT NULL "

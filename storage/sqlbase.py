@@ -2,7 +2,7 @@
 
 Statements use ``?`` placeholders and SQL both engines accept. A backend supplies connections
 (:meth:`SqlBase._transaction`, :meth:`SqlBase._session`) and blob bytes; each backend also
-claims jobs its own way (:meth:`storage.base.Repository.claim`).
+claims jobs its own way (:meth:`storage.sql.Repository.claim`).
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class SqlBase(abc.ABC):
         """Serialise enqueues of one guild so two racing requests cannot both pass a limit."""
 
     @abc.abstractmethod
-    async def put_blob(self, data: bytes, *, now: float) -> str: ...
+    async def put_blob(self, data: bytes, *, now: float) -> str:
+        """Store bytes (idempotent) and return their sha256 hex (content-addressed)."""
 
     @abc.abstractmethod
     async def _delete_blobs(self, tx: Tx, hashes: Sequence[str]) -> None:

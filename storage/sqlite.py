@@ -30,6 +30,7 @@ from bot.models import GuildSettings, Job, NewJob
 from storage import rows, schema
 from storage.base import (
     AccountLimits,
+    ClaimOrder,
     DatabaseUnusable,
     EnqueueLimits,
     QueueSignal,
@@ -53,7 +54,7 @@ from storage.queries import (
     job_weight,
 )
 from storage.rows import Row
-from storage.sql import SqlRepository
+from storage.sql import Repository
 from storage.sqlbase import Tx
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def _reraise(err: sqlite3.Error, where: str) -> NoReturn:
     raise fault from err
 
 
-class SqliteRepository(SqlRepository):
+class SqliteRepository(Repository):
     multi_process = False  # one bot process: its engine gate holds the provider accounts
 
     def __init__(
@@ -412,28 +413,11 @@ class SqliteRepository(SqlRepository):
         self._caps[settings.guild_id] = settings.max_guild_running
 
     # --- the claim ----------------------------------------------------------------------------
-    async def claim(
-        self,
-        *,
-        worker_id: str,
-        provider: str,
-        now: float,
-        lease_seconds: float,
-        limit: int = 1,
-        account: AccountLimits | None = None,  # one process: the engine's gate holds it
-        release: Sequence[int] = (),  # the engine's gate already freed these
-    ) -> list[Job]:
-        args = (
-            worker_id,
-            float(now + lease_seconds),
-            float(now),
-            float(now),
-            float(now),
-            provider,
-            provider,
-            float(now),
-            float(now),
-        )
+    async def _claim(self, order: ClaimOrder) -> list[Job]:
+        """``order.account`` and ``order.release`` are ignored: one process, the engine's gate
+        holds the account and has already freed the released jobs' slots."""
+        now, provider, limit = order.now, order.provider, order.limit
+        args = (order.worker_id, order.lease_until, now, now, now, provider, provider, now, now)
         claimed: list[Job] = []
         if limit < 1:
             return claimed

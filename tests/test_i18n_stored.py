@@ -127,13 +127,20 @@ def _job_keys() -> list[str]:
     return sorted(key for key in catalog().keys("en") if key.startswith("jobs."))
 
 
+def _has_words(key: str) -> bool:
+    """Whether the English entry says something beside its placeholders (a list's
+    ``{first}, {rest}`` may read the same in another language)."""
+    params = dict.fromkeys(placeholders(catalog().entries["en"][key]), "")
+    return any(c.isalpha() for c in render(t(key, **params), "en"))
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_job_reason_renders_with_its_parameters(language: str) -> None:
     for key in _job_keys():
         params = {name: f"<{name}>" for name in placeholders(catalog().entries["en"][key])}
         worded = render(t(key, **params), language)
         assert worded.strip() and "{" not in worded, (key, worded)
-        if language != "en":
+        if language != "en" and _has_words(key):
             assert worded != render(t(key, **params), "en"), f"{key} is not translated"
 
 

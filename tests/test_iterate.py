@@ -29,7 +29,7 @@ from bot.models import (
 )
 from bot.providers import CAPABILITIES
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 
 GUILD, CHANNEL, ALICE, BOB = 10, 20, 30, 40
 

@@ -36,10 +36,8 @@ T = TypeVar("T")
 PING_BY_DEFAULT = True
 
 
-class OptionRefused(KontextError):
+class OptionRefused(KontextError, code="option_refused"):
     """An option the server does not allow; ``option`` names it."""
-
-    code = "option_refused"
 
     def __init__(self, user_message: Text | str, *, option: str) -> None:
         super().__init__(user_message)

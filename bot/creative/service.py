@@ -43,7 +43,7 @@ from bot.jobs.requests import EditRequest, ReferenceInput
 from bot.models import GuildSettings, JobKind, JobStatus, NewJob
 from bot.providers.base import Capabilities
 from bot.providers.checks import check_knob
-from storage.base import Repository
+from storage.sql import Repository
 
 from .resolve import Context, OptionRefused, max_count, ping_when_done, resolve
 from .styles import PRESETS, StyleError, check_style_name, search_styles, style_name

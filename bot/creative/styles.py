@@ -108,8 +108,8 @@ _NAME = regex.compile(r"^[\w][\w-]*$")
 NO_STYLE = frozenset({"none", "off"})
 
 
-class StyleError(KontextError):
-    code = "style"
+class StyleError(KontextError, code="style"):
+    """A style name or prompt that cannot be used."""
 
 
 def style_name(text: str) -> str:

@@ -5,7 +5,7 @@ messages carrying them ping nobody)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from bot.creative_models import BlockRule, CreativeSettings, MemberPrefs, StyleList, Tier
 from bot.i18n import DEFAULT_LANGUAGE, Text, t
@@ -39,14 +39,23 @@ def _lines(texts: list[Text | str], language: str) -> str:
     return "\n".join(word(text, language) for text in texts)
 
 
+def _named_lines(
+    head: Text, names: Mapping[str, Text], value_of: Callable[[str], Text | str]
+) -> list[Text | str]:
+    """``head``, then a ``name: value`` line for each of ``names`` (``value_of(key)``)."""
+    lines: list[Text | str] = [head]
+    lines.extend(
+        t("discord.creative.line", name=name, value=value_of(key)) for key, name in names.items()
+    )
+    return lines
+
+
 def prefs_text(
     prefs: MemberPrefs, *, changed: bool = False, language: str = DEFAULT_LANGUAGE
 ) -> str:
     """``/kontext prefs``: the member's own defaults in this server."""
     head = t("discord.creative.prefs_saved") if changed else t("discord.creative.prefs_head")
-    lines: list[Text | str] = [head]
-    for key, name in PREF_NAMES.items():
-        lines.append(t("discord.creative.line", name=name, value=_value(getattr(prefs, key))))
+    lines = _named_lines(head, PREF_NAMES, lambda key: _value(getattr(prefs, key)))
     lines.append(t("discord.creative.prefs_hint"))
     return _lines(lines, language)
 
@@ -83,20 +92,20 @@ SETTING_NAMES: Mapping[str, Text] = {
 }
 
 
+def _setting_value(settings: CreativeSettings, key: str) -> Text | str:
+    value = getattr(settings, key)
+    if key == "max_safety_tolerance" and value is None:
+        return t("discord.creative.server_safety")
+    if key == "ping_when_done":
+        return t("community.ping.on") if value is not False else t("community.ping.off")
+    return _value(value)
+
+
 def creative_settings_text(
     settings: CreativeSettings, *, changed: bool = False, language: str = DEFAULT_LANGUAGE
 ) -> str:
     head = t("discord.creative.settings_saved") if changed else t("discord.creative.settings_head")
-    lines: list[Text | str] = [head]
-    for key, name in SETTING_NAMES.items():
-        value = getattr(settings, key)
-        if key == "max_safety_tolerance" and value is None:
-            shown: Text | str = t("discord.creative.server_safety")
-        elif key == "ping_when_done":
-            shown = t("community.ping.on") if value is not False else t("community.ping.off")
-        else:
-            shown = _value(value)
-        lines.append(t("discord.creative.line", name=name, value=shown))
+    lines = _named_lines(head, SETTING_NAMES, lambda key: _setting_value(settings, key))
     lines.append(t("discord.creative.blocked_count", count=len(settings.blocklist)))
     lines.append(t("discord.creative.tier_count", count=len(settings.tiers)))
     return _lines(lines, language)

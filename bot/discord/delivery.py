@@ -40,7 +40,7 @@ from bot.jobs.events import JobEvent, JobFailed, ResultImage
 from bot.jobs.requests import AttachmentUnreadable
 from bot.models import Job, MessageKind, MessageRef, NsfwPolicy
 from bot.providers.base import Capabilities
-from storage.base import Repository
+from storage.sql import Repository
 
 from . import render
 from .language import job_language
@@ -57,8 +57,8 @@ SETUP_WAIT_SECONDS = 15.0
 SETUP_POLL_SECONDS = 0.2  # how often a worker looks for a status message a gateway is posting
 
 
-class ChannelUnusable(KontextError):
-    code = "channel_unusable"
+class ChannelUnusable(KontextError, code="channel_unusable"):
+    """The bot cannot post in the channel a job was asked in."""
 
 
 @dataclass

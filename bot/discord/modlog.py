@@ -28,7 +28,7 @@ from bot.edits import provider_and_model
 from bot.i18n import Text, language_for, render
 from bot.models import Job
 from bot.providers.base import Capabilities
-from storage.base import Repository
+from storage.sql import Repository
 
 from . import community_text
 from .community_text import FinishedEntry, ModLogEntry

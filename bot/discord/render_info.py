@@ -32,6 +32,7 @@ def info_text(info: JobInfo, language: str = DEFAULT_LANGUAGE) -> str:
         return word(key, language)
 
     unknown = say(t("discord.info.unknown"))
+    why = word(job.route_reason_text(), language)
     shown_model = model or job.model
     lines = [
         say(
@@ -46,11 +47,7 @@ def info_text(info: JobInfo, language: str = DEFAULT_LANGUAGE) -> str:
         *_creative_lines(params, language),
         say(t("discord.info.provider", provider=escape_text(info.provider_label)))
         + (say(t("discord.info.model", model=escape_text(shown_model))) if shown_model else ""),
-        *(
-            [say(t("discord.info.why", reason=escape_text(job.route_reason)))]
-            if job.route_reason
-            else []
-        ),
+        *([say(t("discord.info.why", reason=escape_text(why)))] if why else []),
         say(
             t(
                 "discord.info.facts",

@@ -5,7 +5,8 @@ it, for every Discord locale, to word each command and group description, option
 and choice name, and sends the answers as ``description_localizations`` /
 ``name_localizations`` when the commands are registered. The words come from
 ``commands.toml`` in the message catalog, under keys derived from what is being translated,
-so the cogs' decorators stay plain English:
+so the cogs' decorators stay plain English (an option's English description, too, is read
+from the catalog, by :func:`described`):
 
 * a command or group: ``commands.<qualified name>.description`` (``/kontext-admin style add``
   is ``commands.kontext_admin.style.add.description``);
@@ -24,7 +25,8 @@ either, and Discord shows the English default.
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 import discord
 from discord import app_commands
@@ -33,6 +35,8 @@ from discord.app_commands import TranslationContextLocation as Where
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The Discord locales the catalog speaks, other than the default language.
 LOCALES: Final = {
@@ -46,6 +50,21 @@ LOCALES: Final = {
 def _path(qualified_name: str) -> str:
     """``kontext-admin style add`` → ``kontext_admin.style.add``."""
     return ".".join(part.replace("-", "_") for part in qualified_name.split())
+
+
+def described(command: str) -> Callable[[T], T]:
+    """``app_commands.describe`` with the English descriptions of the options of ``command``
+    (its qualified name, ``"kontext-admin style add"``) from the catalog, where the other
+    languages' words for them stand beside them."""
+    prefix = f"commands.{_path(command)}.options."
+    english = catalog().entries[DEFAULT_LANGUAGE]
+    return app_commands.describe(
+        **{
+            key.removeprefix(prefix): str(text)
+            for key, text in english.items()
+            if key.startswith(prefix)
+        }
+    )
 
 
 def catalog_key(context: app_commands.TranslationContextTypes) -> str | None:

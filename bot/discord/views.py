@@ -37,9 +37,10 @@ STATUS_ROW: tuple[Action, ...] = (Action.CANCEL,)
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?!)"):
-    """A button bound to one job; subclasses set :attr:`action`, :attr:`label` (a catalog
-    text, worded in the language of the message it is under), :attr:`style` and implement
-    :meth:`pressed`."""
+    """A button bound to one job; subclasses set :attr:`action`, :attr:`style` and implement
+    :meth:`pressed`. Its :attr:`label` is a catalog text, worded in the language of the
+    message it is under: the catalog's ``discord.button.<action>`` unless the subclass sets
+    one."""
 
     action: ClassVar[Action]
     label: ClassVar[Text | str]
@@ -51,10 +52,13 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kx:(?
 
     def __init_subclass__(cls, *, action: Action | None = None, **kwargs: Any) -> None:
         """``action=`` declares the button's action and, from it, the custom_id template it
-        answers (a subclass may instead pass ``template=`` and set :attr:`action` itself)."""
+        answers and its label (a subclass may instead pass ``template=`` and set
+        :attr:`action` and :attr:`label` itself)."""
         if action is not None:
             cls.action = action
             kwargs["template"] = custom_ids.template(action)
+            if "label" not in vars(cls):
+                cls.label = t(f"discord.button.{action.value}")
         super().__init_subclass__(**kwargs)
 
     def __init__(

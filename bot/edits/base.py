@@ -19,7 +19,7 @@ from bot.jobs.errors import JobNotFound
 from bot.jobs.requests import EditRequest, ReferenceInput
 from bot.models import GuildSettings, Job, JobKind, JobParams, MessageRef, Output
 from bot.providers.base import Capabilities
-from storage.base import Repository
+from storage.sql import Repository
 
 from .inputs import Requester
 
@@ -29,18 +29,14 @@ log = logging.getLogger(__name__)
 MAX_ID = 2**63 - 1
 
 
-class ImageGone(BadRequest):
+class ImageGone(BadRequest, code="image_gone"):
     """The image a request is about is no longer kept (retention purged it, or it was
     deleted)."""
 
-    code = "image_gone"
 
-
-class DataDeleted(ImageGone):
+class DataDeleted(ImageGone, code="data_deleted"):
     """The job's prompt and images were deleted (retention, or the member erased their data):
     it can still be seen, never redone."""
-
-    code = "data_deleted"
 
 
 def check_not_erased(job: Job) -> None:

@@ -21,10 +21,8 @@ from .base import EditBase, ImageGone, check_not_erased
 from .inputs import Requester
 
 
-class NoHistory(BadRequest):
+class NoHistory(BadRequest, code="no_history"):
     """A history, Undo or Share asked of something that has none (or is not ours)."""
-
-    code = "no_history"
 
 
 NOT_A_RESULT = t("errors.edit.not_a_result")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.i18n.catalog import LANGUAGES, Text, catalog
@@ -33,15 +33,29 @@ def text_to_json(text: Text) -> str:
 
 
 def _encode(text: Text) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name, value in text.params.items():
-        if isinstance(value, Text):
-            params[name] = _encode(value)
-        elif value is None or isinstance(value, str | int | float | bool):
-            params[name] = value
+    def refused(name: str, value: object) -> Exception:
+        return TypeError(f"{text.key}: parameter {name!r} cannot be stored: {value!r}")
+
+    return {"key": text.key, "params": _params(text.params, Text, _encode, refused)}
+
+
+def _params(
+    params: Mapping[str, object],
+    nested: type,
+    convert: Callable[[Any], object],
+    refused: Callable[[str, object], Exception],
+) -> dict[str, Any]:
+    """``params`` with scalars kept as they are and each ``nested`` value ``convert``-ed;
+    any other value raises ``refused(name, value)``."""
+    converted: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, nested):
+            converted[name] = convert(value)
+        elif isinstance(value, Scalar):
+            converted[name] = value
         else:
-            raise TypeError(f"{text.key}: parameter {name!r} cannot be stored: {value!r}")
-    return {"key": text.key, "params": params}
+            raise refused(name, value)
+    return converted
 
 
 def text_from_json(raw: str | None) -> Text | None:
@@ -70,15 +84,11 @@ def _decode(data: object) -> Text:
     key, params = data["key"], data["params"]
     if not isinstance(key, str) or not isinstance(params, Mapping):
         raise ValueError("not a stored text")
-    decoded: dict[str, Text | Scalar] = {}
-    for name, value in params.items():
-        if isinstance(value, Mapping):
-            decoded[name] = _decode(value)
-        elif value is None or isinstance(value, str | int | float | bool):
-            decoded[name] = value
-        else:
-            raise ValueError(f"parameter {name!r} is not storable")
-    return Text(key, decoded)
+
+    def refused(name: str, value: object) -> Exception:
+        return ValueError(f"parameter {name!r} is not storable")
+
+    return Text(key, _params(params, Mapping, _decode, refused))
 
 
 def stored_text(raw: str | None, fallback: str | None) -> Text | str:

@@ -24,7 +24,7 @@ from bot.i18n import Text
 from bot.models import Job, JobStatus
 from bot.providers.base import Capabilities, Finished, OutputImage, Provider, Submitted
 from bot.providers.errors import ProviderError, ProviderTimeout, RateLimited, UpstreamError
-from storage.base import Repository
+from storage.sql import Repository
 
 from . import messages
 from .attachments import fetch_attachments

@@ -21,7 +21,7 @@ from bot.providers.base import Finished, GenerationRequest, Provider
 from bot.providers.errors import (
     ProviderError,
 )
-from storage.base import Repository
+from storage.sql import Repository
 
 from . import messages
 from .events import (

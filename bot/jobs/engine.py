@@ -24,7 +24,8 @@ from bot.i18n import t
 from bot.media import Downloader
 from bot.models import ACTIVE_STATUSES, GuildSettings, Job, JobOrigin, JobStatus, NewJob
 from bot.providers.base import Provider
-from storage.base import DatabaseFault, LimitExceeded, Repository
+from storage.base import DatabaseFault, LimitExceeded
+from storage.sql import Repository
 
 from . import messages
 from .batch import cancel_items
@@ -232,7 +233,7 @@ class JobEngine:
             model=settings.model,
             references=references,
             deadline_at=now + self.config.deadline_seconds,
-            route_reason=route.reason,
+            **route.columns(),
         )
         try:
             job = await self.repo.enqueue(new_job, now=now, limits=limits)

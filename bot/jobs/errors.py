@@ -7,10 +7,8 @@ from bot.i18n import Text
 from storage.base import LimitKind
 
 
-class LimitReached(KontextError):
+class LimitReached(KontextError, code="limit"):
     """``submit`` refused by a limit; nothing was queued. Says which limit and when it frees."""
-
-    code = "limit"
 
     def __init__(
         self, user_message: Text | str, *, limit: LimitKind, retry_in: float | None
@@ -21,18 +19,16 @@ class LimitReached(KontextError):
         self.retry_in = retry_in
 
 
-class UnknownProvider(KontextError):
-    code = "unknown_provider"
+class UnknownProvider(KontextError, code="unknown_provider"):
+    """No provider of that name is configured."""
 
 
-class JobNotFound(KontextError):
-    code = "job_not_found"
+class JobNotFound(KontextError, code="job_not_found"):
+    """No job of that number (in this server)."""
 
 
-class AlreadyFinished(KontextError):
+class AlreadyFinished(KontextError, code="already_finished"):
     """The job is past the point where it can be cancelled."""
-
-    code = "already_finished"
 
 
 __all__ = ["AlreadyFinished", "JobNotFound", "LimitReached", "NotAllowed", "UnknownProvider"]

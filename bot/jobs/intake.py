@@ -7,7 +7,8 @@ from __future__ import annotations
 from bot.blocklist import screen_prompt
 from bot.models import GuildSettings, JobParams, NewReference
 from bot.providers.base import Provider
-from storage.base import EnqueueLimits, Repository
+from storage.base import EnqueueLimits
+from storage.sql import Repository
 
 from .limits import enqueue_limits
 from .requests import EditRequest

@@ -11,46 +11,42 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 
 from bot.clock import Clock
 from bot.models import Job
-from storage.base import DatabaseFault, Repository
+from storage.base import DatabaseFault
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class Leases:
-    def __init__(
-        self,
-        repo: Repository,
-        clock: Clock,
-        *,
-        worker_id: str,
-        lease_seconds: float,
-        park: Callable[[float, None], Awaitable[None]],
-        held: Callable[[], list[int]],
-        resume: Callable[[Job], Awaitable[None]],
-    ) -> None:
-        self._repo = repo
-        self._clock = clock
-        self._worker_id = worker_id
-        self._lease = lease_seconds
-        self._park = park
-        self._held = held
-        self._resume = resume
+    """Keeps the leases of the jobs ``held()`` returns, and hands jobs whose lease expired
+    elsewhere to ``resume``; ``park`` sleeps between rounds."""
+
+    repo: Repository
+    clock: Clock
+    _: KW_ONLY
+    worker_id: str
+    lease_seconds: float
+    park: Callable[[float, None], Awaitable[None]]
+    held: Callable[[], list[int]]
+    resume: Callable[[Job], Awaitable[None]]
 
     async def keep(self, running: Callable[[], bool]) -> None:
         """Every lease/3 while ``running()``: extend the held jobs' leases, then take over
         expired ones."""
         while running():
-            await self._park(self._lease / 3, None)
+            await self.park(self.lease_seconds / 3, None)
             try:
-                if held := self._held():
-                    await self._repo.heartbeat(
-                        worker_id=self._worker_id,
+                if held := self.held():
+                    await self.repo.heartbeat(
+                        worker_id=self.worker_id,
                         job_ids=held,
-                        now=self._clock.now(),
-                        lease_seconds=self._lease,
+                        now=self.clock.now(),
+                        lease_seconds=self.lease_seconds,
                     )
                 await self.reclaim()
             except Exception as err:
@@ -59,12 +55,12 @@ class Leases:
 
     async def reclaim(self) -> None:
         """Take over the jobs whose lease expired and resume those not held here."""
-        jobs = await self._repo.reclaim_expired(
-            worker_id=self._worker_id, now=self._clock.now(), lease_seconds=self._lease
+        jobs = await self.repo.reclaim_expired(
+            worker_id=self.worker_id, now=self.clock.now(), lease_seconds=self.lease_seconds
         )
-        held = set(self._held())
+        held = set(self.held())
         for job in jobs:
             if job.id in held:
                 log.warning("job %d: kept its lease, which lapsed while it ran here", job.id)
             else:
-                await self._resume(job)
+                await self.resume(job)

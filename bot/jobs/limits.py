@@ -24,7 +24,8 @@ from bot.durations import duration_text
 from bot.i18n import t
 from bot.models import ACTIVE_STATUSES, Frozen, GuildSettings
 from bot.providers.base import Capabilities
-from storage.base import AccountLimits, EnqueueLimits, LimitExceeded, LimitKind, Repository
+from storage.base import AccountLimits, EnqueueLimits, LimitExceeded, LimitKind
+from storage.sql import Repository
 
 from .errors import LimitReached
 

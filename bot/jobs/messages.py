@@ -18,18 +18,8 @@ from typing import TypedDict
 
 from bot.durations import duration_text
 from bot.i18n import Text, render, t, text_to_json
-from bot.providers.errors import (
-    AuthError,
-    BadAnswer,
-    CreditsExhausted,
-    InvalidInput,
-    Moderated,
-    ProviderError,
-    ProviderTimeout,
-    RateLimited,
-    UnsupportedRequest,
-    UpstreamError,
-)
+from bot.providers import errors as provider_errors
+from bot.providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +47,19 @@ def provider_failure(err: ProviderError, label: str, *, retried: bool = True) ->
     ``retried``: the request was tried several times (polls), rather than once (a submit
     that must not be sent again).
     """
-    if isinstance(err, Moderated):
+    if isinstance(err, provider_errors.Moderated):
         return MODERATED, _quoting(t("jobs.failure.moderated", provider=label), err, label)
-    if isinstance(err, CreditsExhausted):
+    if isinstance(err, provider_errors.CreditsExhausted):
         return CREDITS, _quoting(t("jobs.failure.credits", provider=label), err, label)
-    if isinstance(err, AuthError):
+    if isinstance(err, provider_errors.AuthError):
         return AUTH, _quoting(t("jobs.failure.auth", provider=label), err, label)
-    if isinstance(err, UnsupportedRequest | InvalidInput):
+    if isinstance(err, provider_errors.UnsupportedRequest | provider_errors.InvalidInput):
         return BAD_INPUT, t("jobs.failure.bad_input", provider=label, reason=err.text)
-    if isinstance(err, ProviderTimeout):
+    if isinstance(err, provider_errors.ProviderTimeout):
         return TIMED_OUT, _quoting(t("jobs.failure.timed_out", provider=label), err, label)
-    if isinstance(err, BadAnswer):
+    if isinstance(err, provider_errors.BadAnswer):
         return BAD_ANSWER, t("jobs.failure.bad_answer", provider=label)
-    if isinstance(err, UpstreamError | RateLimited):
+    if isinstance(err, provider_errors.UpstreamError | provider_errors.RateLimited):
         down = provider_down(label) if retried else provider_failed(label)
         return PROVIDER_DOWN, _quoting(down, err, label)
     return REFUSED, t("jobs.failure.refused", provider=label, reason=err.text)

@@ -14,7 +14,8 @@ the ``1`` is the job itself, so an idle slow provider is not preferred to an idl
 Ties go to the earlier provider in the guild's order. A submit that failed for good (the
 provider is down) is moved with the same choice among the other allowed providers, or to the
 deployment's ``KONTEXT_FALLBACK_PROVIDER`` when the guild allows no list.
-The choice and its reason are stored on the job (``route_reason``) for Info to show.
+The choice and its reason are stored on the job for Info to show: the reason as a catalog Text
+(``route_text``, worded in the reader's language) and in English (``route_reason``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
-from bot.durations import format_duration
-from bot.i18n import t
+from bot.durations import duration_text
+from bot.i18n import Text, t, text_to_json
 from bot.models import GuildSettings, Job
 from bot.providers.base import GenerationRequest, Provider
 from bot.providers.errors import UnsupportedRequest
-from storage.base import Repository
+from storage.sql import Repository
 
 from .errors import UnknownProvider
 from .intake import checked_params
@@ -72,11 +74,22 @@ class Estimate:
         return expected_seconds(self.ahead, self.typical, self.concurrency)
 
 
+class RouteColumns(TypedDict):
+    """The columns of a job that keep why it went to its provider."""
+
+    route_reason: str
+    route_text: str
+
+
 @dataclass(frozen=True)
 class Route:
     provider: str
-    reason: str
+    reason: Text
     estimates: tuple[Estimate, ...] = ()
+
+    def columns(self) -> RouteColumns:
+        """The reason as the job keeps it: in English and as the Text (JSON)."""
+        return RouteColumns(route_reason=str(self.reason), route_text=text_to_json(self.reason))
 
 
 def request_check(request: GenerationRequest) -> Callable[[Provider], object]:
@@ -132,13 +145,14 @@ class Router:
             available = ", ".join(sorted(self._providers)) or "none"
             raise UnknownProvider(t("errors.routing.not_available", name=name, available=available))
         check(provider)
+        label = self._label(name)
         if request.provider:
-            why = "you chose it"
+            why = t("jobs.route.chosen", provider=label)
         elif settings.provider:
-            why = "this server uses it"
+            why = t("jobs.route.server", provider=label)
         else:
-            why = "the bot's default provider"
-        return Route(name, f"{self._label(name)}: {why}.")
+            why = t("jobs.route.default", provider=label)
+        return Route(name, why)
 
     async def choose(
         self,
@@ -167,21 +181,34 @@ class Router:
         best = min(estimates, key=lambda e: e.expected)  # the first of equals: preference
         return Route(best.provider, self._reason(best, estimates, moved_from), tuple(estimates))
 
-    def _reason(self, best: Estimate, estimates: Sequence[Estimate], moved_from: str) -> str:
+    def _reason(self, best: Estimate, estimates: Sequence[Estimate], moved_from: str) -> Text:
         label = self._label(best.provider)
-        head = f"{self._label(moved_from)} is not answering; " if moved_from else ""
-        why = (
-            f"expected in about {format_duration(best.expected)} "
-            f"({best.ahead} ahead, about {format_duration(best.typical)} each, "
-            f"{best.concurrency} at once)"
+        estimate = t(
+            "jobs.route.estimate",
+            expected=duration_text(best.expected),
+            ahead=best.ahead,
+            typical=duration_text(best.typical),
+            concurrency=best.concurrency,
         )
-        others = [e for e in estimates if e is not best]
-        if not others:
-            return f"{head}{label}: the only allowed provider that can do this, {why}."
-        compared = ", ".join(
-            f"{self._label(e.provider)} about {format_duration(e.expected)}" for e in others
-        )
-        return f"{head}{label}: {why}; {compared}."
+        others = [
+            t(
+                "jobs.route.compared",
+                provider=self._label(e.provider),
+                expected=duration_text(e.expected),
+            )
+            for e in estimates
+            if e is not best
+        ]
+        if others:
+            *firsts, compared = others
+            for first in reversed(firsts):
+                compared = t("jobs.route.compared_list", first=first, rest=compared)
+            why = t("jobs.route.fastest", provider=label, estimate=estimate, others=compared)
+        else:
+            why = t("jobs.route.only", provider=label, estimate=estimate)
+        if moved_from:
+            return t("jobs.route.moved", failed=self._label(moved_from), route=why)
+        return why
 
     async def fallback(self, job: Job, request: GenerationRequest) -> Route | None:
         """Where a job whose provider failed for good goes instead, if anywhere."""

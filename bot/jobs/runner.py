@@ -129,14 +129,7 @@ async def submit_step(ctx: RunContext, job: Job, interrupt: asyncio.Event) -> Jo
     if isinstance(result, Finished):
         ctx.on_provider_done(job.id)
     if isinstance(result, Submitted):
-        running = await move(
-            ctx,
-            job,
-            JobStatus.RUNNING,
-            expected=JobStatus.SUBMITTING,
-            now=now,
-            provider_handle=result.handle,
-        )
+        running = await move(ctx, job, JobStatus.RUNNING, now=now, provider_handle=result.handle)
         if running is None:
             # Cancelled while we were submitting: nobody else knows this handle.
             await cancel_at_provider(ctx, job.provider, result.handle)
@@ -182,16 +175,15 @@ async def submit_failed(
     route = await ctx.reroute(job, request)
     if route is not None:
         now = ctx.clock.now()
-        moved = await move(
+        moved = await move(  # from SUBMITTING, the status this step runs in
             ctx,
             job,
             JobStatus.QUEUED,
-            expected=JobStatus.SUBMITTING,
             now=now,
             provider=route.provider,
             attempts=0,
             run_after=None,
-            route_reason=route.reason,
+            **route.columns(),
         )
         if moved is not None:
             reason = messages.moved(label_of(ctx, job.provider), label_of(ctx, route.provider))

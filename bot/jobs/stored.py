@@ -11,7 +11,7 @@ from bot.errors import KontextError
 from bot.i18n import t
 from bot.models import Job, JobKind
 from bot.providers.base import Finished, GenerationRequest, OutputImage, ReferenceImage
-from storage.base import Repository
+from storage.sql import Repository
 
 from .requests import generation_request, sniff_mime
 

@@ -27,8 +27,8 @@ DB_NAME = "kontext.db"
 BLOBS = "blobs"
 
 
-class BackupError(KontextError):
-    code = "backup"
+class BackupError(KontextError, code="backup"):
+    """A backup or a restore cannot be made; nothing was changed."""
 
 
 @dataclass(frozen=True)

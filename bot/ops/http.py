@@ -19,7 +19,7 @@ from bot.errors import KontextError
 from bot.i18n import t
 from bot.ops.metrics import CONTENT_TYPE, Metrics
 from bot.ops.pauses import PauseService
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ STORAGE_TIMEOUT = 5.0
 ShardSource = Callable[[], Mapping[int, bool]]
 
 
-class PortUnavailable(KontextError):
-    code = "http_port"
+class PortUnavailable(KontextError, code="http_port"):
+    """The health endpoint's port cannot be opened."""
 
 
 class EngineState(Protocol):

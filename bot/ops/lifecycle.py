@@ -20,7 +20,7 @@ from typing import Protocol
 from bot.clock import Clock
 from bot.errors import KontextError
 from bot.models import ACTIVE_STATUSES, DataErased, Frozen, Job, JobStatus
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 

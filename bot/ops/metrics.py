@@ -22,7 +22,7 @@ from bot.jobs.events import (
     JobFailed,
     JobStarted,
 )
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 

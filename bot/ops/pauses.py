@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.jobs.pausing import LanePauses
 from bot.models import Frozen, ProviderPause
 from bot.providers.errors import ProviderError
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 

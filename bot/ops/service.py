@@ -28,7 +28,7 @@ from bot.ops.http import Health, OpsServer, ShardSource
 from bot.ops.lifecycle import DataLifecycle
 from bot.ops.metrics import Metrics
 from bot.ops.pauses import PauseService
-from storage.base import Repository
+from storage.sql import Repository
 
 log = logging.getLogger(__name__)
 

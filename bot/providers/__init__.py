@@ -1,7 +1,8 @@
 """The provider registry: an explicit table, no discovery.
 
 ``CAPABILITIES`` is static so that a refusal on one provider can name the others that would
-serve the request. Adding a provider is one module plus one line in each table.
+serve the request. Adding a provider is one module, one line in each table here and its
+facts in ``capabilities.toml``.
 """
 
 from __future__ import annotations

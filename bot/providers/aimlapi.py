@@ -31,21 +31,7 @@ from bot.providers.common import (
 )
 from bot.providers.http import MAX_JSON_BYTES, provider_message, to_float
 
-CAPABILITIES = Capabilities(
-    name="aimlapi",
-    label="AIML API",
-    edit_model="flux/kontext-max/image-to-image",
-    text_model="flux/kontext-max/text-to-image",
-    max_references=4,
-    max_num_images=4,
-    guidance_range=(1.0, 20.0),
-    safety_tolerance=True,
-    asynchronous=False,
-    local_bytes="data_uri",
-    max_reference_side=2048,  # outputs are about 1 MP; bigger data URIs only cost bandwidth
-    default_concurrency=2,
-    result_hosts=("cdn.aimlapi.com",),
-)
+CAPABILITIES = Capabilities.declared("aimlapi")
 
 #: Room for one image sent inline as ``b64_json`` in an answer: base64 of a 6 MiB image
 #: (outputs are about one megapixel).

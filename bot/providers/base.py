@@ -9,7 +9,10 @@ the caller through :class:`bot.media.MediaFetcher` (provider URLs expire: downlo
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol
 
 from pydantic import Field
 
@@ -20,6 +23,9 @@ from bot.models import (
     Frozen,
     OutputFormat,
 )
+
+#: Every provider's facts, one table each (see :meth:`Capabilities.declared`).
+CAPABILITIES_FILE: Final = Path(__file__).with_name("capabilities.toml")
 
 #: The largest integer JSON parsers agree on (RFC 8259 section 6: beyond 2**53 - 1, numbers
 #: held as doubles lose precision): the seed ceiling where a provider documents none.
@@ -89,6 +95,18 @@ class Capabilities(Frozen):
     @property
     def text_to_image(self) -> bool:
         return self.text_model is not None
+
+    @classmethod
+    def declared(cls, name: str) -> Capabilities:
+        """The provider ``name``'s facts, as ``capabilities.toml`` beside this module states
+        them (one table for every provider, so they read side by side)."""
+        return cls(name=name, **_declared_facts()[name])
+
+
+@cache
+def _declared_facts() -> dict[str, dict[str, Any]]:
+    with CAPABILITIES_FILE.open("rb") as fh:
+        return tomllib.load(fh)
 
 
 class Submitted(Frozen):

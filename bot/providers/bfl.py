@@ -46,23 +46,7 @@ from bot.providers.http import Call, to_float
 
 BFL_DOMAINS = ("bfl.ai", "bfl.ml")
 
-CAPABILITIES = Capabilities(
-    name="bfl",
-    label="Black Forest Labs",
-    edit_model="flux-kontext-max",
-    text_model="flux-kontext-max",
-    max_references=4,
-    max_num_images=1,
-    safety_tolerance=True,
-    asynchronous=True,
-    min_poll_interval=1.0,
-    local_bytes="data_uri",
-    max_reference_side=2048,  # no documented size limit; outputs are about 1 MP
-    default_concurrency=6,  # 24 active tasks per account, 6 of them on [max]
-    result_hosts=(".bfl.ai", "bfldeliveryprod.blob.core.windows.net"),
-    models=("max", "pro"),
-    price_per_image=0.08,
-)
+CAPABILITIES = Capabilities.declared("bfl")
 
 PRO = CAPABILITIES.model_copy(
     update={

@@ -13,8 +13,7 @@ from bot.errors import KontextError
 from bot.i18n import Text
 
 
-class ProviderError(KontextError):
-    code = "provider_error"
+class ProviderError(KontextError, code="provider_error"):
     retryable = False
 
     def __init__(
@@ -43,10 +42,8 @@ class ProviderError(KontextError):
         return f' {label} said: "{self.said}"' if self.said else ""
 
 
-class UnsupportedRequest(ProviderError):
+class UnsupportedRequest(ProviderError, code="unsupported"):
     """Refused before any network call: this provider cannot serve this request."""
-
-    code = "unsupported"
 
     def __init__(
         self, provider: str, user_message: Text | str, *, alternatives: Sequence[str] = ()
@@ -55,11 +52,9 @@ class UnsupportedRequest(ProviderError):
         self.alternatives = tuple(alternatives)
 
 
-class UnsupportedKnob(UnsupportedRequest):
+class UnsupportedKnob(UnsupportedRequest, code="unsupported_knob"):
     """A generation setting (``knob``: guidance, safety_tolerance, output_format) this provider
     does not take, or not at this value; ``alternatives`` are the providers that would."""
-
-    code = "unsupported_knob"
 
     def __init__(
         self,
@@ -73,26 +68,23 @@ class UnsupportedKnob(UnsupportedRequest):
         self.knob = knob
 
 
-class AuthError(ProviderError):
-    code = "auth"
+class AuthError(ProviderError, code="auth"):
+    """The provider refused our key."""
 
 
-class CreditsExhausted(ProviderError):
-    code = "credits"
+class CreditsExhausted(ProviderError, code="credits"):
+    """The provider's account has no credits left."""
 
 
-class InvalidInput(ProviderError):
-    code = "invalid_input"
+class InvalidInput(ProviderError, code="invalid_input"):
+    """The provider refused the request's input (prompt, image or setting)."""
 
 
-class Moderated(ProviderError):
+class Moderated(ProviderError, code="moderated"):
     """A terminal outcome: the provider's safety filter refused the input or the output."""
 
-    code = "moderated"
 
-
-class RateLimited(ProviderError):
-    code = "rate_limited"
+class RateLimited(ProviderError, code="rate_limited"):
     retryable = True
 
     def __init__(
@@ -109,20 +101,16 @@ class RateLimited(ProviderError):
         self.retry_after = retry_after
 
 
-class ProviderTimeout(ProviderError):
-    code = "timeout"
+class ProviderTimeout(ProviderError, code="timeout"):
     retryable = True
 
 
-class UpstreamError(ProviderError):
+class UpstreamError(ProviderError, code="upstream"):
     """The provider is down or answered nonsense (5xx, malformed JSON, connection errors)."""
 
-    code = "upstream"
     retryable = True
 
 
-class BadAnswer(UpstreamError):
+class BadAnswer(UpstreamError, code="bad_answer"):
     """The provider's answer was refused unread or could not be read: too large, not JSON,
     or not the documented shape."""
-
-    code = "bad_answer"

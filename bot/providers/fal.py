@@ -65,25 +65,7 @@ FAL_DOMAINS = ("fal.run",)
 _PRO = "fal-ai/flux-pro/kontext"
 _DEV = "fal-ai/flux-kontext/dev"
 
-CAPABILITIES = Capabilities(
-    name="fal",
-    label="fal.ai",
-    edit_model=f"{_PRO}/max",
-    text_model=f"{_PRO}/max/text-to-image",
-    max_references=4,
-    max_num_images=4,
-    guidance_range=(1.0, 20.0),
-    safety_tolerance=True,
-    asynchronous=True,
-    min_poll_interval=1.0,
-    local_bytes="data_uri",
-    max_reference_side=2048,
-    default_concurrency=2,
-    result_hosts=(".fal.media",),
-    models=("max", "pro", "dev"),
-    cancel=True,
-    price_per_image=0.08,
-)
+CAPABILITIES = Capabilities.declared("fal")
 PRO = CAPABILITIES.model_copy(
     update={"edit_model": _PRO, "text_model": f"{_PRO}/text-to-image", "price_per_image": 0.04}
 )

@@ -461,14 +461,7 @@ class ProviderHttp:
             )
         if _has(said, _INPUT_WORDS):
             return self.invalid(said, detail)
-        return UpstreamError(
-            self.name,
-            t("errors.provider.could_not_make", provider=self.label, said=said)
-            if said
-            else t("errors.provider.could_not_make_no_reason", provider=self.label),
-            detail=detail,
-            said=said or None,
-        )
+        return self._saying(UpstreamError, "errors.provider.could_not_make", detail, said)
 
     def _error(self, kind: type[E], message: Text, detail: str | None, said: str) -> E:
         """A ``kind`` of error: our ``message``, then the provider's own words, if any."""
@@ -481,30 +474,25 @@ class ProviderHttp:
         return t("errors.provider.quoted", message=message, provider=self.label, said=said)
 
     def credits(self, detail: str | None, said: str = "") -> CreditsExhausted:
-        return self._error(
-            CreditsExhausted,
-            t("errors.provider.credits", provider=self.label),
-            detail,
-            said,
-        )
+        message = t("errors.provider.credits", provider=self.label)
+        return self._error(CreditsExhausted, message, detail, said)
 
     def moderated(self, detail: str | None, said: str = "") -> Moderated:
-        return self._error(
-            Moderated,
-            t("errors.provider.moderated", provider=self.label),
-            detail,
-            said,
-        )
+        message = t("errors.provider.moderated", provider=self.label)
+        return self._error(Moderated, message, detail, said)
 
     def invalid(self, said: str, detail: str | None) -> InvalidInput:
-        return InvalidInput(
-            self.name,
-            t("errors.provider.invalid", provider=self.label, said=said)
+        return self._saying(InvalidInput, "errors.provider.invalid", detail, said)
+
+    def _saying(self, kind: type[E], key: str, detail: str | None, said: str) -> E:
+        """A ``kind`` of error worded by ``key``, which quotes what the provider said;
+        ``key`` + ``_no_reason`` when it said nothing."""
+        message = (
+            t(key, provider=self.label, said=said)
             if said
-            else t("errors.provider.invalid_no_reason", provider=self.label),
-            detail=detail,
-            said=said or None,
+            else t(f"{key}_no_reason", provider=self.label)
         )
+        return kind(self.name, message, detail=detail, said=said or None)
 
     def rate_limited(self, said: str, retry_after: float | None, detail: str | None) -> RateLimited:
         return RateLimited(

@@ -36,21 +36,7 @@ from bot.providers.common import (
 )
 from bot.providers.http import Call, provider_message, to_float
 
-CAPABILITIES = Capabilities(
-    name="modelslab",
-    label="ModelsLab",
-    edit_model="flux-kontext-dev",
-    text_model=None,
-    max_references=2,
-    max_num_images=4,
-    guidance_range=(0.0, 20.0),
-    asynchronous=True,
-    min_poll_interval=2.0,
-    local_bytes="upload",
-    max_reference_side=1536,  # outputs are at most 1024 a side; uploads are capped at 5 MB
-    default_concurrency=5,  # the smallest plan's queued-request limit
-    result_hosts=("assets.modelslab.ai", "pub-3626123a908346a7a8be8d9295f44e26.r2.dev"),
-)
+CAPABILITIES = Capabilities.declared("modelslab")
 
 LONG_SIDE = 1024
 GRID = 16

@@ -59,25 +59,7 @@ MAX_TOLERANCE_WITH_IMAGE = 2
 _OWNER = "black-forest-labs"
 _PENDING = ("starting", "processing")
 
-CAPABILITIES = Capabilities(
-    name="replicate",
-    label="Replicate",
-    edit_model=f"{_OWNER}/flux-kontext-max",
-    text_model=f"{_OWNER}/flux-kontext-max",
-    max_references=1,
-    max_num_images=1,
-    safety_tolerance=True,
-    asynchronous=True,
-    min_poll_interval=1.0,
-    local_bytes="upload",
-    max_reference_side=2048,
-    default_concurrency=5,
-    result_hosts=(".replicate.delivery",),
-    models=("max", "pro", "dev"),
-    cancel=True,
-    sync_mode=True,
-    price_per_image=0.08,
-)
+CAPABILITIES = Capabilities.declared("replicate")
 PRO = CAPABILITIES.model_copy(
     update={
         "edit_model": f"{_OWNER}/flux-kontext-pro",

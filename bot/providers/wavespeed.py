@@ -24,25 +24,7 @@ from bot.providers.base import Capabilities, Finished, GenerationRequest, Pendin
 from bot.providers.common import HttpProvider, bool_flags, finish, put_given, to_int, url_images
 from bot.providers.http import Call, provider_message
 
-MAX_SEED = 9_999_999_999  # the documented range is -1 (random) to this
-
-CAPABILITIES = Capabilities(
-    name="wavespeed",
-    label="WaveSpeed",
-    edit_model="wavespeed-ai/flux-kontext-max",
-    text_model=None,
-    max_references=5,
-    max_num_images=1,
-    max_seed=MAX_SEED,
-    guidance_range=(1.0, 10.0),
-    asynchronous=True,
-    min_poll_interval=2.0,
-    local_bytes="upload",
-    max_reference_side=2048,  # uploads are capped at 20 MB; outputs are about 1 MP
-    default_concurrency=2,
-    default_rate_per_minute=2.0,
-    result_hosts=("d2g64w682n9w0w.cloudfront.net",),
-)
+CAPABILITIES = Capabilities.declared("wavespeed")
 
 
 class WaveSpeedProvider(HttpProvider):

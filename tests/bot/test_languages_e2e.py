@@ -191,3 +191,22 @@ async def test_style_autocomplete_describes_the_presets_in_the_members_language(
     typed = await kontext.member("bob").autocomplete("edit", focused="style", style="water")
     choices = await typed.choices()
     assert choices[0] == {"name": "watercolor — やわらかな水彩画", "value": "watercolor"}
+
+
+async def test_info_says_why_this_provider_in_the_members_language(kontext: Harness) -> None:
+    done = await kontext.edit_done("add a hat")
+    job = await kontext.job(done.job_id)
+    assert job.route_reason is not None and job.route_text is not None
+    label = job.route_reason.removesuffix(": the bot's default provider.")
+    assert label != job.route_reason, job.route_reason
+    english = await (await kontext.member("alice").click(done.result, "Info")).response()
+    assert f"**Why this provider:** {label}: the bot's default provider." in english.content
+    kontext.fake.user("bob").locale = "de"
+    bob = kontext.member("bob")
+    german = await (await bob.click(done.result, "Info")).response()
+    assert f"**Warum dieser Dienst:** {label}: der Standarddienst des Bots." in german.content
+    # A job routed before reasons were kept as texts still says why, in English.
+    assert kontext.app is not None
+    await kontext.app.repo.update_job(job.id, now=job.updated_at, route_text=None)
+    legacy = await (await bob.click(done.result, "Info")).response()
+    assert f"**Warum dieser Dienst:** {job.route_reason}" in legacy.content

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from bot.models import Job, JobStatus
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 from tests import pg
 from tests.discord_fake import FakeDiscord, InteractionHandle, png_file
 from tests.discord_fake.models import Guild

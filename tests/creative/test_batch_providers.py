@@ -13,7 +13,7 @@ from bot.jobs import EngineConfig, JobEngine, ReferenceInput
 from bot.media import MediaFetcher
 from bot.models import GuildSettings, JobKind, JobStatus
 from bot.providers import CAPABILITIES, build_provider
-from storage.base import Repository
+from storage.sql import Repository
 from tests.fakes import running, settings_for
 from tests.jobs.conftest import RecordingDeliverer
 from tests.jobs.conftest import reference as jobs_reference

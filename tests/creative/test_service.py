@@ -23,7 +23,7 @@ from bot.models import (
 )
 from bot.providers import CAPABILITIES
 from bot.providers.errors import UnsupportedKnob
-from storage.base import Repository
+from storage.sql import Repository
 from tests.storage.conftest import T0
 
 G, U = 1, 10

@@ -29,7 +29,7 @@ from bot.media import MediaFetcher
 from bot.providers import build_provider
 from bot.providers.base import Provider
 from bot.providers.http import HttpRetryPolicy
-from storage.base import Repository
+from storage.sql import Repository
 from tests.fakes import FakeProvider, running, settings_for
 from tests.jobs.conftest import T0, RecordingDeliverer
 from tests.jobs.conftest import repo as repo  # the engine tests' real SQLite fixture

@@ -30,7 +30,7 @@ from bot.providers.errors import (
     RateLimited,
     UpstreamError,
 )
-from storage.base import Repository
+from storage.sql import Repository
 from tests.fakes import FakeProvider, Outcome
 from tests.jobs.conftest import edit
 

@@ -24,7 +24,7 @@ from bot.jobs import (
 )
 from bot.models import Job, JobKind, JobStatus, ReferenceSource
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 

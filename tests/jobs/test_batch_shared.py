@@ -7,7 +7,7 @@ import asyncio
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities
 from bot.models import GuildSettings, JobParams, JobStatus
-from storage.base import Repository
+from storage.sql import Repository
 
 from .conftest import T0, Harness, edit, until_running
 from .test_shared_engine import NO_SAFETY_POLL, _front, pg_url, shared  # noqa: F401

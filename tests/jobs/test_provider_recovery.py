@@ -18,7 +18,7 @@ from bot.models import JobStatus
 from bot.providers import build_provider
 from bot.providers.base import GenerationRequest, Submitted
 from bot.providers.http import HttpRetryPolicy
-from storage.base import Repository
+from storage.sql import Repository
 from tests.fakes import Outcome, require_docs, running, settings_for
 
 from .conftest import T0, RecordingDeliverer, edit

@@ -12,11 +12,12 @@ import pytest
 
 from bench.fakeprovider import FakeProvider, Plan, capabilities
 from bot.clock import ManualClock
+from bot.i18n import render
 from bot.jobs import EngineConfig, JobEngine, JobEvent, UnknownProvider
 from bot.jobs.routing import allowed_providers, expected_seconds
 from bot.models import GuildSettings, Job, JobStatus
 from bot.providers.errors import UpstreamError
-from storage.base import Repository
+from storage.sql import Repository
 
 from .conftest import T0, RecordingDeliverer, edit
 
@@ -171,6 +172,8 @@ async def test_pins_and_capabilities_come_first(bench: Bench) -> None:
     await _learn(bench)
     pinned = await bench.engine.submit(edit("mine").model_copy(update={"provider": "slow"}))
     assert pinned.provider == "slow" and pinned.route_reason == "Slow: you chose it."
+    assert render(pinned.route_reason_text(), "de") == "Slow: von dir gewählt."
+    assert render(pinned.route_reason_text(), "ja") == "Slow: あなたが選択しました。"
     bench.fast.refuse = "Fast cannot do this."
     refused_by_fast = await bench.engine.submit(edit("only slow"))
     assert refused_by_fast.provider == "slow"
@@ -192,4 +195,7 @@ async def test_the_fallback_on_an_outage_uses_the_same_choice(bench: Bench) -> N
     assert final is not None and final.status is JobStatus.DONE and final.provider == "slow"
     assert final.route_reason is not None
     assert final.route_reason.startswith("Fast is not answering; Slow: the only allowed")
+    assert render(final.route_reason_text(), "de").startswith(
+        "Fast antwortet nicht; Slow: der einzige erlaubte Dienst"
+    )
     assert [e.kind for e in bench.events if e.job.id == job.id].count("fallback") == 1

@@ -13,7 +13,7 @@ from bench.fakeprovider import FakeProvider, Plan, capabilities
 from bot.jobs import EngineConfig, JobEngine
 from bot.models import JobStatus
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 from tests import pg
 
 from .conftest import Harness, RecordingDeliverer, edit, harness_over, until_running

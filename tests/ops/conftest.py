@@ -21,7 +21,7 @@ from bot.ops.pauses import OperatorAlert
 from bot.ops.service import Operations
 from bot.providers import CAPABILITIES, build_provider
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 from tests.fakes import AimlApiFake, require_docs, settings_for
 from tests.jobs.conftest import T0, RecordingDeliverer
 from tests.storage.conftest import db_url, pg_database  # noqa: F401 - fixtures by name

@@ -9,7 +9,7 @@ import pytest
 
 from bot.models import JobKind, NewJob, NewReference
 from storage import open_repository
-from storage.base import Repository
+from storage.sql import Repository
 from tests import pg
 
 T0 = 1_800_000_000.0  # a fixed "now"; tests move time by hand

@@ -12,7 +12,8 @@ from bot.creative_models import (
     Tier,
 )
 from bot.models import AspectRatio, JobKind, JobParams, JobStatus, NewJob, OutputFormat
-from storage.base import EnqueueLimits, LimitExceeded, LimitKind, Repository
+from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.sql import Repository
 from tests.storage.conftest import T0, new_job
 
 

@@ -16,7 +16,7 @@ from bot.models import (
     ReferenceSource,
     RemixChannel,
 )
-from storage.base import Repository
+from storage.sql import Repository
 from tests.storage.conftest import T0, new_job
 
 DAY = 86_400.0

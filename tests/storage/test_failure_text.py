@@ -8,7 +8,7 @@ from bot.i18n import Text, render, t
 from bot.jobs import messages
 from bot.models import JobParams, JobStatus
 from storage import migrate, open_repository
-from storage.base import Repository
+from storage.sql import Repository
 
 from .conftest import T0, new_job
 from .undo import back_to

@@ -4,7 +4,7 @@ erasure of a member's data and of a server's data."""
 from __future__ import annotations
 
 from bot.models import JobStatus, NewReference, OutputFormat, ReferenceSource
-from storage.base import Repository
+from storage.sql import Repository
 from tests.storage.conftest import T0, new_job
 
 DAY = 86_400.0

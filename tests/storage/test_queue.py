@@ -8,7 +8,8 @@ import pytest
 
 from bot.models import JobStatus
 from storage import open_repository
-from storage.base import EnqueueLimits, LimitExceeded, LimitKind, Repository
+from storage.base import EnqueueLimits, LimitExceeded, LimitKind
+from storage.sql import Repository
 from tests.storage.conftest import T0, new_job
 
 LEASE = 30.0

@@ -14,8 +14,9 @@ import pytest
 
 from bot.models import JobStatus
 from storage import open_repository
-from storage.base import AccountLimits, QueueSignal, Repository, SignalKind
+from storage.base import AccountLimits, QueueSignal, SignalKind
 from storage.pgshared import Listener
+from storage.sql import Repository
 from tests import pg
 
 from .conftest import T0, new_job

@@ -13,6 +13,7 @@ from storage.schema import latest_version
 #: What undoes each migration (the same SQL on both backends; PostgreSQL runs its extra
 #: statements of :data:`UNDO_POSTGRES` after these). Going back past a version needs its entry.
 UNDO: dict[int, tuple[str, ...]] = {
+    11: ("ALTER TABLE jobs DROP COLUMN route_text",),
     10: (
         "ALTER TABLE jobs DROP COLUMN error_text",
         "ALTER TABLE batch_items DROP COLUMN error_text",
