@@ -39,18 +39,8 @@ async def store_references(
     references = []
     for img in request.images:
         content_hash = await repo.put_blob(img.data, now=now) if img.fetched else img.content_hash
-        references.append(
-            NewReference(
-                source=img.source,
-                content_hash=content_hash,
-                url=img.url,
-                message_id=img.message_id,
-                attachment_id=img.attachment_id,
-                output_id=img.output_id,
-                width=img.width,
-                height=img.height,
-            )
-        )
+        fields = img.fields_for(NewReference, exclude=frozenset({"content_hash"}))
+        references.append(NewReference(content_hash=content_hash, **fields))
     return tuple(references)
 
 
