@@ -134,6 +134,7 @@ async def open_app(
         capabilities = {name: providers[name].capabilities for name in names}
         delivery = DiscordDelivery(repo=repo, clock=clock, capabilities=CAPABILITIES)
         delivery.setup_elsewhere = role == "worker"
+        delivery.engine_elsewhere = role == "gateway"
         overrides: dict[str, Any] = {"lease_seconds": settings.job_lease_seconds}
         overrides.update(engine_overrides or {})
         config = EngineConfig.from_settings(settings, **overrides)

@@ -96,6 +96,9 @@ class DiscordDelivery:
         # A worker process: status messages are set up by a gateway process, so a job may be
         # claimed here before its status message and thread are stored.
         self.setup_elsewhere = False
+        # A gateway process: jobs run in worker processes, which may end one before its
+        # status message is stored here (and so cannot edit it).
+        self.engine_elsewhere = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -246,6 +249,21 @@ class DiscordDelivery:
             now=self.clock.now(),
         )
         self.board.placed(job.id, message.channel.id, message.id, text)
+        if self.engine_elsewhere:
+            await self._settle_if_ended(job.id, message, text)
+
+    async def _settle_if_ended(self, job_id: int, message: discord.Message, text: str) -> None:
+        """A job a worker ended before its status message was stored: show how it ended."""
+        latest = await self.repo.get_job(job_id)
+        if latest is None or not latest.status.terminal:
+            return
+        final = render.status_for_terminal(latest, language=job_language(latest))
+        if final == text:
+            return
+        try:
+            await message.edit(content=final, view=None, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as err:
+            log.warning("could not show how job %d ended: %s", job_id, err)
 
     # --- the result -----------------------------------------------------------------------
 

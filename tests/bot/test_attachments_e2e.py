@@ -147,7 +147,6 @@ async def test_gateway_queues_and_the_worker_refuses_or_runs(harness: Harness) -
             status = await fake.wait_for(
                 lambda: "Failed" in fake.messages[status_id].content and fake.messages[status_id],
                 what="the worker's refusal in the status message",
-                timeout=30,  # a worker process on a loaded machine, as for the result below
             )
             assert "Image 1 (notes.png)" in status.content
             job = await gateway.repo.get_job(bad_id)
