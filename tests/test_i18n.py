@@ -50,16 +50,31 @@ def test_every_key_the_code_names_is_in_the_catalog() -> None:
     assert not missing, sorted(missing)
 
 
-def test_plural_forms_follow_the_count() -> None:
-    assert render(t("count.images", count=1), "en") == "1 image"
-    assert render(t("count.images", count=3), "en") == "3 images"
-    assert render(t("count.images", count=1), "de") == "1 Bild"
-    assert render(t("count.images", count=2), "ja") == "2 枚の画像"
+@pytest.fixture
+def tiny(tmp_path: Path) -> Catalog:
+    """A catalog of two entries in every language, for the catalog's own rules."""
+    entries = {
+        "en": ('name = "English"', 'images = { one = "{count} image", other = "{count} images" }'),
+        "de": ('name = "Deutsch"', 'images = { one = "{count} Bild", other = "{count} Bilder" }'),
+        "ja": ('name = "日本語"', 'images = { other = "{count} 枚の画像" }'),
+    }
+    for language, (name, images) in entries.items():
+        (tmp_path / language).mkdir()
+        text = f"[language]\n{name}\n\n[count]\n{images}\n"
+        (tmp_path / language / "a.toml").write_text(text, encoding="utf-8")
+    return Catalog(tmp_path)
 
 
-def test_texts_inside_texts_are_worded_in_the_same_language() -> None:
+def test_plural_forms_follow_the_count(tiny: Catalog) -> None:
+    assert tiny.render(t("count.images", count=1), "en") == "1 image"
+    assert tiny.render(t("count.images", count=3), "en") == "3 images"
+    assert tiny.render(t("count.images", count=1), "de") == "1 Bild"
+    assert tiny.render(t("count.images", count=2), "ja") == "2 枚の画像"
+
+
+def test_texts_inside_texts_are_worded_in_the_same_language(tiny: Catalog) -> None:
     outer = t("count.images", count=t("language.name"))
-    assert render(outer, "de") == "Deutsch Bilder"
+    assert tiny.render(outer, "de") == "Deutsch Bilder"
 
 
 @pytest.mark.parametrize(
@@ -81,9 +96,9 @@ def test_the_language_is_the_first_supported_locale(
 
 
 def test_an_error_carries_its_text_and_words_it_per_language() -> None:
-    error = BadRequest(t("count.images", count=2))
-    assert str(error) == error.user_message == "2 images"
-    assert error.message_in("de") == "2 Bilder"
+    error = BadRequest(t("errors.edit.unnamed_attachment"))
+    assert str(error) == error.user_message == "the attachment"
+    assert error.message_in("de") == "der Anhang"
     assert BadRequest("plain words").message_in("ja") == "plain words"
 
 

@@ -37,12 +37,10 @@ def _reason(text: Text) -> Text:
     return t("errors.edit.nothing_sent", reason=text)
 
 
-def file_name(url: str | None) -> str:
+def file_name(url: str | None) -> Text | str:
     """The file name at the end of an attachment's link (how a refusal names the image)."""
-    if not url:
-        return "the attachment"
-    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    return name or "the attachment"
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if url else ""
+    return name or t("errors.edit.unnamed_attachment")
 
 
 async def fetch_attachments(ctx: RunContext, job: Job, caps: Capabilities) -> Job | None:
